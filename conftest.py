@@ -1,0 +1,3 @@
+"""Loads the dlclaims plugin for every test under this folder (claims/ and tests/)."""
+
+pytest_plugins = ["harness.plugin"]

@@ -1,0 +1,56 @@
+"""Command line: ``python -m harness report|list|check`` (see ``--help``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _report(args) -> int:
+    from harness.report import render_all
+    from harness.results import ResultsError, load_results
+
+    try:
+        data = load_results(args.results)
+    except ResultsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out or Path(args.results).parent)
+    render_all(data, out)
+    print(f"wrote {out / 'index.html'} and {out / 'badges'}/ ({len(data['claims'])} claims)")
+    return 0
+
+
+def _list(args) -> int:
+    from harness.catalogue import CatalogueError, load_catalogue
+
+    try:
+        cat = load_catalogue(args.catalogue, args.sources)
+    except CatalogueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for theme, claims in sorted(cat.by_theme().items()):
+        print(f"{theme}:")
+        for c in claims:
+            print(f"  {c.id:45s} {c.kind:12s} {c.statement}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness", description="dlclaims: re-render reports, list claims")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = sub.add_parser("report", help="re-render index.html and badges from a results file, without rerunning")
+    p.add_argument("results", help="a claims.json written by `pytest claims/`")
+    p.add_argument("-o", "--out", help="output folder (default: the results file's folder)")
+    p.set_defaults(func=_report)
+    p = sub.add_parser("list", help="list the catalogue's claims by theme")
+    p.add_argument("--catalogue", default="claims/catalogue")
+    p.add_argument("--sources", default="fixtures/sources")
+    p.set_defaults(func=_list)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

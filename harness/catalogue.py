@@ -1,0 +1,274 @@
+"""The claim catalogue: one TOML file per theme under ``claims/catalogue/``.
+
+Each top-level table of a theme file is one claim, keyed by its stable kebab-case id.  The same
+declaration drives the claim's tests (thresholds, alpha, expected verdicts) and feeds the report
+(statement, quotes, method, the paper's figure).  Nothing here imports pytest.
+
+A theme file ``claims/catalogue/<theme>.toml`` pairs with the test module
+``claims/test_<theme>.py``.  Every problem is raised as :class:`CatalogueError`, which names the
+file and the entry at fault.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+KINDS = ("empirical", "analytic", "citational", "not-testable")
+EXPECTED = ("supported", "refuted", "disputed")
+DIRECTIONS = ("greater", "less")
+COMPARISONS = ("paired", "bound", "family")
+ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+
+class CatalogueError(ValueError):
+    """A catalogue or source document is malformed; the message names file and entry."""
+
+    def __init__(self, path: Path | str, entry: str | None, message: str):
+        self.path, self.entry = str(path), entry
+        where = f"{self.path}" + (f" [{entry}]" if entry else "")
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass(frozen=True)
+class Source:
+    document: str  # file name under fixtures/sources/
+    quote: str  # verbatim text of the document (white space runs are compared as one space)
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    """One decision rule of a claim: a metric compared with a threshold in one direction."""
+
+    name: str
+    metric: str  # what is measured, in words a reviewer can check
+    unit: str
+    comparison: str  # 'paired' (treatment vs contrast, per seed), 'bound' (values vs threshold),
+    #                  'family' (a bound judged per setting, Holm-corrected, scope reported)
+    direction: str  # 'greater': the effect must exceed the threshold; 'less': stay below it
+    threshold: float  # minimum effect (paired) or bound (bound/family), in `unit`
+    reason: str  # where the threshold comes from: a paper figure or the size of the effect
+    test: str = "t"  # 't' (one-sided t-test) or 'wilcoxon' (one-sided signed-rank)
+
+
+@dataclass(frozen=True)
+class CaseExpectation:
+    """An expected outcome for one parametrised case, e.g. a setting outside the claim's scope."""
+
+    expected: str  # 'refuted' or 'disputed'
+    reference: str  # the paper, figure or derivation that says so
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    statement: str
+    theme: str
+    kind: str
+    sources: tuple[Source, ...]
+    catalogue_file: str
+    method: str = ""
+    paper: str = ""  # what the paper behind the claim reports, to put beside our numbers
+    alpha: float = 0.05
+    expected: str = "supported"
+    expected_reference: str = ""
+    reason: str = ""  # for not-testable claims: why
+    hypotheses: dict[str, Hypothesis] = field(default_factory=dict)
+    cases: dict[str, CaseExpectation] = field(default_factory=dict)
+
+    @property
+    def testable(self) -> bool:
+        return self.kind != "not-testable"
+
+    @property
+    def key_hypothesis(self) -> Hypothesis | None:
+        """The first declared hypothesis: its number is the one shown in summaries."""
+        return next(iter(self.hypotheses.values()), None)
+
+    @property
+    def test_module(self) -> str:
+        return f"test_{self.theme}.py"
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "statement": self.statement,
+            "theme": self.theme,
+            "kind": self.kind,
+            "sources": [{"document": s.document, "quote": s.quote} for s in self.sources],
+            "method": self.method,
+            "paper": self.paper,
+            "alpha": self.alpha,
+            "expected": self.expected,
+            "expected_reference": self.expected_reference,
+            "reason": self.reason,
+            "catalogue_file": self.catalogue_file,
+            "hypotheses": [
+                {
+                    "name": h.name,
+                    "metric": h.metric,
+                    "unit": h.unit,
+                    "comparison": h.comparison,
+                    "direction": h.direction,
+                    "threshold": h.threshold,
+                    "reason": h.reason,
+                    "test": h.test,
+                }
+                for h in self.hypotheses.values()
+            ],
+            "cases": {k: {"expected": v.expected, "reference": v.reference} for k, v in self.cases.items()},
+        }
+
+
+def normalise_space(text: str) -> str:
+    return " ".join(text.split())
+
+
+@dataclass
+class Catalogue:
+    claims: dict[str, Claim]
+    directory: Path
+    sources_dir: Path
+
+    def __getitem__(self, claim_id: str) -> Claim:
+        return self.claims[claim_id]
+
+    def __contains__(self, claim_id: str) -> bool:
+        return claim_id in self.claims
+
+    def by_theme(self) -> dict[str, list[Claim]]:
+        themes: dict[str, list[Claim]] = {}
+        for c in self.claims.values():
+            themes.setdefault(c.theme, []).append(c)
+        return themes
+
+    def document_text(self, name: str) -> str:
+        return (self.sources_dir / name).read_text(encoding="utf-8")
+
+    def missing_quotes(self) -> list[tuple[Claim, Source]]:
+        """Quotes that are not found verbatim (white space folded) in their document."""
+        texts = {p.name: normalise_space(p.read_text(encoding="utf-8")) for p in self.sources_dir.glob("*.txt")}
+        return [(c, s) for c in self.claims.values() for s in c.sources if normalise_space(s.quote) not in texts.get(s.document, "")]
+
+
+def _require(table: dict, key: str, typ, path, entry, *, default=...):
+    if key not in table:
+        if default is ...:
+            raise CatalogueError(path, entry, f"missing required field '{key}'")
+        return default
+    value = table[key]
+    if typ is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, typ) or (typ is str and not value.strip() and default is ...):
+        raise CatalogueError(path, entry, f"field '{key}' must be a non-empty {typ.__name__}, got {value!r}")
+    return value
+
+
+def _one_of(value: str, allowed: tuple[str, ...], key: str, path, entry) -> str:
+    if value not in allowed:
+        raise CatalogueError(path, entry, f"field '{key}' is {value!r}; allowed: {', '.join(allowed)}")
+    return value
+
+
+_CLAIM_KEYS = {"statement", "kind", "sources", "method", "paper", "alpha", "expected", "expected_reference",
+               "reason", "hypotheses", "cases"}
+_HYP_KEYS = {"metric", "unit", "comparison", "direction", "threshold", "reason", "test"}
+
+
+def _parse_hypothesis(name: str, table: dict, path, entry) -> Hypothesis:
+    where = f"{entry}.hypotheses.{name}"
+    if not isinstance(table, dict):
+        raise CatalogueError(path, where, "must be a table")
+    unknown = set(table) - _HYP_KEYS
+    if unknown:
+        raise CatalogueError(path, where, f"unknown field(s) {sorted(unknown)}; allowed: {sorted(_HYP_KEYS)}")
+    return Hypothesis(
+        name=name,
+        metric=_require(table, "metric", str, path, where),
+        unit=_require(table, "unit", str, path, where, default=""),
+        comparison=_one_of(_require(table, "comparison", str, path, where), COMPARISONS, "comparison", path, where),
+        direction=_one_of(_require(table, "direction", str, path, where), DIRECTIONS, "direction", path, where),
+        threshold=_require(table, "threshold", float, path, where),
+        reason=_require(table, "reason", str, path, where),
+        test=_one_of(_require(table, "test", str, path, where, default="t"), ("t", "wilcoxon"), "test", path, where),
+    )
+
+
+def parse_claim(claim_id: str, table: dict, theme: str, path: Path, documents: set[str]) -> Claim:
+    if not ID_PATTERN.match(claim_id):
+        raise CatalogueError(path, claim_id, "claim id must be kebab-case: lower-case letters, digits and single hyphens")
+    if not isinstance(table, dict):
+        raise CatalogueError(path, claim_id, "a claim must be a table")
+    unknown = set(table) - _CLAIM_KEYS
+    if unknown:
+        raise CatalogueError(path, claim_id, f"unknown field(s) {sorted(unknown)}; allowed: {sorted(_CLAIM_KEYS)}")
+    statement = _require(table, "statement", str, path, claim_id)
+    kind = _one_of(_require(table, "kind", str, path, claim_id), KINDS, "kind", path, claim_id)
+    raw_sources = _require(table, "sources", list, path, claim_id)
+    if not raw_sources:
+        raise CatalogueError(path, claim_id, "a claim needs at least one source (document and verbatim quote)")
+    sources = []
+    for i, s in enumerate(raw_sources):
+        where = f"{claim_id}.sources[{i}]"
+        if not isinstance(s, dict):
+            raise CatalogueError(path, where, "each source is a table with 'document' and 'quote'")
+        doc = _require(s, "document", str, path, where)
+        if doc not in documents:
+            raise CatalogueError(path, where, f"document {doc!r} is not in the source folder; known: {', '.join(sorted(documents))}")
+        sources.append(Source(document=doc, quote=_require(s, "quote", str, path, where)))
+    alpha = _require(table, "alpha", float, path, claim_id, default=0.05)
+    if not 0 < alpha < 1:
+        raise CatalogueError(path, claim_id, f"alpha must lie in (0, 1), got {alpha}")
+    expected = _one_of(_require(table, "expected", str, path, claim_id, default="supported"), EXPECTED, "expected", path, claim_id)
+    reference = _require(table, "expected_reference", str, path, claim_id, default="")
+    if expected != "supported" and not reference.strip():
+        raise CatalogueError(path, claim_id, f"expected = {expected!r} needs 'expected_reference' naming who says so")
+    hyps_raw = _require(table, "hypotheses", dict, path, claim_id, default={})
+    hypotheses = {n: _parse_hypothesis(n, h, path, claim_id) for n, h in hyps_raw.items()}
+    reason = _require(table, "reason", str, path, claim_id, default="")
+    if kind in ("empirical", "analytic") and not hypotheses:
+        raise CatalogueError(path, claim_id, f"a {kind} claim needs at least one entry under 'hypotheses'")
+    if kind == "not-testable" and not reason.strip():
+        raise CatalogueError(path, claim_id, "a not-testable claim needs a 'reason'")
+    cases = {}
+    for case_id, c in _require(table, "cases", dict, path, claim_id, default={}).items():
+        where = f"{claim_id}.cases.{case_id}"
+        if not isinstance(c, dict):
+            raise CatalogueError(path, where, "must be a table with 'expected' and 'reference'")
+        cases[case_id] = CaseExpectation(
+            expected=_one_of(_require(c, "expected", str, path, where), ("refuted", "disputed"), "expected", path, where),
+            reference=_require(c, "reference", str, path, where),
+        )
+    return Claim(
+        id=claim_id, statement=statement, theme=theme, kind=kind, sources=tuple(sources), catalogue_file=str(path),
+        method=_require(table, "method", str, path, claim_id, default=""),
+        paper=_require(table, "paper", str, path, claim_id, default=""), alpha=alpha, expected=expected,
+        expected_reference=reference, reason=reason, hypotheses=hypotheses, cases=cases,
+    )
+
+
+def load_catalogue(directory: Path | str, sources_dir: Path | str) -> Catalogue:
+    """Read every ``<theme>.toml`` under ``directory``; raise CatalogueError on the first problem."""
+    directory, sources_dir = Path(directory), Path(sources_dir)
+    if not directory.is_dir():
+        raise CatalogueError(directory, None, "catalogue folder not found (ini option 'claims_catalogue')")
+    if not sources_dir.is_dir():
+        raise CatalogueError(sources_dir, None, "source-document folder not found (ini option 'claims_sources')")
+    documents = {p.name for p in sources_dir.glob("*.txt")}
+    claims: dict[str, Claim] = {}
+    files = sorted(directory.glob("*.toml"))
+    if not files:
+        raise CatalogueError(directory, None, "no <theme>.toml files in the catalogue folder")
+    for path in files:
+        theme = path.stem
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise CatalogueError(path, None, f"not valid TOML: {exc}") from None
+        for claim_id, table in data.items():
+            if claim_id in claims:
+                raise CatalogueError(path, claim_id, f"duplicate claim id, also declared in {claims[claim_id].catalogue_file}")
+            claims[claim_id] = parse_claim(claim_id, table, theme, path, documents)
+    return Catalogue(claims=claims, directory=directory, sources_dir=sources_dir)

@@ -1,0 +1,129 @@
+"""Evidence: what a claim test measured, recorded before the verdict is asserted.
+
+A test receives an :class:`Evidence` through the ``evidence`` fixture, records its measurements
+(values per seed and setting, with units), series for plots and notes, asks the judge through
+``paired``/``bound``/``family`` (thresholds come from the catalogue, never from the test), and
+ends with ``assert_supported(evidence)``.  The plugin serialises it into the pytest report, so it
+survives pytest-xdist and reaches the JSON results even when the assertion fails.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from harness import judge as J
+from harness.catalogue import Claim, Hypothesis
+from harness.profiles import Profile
+
+
+def _floats(values) -> list:
+    """Nested lists of plain floats (numpy and torch scalars become floats; NaN/inf become None)."""
+    if isinstance(values, dict):
+        return {str(k): _floats(v) for k, v in values.items()}
+    if hasattr(values, "tolist"):
+        values = values.tolist()
+    if isinstance(values, (list, tuple)):
+        return [_floats(v) for v in values]
+    if isinstance(values, bool) or values is None or isinstance(values, str):
+        return values
+    v = float(values)
+    return v if math.isfinite(v) else None
+
+
+@dataclass
+class Evidence:
+    claim: Claim
+    seeds: list[int]
+    profile: Profile
+    case: str = ""  # parametrised case id, '' for an unparametrised test
+    params: dict = field(default_factory=dict)
+    measurements: list[dict] = field(default_factory=list)
+    series: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    judgements: list[J.Judgement] = field(default_factory=list)
+    asserted: bool = False
+
+    # -- recording -----------------------------------------------------------------------------
+    def record(self, name: str, values, *, unit: str = "", setting: dict | None = None, per: str = "seed") -> None:
+        """Values of one condition: a list with one entry per seed (``per='seed'``) or per setting."""
+        self.measurements.append({"name": name, "unit": unit, "per": per, "setting": _floats(setting or {}),
+                                  "values": _floats(values)})
+
+    def plot(self, title: str, x, lines: dict, *, xlabel: str, ylabel: str, log_y: bool = False,
+             log_x: bool = False, kind: str = "line") -> None:
+        """A figure for the report.  ``lines`` maps a label to y values: a list (one line) or a list
+        of per-seed lists (drawn as the mean with a min-max band).  The report draws; tests only record."""
+        self.series.append({"title": title, "x": _floats(x), "lines": _floats(lines), "xlabel": xlabel,
+                            "ylabel": ylabel, "log_y": log_y, "log_x": log_x, "kind": kind})
+
+    def note(self, text: str) -> None:
+        self.notes.append(str(text))
+
+    # -- judging ------------------------------------------------------------------------------
+    def hypothesis(self, name: str) -> Hypothesis:
+        try:
+            return self.claim.hypotheses[name]
+        except KeyError:
+            declared = ", ".join(self.claim.hypotheses) or "none"
+            raise J.JudgeError(f"claim '{self.claim.id}' declares no hypothesis '{name}' in "
+                               f"{self.claim.catalogue_file}; declared: {declared}") from None
+
+    def _keep(self, j: J.Judgement) -> J.Judgement:
+        self.judgements.append(j)
+        return j
+
+    def paired(self, hypothesis: str, treatment, contrast, *, label: str = "",
+               names: tuple[str, str] = ("treatment", "contrast")) -> J.Judgement:
+        return self._keep(J.judge_paired(self.hypothesis(hypothesis), self.claim.alpha, treatment, contrast,
+                                         label=label, names=names, seed=self.seeds[0]))
+
+    def bound(self, hypothesis: str, values, contrast, *, label: str = "",
+              names: tuple[str, str] = ("values", "contrast")) -> J.Judgement:
+        return self._keep(J.judge_bound(self.hypothesis(hypothesis), self.claim.alpha, values, contrast,
+                                        label=label, names=names, seed=self.seeds[0]))
+
+    def family(self, hypothesis: str, settings: dict, contrast: dict, *, label: str = "",
+               names: tuple[str, str] = ("values", "contrast")) -> J.Judgement:
+        return self._keep(J.judge_family(self.hypothesis(hypothesis), self.claim.alpha, settings, contrast,
+                                         label=label, names=names, seed=self.seeds[0]))
+
+    def verdict(self) -> tuple[str, str]:
+        return J.combine(self.judgements)
+
+    def to_dict(self) -> dict:
+        verdict, reason = self.verdict() if self.judgements else (None, "")
+        return {
+            "claim": self.claim.id, "case": self.case, "params": _floats({k: str(v) if not isinstance(v, (int, float)) else v
+                                                                          for k, v in self.params.items()}),
+            "seeds": list(self.seeds), "profile": self.profile.name, "verdict": verdict, "reason": reason,
+            "asserted": self.asserted, "measurements": self.measurements, "series": self.series, "notes": self.notes,
+            "judgements": [j.to_dict() for j in self.judgements],
+        }
+
+
+class ClaimNotSupported(AssertionError):
+    """Raised by :func:`assert_supported`; the plugin reads the verdict from the evidence."""
+
+
+def assert_supported(evidence: Evidence) -> None:
+    """The one assertion a claim test ends with.  Fails with measured vs required values."""
+    __tracebackhide__ = True
+    evidence.asserted = True
+    verdict, reason = evidence.verdict()
+    if verdict == J.SUPPORTED:
+        return
+    c = evidence.claim
+    lines = [f"claim '{c.id}' is {verdict.upper()} in case [{evidence.case or '-'}]: {reason}", ""]
+    for j in evidence.judgements:
+        rel = ">=" if j.direction == "greater" else "<="
+        lines.append(f"  {j.hypothesis}{' (' + j.label + ')' if j.label else ''}: measured {j.effect:.4g} {j.unit} "
+                     f"[CI {j.ci[0]:.4g}, {j.ci[1]:.4g}], p = {j.p:.3g}; required {rel} {j.threshold:g} at alpha "
+                     f"{j.alpha} ({j.comparison}) -> {j.verdict}")
+    lines += ["", f"  seeds: {evidence.seeds} (profile {evidence.profile.name})",
+              f"  source: {c.sources[0].document}: \"{c.sources[0].quote[:160]}\"",
+              "  next: look at the per-seed values in reports/index.html#" + c.id +
+              "; more seeds (--claims-profile full) narrow the interval. Never loosen the threshold to pass."]
+    raise ClaimNotSupported("\n".join(lines))

@@ -1,0 +1,207 @@
+"""The judge: the one place where a measurement meets its threshold.
+
+Every rule returns a :class:`Judgement` (it never asserts).  Every rule also judges its negative
+control (the compared conditions swapped, or the rule applied to the contrast) and the judgement
+turns into an *error* if the control is accepted too: a rule that cannot fail proves nothing.
+
+Verdict rules, for a hypothesis with direction 'greater' (mirror them for 'less'):
+- paired:  d = treatment - contrast per seed; supported when the one-sided test of mean(d) > 0 has
+  p < alpha and mean(d) >= threshold (the minimum effect); not supported when mean(d) <= 0;
+  inconclusive otherwise (direction right, but not significant or below the minimum effect).
+- bound:   values against a bound; supported when mean(values) - threshold > 0 with p < alpha;
+  not supported when the mean lies on the wrong side of the bound; inconclusive otherwise.
+- family:  a bound judged per setting, p-values Holm-corrected across the settings; the family is
+  supported when every setting is; its ``scope`` lists the settings where the bound holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from harness import stats
+from harness.catalogue import Hypothesis
+
+SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE, ERROR = "supported", "not-supported", "inconclusive", "error"
+
+
+class JudgeError(ValueError):
+    """The measurements handed to the judge cannot be judged (wrong shape, NaN, unknown rule)."""
+
+
+@dataclass
+class Judgement:
+    hypothesis: str
+    comparison: str
+    direction: str
+    threshold: float
+    unit: str
+    alpha: float
+    verdict: str
+    reason: str
+    n: int
+    effect: float  # paired: mean(treatment - contrast); bound: mean(values)
+    ci: tuple[float, float]  # bootstrap interval of `effect`, confidence 1 - 2*alpha
+    p: float
+    label: str = ""  # which comparison, e.g. 'sigmoid + Xavier'
+    p_adjusted: float | None = None
+    values: dict[str, list[float]] = field(default_factory=dict)  # per seed, by condition
+    control: dict | None = None  # the negative control's judgement, as a dict
+    settings: list[dict] = field(default_factory=list)  # family: one judgement per setting
+    scope: str = ""  # family: where the bound holds, in words
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["ci"] = list(self.ci)
+        return d
+
+
+def _as_sample(name: str, values, hypothesis: str) -> np.ndarray:
+    x = np.asarray(values, dtype=float)
+    if x.ndim != 1 or x.size == 0:
+        raise JudgeError(f"hypothesis '{hypothesis}': '{name}' must be a non-empty list of numbers (one per seed), got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise JudgeError(f"hypothesis '{hypothesis}': '{name}' has non-finite values {x.tolist()}; "
+                         "map divergence to a finite worst value before judging")
+    return x
+
+
+def _decide(effect_mean: float, p: float, hyp: Hypothesis, alpha: float, *, paired: bool) -> tuple[str, str]:
+    """Verdict and reason from the mean, the p-value and the hypothesis's threshold."""
+    sign = 1.0 if hyp.direction == "greater" else -1.0
+    if paired:
+        signed, minimum = sign * effect_mean, abs(hyp.threshold)
+        if signed <= 0:
+            return NOT_SUPPORTED, f"effect {effect_mean:+.4g} {hyp.unit} points the wrong way"
+        if p >= alpha:
+            return INCONCLUSIVE, f"direction right but not significant (p = {p:.3g} >= alpha = {alpha})"
+        if signed < minimum:
+            return INCONCLUSIVE, f"significant, but |effect| {abs(effect_mean):.4g} < minimum effect {minimum:g} {hyp.unit}"
+        return SUPPORTED, f"effect {effect_mean:+.4g} {hyp.unit} beyond minimum {sign * minimum:+g}, p = {p:.3g} < {alpha}"
+    margin = sign * (effect_mean - hyp.threshold)
+    rel = ">" if hyp.direction == "greater" else "<"
+    if margin <= 0:
+        return NOT_SUPPORTED, f"mean {effect_mean:.4g} {hyp.unit} is not {rel} bound {hyp.threshold:g}"
+    if p >= alpha:
+        return INCONCLUSIVE, f"mean {effect_mean:.4g} {rel} {hyp.threshold:g} but not significant (p = {p:.3g} >= {alpha})"
+    return SUPPORTED, f"mean {effect_mean:.4g} {hyp.unit} {rel} bound {hyp.threshold:g}, p = {p:.3g} < {alpha}"
+
+
+def _core(x: np.ndarray, hyp: Hypothesis, alpha: float, *, paired: bool, seed: int, label: str,
+          values: dict[str, list[float]], p_override: float | None = None) -> Judgement:
+    shifted = x if paired else x - hyp.threshold
+    p = stats.one_sided_p(shifted, hyp.direction, hyp.test)
+    p_used = p if p_override is None else p_override
+    effect = float(np.mean(x))
+    verdict, reason = _decide(effect, p_used, hyp, alpha, paired=paired)
+    return Judgement(
+        hypothesis=hyp.name, comparison=hyp.comparison, direction=hyp.direction, threshold=hyp.threshold,
+        unit=hyp.unit, alpha=alpha, verdict=verdict, reason=reason, n=int(x.size), effect=effect,
+        ci=stats.bootstrap_ci(x, 1 - 2 * alpha, seed=seed), p=p, label=label,
+        p_adjusted=p_override, values=values,
+    )
+
+
+def _with_control(main: Judgement, control: Judgement, what: str) -> Judgement:
+    main.control = control.to_dict() | {"swap": what}
+    if control.verdict == SUPPORTED:
+        main.verdict = ERROR
+        main.reason = (f"negative control accepted ({what}): the rule cannot tell the conditions apart; "
+                       f"check the threshold's sign and direction. Original: {main.reason}")
+    return main
+
+
+def judge_paired(hyp: Hypothesis, alpha: float, treatment, contrast, *, label: str = "",
+                 names: tuple[str, str] = ("treatment", "contrast"), seed: int = 0) -> Judgement:
+    """Paired comparison per seed: ``treatment[i]`` and ``contrast[i]`` share seed i."""
+    if hyp.comparison != "paired":
+        raise JudgeError(f"hypothesis '{hyp.name}' is declared '{hyp.comparison}', not 'paired'")
+    t, c = _as_sample(names[0], treatment, hyp.name), _as_sample(names[1], contrast, hyp.name)
+    if t.shape != c.shape:
+        raise JudgeError(f"hypothesis '{hyp.name}': paired samples differ in length ({t.size} vs {c.size})")
+    values = {names[0]: t.tolist(), names[1]: c.tolist()}
+    main = _core(t - c, hyp, alpha, paired=True, seed=seed, label=label, values=values)
+    swapped = _core(c - t, hyp, alpha, paired=True, seed=seed, label=label,
+                    values={names[1]: c.tolist(), names[0]: t.tolist()})
+    return _with_control(main, swapped, f"{names[0]} and {names[1]} swapped")
+
+
+def judge_bound(hyp: Hypothesis, alpha: float, values, contrast, *, label: str = "",
+                names: tuple[str, str] = ("values", "contrast"), seed: int = 0) -> Judgement:
+    """Values against the hypothesis's bound; the same rule applied to ``contrast`` is the control."""
+    if hyp.comparison != "bound":
+        raise JudgeError(f"hypothesis '{hyp.name}' is declared '{hyp.comparison}', not 'bound'")
+    x, c = _as_sample(names[0], values, hyp.name), _as_sample(names[1], contrast, hyp.name)
+    main = _core(x, hyp, alpha, paired=False, seed=seed, label=label, values={names[0]: x.tolist()})
+    control = _core(c, hyp, alpha, paired=False, seed=seed, label=label, values={names[1]: c.tolist()})
+    return _with_control(main, control, f"rule applied to {names[1]}")
+
+
+def _family(hyp: Hypothesis, alpha: float, settings: dict[str, np.ndarray], seed: int, label: str, name: str) -> Judgement:
+    keys = list(settings)
+    raw = [stats.one_sided_p(settings[k] - hyp.threshold, hyp.direction, hyp.test) for k in keys]
+    adjusted = stats.holm(raw)
+    parts = [_core(settings[k], hyp, alpha, paired=False, seed=seed, label=str(k),
+                   values={name: settings[k].tolist()}, p_override=float(pa)) for k, pa in zip(keys, adjusted)]
+    held = [k for k, j in zip(keys, parts) if j.verdict == SUPPORTED]
+    leading = 0
+    for j in parts:
+        if j.verdict != SUPPORTED:
+            break
+        leading += 1
+    if leading == len(keys):
+        scope = f"holds in all {len(keys)} settings"
+    elif leading:
+        scope = f"holds for the first {leading} of {len(keys)} settings ({keys[0]} to {keys[leading - 1]}); {len(held)} in all"
+    else:
+        scope = f"holds in {len(held)} of {len(keys)} settings" + (f" ({', '.join(map(str, held))})" if held else "")
+    verdicts = [j.verdict for j in parts]
+    if all(v == SUPPORTED for v in verdicts):
+        verdict, reason = SUPPORTED, f"bound holds in every setting (Holm-corrected over {len(keys)}); {scope}"
+    elif NOT_SUPPORTED in verdicts:
+        first = keys[verdicts.index(NOT_SUPPORTED)]
+        verdict, reason = NOT_SUPPORTED, f"bound fails at setting {first}; {scope}"
+    else:
+        verdict, reason = INCONCLUSIVE, f"not significant everywhere after Holm; {scope}"
+    means = np.array([j.effect for j in parts])
+    worst = int(np.argmin(means) if hyp.direction == "greater" else np.argmax(means))
+    return Judgement(
+        hypothesis=hyp.name, comparison="family", direction=hyp.direction, threshold=hyp.threshold, unit=hyp.unit,
+        alpha=alpha, verdict=verdict, reason=reason, n=int(parts[0].n), effect=float(means[worst]),
+        ci=parts[worst].ci, p=float(max(adjusted)), p_adjusted=float(max(adjusted)), label=label,
+        settings=[j.to_dict() for j in parts], scope=scope,
+    )
+
+
+def judge_family(hyp: Hypothesis, alpha: float, settings: dict, contrast: dict, *, label: str = "",
+                 names: tuple[str, str] = ("values", "contrast"), seed: int = 0) -> Judgement:
+    """A bound judged in each setting (dict of setting -> per-seed values), Holm-corrected.
+
+    ``effect`` is the worst setting's mean.  The control applies the same family rule to
+    ``contrast`` (same settings) and must not be supported.
+    """
+    if hyp.comparison != "family":
+        raise JudgeError(f"hypothesis '{hyp.name}' is declared '{hyp.comparison}', not 'family'")
+    if not settings:
+        raise JudgeError(f"hypothesis '{hyp.name}': no settings to judge")
+    s = {k: _as_sample(f"{names[0]}[{k}]", v, hyp.name) for k, v in settings.items()}
+    c = {k: _as_sample(f"{names[1]}[{k}]", v, hyp.name) for k, v in contrast.items()}
+    main = _family(hyp, alpha, s, seed, label, names[0])
+    control = _family(hyp, alpha, c, seed, label, names[1])
+    return _with_control(main, control, f"rule applied to {names[1]}")
+
+
+def combine(judgements: list[Judgement]) -> tuple[str, str]:
+    """A case's verdict from its judgements: all must be supported (intersection-union rule).
+
+    Requiring every rule to hold keeps the case's error rate at alpha without correction; Holm is
+    applied inside a family, where single settings are reported on their own.
+    """
+    if not judgements:
+        return ERROR, "the test judged no hypothesis"
+    for level in (ERROR, NOT_SUPPORTED, INCONCLUSIVE):
+        bad = [j for j in judgements if j.verdict == level]
+        if bad:
+            return level, "; ".join(f"{j.hypothesis}{f' ({j.label})' if j.label else ''}: {j.reason}" for j in bad)
+    return SUPPORTED, "; ".join(f"{j.hypothesis}{f' ({j.label})' if j.label else ''}: {j.reason}" for j in judgements)

@@ -1,0 +1,123 @@
+"""Figures for the report, drawn from recorded series; returned as inline SVG strings.
+
+Tests only record (``evidence.plot``); this module draws, once, at report time.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+
+import numpy as np
+
+_counter = itertools.count()
+
+
+def _svg(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.StringIO()
+    # A fresh hash salt per figure keeps the element ids of several inline SVGs unique in one page.
+    with plt.rc_context({"svg.hashsalt": f"dlclaims-{next(_counter)}", "svg.fonttype": "none"}):
+        fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": None})
+    plt.close(fig)
+    text = buf.getvalue()
+    return text[text.index("<svg"):]
+
+
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.6, 3.4), dpi=100)
+    ax.grid(True, alpha=0.3)
+    return fig, ax
+
+
+def series_figure(s: dict) -> str:
+    fig, ax = _figure()
+    x = np.asarray(s["x"], dtype=float)
+    for label, ys in s["lines"].items():
+        arr = np.array([[np.nan if v is None else v for v in row] for row in ys], dtype=float) \
+            if ys and isinstance(ys[0], list) else np.array([np.nan if v is None else v for v in ys], dtype=float)
+        if arr.ndim == 2:  # per-seed rows: mean with a min-max band
+            mean = np.nanmean(arr, axis=0)
+            line, = ax.plot(x[: mean.size], mean, marker="o", ms=3, label=f"{label} (mean of {arr.shape[0]})")
+            ax.fill_between(x[: mean.size], np.nanmin(arr, axis=0), np.nanmax(arr, axis=0), alpha=0.2,
+                            color=line.get_color(), lw=0)
+        else:
+            if s.get("kind") == "bar":
+                ax.bar([str(v) for v in s["x"]], arr, label=label, alpha=0.7)
+            else:
+                ax.plot(x[: arr.size], arr, marker="o", ms=3, label=label)
+    if s.get("log_y"):
+        ax.set_yscale("log")
+    if s.get("log_x"):
+        ax.set_xscale("log")
+    ax.set_xlabel(s["xlabel"])
+    ax.set_ylabel(s["ylabel"])
+    ax.set_title(s["title"], fontsize=10)
+    ax.legend(fontsize=7)
+    return _svg(fig)
+
+
+def effect_figure(claim: dict) -> str | None:
+    """Each case's judged effects with their intervals against the threshold (one row per judgement)."""
+    rows = []
+    for case in claim["cases"]:
+        for j in (case.get("evidence") or {}).get("judgements", []):
+            if j["comparison"] == "family":
+                continue
+            label = f"{case['case'] or case['test']}: {j['hypothesis']}" + (f" ({j['label']})" if j["label"] else "")
+            rows.append((label, j))
+    if not rows:
+        return None
+    fig, ax = _figure()
+    fig.set_size_inches(5.6, 0.9 + 0.32 * len(rows))
+    for i, (label, j) in enumerate(rows):
+        colour = {"supported": "#2e7d32", "not-supported": "#c62828"}.get(j["verdict"], "#ef6c00")
+        ax.errorbar(j["effect"], i, xerr=[[j["effect"] - j["ci"][0]], [j["ci"][1] - j["effect"]]], fmt="o",
+                    color=colour, capsize=3)
+        threshold = j["threshold"] if j["comparison"] != "paired" else \
+            (abs(j["threshold"]) if j["direction"] == "greater" else -abs(j["threshold"]))
+        ax.plot([threshold], [i], marker="|", ms=14, color="#333")
+    ax.set_yticks(range(len(rows)), [r[0] for r in rows], fontsize=7)
+    ax.set_xlabel("effect (dot, with interval) vs threshold (bar)")
+    ax.set_title("measured effects against their thresholds", fontsize=10)
+    return _svg(fig)
+
+
+def family_figure(case: dict, j: dict) -> str:
+    fig, ax = _figure()
+    labels = [s["label"] for s in j["settings"]]
+    means = [s["effect"] for s in j["settings"]]
+    lo = [s["effect"] - s["ci"][0] for s in j["settings"]]
+    hi = [s["ci"][1] - s["effect"] for s in j["settings"]]
+    colours = ["#2e7d32" if s["verdict"] == "supported" else "#c62828" for s in j["settings"]]
+    ax.errorbar(range(len(labels)), means, yerr=[lo, hi], fmt="none", ecolor="#999")
+    ax.scatter(range(len(labels)), means, c=colours, s=14, zorder=3)
+    ax.axhline(j["threshold"], color="#333", ls="--", lw=1, label=f"bound {j['threshold']:g}")
+    step = max(1, len(labels) // 12)
+    ax.set_xticks(range(0, len(labels), step), labels[::step], fontsize=7)
+    ax.set_xlabel("setting")
+    ax.set_ylabel(j["unit"])
+    ax.set_title(f"{case['case'] or case['test']}: {j['hypothesis']} per setting (green: holds after Holm)", fontsize=9)
+    ax.legend(fontsize=7)
+    return _svg(fig)
+
+
+def claim_figures(claim: dict) -> list[tuple[str, str]]:
+    out = []
+    for case in claim["cases"]:
+        ev = case.get("evidence") or {}
+        for s in ev.get("series", []):
+            out.append((f"{case['case'] or case['test']}: {s['title']}", series_figure(s)))
+        for j in ev.get("judgements", []):
+            if j["comparison"] == "family" and j["settings"]:
+                out.append((f"{case['case']}: {j['hypothesis']}", family_figure(case, j)))
+    eff = effect_figure(claim)
+    if eff:
+        out.append(("effects against thresholds", eff))
+    return out

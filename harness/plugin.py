@@ -1,0 +1,446 @@
+"""The dlclaims pytest plugin: options, fixtures, catalogue checks, verdicts and report writing.
+
+Hooks only wire; state lives on the :class:`ClaimsSession` object (registered as a plugin) and on
+items' stashes.  Evidence travels from a test to the writer inside the TestReport
+(``user_properties``), which is what survives pytest-xdist; the writer runs on the controller only.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness import judge as J
+from harness.catalogue import Catalogue, CatalogueError, load_catalogue
+from harness.evidence import ClaimNotSupported, Evidence
+from harness.profiles import PROFILES, Profile, derive_seeds
+
+EVIDENCE_KEY = pytest.StashKey[Evidence]()
+PAYLOAD = "dlclaims"  # name of the user property that carries a case's payload
+SESSION_PLUGIN = "dlclaims-session"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("dlclaims", "deep-learning claims")
+    g.addoption("--claims-profile", choices=sorted(PROFILES), default="default",
+                help="run profile: seeds and sizes (default: %(default)s)")
+    g.addoption("--claims-seed", type=int, default=0, help="base seed from which every claim's seeds derive (default: 0)")
+    g.addoption("--claims-report-dir", default=None,
+                help="where claims.json, index.html and badges/ go (default: reports/ under the root dir)")
+    g.addoption("--claim", action="append", default=[], metavar="ID",
+                help="run only this claim (repeatable); unknown ids are a usage error")
+    g.addoption("--claims-device", choices=("cpu", "cuda"), default="cpu",
+                help="device for claims that can use one (default: cpu)")
+    g.addoption("--claims-no-report", action="store_true", help="do not write reports/ at the end of the run")
+    parser.addini("claims_catalogue", "folder of <theme>.toml claim catalogues", default="claims/catalogue")
+    parser.addini("claims_sources", "folder of the source documents the quotes come from", default="fixtures/sources")
+    parser.addini("claims_dir", "folder of the claim test modules", default="claims")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "claim(id): the catalogue claim this test gives evidence for")
+    config.addinivalue_line("markers", "exclusive: needs the whole machine (throughput); runs alone under xdist")
+    session = ClaimsSession(config)
+    config.pluginmanager.register(session, SESSION_PLUGIN)
+
+
+def _root_path(config: pytest.Config, ini: str) -> Path:
+    return (config.rootpath / config.getini(ini)).resolve()
+
+
+class ClaimsSession:
+    """Per-run state: the catalogue, the profile, and (on the controller) the case payloads."""
+
+    def __init__(self, config: pytest.Config):
+        self.config = config
+        self.run_profile: Profile = PROFILES[config.getoption("claims_profile")]
+        self.base_seed: int = config.getoption("claims_seed")
+        self.device: str = config.getoption("claims_device")
+        self.is_worker = hasattr(config, "workerinput")
+        self.claims_dir = _root_path(config, "claims_dir")
+        self.catalogue: Catalogue | None = None
+        self.payloads: dict[str, dict] = {}  # nodeid -> payload (controller)
+        self.teardown_errors: dict[str, str] = {}
+        self.collect_errors: dict[str, str] = {}  # module path -> message
+        self.collected_claims = False
+        self.started = time.time()
+        self.results: dict | None = None
+        self.report_dir = Path(config.getoption("claims_report_dir") or (config.rootpath / "reports"))
+        self.interrupted = False
+
+    # -- set-up --------------------------------------------------------------------------------
+    def load(self) -> Catalogue:
+        if self.catalogue is None:
+            try:
+                self.catalogue = load_catalogue(_root_path(self.config, "claims_catalogue"),
+                                                _root_path(self.config, "claims_sources"))
+            except CatalogueError as exc:
+                raise pytest.UsageError(f"claim catalogue error: {exc}") from None
+        return self.catalogue
+
+    def _under_claims(self, path) -> bool:
+        try:
+            Path(path).resolve().relative_to(self.claims_dir)
+            return True
+        except ValueError:
+            return False
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        from harness import runtime
+
+        runtime.configure_threads_and_determinism()
+        if not self.claims_dir.is_dir():
+            return
+        cat = self.load()
+        for theme, claims in cat.by_theme().items():
+            module = self.claims_dir / claims[0].test_module
+            if not module.exists() and any(c.testable for c in claims):
+                raise pytest.UsageError(
+                    f"claim catalogue error: {claims[0].catalogue_file} declares theme '{theme}' "
+                    f"(claims: {', '.join(c.id for c in claims)}) but its test module {module} does not exist")
+        for wanted in self.config.getoption("claim"):
+            if wanted not in cat:
+                close = difflib.get_close_matches(wanted, list(cat.claims), n=3)
+                hint = f" Did you mean: {', '.join(close)}?" if close else " Run `python -m harness list` for the ids."
+                raise pytest.UsageError(f"--claim {wanted!r} is not a claim id in {cat.directory}.{hint}")
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        p = self.run_profile
+        args = " ".join(shlex.quote(a) for a in config.invocation_params.args) or "claims/"
+        return [f"dlclaims: profile {p.name} ({p.description}), base seed {self.base_seed}, device {self.device}",
+                f"dlclaims: reproduce with: pytest {args} --claims-profile {p.name} --claims-seed {self.base_seed}"]
+
+    # -- collection ----------------------------------------------------------------------------
+    @pytest.hookimpl(wrapper=True)
+    def pytest_make_collect_report(self, collector):
+        report = yield
+        if (isinstance(collector, pytest.Module) and self._under_claims(collector.path)
+                and report.outcome == "passed"):
+            problems = self._check_module(collector, report.result)
+            if problems:
+                report.outcome = "failed"
+                report.longrepr = f"dlclaims: {collector.path.name} does not match the claim catalogue:\n" + \
+                    "\n".join(f"  - {p}" for p in problems)
+        return report
+
+    def _check_module(self, module: pytest.Module, result) -> list[str]:
+        cat = self.load()
+        theme = module.path.stem.removeprefix("test_")
+        functions = []
+        stack = list(result)
+        while stack:
+            node = stack.pop()
+            if isinstance(node, pytest.Function):
+                functions.append(node)
+            elif isinstance(node, pytest.Class):
+                stack.extend(node.collect())
+        problems, tested, seen = [], set(), set()
+        for fn in functions:
+            if fn.originalname in seen:  # parametrised cases share one declaration
+                continue
+            seen.add(fn.originalname)
+            marks = list(fn.iter_markers("claim"))
+            if not marks or not marks[0].args:
+                problems.append(f"test {fn.originalname} has no @pytest.mark.claim('<id>') naming the claim it tests")
+                continue
+            cid = marks[0].args[0]
+            if cid not in cat:
+                close = difflib.get_close_matches(cid, list(cat.claims), n=1)
+                problems.append(f"test {fn.originalname} names claim '{cid}', which no catalogue declares"
+                                + (f" (did you mean '{close[0]}'?)" if close else ""))
+                continue
+            claim = cat[cid]
+            if claim.theme != theme:
+                problems.append(f"test {fn.originalname} names claim '{cid}' of theme '{claim.theme}' "
+                                f"({claim.catalogue_file}); move the test to claims/{claim.test_module}")
+            elif not claim.testable:
+                problems.append(f"test {fn.originalname} names claim '{cid}', declared not-testable in {claim.catalogue_file}")
+            tested.add(cid)
+        for claim in cat.by_theme().get(theme, []):
+            if claim.testable and claim.id not in tested:
+                problems.append(f"claim '{claim.id}' is declared in {claim.catalogue_file} but no test in "
+                                f"{module.path.name} has @pytest.mark.claim('{claim.id}')")
+        return problems
+
+    def pytest_collection_modifyitems(self, session, config, items: list) -> None:
+        wanted = set(config.getoption("claim"))
+        keep, drop = [], []
+        for item in items:
+            mark = item.get_closest_marker("claim")
+            if mark is None or not mark.args:
+                keep.append(item)
+                continue
+            self.collected_claims = True
+            cid = mark.args[0]
+            if wanted and cid not in wanted:
+                drop.append(item)
+                continue
+            keep.append(item)
+            claim = self.load()[cid]
+            case = getattr(getattr(item, "callspec", None), "id", "")
+            expectation = _case_expectation(claim, case)
+            if expectation == "refuted":
+                item.add_marker(pytest.mark.xfail(strict=True, raises=ClaimNotSupported,
+                                                  reason=f"known refuted: {_expectation_reference(claim, case)}"))
+            elif expectation == "disputed":
+                item.add_marker(pytest.mark.xfail(strict=False, raises=ClaimNotSupported,
+                                                  reason=f"disputed: {_expectation_reference(claim, case)}"))
+            if config.pluginmanager.hasplugin("timeout") and item.get_closest_marker("timeout") is None:
+                item.add_marker(pytest.mark.timeout(self.run_profile.timeout_s))
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+            items[:] = keep
+
+    def pytest_collectreport(self, report) -> None:
+        if report.failed and report.fspath and self._under_claims(report.fspath):
+            self.collected_claims = True
+            self.collect_errors[Path(report.fspath).name] = str(report.longrepr)[-2000:]
+
+    # -- running -------------------------------------------------------------------------------
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item, nextitem):
+        from harness.runtime import exclusive_slot
+
+        with exclusive_slot(self.config, exclusive=item.get_closest_marker("exclusive") is not None):
+            return (yield)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        report = yield
+        mark = item.get_closest_marker("claim")
+        if mark is None or not mark.args:
+            return report
+        final_phase = report.when == "call" or (report.when == "setup" and not report.passed)
+        if final_phase:
+            payload = _case_payload(item, call, report, mark.args[0])
+            item.user_properties.append((PAYLOAD, json.dumps(payload, allow_nan=False)))
+            item.user_properties.append(("claim_id", payload["claim"]))
+            item.user_properties.append(("claim_verdict", payload["verdict"]))
+            key = _key_property(payload)
+            if key:
+                item.user_properties.append(("claim_key_number", key))
+        return report
+
+    def pytest_runtest_logreport(self, report) -> None:
+        if self.is_worker:
+            return
+        if report.when == "teardown" and report.failed:
+            self.teardown_errors[report.nodeid] = _short(report.longrepr)
+        for name, value in report.user_properties:
+            if name == PAYLOAD:
+                self.payloads[report.nodeid] = json.loads(value)
+
+    def pytest_keyboard_interrupt(self, excinfo) -> None:
+        self.interrupted = True
+
+    # -- fixtures --------------------------------------------------------------------------------
+    @pytest.fixture
+    def evidence(self, request) -> Evidence:
+        """The evidence recorder of this case: seeds, measurements, plots and the judge."""
+        mark = request.node.get_closest_marker("claim")
+        if mark is None or not mark.args:
+            raise pytest.UsageError(f"{request.node.nodeid} uses the evidence fixture without @pytest.mark.claim('<id>')")
+        claim = self.load()[mark.args[0]]
+        callspec = getattr(request.node, "callspec", None)
+        ev = Evidence(claim=claim, seeds=derive_seeds(self.base_seed, claim.id, self.run_profile.n_seeds),
+                      profile=self.run_profile, case=callspec.id if callspec else "",
+                      params=dict(callspec.params) if callspec else {})
+        request.node.stash[EVIDENCE_KEY] = ev
+        return ev
+
+    @pytest.fixture
+    def profile(self) -> Profile:
+        """The run profile: ``profile.pick(quick=..., default=..., full=...)`` for sizes."""
+        return self.run_profile
+
+    @pytest.fixture
+    def claims_device(self) -> str:
+        """'cpu' or 'cuda' (from --claims-device); claims that need CUDA skip when it is absent."""
+        return self.device
+
+    # -- the end -------------------------------------------------------------------------------
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus) -> None:
+        if self.is_worker or not self.collected_claims or self.catalogue is None:
+            return
+        from harness import results as R
+        from harness.report import render_all
+
+        if exitstatus == pytest.ExitCode.INTERRUPTED:
+            self.interrupted = True
+        data = build_results(self, session)
+        self.results = data
+        if any(not c["as_expected"] and c["verdict"] == "error" for c in data["claims"]) \
+                and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if self.config.getoption("claims_no_report"):
+            return
+        R.write_json_atomic(data, self.report_dir / "claims.json")
+        render_all(data, self.report_dir)
+
+    def pytest_terminal_summary(self, terminalreporter, exitstatus, config) -> None:
+        if self.results is None:
+            return
+        data = self.results
+        counts = {k: v for k, v in data["summary"]["counts"].items() if v}
+        tr = terminalreporter
+        tr.section("dlclaims verdicts")
+        tr.write_line(", ".join(f"{v} {k}" for k, v in counts.items()) + f"  ({data['summary']['total']} claims, "
+                      f"profile {data['run']['profile']}, seed {data['run']['seed']})")
+        for c in data["claims"]:
+            if c["verdict"] in ("not-supported", "inconclusive", "error") or not c["as_expected"]:
+                tr.write_line(f"  {c['verdict'].upper():14s} {c['id']}: {c['verdict_reason'][:200]}",
+                              red=not c["as_expected"])
+        if not config.getoption("claims_no_report"):
+            tr.write_line(f"report: {self.report_dir / 'index.html'}  (results: {self.report_dir / 'claims.json'})")
+
+
+def _case_expectation(claim, case: str) -> str:
+    if claim.expected in ("refuted", "disputed"):
+        return claim.expected
+    parts = set(case.split("-")) | {case} if case else set()
+    for key, exp in claim.cases.items():
+        if key in parts:
+            return exp.expected
+    return "supported"
+
+
+def _expectation_reference(claim, case: str) -> str:
+    parts = set(case.split("-")) | {case} if case else set()
+    for key, exp in claim.cases.items():
+        if key in parts:
+            return exp.reference
+    return claim.expected_reference
+
+
+def _short(longrepr) -> str:
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:  # skip: (path, line, reason)
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    text = getattr(longrepr, "reprcrash", None)
+    if text is not None:
+        return f"{text.message}"
+    return str(longrepr).strip().splitlines()[-1] if str(longrepr).strip() else ""
+
+
+def _case_payload(item, call, report, claim_id: str) -> dict:
+    """Classify the case on the worker, where the exception type is still known."""
+    ev: Evidence | None = item.stash.get(EVIDENCE_KEY, None)
+    callspec = getattr(item, "callspec", None)
+    session: ClaimsSession = item.config.pluginmanager.get_plugin(SESSION_PLUGIN)
+    claim = session.load()[claim_id]
+    expected = _case_expectation(claim, callspec.id if callspec else "")
+    exc = call.excinfo
+    measured = ev.verdict() if ev is not None and ev.judgements else None
+    if report.when == "setup":
+        if report.skipped:
+            verdict, reason = "skipped", _short(report.longrepr)
+        else:
+            verdict, reason = "error", f"set-up failed: {_short(report.longrepr)}"
+    elif exc is not None and exc.errisinstance(ClaimNotSupported) and measured:
+        verdict, reason = measured
+    elif hasattr(report, "wasxfail") and report.passed:  # non-strict xpass (disputed): measured supported
+        verdict, reason = measured or ("error", "passed without judging anything")
+    elif report.failed and exc is None and hasattr(report, "wasxfail") is False and "XPASS(strict)" in str(report.longrepr):
+        verdict, reason = measured or ("error", "passed without judging anything")
+    elif report.skipped and exc is not None and not hasattr(report, "wasxfail"):
+        verdict, reason = "skipped", _short(report.longrepr)
+    elif exc is not None:
+        verdict, reason = "error", f"{exc.typename}: {str(exc.value).strip().splitlines()[0][:400] if str(exc.value).strip() else ''}"
+    elif measured is None:
+        verdict, reason = "error", "the test passed but judged no hypothesis (call evidence.paired/bound/family)"
+    elif not ev.asserted:
+        verdict, reason = "error", f"the test never called assert_supported(evidence); measured: {measured[0]}"
+    else:
+        verdict, reason = measured
+    return {
+        "claim": claim_id, "nodeid": item.nodeid, "test": item.originalname if hasattr(item, "originalname") else item.name,
+        "case": callspec.id if callspec else "", "params": {k: repr(v) if not isinstance(v, (int, float, str, bool)) else v
+                                                           for k, v in (callspec.params.items() if callspec else [])},
+        "verdict": verdict, "reason": reason, "expected": expected, "outcome": report.outcome,
+        "duration_s": round(float(report.duration), 4), "worker": os.environ.get("PYTEST_XDIST_WORKER", "main"),
+        "evidence": ev.to_dict() if ev is not None else None,
+    }
+
+
+def _key_property(payload: dict) -> str:
+    ev = payload.get("evidence") or {}
+    js = ev.get("judgements") or []
+    if not js:
+        return ""
+    j = js[0]
+    rel = ">=" if j["direction"] == "greater" else "<="
+    return f"{j['hypothesis']}: {j['effect']:.4g} {j['unit']} (required {rel} {j['threshold']:g}, p={j['p']:.3g})"
+
+
+def build_results(s: ClaimsSession, session: pytest.Session) -> dict:
+    from harness import results as R
+
+    cat = s.catalogue
+    by_claim: dict[str, list[dict]] = {cid: [] for cid in cat.claims}
+    for nodeid, p in s.payloads.items():
+        if nodeid in s.teardown_errors and p["verdict"] != "error":
+            p = p | {"verdict": "error", "reason": f"teardown failed: {s.teardown_errors[nodeid]}"}
+        by_claim.setdefault(p["claim"], []).append(p)
+    claims = []
+    for cid, claim in cat.claims.items():
+        d = claim.to_dict()
+        cases = sorted(by_claim.get(cid, []), key=lambda p: p["nodeid"])
+        module_error = s.collect_errors.get(claim.test_module)
+        if module_error and not cases:
+            verdict, reason, ok = "error", f"collection error in claims/{claim.test_module}: {module_error[-600:]}", False
+        else:
+            if not cases and s.collect_errors:
+                d["not_run_reason"] = f"the run stopped at a collection error in {', '.join(sorted(s.collect_errors))}"
+            elif not cases and s.interrupted:
+                d["not_run_reason"] = "the run was interrupted before this claim ran"
+            elif not cases and s.config.getoption("claim"):
+                d["not_run_reason"] = "not selected (--claim)"
+            verdict, reason, ok = R.aggregate(d, cases)
+            d.pop("not_run_reason", None)
+        d.update(verdict=verdict, verdict_reason=reason, as_expected=ok, key=R.key_number(d, cases),
+                 duration_s=round(sum(c["duration_s"] for c in cases), 3),
+                 counts={v: sum(1 for c in cases if c["verdict"] == v) for v in R.CASE_VERDICTS},
+                 cases=cases)
+        claims.append(d)
+    finished = time.time()
+    args = list(s.config.invocation_params.args)
+    return {
+        "tool": "dlclaims",
+        "schema_version": R.SCHEMA_VERSION,
+        "run": {
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(s.started)),
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(finished)),
+            "duration_s": round(finished - s.started, 2),
+            "profile": s.run_profile.name, "n_seeds": s.run_profile.n_seeds, "seed": s.base_seed,
+            "command": "pytest " + " ".join(shlex.quote(a) for a in args),
+            "reproduce": f"pytest claims/ --claims-profile {s.run_profile.name} --claims-seed {s.base_seed}",
+            "interrupted": s.interrupted, "exit_status": int(session.exitstatus),
+            "workers": int(getattr(s.config.option, "numprocesses", 0) or 0),
+            "environment": R.environment(s.device),
+            "recorded_elsewhere": False,
+        },
+        "summary": R.summary(claims),
+        "documents": _documents(cat),
+        "claims": claims,
+    }
+
+
+def _documents(cat: Catalogue) -> list[dict]:
+    import tomllib
+
+    meta_path = cat.sources_dir / "documents.toml"
+    meta = tomllib.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {}
+    out = []
+    for p in sorted(cat.sources_dir.glob("*.txt")):
+        m = meta.get(p.name, {})
+        out.append({"file": p.name, "title": m.get("title", p.name), "author": m.get("author", ""),
+                    "url": m.get("url", ""), "text": p.read_text(encoding="utf-8")})
+    return out

@@ -1,0 +1,37 @@
+"""Run profiles: a named profile sets seeds and sizes, never code paths (as Hypothesis profiles do)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    n_seeds: int  # seeds per stochastic measurement
+    timeout_s: float  # per-case budget; a case past it becomes an error verdict
+    description: str
+
+    def pick(self, *, quick, default, full):
+        """The size for this profile: ``profile.pick(quick=64, default=128, full=512)``."""
+        return {"quick": quick, "default": default, "full": full}[self.name]
+
+
+PROFILES = {
+    "quick": Profile("quick", n_seeds=4, timeout_s=60, description="smoke run: small sizes, 4 seeds (< 1 min)"),
+    "default": Profile("default", n_seeds=6, timeout_s=180, description="the reference run: 6 seeds (a few minutes)"),
+    "full": Profile("full", n_seeds=12, timeout_s=900, description="larger sizes and 12 seeds (< 30 min)"),
+}
+
+
+def derive_seeds(base_seed: int, claim_id: str, n: int) -> list[int]:
+    """n seeds for one claim, stable across runs, processes and parametrised cases.
+
+    Every case of a claim gets the same seeds, so measurements pair up across settings.
+    """
+    out = []
+    for i in range(n):
+        digest = hashlib.sha256(f"{base_seed}:{claim_id}:{i}".encode()).digest()
+        out.append(int.from_bytes(digest[:4], "little") & 0x7FFFFFFF)
+    return out

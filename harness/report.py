@@ -1,0 +1,114 @@
+"""Report writers: everything here reads the results dict (``reports/claims.json``) and nothing else.
+
+- ``index.html``: one self-contained file (inline CSS, inline SVG plots, no network), Jinja2 with
+  autoescaping so every text from a claim, a quote or an exception stays text.
+- ``badges/<claim-id>.svg`` and ``badges/<claim-id>.json`` (shields.io endpoint format).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import jinja2
+
+COLOURS = {  # verdict -> badge colour
+    "supported": "#2e7d32", "not-supported": "#c62828", "inconclusive": "#ef6c00", "known-refuted": "#6a1b9a",
+    "disputed": "#8d6e63", "skipped": "#757575", "error": "#000000", "not-run": "#9e9e9e", "not-testable": "#90a4ae",
+}
+LABELS = {
+    "supported": "supported", "not-supported": "not supported", "inconclusive": "inconclusive",
+    "known-refuted": "known refuted", "disputed": "disputed", "skipped": "skipped", "error": "error",
+    "not-run": "not run", "not-testable": "not testable",
+}
+
+
+def badge_json(claim: dict) -> dict:
+    """shields.io endpoint badge: https://shields.io/badges/endpoint-badge."""
+    return {"schemaVersion": 1, "label": claim["id"], "message": LABELS[claim["verdict"]],
+            "color": COLOURS[claim["verdict"]].lstrip("#"), "isError": claim["verdict"] == "error"}
+
+
+def badge_svg(claim: dict) -> str:
+    import anybadge
+
+    return anybadge.Badge(label=claim["id"], value=LABELS[claim["verdict"]],
+                          default_color=COLOURS[claim["verdict"]]).badge_svg_text
+
+
+def write_badges(data: dict, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    keep = set()
+    for c in data["claims"]:
+        (out / f"{c['id']}.json").write_text(json.dumps(badge_json(c)) + "\n", encoding="utf-8")
+        (out / f"{c['id']}.svg").write_text(badge_svg(c), encoding="utf-8")
+        keep |= {f"{c['id']}.json", f"{c['id']}.svg"}
+    for stale in out.glob("*"):  # a claim removed from the catalogue loses its badge
+        if stale.name not in keep and stale.suffix in (".svg", ".json"):
+            stale.unlink()
+
+
+def highlight_segments(text: str, quotes: list[tuple[str, str]]) -> list[tuple[str, str | None]]:
+    """Split ``text`` into (segment, anchor-or-None) so that each quote's first occurrence is marked.
+
+    Quotes are matched with white space folded, as the catalogue test does.
+    """
+    spans = []
+    for anchor, quote in quotes:
+        words = quote.split()
+        if not words:
+            continue
+        m = re.search(r"\s+".join(re.escape(w) for w in words), text)
+        if m and not any(s < m.end() and m.start() < e for s, e, _ in spans):
+            spans.append((m.start(), m.end(), anchor))
+    spans.sort()
+    out, pos = [], 0
+    for s, e, anchor in spans:
+        out += [(text[pos:s], None), (text[s:e], anchor)]
+        pos = e
+    out.append((text[pos:], None))
+    return out
+
+
+def _fmt(x, digits=4):
+    if x is None:
+        return "–"
+    if isinstance(x, float):
+        return f"{x:.{digits}g}"
+    return str(x)
+
+
+def render_html(data: dict, *, with_plots: bool = True) -> str:
+    from harness import plots
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
+                             autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["fmt"] = _fmt
+    figures = {}
+    if with_plots:
+        for c in data["claims"]:
+            figures[c["id"]] = plots.claim_figures(c)
+    quotes_by_doc: dict[str, list[tuple[str, str]]] = {}
+    for c in data["claims"]:
+        for i, s in enumerate(c["sources"]):
+            quotes_by_doc.setdefault(s["document"], []).append((f"q-{c['id']}-{i}", s["quote"]))
+    documents = [d | {"segments": highlight_segments(d["text"], quotes_by_doc.get(d["file"], []))}
+                 for d in data.get("documents", [])]
+    themes = sorted({c["theme"] for c in data["claims"]})
+    present = [v for v in LABELS if data["summary"]["counts"].get(v)]
+    return env.get_template("report.html.j2").render(
+        data=data, run=data["run"], claims=data["claims"], summary=data["summary"], documents=documents,
+        themes=themes, labels=LABELS, colours=COLOURS, figures=figures, present=present,
+        doc_titles={d["file"]: d["title"] for d in data.get("documents", [])},
+    )
+
+
+def render_all(data: dict, out_dir: Path | str) -> None:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    html = render_html(data)
+    tmp = out_dir / ".index.html.tmp"
+    tmp.write_text(html, encoding="utf-8")
+    tmp.replace(out_dir / "index.html")
+    write_badges(data, out_dir / "badges")

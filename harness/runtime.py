@@ -1,0 +1,72 @@
+"""Process set-up shared by every claim: one thread, deterministic kernels, an exclusive slot.
+
+Small-model training and linear algebra run fastest and steadiest on one thread on a shared
+2-core machine, so every worker starts with one torch thread and one BLAS thread.  Throughput
+claims ask for all threads with :func:`all_threads` and run alone (marker ``exclusive``): under
+pytest-xdist an exclusive case waits until no other case runs, and no case starts while it runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import tempfile
+from pathlib import Path
+
+_BLAS_LIMIT = None
+
+
+def configure_threads_and_determinism(threads: int = 1) -> None:
+    global _BLAS_LIMIT
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+    if _BLAS_LIMIT is None:
+        _BLAS_LIMIT = threadpool_limits(limits=threads)
+
+
+@contextlib.contextmanager
+def all_threads():
+    """Every core for the duration (throughput measurements only); restores one thread after."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    n = os.cpu_count() or 1
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        with threadpool_limits(limits=n):
+            yield n
+    finally:
+        torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def exclusive_slot(config, exclusive: bool):
+    """A writer-preferring readers-writer lock across xdist workers (no-op without xdist).
+
+    Ordinary cases hold the lock shared; an exclusive case holds it alone.  The turnstile stops
+    new shared holders from starving a waiting exclusive case.
+    """
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is None:
+        yield
+        return
+    base = Path(tempfile.gettempdir()) / f"dlclaims-{workerinput.get('testrunuid', 'run')}"
+    with open(f"{base}.turnstile", "a+") as turn, open(f"{base}.lock", "a+") as lock:
+        if exclusive:
+            fcntl.flock(turn, fcntl.LOCK_EX)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        else:
+            fcntl.flock(turn, fcntl.LOCK_EX)
+            fcntl.flock(lock, fcntl.LOCK_SH)
+            fcntl.flock(turn, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            if exclusive:
+                fcntl.flock(turn, fcntl.LOCK_UN)

@@ -1,0 +1,70 @@
+"""Statistics for the judge: one-sided tests, bootstrap intervals, Holm's correction.
+
+Pure functions on 1-D arrays; no pytest, no printing.  Shapes: ``x`` is ``(n_seeds,)``.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from scipy import stats
+
+
+def one_sided_p(x: np.ndarray, direction: str, test: str = "t") -> float:
+    """p-value of H1: mean(x) > 0 ('greater') or mean(x) < 0 ('less').
+
+    A sample without spread (a deterministic measurement, or n = 1) has no sampling error: its
+    p-value is 0 when every value lies strictly on the claimed side and 1 otherwise.
+    """
+    x = np.asarray(x, dtype=float)
+    if x.ndim != 1 or x.size == 0:
+        raise ValueError(f"expected a non-empty 1-D sample, got shape {x.shape}")
+    if x.size == 1 or np.ptp(x) <= 1e-12 * max(1.0, float(np.max(np.abs(x)))):
+        side = x > 0 if direction == "greater" else x < 0
+        return 0.0 if bool(np.all(side)) else 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if test == "t":
+            return float(stats.ttest_1samp(x, 0.0, alternative=direction).pvalue)
+        if test == "wilcoxon":
+            if np.all(x == 0):
+                return 1.0
+            return float(stats.wilcoxon(x, alternative=direction, zero_method="zsplit").pvalue)
+    raise ValueError(f"unknown test {test!r}; use 't' or 'wilcoxon'")
+
+
+def bootstrap_ci(x: np.ndarray, confidence: float, seed: int = 0, n_resamples: int = 2000) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``x`` (two-sided, at ``confidence``).
+
+    With confidence = 1 - 2*alpha, the lower bound is the one-sided (1 - alpha) bound that
+    matches the test.  A sample without spread returns (mean, mean).
+    """
+    x = np.asarray(x, dtype=float)
+    mean = float(np.mean(x))
+    if x.size < 2 or np.ptp(x) == 0:
+        return mean, mean
+    res = stats.bootstrap((x,), np.mean, confidence_level=confidence, n_resamples=n_resamples,
+                          method="percentile", rng=np.random.default_rng(seed))
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def holm(pvalues: list[float] | np.ndarray) -> np.ndarray:
+    """Holm–Bonferroni step-down adjusted p-values (same order as the input)."""
+    p = np.asarray(pvalues, dtype=float)
+    m = p.size
+    if m == 0:
+        return p
+    order = np.argsort(p, kind="stable")
+    adjusted = np.empty(m)
+    running = 0.0
+    for rank, idx in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[idx]))
+        adjusted[idx] = running
+    return adjusted
+
+
+def fit_slope(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Least-squares slope and intercept of y against x (both 1-D, same length)."""
+    slope, intercept = np.polyfit(np.asarray(x, float), np.asarray(y, float), 1)
+    return float(slope), float(intercept)
