@@ -1,8 +1,8 @@
 """The judge: the one place where a measurement meets its threshold.
 
 Every rule returns a :class:`Judgement` (it never asserts).  Every rule also judges its negative
-control (the compared conditions swapped, or the rule applied to the contrast) and the judgement
-turns into an *error* if the control is accepted too: a rule that cannot fail proves nothing.
+control (the compared conditions swapped, or the rule applied to the contrast); a rule that
+accepts both the claim and its control cannot fail, proves nothing, and turns into an *error*.
 
 Verdict rules, for a hypothesis with direction 'greater' (mirror them for 'less'):
 - paired:  d = treatment - contrast per seed; supported when the one-sided test of mean(d) > 0 has
@@ -105,7 +105,7 @@ def _core(x: np.ndarray, hyp: Hypothesis, alpha: float, *, paired: bool, seed: i
 
 def _with_control(main: Judgement, control: Judgement, what: str) -> Judgement:
     main.control = control.to_dict() | {"swap": what}
-    if control.verdict == SUPPORTED:
+    if main.verdict == SUPPORTED and control.verdict == SUPPORTED:
         main.verdict = ERROR
         main.reason = (f"negative control accepted ({what}): the rule cannot tell the conditions apart; "
                        f"check the threshold's sign and direction. Original: {main.reason}")

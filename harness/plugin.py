@@ -112,11 +112,26 @@ class ClaimsSession:
                 hint = f" Did you mean: {', '.join(close)}?" if close else " Run `python -m harness list` for the ids."
                 raise pytest.UsageError(f"--claim {wanted!r} is not a claim id in {cat.directory}.{hint}")
 
+    def reproduce_command(self) -> str:
+        """The invocation with the profile and seed made explicit (their old values dropped)."""
+        args, out, skip = list(self.config.invocation_params.args), [], False
+        for a in args:
+            if skip:
+                skip = False
+                continue
+            if a in ("--claims-profile", "--claims-seed"):
+                skip = True
+                continue
+            if a.startswith(("--claims-profile=", "--claims-seed=")):
+                continue
+            out.append(a)
+        words = " ".join(shlex.quote(a) for a in out) or "claims/"
+        return f"pytest {words} --claims-profile {self.run_profile.name} --claims-seed {self.base_seed}"
+
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         p = self.run_profile
-        args = " ".join(shlex.quote(a) for a in config.invocation_params.args) or "claims/"
         return [f"dlclaims: profile {p.name} ({p.description}), base seed {self.base_seed}, device {self.device}",
-                f"dlclaims: reproduce with: pytest {args} --claims-profile {p.name} --claims-seed {self.base_seed}"]
+                f"dlclaims: reproduce with: {self.reproduce_command()}"]
 
     # -- collection ----------------------------------------------------------------------------
     @pytest.hookimpl(wrapper=True)
@@ -235,7 +250,8 @@ class ClaimsSession:
         if report.when == "teardown" and report.failed:
             self.teardown_errors[report.nodeid] = _short(report.longrepr)
         for name, value in report.user_properties:
-            if name == PAYLOAD:
+            if name == PAYLOAD:  # under xdist this is the controller's only sign that claims ran
+                self.collected_claims = True
                 self.payloads[report.nodeid] = json.loads(value)
 
     def pytest_keyboard_interrupt(self, excinfo) -> None:
@@ -421,7 +437,7 @@ def build_results(s: ClaimsSession, session: pytest.Session) -> dict:
             "duration_s": round(finished - s.started, 2),
             "profile": s.run_profile.name, "n_seeds": s.run_profile.n_seeds, "seed": s.base_seed,
             "command": "pytest " + " ".join(shlex.quote(a) for a in args),
-            "reproduce": f"pytest claims/ --claims-profile {s.run_profile.name} --claims-seed {s.base_seed}",
+            "reproduce": s.reproduce_command(),
             "interrupted": s.interrupted, "exit_status": int(session.exitstatus),
             "workers": int(getattr(s.config.option, "numprocesses", 0) or 0),
             "environment": R.environment(s.device),

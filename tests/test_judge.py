@@ -1,0 +1,140 @@
+"""Statistics and the judge on synthetic inputs: each rule accepts, rejects, and rejects its swap."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from harness import judge as J
+from harness import stats
+from harness.catalogue import Hypothesis
+from harness.results import aggregate
+
+
+def hyp(comparison="paired", direction="greater", threshold=0.5, test="t"):
+    return Hypothesis(name="h", metric="m", unit="u", comparison=comparison, direction=direction,
+                      threshold=threshold, reason="test", test=test)
+
+
+def test_one_sided_p_follows_the_direction():
+    x = np.array([1.0, 1.2, 0.9, 1.1, 1.05])
+    assert stats.one_sided_p(x, "greater") < 0.001
+    assert stats.one_sided_p(x, "less") > 0.999
+    assert stats.one_sided_p(x, "greater", test="wilcoxon") == pytest.approx(1 / 32)
+
+
+def test_a_sample_without_spread_is_exact():
+    assert stats.one_sided_p(np.array([2.0, 2.0, 2.0]), "greater") == 0.0
+    assert stats.one_sided_p(np.array([-2.0]), "greater") == 1.0
+
+
+def test_holm_matches_the_textbook_example():
+    # p = (0.01, 0.04, 0.03, 0.005): sorted 0.005*4=0.02, 0.01*3=0.03, 0.03*2=0.06, 0.04*1 -> max(0.06, 0.04)=0.06
+    assert stats.holm([0.01, 0.04, 0.03, 0.005]).tolist() == pytest.approx([0.03, 0.06, 0.06, 0.02])
+
+
+def test_bootstrap_interval_contains_the_mean_and_is_reproducible():
+    x = np.random.default_rng(0).normal(1, 1, 20)
+    lo, hi = stats.bootstrap_ci(x, 0.9, seed=3)
+    assert lo < x.mean() < hi
+    assert (lo, hi) == stats.bootstrap_ci(x, 0.9, seed=3)
+
+
+T = np.array([3.0, 3.1, 2.9, 3.2, 3.05])
+C = np.array([1.0, 1.1, 0.9, 1.0, 1.2])
+
+
+def test_paired_supported_and_its_swap_rejected():
+    j = J.judge_paired(hyp(), 0.05, T, C)
+    assert j.verdict == J.SUPPORTED
+    assert j.control["verdict"] == J.NOT_SUPPORTED
+    swapped = J.judge_paired(hyp(), 0.05, C, T)
+    assert swapped.verdict == J.NOT_SUPPORTED
+
+
+def test_paired_below_minimum_effect_is_inconclusive():
+    j = J.judge_paired(hyp(threshold=5.0), 0.05, T, C)
+    assert j.verdict == J.INCONCLUSIVE and "minimum effect" in j.reason
+
+
+def test_paired_noisy_effect_is_inconclusive():
+    rng = np.random.default_rng(1)
+    j = J.judge_paired(hyp(threshold=0.0), 0.05, rng.normal(0.1, 3, 4) + 0.5, rng.normal(0, 3, 4))
+    assert j.verdict in (J.INCONCLUSIVE, J.NOT_SUPPORTED)
+
+
+def test_paired_less_direction():
+    j = J.judge_paired(hyp(direction="less", threshold=1.0), 0.05, C, T)
+    assert j.verdict == J.SUPPORTED and j.effect < -1
+
+
+def test_bound_rule_and_its_control():
+    j = J.judge_bound(hyp("bound", "less", 1.0), 0.05, [0.1, 0.2, 0.3], [5, 6, 7])
+    assert j.verdict == J.SUPPORTED and j.control["verdict"] == J.NOT_SUPPORTED
+    flipped = J.judge_bound(hyp("bound", "less", 1.0), 0.05, [5, 6, 7], [0.1, 0.2, 0.3])
+    assert flipped.verdict == J.NOT_SUPPORTED
+
+
+def test_a_rule_that_accepts_its_control_is_an_error():
+    # a bound so loose that the contrast passes too: the rule cannot discriminate
+    j = J.judge_bound(hyp("bound", "less", 100.0), 0.05, [0.1, 0.2, 0.3], [5, 6, 7])
+    assert j.verdict == J.ERROR and "negative control accepted" in j.reason
+
+
+def test_family_applies_holm_and_states_the_scope():
+    settings = {f"L{i}": np.array([0.1, 0.2, 0.15, 0.12]) + (0 if i < 3 else 2) for i in range(1, 6)}
+    contrast = {k: v + 10 for k, v in settings.items()}
+    j = J.judge_family(hyp("family", "less", 1.0), 0.05, settings, contrast)
+    assert j.verdict == J.NOT_SUPPORTED
+    assert j.scope.startswith("holds for the first 2 of 5 settings (L1 to L2)")
+    raw = [s["p"] for s in j.settings]
+    assert [s["p_adjusted"] for s in j.settings] == pytest.approx(stats.holm(raw).tolist())
+
+
+def test_non_finite_values_are_refused_with_the_hypothesis_named():
+    with pytest.raises(J.JudgeError, match="hypothesis 'h'.*non-finite"):
+        J.judge_paired(hyp(), 0.05, [1.0, np.inf], [0.0, 0.0])
+
+
+def test_wrong_rule_for_the_declared_comparison_is_refused():
+    with pytest.raises(J.JudgeError, match="declared 'paired', not 'bound'"):
+        J.judge_bound(hyp(), 0.05, [1.0], [2.0])
+
+
+def test_combine_needs_every_judgement():
+    ok = J.judge_paired(hyp(), 0.05, T, C)
+    weak = J.judge_paired(hyp(threshold=5.0), 0.05, T, C)
+    assert J.combine([ok])[0] == J.SUPPORTED
+    assert J.combine([ok, weak])[0] == J.INCONCLUSIVE
+    assert J.combine([])[0] == J.ERROR
+
+
+# -- aggregation of cases into a claim verdict ------------------------------------------------------
+
+CLAIM = {"kind": "empirical", "expected": "supported", "expected_reference": "", "reason": ""}
+
+
+def case(verdict, expected="supported", name="c"):
+    return {"verdict": verdict, "expected": expected, "case": name, "test": "t", "reason": f"{name} {verdict}"}
+
+
+@pytest.mark.parametrize("cases, verdict, as_expected", [
+    ([case("supported"), case("supported")], "supported", True),
+    ([case("supported"), case("inconclusive")], "inconclusive", False),
+    ([case("inconclusive"), case("not-supported")], "not-supported", False),
+    ([case("supported"), case("error")], "error", False),
+    ([case("skipped"), case("skipped")], "skipped", True),
+    ([case("supported"), case("skipped")], "supported", True),
+    ([case("supported"), case("not-supported", "refuted", "tanh")], "supported", True),
+    ([case("not-supported", "refuted")], "known-refuted", True),
+    ([case("supported", "refuted")], "supported", False),
+    ([], "not-run", True),
+])
+def test_aggregate(cases, verdict, as_expected):
+    got, reason, ok = aggregate(CLAIM, cases)
+    assert (got, ok) == (verdict, as_expected), reason
+
+
+def test_aggregate_names_out_of_scope_cases():
+    _, reason, _ = aggregate(CLAIM, [case("supported"), case("not-supported", "refuted", "tanh")])
+    assert "out of scope, as declared: tanh" in reason

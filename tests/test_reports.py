@@ -1,0 +1,98 @@
+"""Reports: schema, escaping, badges, re-rendering and bad input to the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import CATALOGUE
+from harness import report as R
+from harness import results as results_mod
+
+
+def test_results_validate_against_the_schema(project):
+    project.write().run()
+    data = project.results()
+    results_mod.validate(data)
+    env = data["run"]["environment"]
+    for field in ("python", "torch", "numpy", "scipy", "cpu_model", "threads", "git_commit"):
+        assert field in env
+    assert data["run"]["profile"] == "quick" and data["run"]["seed"] == 0
+
+
+def test_a_script_in_a_claim_stays_text_in_the_html(project):
+    evil = CATALOGUE.replace('statement = "The fox is quicker than the dog."',
+                             'statement = "The fox <script>alert(1)</script> & the dog."')
+    project.write(catalogue=evil).run()
+    html = (project.pytester.path / "reports" / "index.html").read_text()
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; the dog." in html
+    assert html.count("<script>") == 1, "only the report's own filter script"
+    import re
+
+    fetches = re.findall(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//|url\(\s*["']?(?:https?:)?//|<link\b|@import""", html)
+    assert not fetches, f"the report would fetch from the network: {fetches}"
+
+
+def test_badges_follow_the_shields_endpoint_format(project):
+    project.write().run()
+    badge = json.loads((project.pytester.path / "reports" / "badges" / "fox-is-quick.json").read_text())
+    assert badge == {"schemaVersion": 1, "label": "fox-is-quick", "message": "supported", "color": "2e7d32",
+                     "isError": False}
+    svg = (project.pytester.path / "reports" / "badges" / "fox-is-quick.svg").read_text()
+    assert svg.lstrip().startswith("<?xml") or svg.lstrip().startswith("<svg")
+    assert "supported" in svg
+
+
+def test_every_verdict_has_a_colour_and_label():
+    for v in results_mod.VERDICTS:
+        assert v in R.COLOURS and v in R.LABELS
+
+
+def test_quotes_are_highlighted_in_their_document():
+    segs = R.highlight_segments("a b\n c d", [("q1", "b c")])
+    assert segs == [("a ", None), ("b\n c", "q1"), (" d", None)]
+
+
+def test_report_command_re_renders_without_rerunning(project, tmp_path):
+    project.write().run()
+    src = project.pytester.path / "reports" / "claims.json"
+    out = tmp_path / "again"
+    proc = subprocess.run([sys.executable, "-m", "harness", "report", str(src), "-o", str(out)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "index.html").exists() and (out / "badges" / "gradients-fade.svg").exists()
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"tool": "dlclaims", "schema_version": 1, "run": ', "is not valid JSON (line 1"),
+    ('{"tool": "pytest-html"}', "is not a dlclaims results file"),
+    ('{"tool": "dlclaims", "schema_version": 99}', "has schema_version 99"),
+    ('{"tool": "dlclaims", "schema_version": 1, "run": {}, "summary": {}, "documents": [], "claims": []}',
+     "does not match the dlclaims results schema"),
+])
+def test_report_command_refuses_bad_files_with_a_clear_message(tmp_path, content, message):
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    proc = subprocess.run([sys.executable, "-m", "harness", "report", str(bad)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert str(bad) in proc.stderr and message in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_report_command_on_a_missing_file(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "harness", "report", str(tmp_path / "none.json")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "no such file" in proc.stderr
+
+
+def test_results_are_written_atomically(tmp_path):
+    path = tmp_path / "claims.json"
+    results_mod.write_json_atomic({"a": 1}, path)
+    with pytest.raises(ValueError):
+        results_mod.write_json_atomic({"a": float("nan")}, path)
+    assert json.loads(path.read_text()) == {"a": 1}, "a failed write leaves the old file intact"
+    assert [p.name for p in tmp_path.iterdir()] == ["claims.json"]
