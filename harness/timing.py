@@ -65,3 +65,37 @@ def cpu_peak_gflops(threads: int | None = None) -> dict:
     cores = threads or os.cpu_count() or 1
     return {"gflops": cores * ghz * flop_per_cycle, "cores": cores, "ghz": ghz, "flop_per_cycle": flop_per_cycle,
             "basis": f"{cores} core(s) x {ghz:.2f} GHz x {flop_per_cycle} FLOP/cycle ({basis})"}
+
+
+class ForeignLoad:
+    """Cores used by *other* processes while a block runs: /proc/stat busy time minus our own CPU time.
+
+    ``with ForeignLoad() as load: ...`` then ``load.cores`` (0.0 on an idle machine; nan where
+    /proc/stat is missing).  A throughput measurement taken while another process holds a core
+    says nothing about parallel speed-up.
+    """
+
+    def __enter__(self):
+        self._t0, self._busy0, self._own0 = time.perf_counter(), _busy_seconds(), _own_cpu_seconds()
+        return self
+
+    def __exit__(self, *exc):
+        wall = time.perf_counter() - self._t0
+        busy, own = _busy_seconds(), _own_cpu_seconds()
+        self.cores = float("nan") if busy is None or self._busy0 is None else \
+            max(0.0, ((busy - self._busy0) - (own - self._own0)) / max(wall, 1e-9))
+        return False
+
+
+def _busy_seconds() -> float | None:
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return None
+    user, nice, system, idle, iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
