@@ -408,7 +408,7 @@ def build_results(s: ClaimsSession, session: pytest.Session) -> dict:
     claims = []
     for cid, claim in cat.claims.items():
         d = claim.to_dict()
-        cases = sorted(by_claim.get(cid, []), key=lambda p: p["nodeid"])
+        cases = sorted(by_claim.get(cid, []), key=lambda p: _natural(p["nodeid"]))
         module_error = s.collect_errors.get(claim.test_module)
         if module_error and not cases:
             verdict, reason, ok = "error", f"collection error in claims/{claim.test_module}: {module_error[-600:]}", False
@@ -447,6 +447,13 @@ def build_results(s: ClaimsSession, session: pytest.Session) -> dict:
         "documents": _documents(cat),
         "claims": claims,
     }
+
+
+def _natural(text: str) -> list:
+    """Sort key that puts depth5 before depth10."""
+    import re
+
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
 
 
 def _documents(cat: Catalogue) -> list[dict]:

@@ -74,12 +74,13 @@ def aggregate(claim: dict, cases: list[dict]) -> tuple[str, str, bool]:
 
 
 def key_number(claim: dict, cases: list[dict]) -> dict | None:
-    """The first declared hypothesis's weakest measured effect, for the summary row."""
+    """The first declared hypothesis's weakest measured effect among in-scope cases, for the summary row."""
     hyps = claim.get("hypotheses") or []
     if not hyps:
         return None
     name = hyps[0]["name"]
-    found = [(c, j) for c in cases for j in (c.get("evidence") or {}).get("judgements", []) if j["hypothesis"] == name]
+    in_scope = [c for c in cases if c["expected"] == "supported"] or cases  # out-of-scope cases are shown elsewhere
+    found = [(c, j) for c in in_scope for j in (c.get("evidence") or {}).get("judgements", []) if j["hypothesis"] == name]
     if not found:
         return None
     sign = 1 if hyps[0]["direction"] == "greater" else -1
