@@ -145,3 +145,12 @@ def test_junitxml_carries_verdicts_as_properties(project):
     assert '<property name="claim_id" value="fox-is-quick"' in xml
     assert '<property name="claim_verdict" value="supported"' in xml
     assert 'name="claim_key_number"' in xml
+
+
+def test_the_suite_opens_no_network_socket():
+    import socket
+
+    import pytest_socket
+
+    with __import__("pytest").raises(pytest_socket.SocketBlockedError):
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM)
