@@ -79,7 +79,7 @@ def preact_log2_var(act: str, init: str, depth: int, width: int, seed: int) -> n
 @pytest.mark.parametrize("activation", ["linear", "tanh"])
 def test_xavier_keeps_variance_near_one(activation, evidence, profile):
     depth = profile.pick(quick=30, default=50, full=50)
-    width = profile.pick(quick=128, default=256, full=512)
+    width = profile.pick(quick=256, default=256, full=512)  # width 128 adds drift ~ depth/width near the band
     runs = {init: np.array([preact_log2_var(activation, init, depth, width, s) for s in evidence.seeds])
             for init in ("xavier", "normal", "small")}  # (n_seeds, depth) each
     for init, v in runs.items():
