@@ -30,15 +30,13 @@ def test_matmul_speeds_up_on_all_cores(n, evidence, profile):
         pytest.skip("one CPU core: no parallel speed-up to measure")
     fn = matmul_fn(n, "cpu", evidence.seeds[0])
     with runtime.all_threads() as cores:
-        timing.alternate({"all": fn}, repeats=1, warmup=1)  # warm the thread pool
+        calls = timing.calls_for(fn, min_seconds=0.1)  # one timed block lasts >= 0.1 s on all threads
     one_s, all_s = [], []
     with timing.ForeignLoad() as load:
-        for _ in evidence.seeds:  # each seed is one alternating repeat
-            t1 = timing.alternate({"one": fn}, repeats=1, warmup=0)["one"][0]
+        for _ in evidence.seeds:  # each seed is one alternating repeat; a warm-up call follows every switch
+            one_s.append(timing.per_call(fn, calls))
             with runtime.all_threads():
-                tn = timing.alternate({"all": fn}, repeats=1, warmup=0)["all"][0]
-            one_s.append(t1)
-            all_s.append(tn)
+                all_s.append(timing.per_call(fn, calls))
     one_s, all_s = np.array(one_s), np.array(all_s)
     evidence.record("cores used by other processes during the measurement", [load.cores], unit="cores", per="run")
     if load.cores > 0.5:

@@ -31,6 +31,25 @@ def alternate(conditions: dict[str, Callable[[], None]], repeats: int, warmup: i
     return {k: np.array(v) for k, v in out.items()}
 
 
+def per_call(fn: Callable[[], None], calls: int, sync: Callable[[], None] = lambda: None) -> float:
+    """Seconds per call over ``calls`` back-to-back calls, after one untimed warm-up call.
+
+    The warm-up absorbs the cost of waking a thread pool after the thread count changed.
+    """
+    fn()
+    sync()
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    sync()
+    return (time.perf_counter() - t0) / calls
+
+
+def calls_for(fn: Callable[[], None], min_seconds: float) -> int:
+    """How many back-to-back calls make a timed block of at least ``min_seconds``."""
+    return max(1, int(np.ceil(min_seconds / max(per_call(fn, 1), 1e-9))))
+
+
 def summary(seconds: np.ndarray) -> dict:
     """pytest-benchmark's statistics for one timing sample (min, median, IQR, ...), in seconds."""
     from pytest_benchmark.stats import Stats
