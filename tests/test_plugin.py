@@ -147,6 +147,7 @@ def test_junitxml_carries_verdicts_as_properties(project):
     assert 'name="claim_key_number"' in xml
 
 
+@__import__("pytest").mark.filterwarnings("ignore:A test tried to use socket.socket")
 def test_the_suite_opens_no_network_socket():
     import socket
 
