@@ -1,4 +1,4 @@
-"""Command line: ``python -m harness report|list|check`` (see ``--help``)."""
+"""Command line: ``python -m harness report|list|coverage`` (see ``--help``)."""
 
 from __future__ import annotations
 
@@ -37,6 +37,33 @@ def _list(args) -> int:
     return 0
 
 
+def _coverage(args) -> int:
+    from harness import coverage
+    from harness.catalogue import CatalogueError, load_catalogue
+
+    try:
+        cat = load_catalogue(args.catalogue, args.sources)
+        units = coverage.account(cat)
+    except CatalogueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    gaps = 0
+    for row in coverage.summary(cat, units):
+        st = row["status"]
+        print(f"{row['document']}: {row['units']} sentences: {st.get('covered', 0)} covered by {row['claims']} claims "
+              f"{dict(sorted(row['claims_by_kind'].items()))}, {st.get('skipped', 0)} skipped "
+              f"{dict(sorted(row['skipped_by_reason'].items()))}, {st.get('ignored', 0)} ignored, "
+              f"{len(row['unaccounted'])} unaccounted")
+        if args.verbose:
+            for u in units[row["document"]]:
+                print(f"    {u.status:11s} {','.join(u.by)[:40]:40s} {u.text[:100]}")
+        for text in row["unaccounted"]:
+            print(f"    UNACCOUNTED: {text[:160]}")
+        gaps += len(row["unaccounted"])
+    print(f"{gaps} sentence(s) unaccounted" if gaps else "every sentence is accounted for")
+    return 1 if gaps else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness", description="dlclaims: re-render reports, list claims")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -48,6 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--catalogue", default="claims/catalogue")
     p.add_argument("--sources", default="fixtures/sources")
     p.set_defaults(func=_list)
+    p = sub.add_parser("coverage", help="which sentences of the source texts no claim or skip entry accounts for")
+    p.add_argument("--catalogue", default="claims/catalogue")
+    p.add_argument("--sources", default="fixtures/sources")
+    p.add_argument("-v", "--verbose", action="store_true", help="list every sentence with its status")
+    p.set_defaults(func=_coverage)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -11,6 +11,7 @@ file and the entry at fault.
 
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -62,6 +63,51 @@ class CaseExpectation:
 
 
 @dataclass(frozen=True)
+class Reference:
+    """One fact of the reference table ``fixtures/references.toml``, written from a primary source."""
+
+    id: str
+    fact: str
+    source: str  # the primary source: paper (with table/figure) or official page
+    value: float | str | None = None  # None: unverifiable (see ``unverifiable``)
+    unit: str = ""
+    url: str = ""
+    note: str = ""
+    unverifiable: str = ""  # why no primary source gives the value
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "fact": self.fact, "value": self.value, "unit": self.unit, "source": self.source,
+                "url": self.url, "note": self.note, "unverifiable": self.unverifiable}
+
+
+@dataclass(frozen=True)
+class CitedValue:
+    """A figure as one text states it, converted to the unit of the fact it refers to."""
+
+    reference: str  # id in the reference table
+    value: float | str
+    document: str
+    stated: str  # the words of the text, and the conversion if any
+
+
+@dataclass(frozen=True)
+class Citation:
+    """How a citational claim is checked: each stated value against its reference, within a tolerance."""
+
+    values: tuple[CitedValue, ...]
+    tolerance: float  # largest |stated - reference| that is still consistent (inclusive)
+    relative: bool  # tolerance as a fraction of the reference value
+    reason: str  # why this tolerance
+    explanation: str = ""  # why texts give different figures, where they do
+
+    def to_dict(self) -> dict:
+        return {"tolerance": self.tolerance, "relative": self.relative, "reason": self.reason,
+                "explanation": self.explanation,
+                "values": [{"reference": v.reference, "value": v.value, "document": v.document, "stated": v.stated}
+                           for v in self.values]}
+
+
+@dataclass(frozen=True)
 class Claim:
     id: str
     statement: str
@@ -77,6 +123,7 @@ class Claim:
     reason: str = ""  # for not-testable claims: why
     hypotheses: dict[str, Hypothesis] = field(default_factory=dict)
     cases: dict[str, CaseExpectation] = field(default_factory=dict)
+    citation: Citation | None = None  # citational claims: the figures checked against the reference table
 
     @property
     def testable(self) -> bool:
@@ -119,6 +166,7 @@ class Claim:
                 for h in self.hypotheses.values()
             ],
             "cases": {k: {"expected": v.expected, "reference": v.reference} for k, v in self.cases.items()},
+            "citation": self.citation.to_dict() if self.citation else None,
         }
 
 
@@ -131,6 +179,7 @@ class Catalogue:
     claims: dict[str, Claim]
     directory: Path
     sources_dir: Path
+    references: dict[str, Reference] = field(default_factory=dict)
 
     def __getitem__(self, claim_id: str) -> Claim:
         return self.claims[claim_id]
@@ -173,7 +222,11 @@ def _one_of(value: str, allowed: tuple[str, ...], key: str, path, entry) -> str:
 
 
 _CLAIM_KEYS = {"statement", "kind", "sources", "method", "paper", "alpha", "expected", "expected_reference",
-               "reason", "hypotheses", "cases"}
+               "reason", "hypotheses", "cases", "citation"}
+_CITATION_KEYS = {"values", "tolerance", "relative", "reason", "explanation"}
+_VALUE_KEYS = {"reference", "value", "document", "stated"}
+_REFERENCE_KEYS = {"fact", "value", "unit", "source", "url", "note", "unverifiable"}
+CITATION_HYPOTHESIS = "matches-primary-source"
 _HYP_KEYS = {"metric", "unit", "comparison", "direction", "threshold", "reason", "test"}
 
 
@@ -196,7 +249,60 @@ def _parse_hypothesis(name: str, table: dict, path, entry) -> Hypothesis:
     )
 
 
-def parse_claim(claim_id: str, table: dict, theme: str, path: Path, documents: set[str]) -> Claim:
+def _parse_citation(table, path, entry: str, documents: set[str], references: dict[str, Reference]) -> Citation:
+    where = f"{entry}.citation"
+    if not isinstance(table, dict):
+        raise CatalogueError(path, where, "must be a table with 'values', 'tolerance' and 'reason'")
+    unknown = set(table) - _CITATION_KEYS
+    if unknown:
+        raise CatalogueError(path, where, f"unknown field(s) {sorted(unknown)}; allowed: {sorted(_CITATION_KEYS)}")
+    raw = _require(table, "values", list, path, where)
+    if not raw:
+        raise CatalogueError(path, where, "'values' needs at least one stated figure")
+    values = []
+    for i, v in enumerate(raw):
+        w = f"{where}.values[{i}]"
+        if not isinstance(v, dict):
+            raise CatalogueError(path, w, "each value is a table with 'reference', 'value', 'document' and 'stated'")
+        unknown = set(v) - _VALUE_KEYS
+        if unknown:
+            raise CatalogueError(path, w, f"unknown field(s) {sorted(unknown)}; allowed: {sorted(_VALUE_KEYS)}")
+        ref = _require(v, "reference", str, path, w)
+        if ref not in references:
+            close = difflib.get_close_matches(ref, list(references), n=1)
+            raise CatalogueError(path, w, f"reference {ref!r} is not in the reference table"
+                                 + (f" (did you mean {close[0]!r}?)" if close else ""))
+        if "value" not in v or isinstance(v["value"], bool) or not isinstance(v["value"], (int, float, str)):
+            raise CatalogueError(path, w, "'value' (the figure as the text states it) must be a number or a string")
+        doc = _require(v, "document", str, path, w)
+        if doc not in documents:
+            raise CatalogueError(path, w, f"document {doc!r} is not in the source folder")
+        known = references[ref].value
+        if known is not None and isinstance(known, str) != isinstance(v["value"], str):
+            raise CatalogueError(path, w, f"'value' {v['value']!r} and reference {ref!r} ({known!r}) must both be numbers or both strings")
+        values.append(CitedValue(reference=ref, value=v["value"], document=doc, stated=_require(v, "stated", str, path, w)))
+    tolerance = _require(table, "tolerance", float, path, where)
+    if tolerance < 0:
+        raise CatalogueError(path, where, f"'tolerance' must be >= 0, got {tolerance}")
+    return Citation(values=tuple(values), tolerance=tolerance,
+                    relative=_require(table, "relative", bool, path, where, default=False),
+                    reason=_require(table, "reason", str, path, where),
+                    explanation=_require(table, "explanation", str, path, where, default=""))
+
+
+def citation_hypothesis(c: Citation) -> Hypothesis:
+    """The decision rule every citational claim shares, made from its tolerance (inclusive)."""
+    unit = "fraction of the reference" if c.relative else "reference's unit"
+    return Hypothesis(
+        name=CITATION_HYPOTHESIS,
+        metric="|value stated in the text - value in the primary source|" + (" / |primary value|" if c.relative else "")
+               + ", per stated value (strings: 0 if equal ignoring case, else 1)",
+        unit=unit, comparison="bound", direction="less", threshold=c.tolerance + 1e-9,
+        reason=f"tolerance {c.tolerance:g} (inclusive; 1e-9 added for rounding): {c.reason}")
+
+
+def parse_claim(claim_id: str, table: dict, theme: str, path: Path, documents: set[str],
+                references: dict[str, Reference] | None = None) -> Claim:
     if not ID_PATTERN.match(claim_id):
         raise CatalogueError(path, claim_id, "claim id must be kebab-case: lower-case letters, digits and single hyphens")
     if not isinstance(table, dict):
@@ -232,6 +338,17 @@ def parse_claim(claim_id: str, table: dict, theme: str, path: Path, documents: s
         raise CatalogueError(path, claim_id, f"a {kind} claim needs at least one entry under 'hypotheses'")
     if kind == "not-testable" and not reason.strip():
         raise CatalogueError(path, claim_id, "a not-testable claim needs a 'reason'")
+    citation = None
+    if "citation" in table:
+        if kind != "citational":
+            raise CatalogueError(path, claim_id, f"only citational claims have a 'citation' table (kind is {kind!r})")
+        citation = _parse_citation(table["citation"], path, claim_id, documents, references or {})
+        if hypotheses:
+            raise CatalogueError(path, claim_id, "a citational claim is judged by its 'citation' table; remove 'hypotheses'")
+        hypotheses = {CITATION_HYPOTHESIS: citation_hypothesis(citation)}
+    elif kind == "citational" and not hypotheses:
+        raise CatalogueError(path, claim_id, "a citational claim needs a 'citation' table (values checked against "
+                                             "the reference table)")
     cases = {}
     for case_id, c in _require(table, "cases", dict, path, claim_id, default={}).items():
         where = f"{claim_id}.cases.{case_id}"
@@ -245,18 +362,53 @@ def parse_claim(claim_id: str, table: dict, theme: str, path: Path, documents: s
         id=claim_id, statement=statement, theme=theme, kind=kind, sources=tuple(sources), catalogue_file=str(path),
         method=_require(table, "method", str, path, claim_id, default=""),
         paper=_require(table, "paper", str, path, claim_id, default=""), alpha=alpha, expected=expected,
-        expected_reference=reference, reason=reason, hypotheses=hypotheses, cases=cases,
+        expected_reference=reference, reason=reason, hypotheses=hypotheses, cases=cases, citation=citation,
     )
 
 
-def load_catalogue(directory: Path | str, sources_dir: Path | str) -> Catalogue:
-    """Read every ``<theme>.toml`` under ``directory``; raise CatalogueError on the first problem."""
+def load_references(path: Path) -> dict[str, Reference]:
+    """The reference table: one TOML table per fact.  A missing file is an empty table."""
+    if not path.exists():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogueError(path, None, f"not valid TOML: {exc}") from None
+    out = {}
+    for rid, t in data.items():
+        if not ID_PATTERN.match(rid):
+            raise CatalogueError(path, rid, "reference id must be kebab-case")
+        if not isinstance(t, dict):
+            raise CatalogueError(path, rid, "a reference must be a table")
+        unknown = set(t) - _REFERENCE_KEYS
+        if unknown:
+            raise CatalogueError(path, rid, f"unknown field(s) {sorted(unknown)}; allowed: {sorted(_REFERENCE_KEYS)}")
+        value = t.get("value")
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float, str))):
+            raise CatalogueError(path, rid, f"'value' must be a number or a string, got {value!r}")
+        unverifiable = _require(t, "unverifiable", str, path, rid, default="")
+        if value is None and not unverifiable.strip():
+            raise CatalogueError(path, rid, "give a 'value' from the primary source, or say why not in 'unverifiable'")
+        out[rid] = Reference(id=rid, fact=_require(t, "fact", str, path, rid), source=_require(t, "source", str, path, rid),
+                             value=value, unit=_require(t, "unit", str, path, rid, default=""),
+                             url=_require(t, "url", str, path, rid, default=""),
+                             note=_require(t, "note", str, path, rid, default=""), unverifiable=unverifiable)
+    return out
+
+
+def load_catalogue(directory: Path | str, sources_dir: Path | str, references: Path | str | None = None) -> Catalogue:
+    """Read every ``<theme>.toml`` under ``directory``; raise CatalogueError on the first problem.
+
+    ``references`` is the reference table for citational claims (default: ``references.toml`` beside
+    the source folder, i.e. ``fixtures/references.toml``)."""
     directory, sources_dir = Path(directory), Path(sources_dir)
+    ref_path = Path(references) if references else sources_dir.parent / "references.toml"
     if not directory.is_dir():
         raise CatalogueError(directory, None, "catalogue folder not found (ini option 'claims_catalogue')")
     if not sources_dir.is_dir():
         raise CatalogueError(sources_dir, None, "source-document folder not found (ini option 'claims_sources')")
     documents = {p.name for p in sources_dir.glob("*.txt")}
+    refs = load_references(ref_path)
     claims: dict[str, Claim] = {}
     files = sorted(directory.glob("*.toml"))
     if not files:
@@ -270,5 +422,5 @@ def load_catalogue(directory: Path | str, sources_dir: Path | str) -> Catalogue:
         for claim_id, table in data.items():
             if claim_id in claims:
                 raise CatalogueError(path, claim_id, f"duplicate claim id, also declared in {claims[claim_id].catalogue_file}")
-            claims[claim_id] = parse_claim(claim_id, table, theme, path, documents)
-    return Catalogue(claims=claims, directory=directory, sources_dir=sources_dir)
+            claims[claim_id] = parse_claim(claim_id, table, theme, path, documents, refs)
+    return Catalogue(claims=claims, directory=directory, sources_dir=sources_dir, references=refs)

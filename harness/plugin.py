@@ -159,10 +159,12 @@ class ClaimsSession:
                 stack.extend(node.collect())
         problems, tested, seen = [], set(), set()
         for fn in functions:
-            if fn.originalname in seen:  # parametrised cases share one declaration
-                continue
-            seen.add(fn.originalname)
             marks = list(fn.iter_markers("claim"))
+            # parametrised cases share one declaration, unless each case names its own claim (pytest.param marks)
+            key = (fn.originalname, marks[0].args[0] if marks and marks[0].args else None)
+            if key in seen:
+                continue
+            seen.add(key)
             if not marks or not marks[0].args:
                 problems.append(f"test {fn.originalname} has no @pytest.mark.claim('<id>') naming the claim it tests")
                 continue
@@ -271,6 +273,11 @@ class ClaimsSession:
                       params=dict(callspec.params) if callspec else {})
         request.node.stash[EVIDENCE_KEY] = ev
         return ev
+
+    @pytest.fixture
+    def claims_catalogue(self) -> Catalogue:
+        """The loaded catalogue, with the reference table of citational claims."""
+        return self.load()
 
     @pytest.fixture
     def profile(self) -> Profile:
@@ -446,7 +453,19 @@ def build_results(s: ClaimsSession, session: pytest.Session) -> dict:
         "summary": R.summary(claims),
         "documents": _documents(cat),
         "claims": claims,
+        "references": [r.to_dict() for r in cat.references.values()],
+        "coverage": _coverage(cat, {c["id"]: c["verdict"] for c in claims}),
     }
+
+
+def _coverage(cat: Catalogue, verdicts: dict[str, str]) -> list[dict]:
+    from harness import coverage
+
+    try:
+        return coverage.summary(cat, coverage.account(cat), verdicts)
+    except CatalogueError as exc:  # a broken coverage.toml must not cost the run its results
+        return [{"document": "(all)", "units": 0, "status": {}, "claims": 0, "claims_by_kind": {}, "unaccounted": [],
+                 "not_testable": [], "error": str(exc)}]
 
 
 def _natural(text: str) -> list:
@@ -467,3 +486,8 @@ def _documents(cat: Catalogue) -> list[dict]:
         out.append({"file": p.name, "title": m.get("title", p.name), "author": m.get("author", ""),
                     "url": m.get("url", ""), "text": p.read_text(encoding="utf-8")})
     return out
+
+
+def session_catalogue(config: pytest.Config) -> Catalogue:
+    """The run's catalogue, for ``pytest_generate_tests`` in modules that parametrise over claims."""
+    return config.pluginmanager.get_plugin(SESSION_PLUGIN).load()
