@@ -1,4 +1,4 @@
-"""Command line: ``python -m harness report|list|coverage`` (see ``--help``)."""
+"""Command line: ``python -m harness report|merge|list|coverage|stability`` (see ``--help``)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,29 @@ def _report(args) -> int:
     out = Path(args.out or Path(args.results).parent)
     render_all(data, out)
     print(f"wrote {out / 'index.html'} and {out / 'badges'}/ ({len(data['claims'])} claims)")
+    return 0
+
+
+def _merge(args) -> int:
+    from harness.merge import merge_files
+    from harness.report import render_all
+    from harness.results import ResultsError, write_json_atomic
+
+    try:
+        merged = merge_files(args.results)
+    except ResultsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.output)
+    write_json_atomic(merged, out)
+    if not args.no_html:
+        render_all(merged, out.parent)
+    taken = {}
+    for c in merged["claims"]:
+        taken.setdefault(c["recorded_in"]["file"], []).append(c["id"])
+    for f, ids in taken.items():
+        print(f"{f}: {len(ids)} claim(s)")
+    print(f"wrote {out}" + ("" if args.no_html else f" and {out.parent / 'index.html'}"))
     return 0
 
 
@@ -71,6 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("results", help="a claims.json written by `pytest claims/`")
     p.add_argument("-o", "--out", help="output folder (default: the results file's folder)")
     p.set_defaults(func=_report)
+    p = sub.add_parser("merge", help="merge results files from several machines (main run first)")
+    p.add_argument("results", nargs="+", help="claims.json files; a claim comes from the first file in which it ran")
+    p.add_argument("-o", "--output", required=True, help="the merged results file (index.html is written beside it)")
+    p.add_argument("--no-html", action="store_true", help="write only the merged JSON")
+    p.set_defaults(func=_merge)
     p = sub.add_parser("list", help="list the catalogue's claims by theme")
     p.add_argument("--catalogue", default="claims/catalogue")
     p.add_argument("--sources", default="fixtures/sources")
@@ -80,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sources", default="fixtures/sources")
     p.add_argument("-v", "--verbose", action="store_true", help="list every sentence with its status")
     p.set_defaults(func=_coverage)
+    from harness import stability
+
+    stability.add_parser(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 

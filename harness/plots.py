@@ -117,7 +117,7 @@ def claim_figures(claim: dict) -> list[tuple[str, str]]:
         for j in ev.get("judgements", []):
             if j["comparison"] == "family" and j["settings"]:
                 out.append((f"{case['case']}: {j['hypothesis']}", family_figure(case, j)))
-    eff = effect_figure(claim)
+    eff = effect_figure(claim) if claim["kind"] != "citational" else None  # a citation's table says it all
     if eff:
         out.append(("effects against thresholds", eff))
     return out

@@ -294,6 +294,7 @@ class ClaimsSession:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus) -> None:
         if self.is_worker or not self.collected_claims or self.catalogue is None:
             return
+        from harness import history
         from harness import results as R
         from harness.report import render_all
 
@@ -306,7 +307,10 @@ class ClaimsSession:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         if self.config.getoption("claims_no_report"):
             return
+        data = _with_evidence_from_elsewhere(data, self.report_dir)
+        self.results = data
         R.write_json_atomic(data, self.report_dir / "claims.json")
+        history.archive(data, self.report_dir)
         render_all(data, self.report_dir)
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus, config) -> None:
@@ -491,3 +495,24 @@ def _documents(cat: Catalogue) -> list[dict]:
 def session_catalogue(config: pytest.Config) -> Catalogue:
     """The run's catalogue, for ``pytest_generate_tests`` in modules that parametrise over claims."""
     return config.pluginmanager.get_plugin(SESSION_PLUGIN).load()
+
+
+def _with_evidence_from_elsewhere(data: dict, report_dir: Path) -> dict:
+    """Claims that did not run here (e.g. GPU-only) take their verdict from results committed under
+    ``reports/evidence/`` (recorded on another machine), clearly labelled as such.  A bad file there
+    is reported in the run's notes, not fatal."""
+    from harness import merge
+    from harness import results as R
+
+    files = merge.recorded_elsewhere(report_dir)
+    if not files:
+        return data
+    runs = [("this run", data)]
+    for f in files:
+        try:
+            runs.append((str(f), R.load_results(f)))
+        except R.ResultsError as exc:
+            data["run"].setdefault("warnings", []).append(f"ignored recorded evidence: {exc}")
+    if len(runs) == 1:
+        return data
+    return merge.merge(runs)

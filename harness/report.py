@@ -79,16 +79,48 @@ def _fmt(x, digits=4):
     return str(x)
 
 
-def render_html(data: dict, *, with_plots: bool = True) -> str:
-    from harness import plots
+def _case_effect(case: dict) -> float | None:
+    js = (case.get("evidence") or {}).get("judgements") or []
+    return js[0]["effect"] if js else None
+
+
+def holds_map(claim: dict) -> dict | None:
+    """Where a parametrised claim holds: setting -> verdict and first effect.
+
+    Two varying parameters give a grid (rows x columns); otherwise one row per case."""
+    cases = claim["cases"]
+    if len(cases) < 2:
+        return None
+    keys = sorted({k for c in cases for k in c["params"]})
+    varying = [k for k in keys if len({repr(c["params"].get(k)) for c in cases}) > 1]
+    cell = {}
+    for c in cases:
+        cell[tuple(str(c["params"].get(k)) for k in varying)] = {"verdict": c["verdict"], "effect": _case_effect(c),
+                                                                 "expected": c["expected"], "case": c["case"]}
+    unit = next((j["unit"] for c in cases for j in (c.get("evidence") or {}).get("judgements", [])), "")
+    if len(varying) == 2:
+        rows = list(dict.fromkeys(str(c["params"].get(varying[0])) for c in cases))
+        cols = list(dict.fromkeys(str(c["params"].get(varying[1])) for c in cases))
+        return {"kind": "grid", "row_key": varying[0], "col_key": varying[1], "rows": rows, "cols": cols,
+                "cells": {f"{r}|{k}": cell.get((r, k)) for r in rows for k in cols}, "unit": unit}
+    return {"kind": "list", "keys": varying or ["case"], "unit": unit,
+            "rows": [{"setting": ", ".join(f"{k}={c['params'].get(k)}" for k in varying) or (c["case"] or c["test"]),
+                      **cell[tuple(str(c["params"].get(k)) for k in varying)]} for c in cases]}
+
+
+def render_html(data: dict, *, with_plots: bool = True, history_runs: list[dict] | None = None) -> str:
+    from harness import history, plots
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
                              autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["fmt"] = _fmt
+    env.filters["cite_distance"] = lambda stated, ref, rel: __import__("harness.citations").citations.distance(stated, ref, rel)
     figures = {}
     if with_plots:
         for c in data["claims"]:
             figures[c["id"]] = plots.claim_figures(c)
+    runs = history_runs if history_runs is not None else history.load(Path("/nonexistent"), data)
+    references = {r["id"]: r for r in data.get("references", [])}
     quotes_by_doc: dict[str, list[tuple[str, str]]] = {}
     for c in data["claims"]:
         for i, s in enumerate(c["sources"]):
@@ -101,13 +133,18 @@ def render_html(data: dict, *, with_plots: bool = True) -> str:
         data=data, run=data["run"], claims=data["claims"], summary=data["summary"], documents=documents,
         themes=themes, labels=LABELS, colours=COLOURS, figures=figures, present=present,
         doc_titles={d["file"]: d["title"] for d in data.get("documents", [])},
+        history=history.per_claim(runs), changes=history.changes(runs), n_runs=len(runs),
+        holds={c["id"]: holds_map(c) for c in data["claims"]}, references=references,
+        coverage=data.get("coverage") or [], kinds=("empirical", "analytic", "citational", "not-testable"),
     )
 
 
 def render_all(data: dict, out_dir: Path | str) -> None:
     out_dir = Path(out_dir)
+    from harness import history
+
     out_dir.mkdir(parents=True, exist_ok=True)
-    html = render_html(data)
+    html = render_html(data, history_runs=history.load(out_dir, data))
     tmp = out_dir / ".index.html.tmp"
     tmp.write_text(html, encoding="utf-8")
     tmp.replace(out_dir / "index.html")

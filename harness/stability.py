@@ -1,0 +1,93 @@
+"""``python -m harness stability``: rerun the claims with several base seeds and report verdict flips.
+
+Each run is a separate ``pytest claims/`` process with its own report folder, so runs cannot share
+state.  Per claim, the table lists the verdicts seen and the spread of the key effect; a claim whose
+verdict differs between seeds is *unstable* and the command exits 1.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from harness.results import ResultsError, load_results, write_json_atomic
+
+
+def run_seeds(seeds: list[int], profile: str, out: Path, extra: list[str]) -> list[tuple[int, Path, float]]:
+    runs = []
+    for seed in seeds:
+        folder = out / f"seed-{seed}"
+        cmd = [sys.executable, "-m", "pytest", "claims/", "--claims-profile", profile, "--claims-seed", str(seed),
+               "--claims-report-dir", str(folder), "-p", "no:cacheprovider", "-q", *extra]
+        print(f"[stability] {' '.join(cmd[2:])}", flush=True)
+        t0 = time.time()
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, check=False)
+        runs.append((seed, folder / "claims.json", time.time() - t0))
+    return runs
+
+
+def analyse(results: list[tuple[int, dict]]) -> dict:
+    """Per claim: verdict per seed, distinct verdicts, key effect per seed and its spread, unstable or not."""
+    claims: dict[str, dict] = {}
+    for seed, data in results:
+        for c in data["claims"]:
+            row = claims.setdefault(c["id"], {"id": c["id"], "theme": c["theme"], "verdicts": {}, "effects": {},
+                                              "unit": (c.get("key") or {}).get("unit", "")})
+            row["verdicts"][str(seed)] = c["verdict"]
+            row["effects"][str(seed)] = (c.get("key") or {}).get("effect")
+    for row in claims.values():
+        seen = sorted(set(row["verdicts"].values()))
+        effects = [e for e in row["effects"].values() if e is not None]
+        row["seen"] = seen
+        row["unstable"] = len(seen) > 1
+        row["effect_min"] = min(effects) if effects else None
+        row["effect_max"] = max(effects) if effects else None
+    return {"claims": sorted(claims.values(), key=lambda r: (r["theme"], r["id"])),
+            "unstable": [r["id"] for r in claims.values() if r["unstable"]]}
+
+
+def render(table: dict) -> str:
+    lines = [f"{'claim':44s} {'verdicts seen':32s} key effect (min .. max)"]
+    for r in table["claims"]:
+        eff = "-" if r["effect_min"] is None else f"{r['effect_min']:.4g} .. {r['effect_max']:.4g} {r['unit']}"
+        mark = "  UNSTABLE" if r["unstable"] else ""
+        lines.append(f"{r['id']:44s} {', '.join(r['seen']):32s} {eff}{mark}")
+    n = len(table["unstable"])
+    lines.append(f"{n} unstable claim(s): {', '.join(table['unstable'])}" if n else
+                 f"no verdict flips over {len(table['seeds'])} base seeds ({table['profile']} profile)")
+    return "\n".join(lines)
+
+
+def main(args) -> int:
+    out = Path(args.out)
+    seeds = list(range(args.first_seed, args.first_seed + args.runs))
+    if args.reuse:
+        runs = [(s, out / f"seed-{s}" / "claims.json", 0.0) for s in seeds]
+    else:
+        runs = run_seeds(seeds, args.profile, out, args.pytest_args)
+    loaded = []
+    for seed, path, _ in runs:
+        try:
+            loaded.append((seed, load_results(path)))
+        except ResultsError as exc:
+            print(f"error: the run with seed {seed} left no readable results: {exc}", file=sys.stderr)
+            return 2
+    table = analyse(loaded) | {"profile": args.profile, "seeds": seeds,
+                               "durations_s": {str(s): round(d, 1) for s, _, d in runs}}
+    write_json_atomic(table, out / "stability.json")
+    print(render(table))
+    print(f"wrote {out / 'stability.json'}")
+    return 1 if table["unstable"] else 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("stability", help="rerun the claims with several base seeds and report verdict flips")
+    p.add_argument("--runs", type=int, default=5, help="number of base seeds (default: 5)")
+    p.add_argument("--first-seed", type=int, default=0, help="base seeds first-seed .. first-seed+runs-1 (default: 0)")
+    p.add_argument("--profile", default="default", choices=("quick", "default", "full"))
+    p.add_argument("--out", default="reports/stability", help="folder for each run's report and stability.json")
+    p.add_argument("--reuse", action="store_true", help="analyse the runs already in --out without rerunning")
+    p.add_argument("pytest_args", nargs="*", help="extra pytest arguments after --, e.g. -- -n 2")
+    p.set_defaults(func=main)

@@ -1,0 +1,53 @@
+"""Faults in one claim never cost the others their verdicts: hangs, memory errors, Ctrl-C."""
+
+from __future__ import annotations
+
+from conftest import TESTS
+
+
+def test_a_hanging_claim_becomes_an_error_at_its_timeout_and_the_rest_is_reported(project):
+    hang = TESTS.replace('@pytest.mark.claim("gradients-fade")',
+                         '@pytest.mark.claim("gradients-fade")\n@pytest.mark.timeout(1)').replace(
+        'evidence.bound("small"', '__import__("time").sleep(30)\n    evidence.bound("small"')
+    result = project.write(tests=hang).run(subprocess=True)
+    assert result.ret == 1
+    data = project.results()
+    by_id = {c["id"]: c for c in data["claims"]}
+    assert by_id["fox-is-quick"]["verdict"] == "supported"
+    assert by_id["gradients-fade"]["verdict"] == "error"
+    assert "Timeout" in by_id["gradients-fade"]["verdict_reason"]
+
+
+def test_the_profile_sets_each_case_s_timeout(project):
+    """Without a marker of its own a case gets its profile's per-case budget (quick: 60 s)."""
+    probe = TESTS.replace("    assert_supported(evidence)\n\n@pytest.mark.claim(\"gradients-fade\")",
+                          "    assert_supported(evidence)\n\n@pytest.mark.claim(\"gradients-fade\")", 1).replace(
+        'evidence.bound("small"',
+        'assert request.node.get_closest_marker("timeout").args == (60,)\n    evidence.bound("small"').replace(
+        "def test_fade(evidence):", "def test_fade(evidence, request):")
+    project.write(tests=probe).run()
+    assert project.verdicts()["gradients-fade"] == "supported"
+
+
+def test_running_out_of_memory_is_an_error_with_its_message(project):
+    greedy = TESTS.replace('evidence.bound("small"',
+                           'import numpy as np\n    np.ones(2 ** 47, dtype=np.float64)  # 1 PiB\n    evidence.bound("small"')
+    result = project.write(tests=greedy).run()
+    assert result.ret == 1
+    gf = next(c for c in project.results()["claims"] if c["id"] == "gradients-fade")
+    assert gf["verdict"] == "error"
+    assert "MemoryError" in gf["verdict_reason"] and "allocate" in gf["verdict_reason"]
+
+
+def test_ctrl_c_writes_what_finished_and_marks_the_rest_not_run(project):
+    interrupted = TESTS.replace('evidence.bound("small"',
+                                'import os, signal\n    os.kill(os.getpid(), signal.SIGINT)\n    evidence.bound("small"')
+    result = project.write(tests=interrupted).run(subprocess=True)
+    assert result.ret == 2  # pytest's exit code for an interrupted run
+    data = project.results()
+    assert data["run"]["interrupted"] is True
+    by_id = {c["id"]: c for c in data["claims"]}
+    assert by_id["fox-is-quick"]["verdict"] == "supported"
+    assert by_id["gradients-fade"]["verdict"] == "not-run"
+    assert "interrupted" in by_id["gradients-fade"]["verdict_reason"]
+    assert not list((project.pytester.path / "reports").glob(".*.tmp")), "no half-written file is left behind"

@@ -1,0 +1,111 @@
+"""Run history, merging runs from several machines, and the stability analysis."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from harness import history, merge, stability
+from harness.__main__ import main
+from harness.results import validate
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, pytestconfig):
+    """One real results file of the miniature project (see conftest), produced once for this module."""
+    import subprocess
+    import sys
+    import textwrap
+
+    from conftest import CATALOGUE, DOC, TESTS
+
+    root = tmp_path_factory.mktemp("mini")
+    (root / "fixtures" / "sources").mkdir(parents=True)
+    (root / "fixtures" / "sources" / "doc.txt").write_text(DOC)
+    (root / "claims" / "catalogue").mkdir(parents=True)
+    (root / "claims" / "catalogue" / "demo.toml").write_text(textwrap.dedent(CATALOGUE))
+    (root / "claims" / "test_demo.py").write_text(textwrap.dedent(TESTS))
+    (root / "conftest.py").write_text('pytest_plugins = ["harness.plugin"]\n')
+    (root / "pytest.ini").write_text("[pytest]\n")
+    subprocess.run([sys.executable, "-m", "pytest", "claims", "--claims-profile", "quick", "-p", "no:cacheprovider",
+                    "-q", "-p", "no:randomly"], cwd=root, capture_output=True, check=False)
+    return json.loads((root / "reports" / "claims.json").read_text())
+
+
+def _skipped(data: dict, cid: str) -> dict:
+    d = copy.deepcopy(data)
+    for c in d["claims"]:
+        if c["id"] == cid:
+            c["verdict"], c["verdict_reason"], c["key"] = "skipped", "no CUDA device", None
+            for k in c["cases"]:
+                k["verdict"], k["reason"], k["evidence"] = "skipped", "no CUDA device", None
+    return d
+
+
+def test_merge_takes_each_claim_from_the_first_run_where_it_ran(run):
+    gpu = copy.deepcopy(run)
+    gpu["run"]["environment"]["cuda_device"] = "NVIDIA H100"
+    gpu["run"]["environment"]["device"] = "cuda"
+    cpu = _skipped(run, "fox-is-quick")
+    merged = merge.merge([("cpu.json", cpu), ("gpu.json", gpu)])
+    validate(merged)
+    by_id = {c["id"]: c for c in merged["claims"]}
+    assert by_id["fox-is-quick"]["verdict"] == "supported"
+    assert by_id["fox-is-quick"]["recorded_in"]["file"] == "gpu.json"
+    assert by_id["fox-is-quick"]["cases"][0]["environment"]["cuda_device"] == "NVIDIA H100"
+    assert "recorded elsewhere (NVIDIA H100" in by_id["fox-is-quick"]["verdict_reason"]
+    assert by_id["gradients-fade"]["recorded_in"]["file"] == "cpu.json"
+    assert merged["run"]["recorded_elsewhere"] is True
+    assert merged["summary"]["counts"]["supported"] == 2 and merged["summary"]["counts"]["skipped"] == 0
+    assert [m["file"] for m in merged["merged_from"]] == ["cpu.json", "gpu.json"]
+
+
+def test_merge_command_writes_json_and_html(run, tmp_path, capsys):
+    (tmp_path / "a.json").write_text(json.dumps(_skipped(run, "fox-is-quick")))
+    (tmp_path / "b.json").write_text(json.dumps(run))
+    assert main(["merge", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "-o", str(tmp_path / "m" / "merged.json")]) == 0
+    assert (tmp_path / "m" / "index.html").read_text().count("Recorded elsewhere") == 1
+    assert json.loads((tmp_path / "m" / "merged.json").read_text())["merged_from"]
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{not json", "is not valid JSON"),
+    ('{"tool": "pytest-html"}', "is not a dlclaims results file"),
+])
+def test_merge_refuses_a_bad_file_and_names_it(run, tmp_path, capsys, content, message):
+    (tmp_path / "good.json").write_text(json.dumps(run))
+    (tmp_path / "bad.json").write_text(content)
+    assert main(["merge", str(tmp_path / "good.json"), str(tmp_path / "bad.json"), "-o", str(tmp_path / "m.json")]) == 2
+    err = capsys.readouterr().err
+    assert "bad.json" in err and message in err
+    assert not (tmp_path / "m.json").exists()
+
+
+def test_history_flags_verdict_flips_and_effect_drift(run, tmp_path):
+    first = copy.deepcopy(run)
+    history.archive(first, tmp_path)
+    second = copy.deepcopy(run)
+    second["run"]["started"] = "2099-01-01T00:00:00+0000"
+    second["run"]["seed"] = 5
+    fox = next(c for c in second["claims"] if c["id"] == "fox-is-quick")
+    fox["verdict"] = "inconclusive"
+    fox["key"] = dict(fox["key"], effect=fox["key"]["effect"] + 100, ci=[fox["key"]["effect"] + 99, fox["key"]["effect"] + 101])
+    runs = history.load(tmp_path, second)
+    assert len(runs) == 2
+    changed = history.changes(runs)
+    assert set(changed) == {"fox-is-quick"}
+    assert any("verdict flipped: supported -> inconclusive (seed 0 -> 5)" in w for w in changed["fox-is-quick"])
+    assert any("effect drifted" in w for w in changed["fox-is-quick"])
+    assert [h["verdict"] for h in history.per_claim(runs)["fox-is-quick"]] == ["supported", "inconclusive"]
+
+
+def test_stability_reports_claims_whose_verdict_flips(run):
+    flipped = copy.deepcopy(run)
+    next(c for c in flipped["claims"] if c["id"] == "gradients-fade")["verdict"] = "inconclusive"
+    table = stability.analyse([(0, run), (1, run), (2, flipped)])
+    assert table["unstable"] == ["gradients-fade"]
+    row = next(r for r in table["claims"] if r["id"] == "gradients-fade")
+    assert row["seen"] == ["inconclusive", "supported"]
+    assert "UNSTABLE" in stability.render(table | {"profile": "quick", "seeds": [0, 1, 2]})
