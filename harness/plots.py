@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import re
 
 import numpy as np
 
@@ -21,8 +22,20 @@ def _svg(fig) -> str:
     with plt.rc_context({"svg.hashsalt": f"dlclaims-{next(_counter)}", "svg.fonttype": "none"}):
         fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": None})
     plt.close(fig)
-    text = buf.getvalue()
-    return text[text.index("<svg"):]
+    return _inline(buf.getvalue(), f"f{next(_counter)}-")
+
+
+def _inline(text: str, prefix: str) -> str:
+    """An SVG fit to inline in HTML: no XML prolog or RDF metadata (not allowed in HTML's SVG), and
+    every id prefixed so several figures in one page never share an id."""
+    text = text[text.index("<svg"):]
+    text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
+    text = re.sub(r'\sxmlns:(?:dc|cc|rdf)="[^"]*"', "", text)
+    ids = set(re.findall(r'\sid="([^"]+)"', text))
+    if ids:
+        text = re.sub(r'(\sid=")([^"]+)(")', lambda m: f"{m[1]}{prefix}{m[2]}{m[3]}", text)
+        text = re.sub(r'(url\(#|href="#)([^)"]+)', lambda m: f"{m[1]}{prefix}{m[2]}" if m[2] in ids else m[0], text)
+    return text
 
 
 def _figure():

@@ -1,0 +1,116 @@
+"""The HTML report as a reviewer uses it: headless Chromium, offline, with and without JavaScript;
+and the Nu HTML Checker.  `.ci/run` installs Chromium and vnu.jar where they are missing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harness import browser
+
+ROOT = Path(__file__).resolve().parents[1]
+VNU = ROOT / ".tools" / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"
+
+needs_chromium = pytest.mark.skipif(browser.chromium_path() is None,
+                                    reason="no Chromium (.ci/run installs Debian's chromium)")
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory) -> tuple[Path, dict]:
+    """A real report: the miniature project of conftest.py run end to end, with one claim failing."""
+    import sys
+    import textwrap
+
+    from conftest import CATALOGUE, DOC, TESTS
+
+    root = tmp_path_factory.mktemp("browser")
+    (root / "fixtures" / "sources").mkdir(parents=True)
+    (root / "fixtures" / "sources" / "doc.txt").write_text(DOC)
+    (root / "claims" / "catalogue").mkdir(parents=True)
+    (root / "claims" / "catalogue" / "demo.toml").write_text(textwrap.dedent(CATALOGUE))
+    weak = TESTS.replace("fox = 3 +", "fox = 1.2 +")
+    (root / "claims" / "test_demo.py").write_text(textwrap.dedent(weak))
+    (root / "conftest.py").write_text('pytest_plugins = ["harness.plugin"]\n')
+    (root / "pytest.ini").write_text("[pytest]\n")
+    subprocess.run([sys.executable, "-m", "pytest", "claims", "--claims-profile", "quick", "-p", "no:cacheprovider", "-q"],
+                   cwd=root, capture_output=True, check=False)
+    return root / "reports" / "index.html", json.loads((root / "reports" / "claims.json").read_text())
+
+
+def _visible_rows(page) -> list[str]:
+    return page.eval_on_selector_all("#claims tbody tr:not([hidden]) td:first-child a", "els => els.map(e => e.textContent)")
+
+
+@needs_chromium
+def test_every_claim_is_visible_and_nothing_is_fetched(report):
+    html, data = report
+    ids = [c["id"] for c in data["claims"]]
+    with browser.open_page(html) as (page, blocked):
+        assert sorted(_visible_rows(page)) == sorted(ids)
+        for cid in ids:
+            assert page.locator(f"section[id='{cid}']").is_visible()
+            assert page.locator(f"section[id='{cid}'] svg").count() >= 1, f"{cid} shows no figure"
+        assert page.locator("#filters").is_visible()
+        shot = ROOT / "reports" / "screenshots" / "browser-test.png"
+        shot.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 10_000
+    assert blocked == [], f"the report tried to fetch: {blocked}"
+
+
+@needs_chromium
+def test_filters_and_search_hide_and_show_claims(report):
+    html, data = report
+    verdicts = {c["id"]: c["verdict"] for c in data["claims"]}
+    assert set(verdicts.values()) == {"supported", "inconclusive"}
+    with browser.open_page(html) as (page, _):
+        page.uncheck(".vf[value='supported']")
+        assert _visible_rows(page) == [c for c, v in verdicts.items() if v != "supported"]
+        assert page.locator("section[id='gradients-fade']").is_hidden()
+        page.check(".vf[value='supported']")
+        page.fill("#q", "sigmoid")
+        assert _visible_rows(page) == ["gradients-fade"]
+        page.fill("#q", "")
+        assert len(_visible_rows(page)) == len(verdicts)
+        page.select_option("#theme", "demo")
+        assert len(_visible_rows(page)) == len(verdicts)
+
+
+@needs_chromium
+def test_the_content_needs_no_javascript(report):
+    html, data = report
+    with browser.open_page(html, javascript=False) as (page, blocked):
+        assert len(_visible_rows(page)) == len(data["claims"])
+        assert page.locator("#filters").is_hidden()  # filters need JS and stay out of the way
+        assert page.locator("mark").count() >= len(data["claims"])  # quotes highlighted in the documents
+        assert "Coverage of the texts" in page.content()
+    assert blocked == []
+
+
+@needs_chromium
+def test_dark_scheme_and_badges_render(report):
+    html, data = report
+    with browser.open_page(html, color_scheme="dark") as (page, _):
+        bg = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        assert bg == "rgb(22, 23, 26)"
+    for c in data["claims"]:
+        svg = html.parent / "badges" / f"{c['id']}.svg"
+        with browser.open_page(svg) as (page, _):
+            box = page.locator("svg").bounding_box()
+            assert box and box["width"] > 50 and box["height"] >= 18
+            assert c["id"] in page.content()
+
+
+@pytest.mark.skipif(shutil.which("java") is None or not VNU.exists(),
+                    reason="needs java and .tools/node_modules/vnu-jar (installed by .ci/run)")
+def test_the_report_passes_the_nu_html_checker(report):
+    html, _ = report
+    out = subprocess.run(["java", "-jar", str(VNU), "--errors-only", "--format", "json", str(html)],
+                         capture_output=True, text=True, timeout=300)
+    messages = json.loads(out.stderr or out.stdout or '{"messages": []}')["messages"]
+    errors = [f"line {m.get('lastLine')}: {m['message']}" for m in messages if m.get("type") == "error"]
+    assert not errors, "the Nu HTML Checker reports:\n" + "\n".join(errors[:20])
