@@ -45,6 +45,21 @@ def _merge(args) -> int:
     return 0
 
 
+def _screenshot(args) -> int:
+    from harness import browser
+
+    html = Path(args.html)
+    if not html.exists():
+        print(f"error: {html}: no such report (run `pytest claims/` first)", file=sys.stderr)
+        return 2
+    if browser.chromium_path() is None:
+        print("error: no Chromium found (run .ci/tools, or set DLCLAIMS_CHROMIUM)", file=sys.stderr)
+        return 2
+    out = browser.screenshot(html, Path(args.output), full_page=args.full_page, color_scheme=args.scheme)
+    print(f"wrote {out}")
+    return 0
+
+
 def _list(args) -> int:
     from harness.catalogue import CatalogueError, load_catalogue
 
@@ -99,6 +114,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("-o", "--output", required=True, help="the merged results file (index.html is written beside it)")
     p.add_argument("--no-html", action="store_true", help="write only the merged JSON")
     p.set_defaults(func=_merge)
+    p = sub.add_parser("screenshot", help="a PNG of a report in headless Chromium (offline)")
+    p.add_argument("html", nargs="?", default="reports/index.html")
+    p.add_argument("-o", "--output", default="reports/screenshots/report.png")
+    p.add_argument("--full-page", action="store_true")
+    p.add_argument("--scheme", choices=("light", "dark"), default="light")
+    p.set_defaults(func=_screenshot)
     p = sub.add_parser("list", help="list the catalogue's claims by theme")
     p.add_argument("--catalogue", default="claims/catalogue")
     p.add_argument("--sources", default="fixtures/sources")
