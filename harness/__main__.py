@@ -60,6 +60,29 @@ def _screenshot(args) -> int:
     return 0
 
 
+def _table(args) -> int:
+    """The claims of a results file as a Markdown table (for the README)."""
+    from harness.report import LABELS
+    from harness.results import ResultsError, load_results
+
+    try:
+        data = load_results(args.results)
+    except ResultsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    kinds = set(args.kind or [])
+    print("| theme | claim | kind | verdict | key number (weakest case) vs threshold |")
+    print("|---|---|---|---|---|")
+    for c in sorted(data["claims"], key=lambda c: (c["theme"], c["id"])):
+        if kinds and c["kind"] not in kinds:
+            continue
+        k = c.get("key")
+        key = "" if not k else (f"{k['effect']:.3g} {k['unit']} ({'>' if k['direction'] == 'greater' else '<'} "
+                                f"{k['threshold']:.3g})")
+        print(f"| {c['theme']} | `{c['id']}` | {c['kind']} | {LABELS[c['verdict']]} | {key} |")
+    return 0
+
+
 def _list(args) -> int:
     from harness.catalogue import CatalogueError, load_catalogue
 
@@ -120,6 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--full-page", action="store_true")
     p.add_argument("--scheme", choices=("light", "dark"), default="light")
     p.set_defaults(func=_screenshot)
+    p = sub.add_parser("table", help="the claims of a results file as a Markdown table")
+    p.add_argument("results", nargs="?", default="reports/claims.json")
+    p.add_argument("--kind", action="append", choices=("empirical", "analytic", "citational", "not-testable"))
+    p.set_defaults(func=_table)
     p = sub.add_parser("list", help="list the catalogue's claims by theme")
     p.add_argument("--catalogue", default="claims/catalogue")
     p.add_argument("--sources", default="fixtures/sources")
