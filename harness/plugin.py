@@ -69,6 +69,7 @@ class ClaimsSession:
         self.payloads: dict[str, dict] = {}  # nodeid -> payload (controller)
         self.teardown_errors: dict[str, str] = {}
         self.collect_errors: dict[str, str] = {}  # module path -> message
+        self.missing_modules: dict[str, str] = {}  # test module name -> message (theme declared, module absent)
         self.collected_claims = False
         self.started = time.time()
         self.results: dict | None = None
@@ -103,14 +104,22 @@ class ClaimsSession:
         for theme, claims in cat.by_theme().items():
             module = self.claims_dir / claims[0].test_module
             if not module.exists() and any(c.testable for c in claims):
-                raise pytest.UsageError(
-                    f"claim catalogue error: {claims[0].catalogue_file} declares theme '{theme}' "
-                    f"(claims: {', '.join(c.id for c in claims)}) but its test module {module} does not exist")
+                # Every other theme still runs; these claims become errors and the run fails.
+                self.missing_modules[claims[0].test_module] = (
+                    f"{claims[0].catalogue_file} declares theme '{theme}' (claims: {', '.join(c.id for c in claims)}) "
+                    f"but its test module {module} does not exist")
         for wanted in self.config.getoption("claim"):
             if wanted not in cat:
                 close = difflib.get_close_matches(wanted, list(cat.claims), n=3)
                 hint = f" Did you mean: {', '.join(close)}?" if close else " Run `python -m harness list` for the ids."
                 raise pytest.UsageError(f"--claim {wanted!r} is not a claim id in {cat.directory}.{hint}")
+
+    def runs_every_claim(self) -> bool:
+        """True when the run targets the whole claims folder (not one module, not --claim)."""
+        if self.config.getoption("claim"):
+            return False
+        roots = {self.claims_dir, self.config.rootpath.resolve()}
+        return any(Path(str(a).split("::")[0]).resolve() in roots for a in self.config.args)
 
     def reproduce_command(self) -> str:
         """The invocation with the profile and seed made explicit (their old values dropped)."""
@@ -314,6 +323,8 @@ class ClaimsSession:
         render_all(data, self.report_dir)
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus, config) -> None:
+        for message in self.missing_modules.values():
+            terminalreporter.write_line(f"dlclaims: catalogue error: {message}", red=True)
         if self.results is None:
             return
         data = self.results
@@ -420,7 +431,8 @@ def build_results(s: ClaimsSession, session: pytest.Session) -> dict:
     for cid, claim in cat.claims.items():
         d = claim.to_dict()
         cases = sorted(by_claim.get(cid, []), key=lambda p: _natural(p["nodeid"]))
-        module_error = s.collect_errors.get(claim.test_module)
+        module_error = s.collect_errors.get(claim.test_module) or \
+            (s.missing_modules.get(claim.test_module) if s.runs_every_claim() else None)
         if module_error and not cases:
             verdict, reason, ok = "error", f"collection error in claims/{claim.test_module}: {module_error[-600:]}", False
         else:

@@ -33,13 +33,20 @@ def test_a_test_without_a_claim_marker_is_a_collection_error(project):
     result.stdout.fnmatch_lines(["*test test_stray has no @pytest.mark.claim*"])
 
 
-def test_a_theme_without_its_module_is_a_usage_error(project):
+def test_a_theme_without_its_module_errs_its_claims_and_the_rest_still_runs(project):
     project.write()
     (project.pytester.path / "claims" / "catalogue" / "other.toml").write_text(
         CATALOGUE.replace("fox-is-quick", "owl-is-wise").replace("gradients-fade", "owls-fly"))
     result = project.run()
-    assert result.ret == 4
-    result.stderr.fnmatch_lines(["*other.toml declares theme 'other'*test_other.py does not exist*"])
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["*other.toml declares theme 'other'*test_other.py does not exist*"])
+    verdicts = project.verdicts()
+    assert verdicts["fox-is-quick"] == verdicts["gradients-fade"] == "supported"
+    assert verdicts["owl-is-wise"] == verdicts["owls-fly"] == "error"
+    # running one module leaves the other theme's claims not run (the message is still printed)
+    result = project.pytester.runpytest_inprocess("claims/test_demo.py", "--claims-profile", "quick", "-p", "no:cacheprovider")
+    assert result.ret == 0
+    assert project.verdicts()["owl-is-wise"] == "not-run"
 
 
 def test_a_broken_catalogue_is_a_usage_error_naming_file_and_entry(project):
