@@ -1,0 +1,605 @@
+"""Representations and architectures: models, training loops and counts (pure functions).
+
+Two halves, both returning numbers and arrays only (no asserts, prints or plots):
+
+* Representations: hand-made features vs learned ones (concentric circles), CNN vs MLP vs linear
+  model on the 8x8 digits with one-pixel shifts, Telgarsky's sawtooth (an exact deep narrow
+  construction and trained deep vs shallow nets), a one-hidden-layer sigmoid net vs an SVM and a
+  random forest.  Every stochastic run is seeded; several seeds train at once in one batched net.
+* Architectures: AlexNet, VGG-16, GPT-2/GPT-3 built with ``torch.nn`` on the ``meta`` device (shapes
+  and parameter counts without memory), FLOPs by ``torch.utils.flop_counter``, receptive fields and
+  pooling overlaps measured by gradients on small real tensors.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+# == Representations ===============================================================================
+
+def _one_blas_thread():
+    """One BLAS/OpenMP thread for the libraries loaded *now*.  The suite limits threads when it starts,
+    but scikit-learn loads SciPy's second OpenBLAS later, unlimited; on a busy 2-core machine its
+    threads spin against each other (L-BFGS fits ran 10x slower in CPU time)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)
+
+
+# -- concentric circles: engineered vs learned features ----------------------------------------------
+
+def circles(n: int, seed: int, noise: float = 0.1, factor: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's two concentric circles (radii 1 and ``factor``), shuffled: X (n, 2), y (n,) in {0, 1}."""
+    from sklearn.datasets import make_circles
+
+    return make_circles(n_samples=n, noise=noise, factor=factor, random_state=seed)
+
+
+def radius_feature(X: np.ndarray) -> np.ndarray:
+    """The hand-engineered feature: raw inputs plus the squared radius x1^2 + x2^2: (n, 3)."""
+    return np.c_[X, (X ** 2).sum(axis=1)]
+
+
+def circles_accuracies(seed: int, n: int = 1000, hidden: int = 32) -> dict[str, float]:
+    """Test accuracy (second half of ``n`` points) of three models fitted on the first half.
+
+    'raw linear': logistic regression on (x1, x2); 'engineered linear': the same model on
+    (x1, x2, r^2); 'raw MLP': one ReLU hidden layer of ``hidden`` units on (x1, x2).  All fitted by
+    L-BFGS to convergence with scikit-learn's default L2 penalty.  'probe R2': share of the variance
+    of r^2 on the test half that a linear read-out of the MLP's hidden layer explains (the read-out
+    fitted on the training half): whether the net has built the radius feature itself.
+    """
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+
+    X, y = circles(n, seed)
+    h = n // 2
+    Xtr, ytr, Xte, yte = X[:h], y[:h], X[h:], y[h:]
+    with _one_blas_thread():
+        raw = LogisticRegression().fit(Xtr, ytr).score(Xte, yte)
+        eng = LogisticRegression().fit(radius_feature(Xtr), ytr).score(radius_feature(Xte), yte)
+        mlp = MLPClassifier(hidden_layer_sizes=(hidden,), activation="relu", solver="lbfgs", max_iter=2000,
+                            random_state=seed).fit(Xtr, ytr)
+
+    def hidden_layer(A):  # (n, hidden): the MLP's learned representation
+        return np.maximum(A @ mlp.coefs_[0] + mlp.intercepts_[0], 0.0)
+
+    r2 = radius_feature(Xtr)[:, 2], radius_feature(Xte)[:, 2]
+    probe = LinearRegression().fit(hidden_layer(Xtr), r2[0]).score(hidden_layer(Xte), r2[1])
+    return {"raw linear": float(raw), "engineered linear": float(eng), "raw MLP": float(mlp.score(Xte, yte)),
+            "probe R2": float(probe)}
+
+
+# -- digits: CNN vs MLP vs linear model on raw pixels, one-pixel shifts --------------------------------
+
+SHIFTS = ((1, 0), (-1, 0), (0, 1), (0, -1))  # (rows, columns): down, up, right, left by one pixel
+
+
+def raw_digit_images() -> tuple[torch.Tensor, torch.Tensor]:
+    """The 1797 scikit-learn digits as raw pixels scaled to [0, 1] (no other preprocessing): (1797, 8, 8), (1797,)."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return torch.tensor(d.images / 16.0, dtype=torch.float32), torch.tensor(d.target)
+
+
+def shift_images(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """Translate images (..., H, W) by (dy, dx) pixels, filling with 0 (the digits' background)."""
+    out = torch.zeros_like(x)
+    H, W = x.shape[-2:]
+    out[..., max(dy, 0):H + min(dy, 0), max(dx, 0):W + min(dx, 0)] = \
+        x[..., max(-dy, 0):H + min(-dy, 0), max(-dx, 0):W + min(-dx, 0)]
+    return out
+
+
+def _uniform(shape: tuple, fan_in: int, g: torch.Generator) -> torch.Tensor:
+    """PyTorch's default Linear/Conv2d init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), for weights and biases."""
+    b = 1.0 / math.sqrt(fan_in)
+    return (torch.rand(shape, generator=g) * 2 - 1) * b
+
+
+# Layer tables: (kind, shape) per parameter tensor of one network.  CNN: LeNet-style, two 3x3 conv
+# layers (16 and 32 maps, ReLU, 2x2 max pooling after each: 8x8 -> 4x4 -> 2x2), then a linear read-out.
+DIGIT_NETS = {
+    "linear": [("w", (64, 10)), ("b", (1, 10))],
+    "MLP": [("w", (64, 64)), ("b", (1, 64)), ("w", (64, 10)), ("b", (1, 10))],
+    "CNN": [("k", (16, 1, 3, 3)), ("c", (16,)), ("k", (32, 16, 3, 3)), ("c", (32,)), ("w", (128, 10)), ("b", (1, 10))],
+}
+
+
+def digit_net_params(kind: str) -> int:
+    """Parameters of one network of DIGIT_NETS[kind]."""
+    return sum(math.prod(s) for _, s in DIGIT_NETS[kind])
+
+
+def _init_stacked(kind: str, seeds: tuple[int, ...]) -> list[torch.Tensor]:
+    """Per-seed default-init parameters, stacked along a leading seed axis (conv kernels concatenated for groups=S)."""
+    gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+    out, fan = [], None
+    for tag, shape in DIGIT_NETS[kind]:
+        if tag in ("w", "k"):
+            fan = shape[0] if tag == "w" else math.prod(shape[1:])
+        per = [_uniform(shape, fan, g) for g in gens]
+        out.append(torch.cat(per) if tag in ("k", "c") else torch.stack(per))
+    return out
+
+
+def _forward(kind: str, p: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """Logits of S networks at once: x (S, B, 8, 8) -> (S, B, 10); seed s sees only its own images."""
+    S, B = x.shape[:2]
+    if kind == "linear":
+        return torch.baddbmm(p[1], x.reshape(S, B, 64), p[0])
+    if kind == "MLP":
+        return torch.baddbmm(p[3], torch.relu(torch.baddbmm(p[1], x.reshape(S, B, 64), p[0])), p[2])
+    h = x.transpose(0, 1)  # (B, S, 8, 8): seed s's images in channel s; grouped convolutions keep seeds apart
+    h = F.max_pool2d(torch.relu(F.conv2d(h, p[0], p[1], padding=1, groups=S)), 2)  # (B, S*16, 4, 4)
+    h = F.max_pool2d(torch.relu(F.conv2d(h, p[2], p[3], padding=1, groups=S)), 2)  # (B, S*32, 2, 2)
+    return torch.baddbmm(p[5], h.reshape(B, S, 128).transpose(0, 1), p[4])
+
+
+@functools.lru_cache(maxsize=None)
+def digit_net_accuracies(kind: str, seeds: tuple[int, ...], lr: float, epochs: int, batch: int = 64) -> dict:
+    """Train one ``kind`` network per seed on its half of the raw digits (``digit_halves``); test on the other half.
+
+    Adam at rate ``lr``, mini-batches of ``batch``, ``epochs`` passes, cross-entropy, no augmentation
+    and no regularisation: the same budget for every kind.  Returns 'clean' test accuracy (S,) and
+    'shifted' accuracy on the test images moved by one pixel in each direction of SHIFTS (S, 4).
+    """
+    X, y = raw_digit_images()
+    halves = [digit_halves(s) for s in seeds]
+    tr = torch.tensor(np.stack([h[0] for h in halves]))
+    te = torch.tensor(np.stack([h[1] for h in halves]))
+    Xtr, ytr = X[tr], y[tr]  # (S, ntr, 8, 8), (S, ntr)
+    params = [t.requires_grad_(True) for t in _init_stacked(kind, seeds)]
+    opt = torch.optim.Adam(params, lr=lr)
+    rngs = [np.random.default_rng([s, 1]) for s in seeds]
+    S, ntr = len(seeds), tr.shape[1]
+    rows = torch.arange(S)[:, None]
+    for _ in range(epochs):
+        order = torch.tensor(np.stack([r.permutation(ntr) for r in rngs]))
+        for k in range(ntr // batch):
+            idx = order[:, k * batch:(k + 1) * batch]
+            logits = _forward(kind, params, Xtr[rows, idx])
+            # sum of each seed's mean loss: seeds share no parameters, so each trains as if alone
+            loss = F.cross_entropy(logits.reshape(-1, 10), ytr[rows, idx].reshape(-1)) * S
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    with torch.no_grad():
+        Xte, yte = X[te], y[te]
+        clean = (_forward(kind, params, Xte).argmax(-1) == yte).float().mean(-1)
+        shifted = torch.stack([(_forward(kind, params, shift_images(Xte, dy, dx)).argmax(-1) == yte).float().mean(-1)
+                               for dy, dx in SHIFTS], dim=1)
+    return {"clean": clean.numpy().astype(float), "shifted": shifted.numpy().astype(float)}
+
+
+def digit_halves(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The random half/half split of the digits used for ``seed`` by every digit model: train and test indices."""
+    n = 1797
+    perm = np.random.default_rng([seed, 0]).permutation(n)
+    return perm[: n // 2], perm[n // 2:]
+
+
+# -- Telgarsky's sawtooth ---------------------------------------------------------------------------
+
+def tent(x: torch.Tensor) -> torch.Tensor:
+    """Telgarsky's tent map on [0, 1]: m(x) = 2x for x < 1/2, 2 - 2x after; m(x) = 2 relu(x) - 4 relu(x - 1/2)."""
+    return torch.where(x < 0.5, 2 * x, 2 - 2 * x)
+
+
+def sawtooth(x: torch.Tensor, k: int) -> torch.Tensor:
+    """The tent map composed k times: 2^(k-1) teeth, 2^k linear pieces on [0, 1]."""
+    for _ in range(k):
+        x = tent(x)
+    return x
+
+
+def sawtooth_grid(k: int, points_per_piece: int = 8) -> torch.Tensor:
+    """A dyadic grid on [0, 1] that contains every kink of the k-fold sawtooth: (2^k * points_per_piece + 1, 1) float64."""
+    n = 2 ** k * points_per_piece
+    return (torch.arange(n + 1, dtype=torch.float64) / n)[:, None]
+
+
+def sawtooth_construction(k: int, dtype=torch.float64) -> nn.Sequential:
+    """Telgarsky's deep narrow ReLU net for the k-fold sawtooth: k hidden layers of 2 units, 6k + 1 parameters.
+
+    Each hidden layer computes (relu(z), relu(z - 1/2)) of the previous tent value z; the next layer's
+    pre-activation 2 relu(z) - 4 relu(z - 1/2) is tent(z) for z in [0, 1] (Telgarsky 2016, the
+    map m).  The output layer applies that last combination.  Input (n, 1) -> output (n, 1).
+    """
+    layers: list[nn.Module] = []
+    first = nn.Linear(1, 2, dtype=dtype)
+    with torch.no_grad():
+        first.weight.copy_(torch.tensor([[1.0], [1.0]]))
+        first.bias.copy_(torch.tensor([0.0, -0.5]))
+    layers += [first, nn.ReLU()]
+    for _ in range(k - 1):
+        lin = nn.Linear(2, 2, dtype=dtype)
+        with torch.no_grad():  # z = 2 h1 - 4 h2, then (z, z - 1/2)
+            lin.weight.copy_(torch.tensor([[2.0, -4.0], [2.0, -4.0]]))
+            lin.bias.copy_(torch.tensor([0.0, -0.5]))
+        layers += [lin, nn.ReLU()]
+    out = nn.Linear(2, 1, dtype=dtype)
+    with torch.no_grad():
+        out.weight.copy_(torch.tensor([[2.0, -4.0]]))
+        out.bias.zero_()
+    layers.append(out)
+    return nn.Sequential(*layers)
+
+
+def linear_pieces(x: np.ndarray, f: np.ndarray, tol: float = 1e-6) -> int:
+    """Number of linear pieces of a piecewise-linear function sampled on a grid fine enough to
+    hold at most one kink per cell: 1 + the number of slope changes larger than ``tol``."""
+    x, f = np.ravel(x), np.ravel(f)
+    slopes = np.diff(f) / np.diff(x)
+    return 1 + int(np.sum(np.abs(np.diff(slopes)) > tol * max(1.0, float(np.abs(slopes).max()))))
+
+
+def mlp_params(widths: list[int]) -> int:
+    """Parameters of a fully connected net with layer sizes ``widths`` (input first, output last)."""
+    return sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
+
+
+@functools.lru_cache(maxsize=None)
+def fit_sawtooth(widths: tuple[int, ...], k: int, seeds: tuple[int, ...], lrs: tuple[float, ...],
+                 steps: int) -> dict:
+    """Fit ReLU nets of layer sizes ``widths`` (1, ..., 1) to the k-fold sawtooth on its dyadic grid.
+
+    One net per (seed, rate), all trained at once: PyTorch's default init from the seed, full-batch
+    Adam at each rate of ``lrs`` for ``steps`` steps on the mean squared error, float64.  Every
+    parameter lives in one flat (R, P) tensor, so an Adam step costs a few tensor operations.
+    Returns 'mse' (S, n_lrs), 'max_err' (S, n_lrs), 'pieces' (S, n_lrs): linear pieces of each fit,
+    and 'curve' (S, n_lrs, n_grid): the fitted function.
+    """
+    x = sawtooth_grid(k)
+    target = sawtooth(x, k)[None]  # (1, n, 1)
+    shapes = list(zip(widths[:-1], widths[1:]))
+    sizes = [a * b for a, b in shapes] + [b for _, b in shapes]
+    S, L = len(seeds), len(lrs)
+    rows = []
+    for s in seeds:
+        g = torch.Generator().manual_seed(int(s))
+        ws = [_uniform((a, b), a, g) for a, b in shapes]
+        bs = [_uniform((b,), a, g) for a, b in shapes]
+        rows += [torch.cat([t.reshape(-1) for t in ws + bs]).double()] * L
+    theta = torch.stack(rows).requires_grad_(True)  # (R, P), R = S * L
+    lr = torch.tensor([a for _ in seeds for a in lrs], dtype=torch.float64)[:, None]
+    offs = np.cumsum([0] + sizes)
+    nl = len(shapes)
+
+    def forward(th: torch.Tensor) -> torch.Tensor:  # (R, n, 1)
+        h = x.expand(th.shape[0], -1, -1)
+        for i, (a, b) in enumerate(shapes):
+            W = th[:, offs[i]:offs[i + 1]].reshape(-1, a, b)
+            bias = th[:, offs[nl + i]:offs[nl + i + 1]].reshape(-1, 1, b)
+            h = torch.baddbmm(bias, h, W)
+            if i < nl - 1:
+                h = torch.relu(h)
+        return h
+
+    m, v = torch.zeros_like(theta), torch.zeros_like(theta)
+    b1, b2, eps = 0.9, 0.999, 1e-8
+    for t in range(1, steps + 1):
+        loss = ((forward(theta) - target) ** 2).mean(dim=(1, 2)).sum()  # sum of per-run MSEs
+        (g,) = torch.autograd.grad(loss, theta)
+        with torch.no_grad():  # Adam (Kingma & Ba 2014), one rate per run
+            m.mul_(b1).add_(g, alpha=1 - b1)
+            v.mul_(b2).addcmul_(g, g, value=1 - b2)
+            theta -= lr * (m / (1 - b1 ** t)) / ((v / (1 - b2 ** t)).sqrt() + eps)
+    with torch.no_grad():
+        f = forward(theta)[..., 0]  # (R, n)
+    err = f - target[..., 0]
+    xs, fs = x[:, 0].numpy(), f.numpy()
+    return {"mse": (err ** 2).mean(1).reshape(S, L).numpy(), "max_err": err.abs().amax(1).reshape(S, L).numpy(),
+            "pieces": np.array([linear_pieces(xs, row) for row in fs]).reshape(S, L),
+            "curve": fs.reshape(S, L, -1)}
+
+
+# -- one-hidden-layer sigmoid net vs SVM and random forest ---------------------------------------------
+
+def digits_split(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A stratified half/half split of the digits, standardised with the training half's statistics:
+    Xtr (899, 64), Xte (898, 64), ytr, yte."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    d = load_digits()
+    Xtr, Xte, ytr, yte = train_test_split(d.data, d.target, test_size=0.5, stratify=d.target, random_state=seed)
+    mu, sd = Xtr.mean(0), Xtr.std(0)
+    sd = np.where(sd > 0, sd, 1.0)
+    return (Xtr - mu) / sd, (Xte - mu) / sd, ytr, yte
+
+
+@functools.lru_cache(maxsize=None)
+def classical_accuracies(seed: int, trees: int = 100) -> dict[str, float]:
+    """Test accuracy of scikit-learn's SVM (RBF kernel), random forest (``trees`` trees, 100 by
+    default) and a single decision tree, otherwise with the library's defaults, on ``digits_split(seed)``."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.svm import SVC
+    from sklearn.tree import DecisionTreeClassifier
+
+    Xtr, Xte, ytr, yte = digits_split(seed)
+    models = {"SVM": SVC(), "random forest": RandomForestClassifier(n_estimators=trees, random_state=seed),
+              "decision tree": DecisionTreeClassifier(random_state=seed)}
+    with _one_blas_thread():
+        return {k: float(m.fit(Xtr, ytr).score(Xte, yte)) for k, m in models.items()}
+
+
+@functools.lru_cache(maxsize=None)
+def sigmoid_net_accuracies(seeds: tuple[int, ...], hidden: int, lr: float, epochs: int, batch: int = 32,
+                           momentum: float = 0.9) -> np.ndarray:
+    """Test accuracy of a one-hidden-layer sigmoid net (softmax output) per seed on ``digits_split(seed)``: (S,).
+
+    The pre-2010 recipe: ``hidden`` logistic units, cross-entropy, plain mini-batch SGD with
+    momentum, PyTorch's default init from the seed; all seeds train at once (batched matmuls).
+    """
+    splits = [digits_split(s) for s in seeds]
+    Xtr = torch.tensor(np.stack([s[0] for s in splits]), dtype=torch.float32)  # (S, 899, 64)
+    ytr = torch.tensor(np.stack([s[2] for s in splits]))
+    Xte = torch.tensor(np.stack([s[1] for s in splits]), dtype=torch.float32)
+    yte = torch.tensor(np.stack([s[3] for s in splits]))
+    gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+    shapes = [((64, hidden), 64), ((1, hidden), 64), ((hidden, 10), hidden), ((1, 10), hidden)]
+    params = [torch.stack([_uniform(sh, fan, g) for g in gens]).requires_grad_(True) for sh, fan in shapes]
+    opt = torch.optim.SGD(params, lr=lr, momentum=momentum)
+    S, ntr = Xtr.shape[:2]
+    rows = torch.arange(S)[:, None]
+    rngs = [np.random.default_rng([s, 3]) for s in seeds]
+
+    def forward(x):  # (S, B, 64) -> (S, B, 10)
+        return torch.baddbmm(params[3], torch.sigmoid(torch.baddbmm(params[1], x, params[0])), params[2])
+
+    for _ in range(epochs):
+        order = torch.tensor(np.stack([r.permutation(ntr) for r in rngs]))
+        for k in range(ntr // batch):
+            idx = order[:, k * batch:(k + 1) * batch]
+            loss = F.cross_entropy(forward(Xtr[rows, idx]).reshape(-1, 10), ytr[rows, idx].reshape(-1)) * S
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    with torch.no_grad():
+        return (forward(Xte).argmax(-1) == yte).float().mean(-1).numpy().astype(float)
+
+
+# == Architectures =================================================================================
+
+def count_params(model: nn.Module) -> int:
+    """Learned parameters (shared tensors counted once), on any device including ``meta``."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def learned_layers(model: nn.Module) -> dict[str, int]:
+    """Layers with weights, by kind: {'conv': ..., 'fc': ...}."""
+    mods = list(model.modules())
+    return {"conv": sum(isinstance(m, nn.Conv2d) for m in mods), "fc": sum(isinstance(m, nn.Linear) for m in mods)}
+
+
+def alexnet(pool: tuple[int, int] = (3, 2), two_gpu: bool = True, classes: int = 1000) -> nn.Sequential:
+    """AlexNet from Krizhevsky et al. 2012, Sec. 3.5 and Fig. 2, for a 3 x 227 x 227 input.
+
+    conv1 96 kernels 11x11x3 stride 4; conv2 256 of 5x5x48; conv3 384 of 3x3x256; conv4 384 of
+    3x3x192; conv5 256 of 3x3x192; fc 4096, 4096, 1000.  ``two_gpu`` keeps the paper's split: conv2,
+    4 and 5 see only the maps on their own GPU (groups=2).  ReLU after every learned layer but the
+    last, local response normalisation after conv1 and conv2, max pooling of size ``pool`` = (z, s)
+    after conv1, conv2 and conv5 (the paper's overlapping z = 3, s = 2), dropout before fc6 and fc7.
+    The paper's text says 224 x 224, but 227 is what makes conv1's 55 x 55 output come out.
+    """
+    g = 2 if two_gpu else 1
+    z, s = pool
+
+    def lrn():  # Sec. 3.3: k = 2, n = 5, alpha = 1e-4, beta = 0.75
+        return nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)
+
+    return nn.Sequential(
+        nn.Conv2d(3, 96, 11, stride=4), nn.ReLU(), lrn(), nn.MaxPool2d(z, s),
+        nn.Conv2d(96, 256, 5, padding=2, groups=g), nn.ReLU(), lrn(), nn.MaxPool2d(z, s),
+        nn.Conv2d(256, 384, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(384, 384, 3, padding=1, groups=g), nn.ReLU(),
+        nn.Conv2d(384, 256, 3, padding=1, groups=g), nn.ReLU(), nn.MaxPool2d(z, s),
+        nn.Flatten(), nn.Dropout(0.5), nn.Linear(256 * 6 * 6, 4096), nn.ReLU(),
+        nn.Dropout(0.5), nn.Linear(4096, 4096), nn.ReLU(), nn.Linear(4096, classes),
+    )
+
+
+VGG16 = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")  # config D
+
+
+def vgg16(classes: int = 1000) -> nn.Sequential:
+    """VGG-16 (Simonyan & Zisserman 2014, Table 1, configuration D) for a 3 x 224 x 224 input."""
+    layers: list[nn.Module] = []
+    c = 3
+    for v in VGG16:
+        if v == "M":
+            layers.append(nn.MaxPool2d(2, 2))
+        else:
+            layers += [nn.Conv2d(c, v, 3, padding=1), nn.ReLU()]
+            c = v
+    layers += [nn.Flatten(), nn.Linear(512 * 7 * 7, 4096), nn.ReLU(), nn.Dropout(0.5), nn.Linear(4096, 4096),
+               nn.ReLU(), nn.Dropout(0.5), nn.Linear(4096, classes)]
+    return nn.Sequential(*layers)
+
+
+def on_meta(build, *args, **kwargs) -> nn.Module:
+    """Build a module on the ``meta`` device: shapes and counts, no parameter memory."""
+    with torch.device("meta"):
+        return build(*args, **kwargs)
+
+
+def layer_outputs(model: nn.Sequential, input_shape: tuple[int, ...]) -> list[tuple[str, tuple[int, ...]]]:
+    """(module name, output shape) of every module for one input of ``input_shape``, run on ``meta``."""
+    out, h = [], torch.empty(input_shape, device="meta")
+    for m in model:
+        h = m(h)
+        out.append((type(m).__name__, tuple(h.shape)))
+    return out
+
+
+def neurons(model: nn.Sequential, input_shape: tuple[int, ...]) -> int:
+    """Units of the network: the output elements of every ReLU plus the final layer's outputs."""
+    outs = layer_outputs(model, input_shape)
+    return sum(math.prod(s) for n, s in outs if n == "ReLU") + math.prod(outs[-1][1])
+
+
+def _support(grad: torch.Tensor) -> tuple[int, int]:
+    """Height and width of the bounding box of the nonzero entries of a (H, W) gradient map."""
+    rows = torch.nonzero(grad.abs().sum(1) > 0)
+    cols = torch.nonzero(grad.abs().sum(0) > 0)
+    return int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1)
+
+
+def pooling_windows(pool: nn.Module, size: int = 15) -> torch.Tensor:
+    """Which inputs each output of a real pooling layer sees: (H_out, W_out, size, size) bool.
+
+    Measured, not derived: one image per input position with a single 1 on a 0 background goes
+    through ``pool``; output (i, j) sees input (a, b) when that image lights it up.
+    """
+    eye = torch.eye(size * size).reshape(size * size, 1, size, size)
+    with torch.no_grad():
+        lit = pool(eye)[:, 0] > 0  # (size*size, H_out, W_out)
+    return lit.permute(1, 2, 0).reshape(*lit.shape[1:], size, size)
+
+
+def pooling_overlap(pool: nn.Module, size: int = 15) -> tuple[int, int]:
+    """Input rows and columns shared by the windows of vertically and horizontally adjacent outputs."""
+    w = pooling_windows(pool, size)
+    c = w.shape[0] // 2
+    a, down, right = w[c, c], w[c + 1, c], w[c, c + 1]
+    return int((a & down).any(1).sum()), int((a & right).any(0).sum())
+
+
+def receptive_field(stack: nn.Module, channels: int, size: int = 31) -> tuple[int, int]:
+    """Receptive field (height, width) of the centre output of ``stack``, measured as the support
+    of d output / d input on a real (1, channels, size, size) input.  Weights are set to positive
+    constants and the input to ones so that no contribution cancels and every ReLU stays active."""
+    stack = stack.to("cpu", torch.float64)
+    with torch.no_grad():
+        for p in stack.parameters():
+            p.fill_(0.1)
+    x = torch.ones(1, channels, size, size, dtype=torch.float64, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # 'same' padding with even kernels pads one side more
+        y = stack(x)
+    h, w = y.shape[-2:]
+    (g,) = torch.autograd.grad(y[0, :, h // 2, w // 2].sum(), x)
+    return _support(g[0].abs().sum(0))
+
+
+def conv_flops(stack: nn.Module, input_shape: tuple[int, ...]) -> int:
+    """Floating-point operations of one forward pass (2 per multiply-add), counted on ``meta``."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        stack.to("meta")(torch.empty(input_shape, device="meta"))
+    return int(counter.get_total_flops())
+
+
+# Factorisations of one C -> C convolution, as (name, [layer specs]).  A spec is (kh, kw, groups_is_C):
+# 'same' padding everywhere, so every variant keeps the spatial size and FLOPs compare per position.
+FACTORISATIONS = {
+    "two-3x3-vs-5x5": ([(3, 3, False), (3, 3, False)], [(5, 5, False)]),
+    "three-3x3-vs-7x7": ([(3, 3, False)] * 3, [(7, 7, False)]),
+    "3x1-1x3-vs-3x3": ([(3, 1, False), (1, 3, False)], [(3, 3, False)]),
+    "7x1-1x7-vs-7x7": ([(7, 1, False), (1, 7, False)], [(7, 7, False)]),
+    "depthwise-separable-3x3": ([(3, 3, True), (1, 1, False)], [(3, 3, False)]),
+    "two-2x2-vs-3x3": ([(2, 2, False), (2, 2, False)], [(3, 3, False)]),  # the control (Inception-v3 Sec. 3.2)
+}
+
+
+def conv_stack(specs: list[tuple[int, int, bool]], channels: int, pool_between: bool = False) -> nn.Sequential:
+    """Convolutions C -> C without bias (the papers count weights only), ReLU between them, 'same'
+    padding; a depthwise spec (True) has one kernel per channel.  ``pool_between`` puts a 2x2
+    stride-2 average pooling after the first layer: the spatial pooling VGG's statement excludes
+    (average, not max, so that the gradient reaches the whole pooling window)."""
+    layers: list[nn.Module] = []
+    for i, (kh, kw, depthwise) in enumerate(specs):
+        if i:
+            layers.append(nn.ReLU())
+            if pool_between and i == 1:
+                layers.append(nn.AvgPool2d(2, 2))
+        layers.append(nn.Conv2d(channels, channels, (kh, kw), padding="same", bias=False,
+                                groups=channels if depthwise else 1))
+    return nn.Sequential(*layers)
+
+
+# -- GPT-2 / GPT-3 --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class GPTConfig:
+    name: str
+    n_layer: int
+    d_model: int
+    n_head: int
+    vocab: int = 50257  # GPT-2's byte-level BPE, reused by GPT-3
+    context: int = 1024
+
+
+# Radford et al. 2019 (GPT-2, Table 2; sizes of the released checkpoints) and Brown et al. 2020 (GPT-3, Table 2.1).
+GPT_CONFIGS = {
+    "GPT-2 large": GPTConfig("GPT-2 large", 36, 1280, 20),
+    "GPT-2 XL": GPTConfig("GPT-2 XL", 48, 1600, 25),
+    "GPT-3 6.7B": GPTConfig("GPT-3 6.7B", 32, 4096, 32, context=2048),
+    "GPT-3 175B": GPTConfig("GPT-3 175B", 96, 12288, 96, context=2048),
+    "GPT-3 175B width, 48 layers": GPTConfig("GPT-3 175B width, 48 layers", 48, 12288, 96, context=2048),
+}
+
+
+class Block(nn.Module):
+    """A pre-norm GPT-2 decoder block: LayerNorm, causal self-attention (fused q, k, v projection and
+    an output projection), LayerNorm, MLP d -> 4d -> d with GELU; residual connections around both."""
+
+    def __init__(self, d: int, n_head: int):
+        super().__init__()
+        self.n_head = n_head
+        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
+        self.fc, self.out = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, d) -> (B, T, d)
+        B, T, d = x.shape
+        q, k, v = self.qkv(self.ln1(x)).split(d, dim=2)
+        q, k, v = (t.view(B, T, self.n_head, d // self.n_head).transpose(1, 2) for t in (q, k, v))
+        a = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(B, T, d)
+        x = x + self.proj(a)
+        return x + self.out(F.gelu(self.fc(self.ln2(x))))
+
+
+class GPT(nn.Module):
+    """GPT-2/GPT-3 decoder: token and learned position embeddings, ``n_layer`` blocks, a final
+    LayerNorm and an output projection tied to the token embedding (as in GPT-2)."""
+
+    def __init__(self, c: GPTConfig):
+        super().__init__()
+        self.wte, self.wpe = nn.Embedding(c.vocab, c.d_model), nn.Embedding(c.context, c.d_model)
+        self.blocks = nn.ModuleList(Block(c.d_model, c.n_head) for _ in range(c.n_layer))
+        self.ln_f = nn.LayerNorm(c.d_model)
+        self.head = nn.Linear(c.d_model, c.vocab, bias=False)
+        self.head.weight = self.wte.weight  # tied
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:  # (B, T) token ids -> (B, T, vocab) logits
+        x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1], device=idx.device))
+        for b in self.blocks:
+            x = b(x)
+        return self.head(self.ln_f(x))
+
+
+def gpt_params_formula(c: GPTConfig) -> int:
+    """The closed form of GPT's parameter count: L (12 d^2 + 13 d) + (vocab + context) d + 2 d."""
+    d = c.d_model
+    return c.n_layer * (12 * d * d + 13 * d) + (c.vocab + c.context) * d + 2 * d
+
+
+def resident_bytes() -> int:
+    """This process's resident memory now (Linux /proc/self/statm), in bytes."""
+    import os
+
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
