@@ -17,6 +17,16 @@ class Profile:
         """The size for this profile: ``profile.pick(quick=64, default=128, full=512)``."""
         return {"quick": quick, "default": default, "full": full}[self.name]
 
+    def require(self, name: str, why: str) -> None:
+        """Skip this case below profile ``name`` (e.g. 'default'), saying why: for claims whose honest
+        test needs more runs than a smoke run can pay for.  A skip is reported with its reason, never as
+        a pass; a run of that profile or larger gives the verdict."""
+        order = list(PROFILES)
+        if order.index(self.name) < order.index(name):
+            import pytest
+
+            pytest.skip(f"needs the {name} profile or larger ({why}); run with --claims-profile {name}")
+
 
 PROFILES = {
     "quick": Profile("quick", n_seeds=4, timeout_s=60, description="smoke run: small sizes, 4 seeds (< 1 min)"),

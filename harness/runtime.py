@@ -22,6 +22,11 @@ def configure_threads_and_determinism(threads: int = 1) -> None:
     import torch
     from threadpoolctl import threadpool_limits
 
+    # SciPy ships its own OpenBLAS, loaded on first use (e.g. by scikit-learn); threadpoolctl only
+    # limits libraries already loaded, so load them first or their threads fight on a busy machine.
+    import scipy.linalg  # noqa: F401
+    import sklearn.utils  # noqa: F401
+
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
     if _BLAS_LIMIT is None:
