@@ -12,10 +12,14 @@ import numpy as np
 
 
 def alternate(conditions: dict[str, Callable[[], None]], repeats: int, warmup: int = 1,
-              sync: Callable[[], None] = lambda: None) -> dict[str, np.ndarray]:
+              sync: Callable[[], None] = lambda: None,
+              clock: Callable[[], float] = time.perf_counter) -> dict[str, np.ndarray]:
     """Seconds per call for each condition, (repeats,) each, measured in interleaved rounds.
 
     ``sync`` runs after each call inside the timed region (e.g. torch.cuda.synchronize).
+    ``clock=time.thread_time`` counts only this thread's CPU time: for single-threaded work on a
+    shared machine it leaves out the time other processes hold the core (never for multi-threaded
+    or GPU work, whose time is spent elsewhere).
     """
     for fn in conditions.values():
         for _ in range(warmup):
@@ -24,10 +28,10 @@ def alternate(conditions: dict[str, Callable[[], None]], repeats: int, warmup: i
     out = {name: [] for name in conditions}
     for _ in range(repeats):
         for name, fn in conditions.items():
-            t0 = time.perf_counter()
+            t0 = clock()
             fn()
             sync()
-            out[name].append(time.perf_counter() - t0)
+            out[name].append(clock() - t0)
     return {k: np.array(v) for k, v in out.items()}
 
 
