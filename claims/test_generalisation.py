@@ -76,6 +76,7 @@ def lt_setting(profile) -> tuple[int, int, int]:
 
 @pytest.mark.claim("lottery-tickets")
 def test_rewound_ticket_matches_dense_and_beats_reinit(evidence, profile):
+    profile.require("default", "50 epochs x 2 runs per seed; a smoke run of 20 epochs is underpowered (p = 0.11)")
     width, epochs, reps = lt_setting(profile)
     n = len(evidence.seeds)
     runs = tuple(G.subseed(s, 41, k) for s in evidence.seeds for k in range(reps))  # own split, init, order each

@@ -115,10 +115,7 @@ def render_html(data: dict, *, with_plots: bool = True, history_runs: list[dict]
                              autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["fmt"] = _fmt
     env.filters["cite_distance"] = lambda stated, ref, rel: __import__("harness.citations").citations.distance(stated, ref, rel)
-    figures = {}
-    if with_plots:
-        for c in data["claims"]:
-            figures[c["id"]] = plots.claim_figures(c)
+    figures = plots.all_figures(data["claims"]) if with_plots else {}
     runs = history_runs if history_runs is not None else history.load(Path("/nonexistent"), data)
     references = {r["id"]: r for r in data.get("references", [])}
     quotes_by_doc: dict[str, list[tuple[str, str]]] = {}
