@@ -22,6 +22,8 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from harness import timing
+
 SCHEMES: dict[str, Callable[[int, int], float]] = {
     "fan-in": lambda fi, fo: 1.0 / fi,
     "fan-out": lambda fi, fo: 1.0 / fo,
@@ -200,23 +202,9 @@ def parameter_count(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def cpu_alternate(conditions: dict[str, Callable[[], None]], repeats: int, warmup: int = 2) -> dict[str, np.ndarray]:
-    """CPU seconds of this thread per call, (repeats,) per condition, measured in interleaved rounds.
-
-    Like :func:`harness.timing.alternate`, but on the thread's CPU clock: on a shared machine the
-    wall clock also counts the time other processes hold the core, the thread's CPU time does not.
-    Valid for single-threaded work (the plugin runs claims on one torch thread).
-    """
-    for fn in conditions.values():
-        for _ in range(warmup):
-            fn()
-    out: dict[str, list[float]] = {name: [] for name in conditions}
-    for _ in range(repeats):
-        for name, fn in conditions.items():
-            t0 = time.thread_time()
-            fn()
-            out[name].append(time.thread_time() - t0)
-    return {k: np.array(v) for k, v in out.items()}
+def cpu_alternate(conditions: dict, repeats: int, warmup: int = 2) -> dict:
+    """:func:`harness.timing.alternate` on this thread's CPU clock (single-threaded work on a shared machine)."""
+    return timing.alternate(conditions, repeats, warmup=warmup, clock=time.thread_time)
 
 
 def gradient_timings(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, repeats: int) -> dict[str, float]:

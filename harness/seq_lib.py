@@ -20,6 +20,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from harness import timing
+
 # -- attention cost ---------------------------------------------------------------------------------
 
 
@@ -48,24 +50,9 @@ def counted_flops(fn: Callable[[], object]) -> int:
     return int(counter.get_total_flops())
 
 
-def alternate_thread_time(conditions: dict, repeats: int, warmup: int = 1) -> dict[object, np.ndarray]:
-    """Seconds per call for each condition, (repeats,) each, in interleaved rounds as
-    harness.timing.alternate, but read from this thread's CPU clock (time.thread_time).
-
-    On one thread and an idle machine this equals wall time; on a shared machine it leaves out the
-    time the thread waits while other processes hold the core, which otherwise inflates every call
-    longer than a scheduler time slice (a few ms) and bends a fitted exponent.
-    """
-    for fn in conditions.values():
-        for _ in range(warmup):
-            fn()
-    out: dict = {name: [] for name in conditions}
-    for _ in range(repeats):
-        for name, fn in conditions.items():
-            t0 = time.thread_time()
-            fn()
-            out[name].append(time.thread_time() - t0)
-    return {k: np.array(v) for k, v in out.items()}
+def alternate_thread_time(conditions: dict, repeats: int, warmup: int = 1) -> dict:
+    """:func:`harness.timing.alternate` on this thread's CPU clock (single-threaded work on a shared machine)."""
+    return timing.alternate(conditions, repeats, warmup=warmup, clock=time.thread_time)
 
 
 def loglog_slope(x, y) -> float:
