@@ -92,7 +92,7 @@ def _stack_init(seeds: tuple[int, ...], reps: int, width: int, depth: int, act: 
 def train_grid(conditions: tuple[Condition, ...], seeds: tuple[int, ...], lrs: tuple[float, ...], *,
                n_train: int | None, width: int, depth: int, act: str, init: str, steps: int, batch: int,
                momentum: float, eval_every: int, probe: int | None = None, test_every: int = 0,
-               per_pixel: bool = True, decay_last: float = 0.0) -> dict:
+               per_pixel: bool = True, decay_last: float = 0.0, track_shift: bool = True) -> dict:
     """Train every (condition, seed, rate) MLP at once; SGD with momentum, cross-entropy, float32.
 
     Data: ``n_train`` digits per seed (``split``), or all 1797 when None; the rest is the test set.
@@ -101,6 +101,8 @@ def train_grid(conditions: tuple[Condition, ...], seeds: tuple[int, ...], lrs: t
     ``eval_every`` steps; test accuracy every ``test_every`` steps (0: only at the end).
     Inputs are standardised per pixel, or globally (``per_pixel=False``, needed for augmentation).
     The rate drops tenfold for the last ``decay_last`` fraction of the steps (0: constant rate).
+    ``track_shift=False`` skips the distribution-shift bookkeeping (``shift`` comes back as zeros); it
+    draws no random numbers, so every other number is the same either way.
 
     Returns (C = conditions, S = seeds, L = rates, E = evaluations):
       eval_steps (E,); train_loss (C, S, L, E), inf after divergence; final train_acc, test_acc,
@@ -186,7 +188,7 @@ def train_grid(conditions: tuple[Condition, ...], seeds: tuple[int, ...], lrs: t
                 zn = z[noisy_rows] * (s_t * (1 + jitter[0])) + (m_t + jitter[1])
                 z = z.index_put((noisy_rows,), zn)
             h = f(z)
-            if train:
+            if train and track_shift:
                 hd = h.detach()
                 m1 = hd.mean(1)
                 layer_stats.append((m1, ((hd - m1[:, None]) ** 2).mean(1)))
@@ -276,6 +278,212 @@ def train_grid(conditions: tuple[Condition, ...], seeds: tuple[int, ...], lrs: t
         "alive": alive.numpy().reshape(shape),
     }
 
+
+def train_small(conditions: tuple[Condition, ...], seeds: tuple[int, ...], *, n_train: int, width: int, depth: int,
+                steps: int, batch: int, lr: float, momentum: float, decay_last: float, loss_every: int = 0,
+                curve_every: int = 0, curve_test: int = 300) -> dict:
+    """The small-data runs of the regularisation claims: every (condition, seed) ReLU MLP (He init) trained at
+    once, one rate for all; SGD with momentum on the mean cross-entropy of each mini-batch, float32, globally
+    standardised digits (``shifted_digits(False)``, as augmentation needs).
+
+    A leaner :func:`train_grid` for claims that need hundreds of runs: one block of batched weights (S, in,
+    out) per condition, so each block runs only its own pieces (no masks over runs, no index copies); the
+    gradient is written out (ReLU, BN, dropout, softmax cross-entropy; checked against autograd in
+    :func:`check_train_small_gradients`); no rate axis, no distribution-shift bookkeeping and no divergence
+    handling (one small rate; a non-finite result comes back as NaN, which the judge refuses).
+
+    Runs of one seed share the data split (``split``: ``n_train`` digits, the rest test), the initial weights
+    (harness.models.mlp) and the mini-batch order (as train_grid); dropout masks and shifts come from one
+    numpy generator seeded with the first seed.  The rate drops tenfold for the last ``decay_last`` of the steps.
+    BN uses batch statistics in training and the whole training split's statistics at evaluation.
+
+    Returns (C = conditions, S = seeds):
+      train_acc, test_acc, test_loss (C, S) after the last step, on all training / all test digits;
+      loss_steps (E,), train_loss (C, S, E): training cross-entropy on all training digits, evaluated
+        without dropout or shifts every ``loss_every`` steps (E = 0 when 0);
+      curve_steps (T,), test_acc_curve (C, S, T): accuracy on the first ``curve_test`` test digits of each
+        split every ``curve_every`` steps (T = 0 when 0), for the plot.
+    """
+    if any(c.noise for c in conditions):
+        raise ValueError("train_small has no noisy BN; use train_grid")
+    Xs, y_all = shifted_digits(False)
+    Xs, y_all = torch.tensor(Xs, dtype=torch.float32), torch.tensor(y_all)
+    C, S = len(conditions), len(seeds)
+    splits = [split(s, n_train) for s in seeds]
+    tr_idx = torch.tensor(np.stack([a for a, _ in splits]))  # (S, n_tr)
+    te_idx = torch.tensor(np.stack([b for _, b in splits]))  # (S, n_te)
+    all_rows = torch.cat([tr_idx, te_idx], 1)  # (S, 1797): training rows first (BN statistics from them)
+    W0, b0 = _stack_init(seeds, 1, width, depth, "relu", "he")
+    nets = [_SmallNet(cond, W0, b0, depth, width) for cond in conditions]
+    params = [p for net in nets for p in net.params]
+    vel = [torch.zeros_like(p) for p in params]
+    per_epoch = n_train // batch
+    epochs = -(-steps // per_epoch)
+    orders = []
+    for s in seeds:  # the per-seed batch order of train_grid
+        rng = np.random.default_rng([s, 1])
+        orders.append(np.concatenate([rng.permutation(n_train)[: per_epoch * batch] for _ in range(epochs)])
+                      .reshape(-1, batch)[:steps])
+    batches = torch.gather(tr_idx, 1, torch.tensor(np.stack(orders)).reshape(S, -1)).reshape(S, steps, batch)
+    rng = np.random.default_rng([int(seeds[0]), 5])  # numpy's PCG64: several times faster than torch.rand here
+    flat, unshifted = Xs.reshape(-1, 64), Xs[4]
+
+    def evaluate(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits (C, S, R, 10) and labels (S, R) of ``rows`` (S, R), training rows first."""
+        x = unshifted[rows]
+        return torch.stack([net.forward(x, n_train) for net in nets]), y_all[rows]
+
+    loss_steps, losses, curve_steps, curve = [], [], [], []
+    for t in range(steps + 1):
+        if loss_every and (t % loss_every == 0 or t == steps):
+            out, yy = evaluate(tr_idx)
+            loss_steps.append(t)
+            losses.append(-torch.log_softmax(out, -1).gather(-1, yy.expand(C, -1, -1)[..., None]).mean((-1, -2)))
+        if curve_every and (t % curve_every == 0 or t == steps):
+            out, yy = evaluate(all_rows[:, : n_train + curve_test])
+            curve_steps.append(t)
+            curve.append((out[:, :, n_train:].argmax(-1) == yy[:, n_train:]).float().mean(-1))
+        if t == steps:
+            break
+        rows = batches[:, t]  # (S, batch)
+        onehot = nn.functional.one_hot(y_all[rows], 10).float()
+        x_plain = torch.index_select(unshifted, 0, rows.reshape(-1)).reshape(S, batch, 64)
+        grads = []
+        for net in nets:
+            x = x_plain
+            if net.cond.augment:  # shift k of 9 (4 = none) for every example: row k * 1797 + digit of Xs
+                k = torch.from_numpy(rng.integers(0, 9, rows.shape))
+                x = torch.index_select(flat, 0, (k * Xs.shape[1] + rows).reshape(-1)).reshape(S, batch, 64)
+            grads += net.gradients(x, onehot, rng)
+        rate = lr * (0.1 if t >= steps * (1 - decay_last) else 1.0)
+        torch._foreach_add_(grads, vel, alpha=momentum)  # v <- momentum v + g, written into the fresh gradients
+        vel = grads
+        torch._foreach_add_(params, vel, alpha=-rate)
+    out, yy = evaluate(all_rows)
+    correct = (out.argmax(-1) == yy).float()
+    te_loss = -torch.log_softmax(out[:, :, n_train:], -1).gather(-1, yy[:, n_train:].expand(C, -1, -1)[..., None])
+    return {
+        "train_acc": correct[:, :, :n_train].mean(-1).numpy(), "test_acc": correct[:, :, n_train:].mean(-1).numpy(),
+        "test_loss": te_loss.mean((-1, -2)).numpy(),
+        "loss_steps": np.array(loss_steps),
+        "train_loss": torch.stack(losses, -1).numpy() if losses else np.zeros((C, S, 0)),
+        "curve_steps": np.array(curve_steps),
+        "test_acc_curve": torch.stack(curve, -1).numpy() if curve else np.zeros((C, S, 0)),
+    }
+
+
+def keep_mask(rng: np.random.Generator, shape: tuple, keep: float) -> torch.Tensor:
+    """Inverted dropout's mask: 1 / keep with probability ``keep``, else 0; float32 of ``shape``.
+    keep = 1/2 uses one random bit per unit; other values compare 16 random bits with round(keep * 2^16)
+    (so keep = 0.8 is 0.800003).  numpy bits instead of torch.rand: dropout's masks are most of its cost."""
+    n = int(np.prod(shape))
+    if keep == 0.5:
+        bits = np.unpackbits(np.frombuffer(rng.bytes(-(-n // 8)), dtype=np.uint8))[:n]
+    else:
+        bits = (rng.integers(0, 2 ** 16, n, dtype=np.uint16) < round(keep * 2 ** 16)).view(np.uint8)
+    return torch.from_numpy(bits.reshape(shape)).to(torch.float32).mul_(1 / keep)
+
+
+class _SmallNet:
+    """S batched ReLU MLPs of one condition, with a written-out gradient (train_small's networks).
+    params: W_0..W_depth (S, in, out), b_0..b_depth (S, 1, out), then, with BN, gamma_l and beta_l (S, 1, width)."""
+
+    def __init__(self, cond: Condition, W0: list, b0: list, depth: int, width: int):
+        self.cond, self.depth = cond, depth
+        S = W0[0].shape[0]
+        self.W, self.b = [w.clone() for w in W0], [b.clone() for b in b0]
+        self.gam = [torch.ones(S, 1, width) for _ in range(depth)] if cond.bn else []
+        self.bet = [torch.zeros(S, 1, width) for _ in range(depth)] if cond.bn else []
+        self.params = self.W + self.b + self.gam + self.bet
+
+    @staticmethod
+    def _norm(z: torch.Tensor, n_stats: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """BN's normalised values and 1/sd, statistics over the first n_stats rows of each run."""
+        ref = z[:, :n_stats]
+        mu = ref.mean(1, keepdim=True)
+        rstd = torch.rsqrt(((ref - mu) ** 2).mean(1, keepdim=True) + EPS)  # biased variance, as BN
+        return (z - mu) * rstd, rstd
+
+    def forward(self, x: torch.Tensor, n_stats: int) -> torch.Tensor:
+        """Evaluation: x (S, R, 64) -> logits (S, R, 10), no dropout; BN over the first n_stats rows."""
+        for l in range(self.depth):
+            z = torch.baddbmm(self.b[l], x, self.W[l])
+            if self.cond.bn:
+                z = self._norm(z, n_stats)[0] * self.gam[l] + self.bet[l]
+            x = torch.relu(z)
+        return torch.baddbmm(self.b[-1], x, self.W[-1])
+
+    def gradients(self, x: torch.Tensor, onehot: torch.Tensor, rng: np.random.Generator) -> list[torch.Tensor]:
+        """Gradient of each run's mean cross-entropy over its mini-batch x (S, B, 64), labels onehot (S, B, 10),
+        in training mode (batch statistics, fresh dropout masks), in the order of ``params``."""
+        c, B = self.cond, x.shape[1]
+        if c.keep_input < 1:  # inverted dropout: nothing to rescale at evaluation
+            x = x * keep_mask(rng, x.shape, c.keep_input)
+        acts, cache = [x], []
+        for l in range(self.depth):
+            z = torch.baddbmm(self.b[l], x, self.W[l])
+            xhat = rstd = None
+            if c.bn:
+                xhat, rstd = self._norm(z, B)
+                z = xhat * self.gam[l] + self.bet[l]
+            x = on = torch.relu(z)
+            mask = None
+            if c.keep_hidden < 1:
+                mask = keep_mask(rng, x.shape, c.keep_hidden)
+                x = x * mask
+            acts.append(x)
+            cache.append((on, mask, xhat, rstd))
+        logits = torch.baddbmm(self.b[-1], x, self.W[-1])
+        e = (logits - logits.amax(-1, keepdim=True)).exp_()  # softmax by hand: torch's is slow over 10 classes
+        g = (e.div_(e.sum(-1, keepdim=True)) - onehot).mul_(1 / B)  # d(mean cross-entropy) / d logits
+        gW, gb, ggam, gbet = [None] * (self.depth + 1), [None] * (self.depth + 1), [], []
+        for l in range(self.depth, -1, -1):
+            gW[l] = torch.bmm(acts[l].transpose(1, 2), g)
+            gb[l] = g.sum(1, keepdim=True)
+            if l == 0:
+                break
+            g = torch.bmm(g, self.W[l].transpose(1, 2))  # d / d(output of hidden layer l - 1)
+            on, mask, xhat, rstd = cache[l - 1]
+            if mask is not None:
+                g = g * mask
+            g = torch.ops.aten.threshold_backward(g, on, 0)  # ReLU: pass where the unit was on
+            if c.bn:
+                ggam.append((g * xhat).sum(1, keepdim=True))
+                gbet.append(g.sum(1, keepdim=True))
+                gx = g * self.gam[l - 1]
+                g = rstd * (gx - gx.mean(1, keepdim=True) - xhat * (gx * xhat).mean(1, keepdim=True))
+        return gW + gb + ggam[::-1] + gbet[::-1]
+
+
+def check_train_small_gradients(seed: int = 0, n: int = 3) -> float:
+    """Largest difference between _SmallNet's written-out gradient and autograd's (same dropout masks), for a
+    plain, a BN and a BN + dropout net of width 16, relative to the largest gradient entry of that net
+    (BN makes the hidden biases' gradients exactly 0, so entry-wise ratios are meaningless).  float32."""
+    g = torch.Generator().manual_seed(seed)
+    r = lambda *s: torch.randn(*s, generator=g)
+    W0, b0 = [r(n, 64, 16) * 0.2, r(n, 16, 16) * 0.3, r(n, 16, 10) * 0.3], [r(n, 1, 16) * 0.1, r(n, 1, 16) * 0.1,
+                                                                          r(n, 1, 10) * 0.1]
+    x, onehot = r(n, 12, 64), nn.functional.one_hot(torch.randint(0, 10, (n, 12), generator=g), 10).float()
+    worst = 0.0
+    for cond in (Condition(), Condition(bn=True), Condition(bn=True, keep_input=0.8, keep_hidden=0.5)):
+        net = _SmallNet(cond, W0, b0, 2, 16)
+        mine = net.gradients(x, onehot, np.random.default_rng(1))
+        ps = [p.clone().requires_grad_(True) for p in net.params]
+        rng, h = np.random.default_rng(1), x  # the same masks, drawn in the same order
+        if cond.keep_input < 1:
+            h = h * keep_mask(rng, h.shape, cond.keep_input)
+        for l in range(2):
+            z = torch.baddbmm(ps[3 + l], h, ps[l])
+            if cond.bn:
+                z = _SmallNet._norm(z, 12)[0] * ps[6 + l] + ps[8 + l]
+            h = torch.relu(z)
+            if cond.keep_hidden < 1:
+                h = h * keep_mask(rng, h.shape, cond.keep_hidden)
+        loss = -(torch.log_softmax(torch.baddbmm(ps[5], h, ps[2]), -1) * onehot).sum(-1).mean(1).sum()
+        ref = torch.autograd.grad(loss, ps)
+        scale = max(float(b.abs().max()) for b in ref)
+        worst = max(worst, max(float((a - b).abs().max()) for a, b in zip(mine, ref)) / scale)
+    return worst
 
 def steps_to_target(eval_steps: np.ndarray, losses: np.ndarray, target: float) -> np.ndarray:
     """First evaluated step at which the loss is <= target; ``eval_steps[-1]`` (the cap) if never.
