@@ -6,6 +6,8 @@ and the tolerance are data in the catalogue, the primary sources in ``fixtures/r
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from harness import citations
@@ -16,7 +18,8 @@ from harness.plugin import session_catalogue
 def pytest_generate_tests(metafunc):
     if "citational_claim" in metafunc.fixturenames:
         cat = session_catalogue(metafunc.config)
-        ids = [c.id for c in cat.by_theme().get("history", []) if c.citation is not None]
+        theme = Path(__file__).stem.removeprefix("test_")  # 'history': the catalogue file this module pairs with
+        ids = [c.id for c in cat.by_theme().get(theme, []) if c.citation is not None]
         metafunc.parametrize("citational_claim", [pytest.param(i, marks=pytest.mark.claim(i), id=i) for i in ids])
 
 

@@ -5,6 +5,7 @@ Tests only record (``evidence.plot``); this module draws, once, at report time.
 
 from __future__ import annotations
 
+import importlib
 import io
 import itertools
 import re
@@ -134,9 +135,11 @@ def all_figures(claims: list[dict], workers: int | None = None) -> dict[str, lis
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    # Pickle sends functions by name; look it up where pickle will (a test run may have re-imported this module).
+    draw = importlib.import_module(__name__).claim_figures
     # 'spawn': the parent may hold torch's thread pools, which a fork would copy in a broken state
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        drawn = list(pool.map(claim_figures, claims, chunksize=max(1, len(claims) // (4 * workers))))
+        drawn = list(pool.map(draw, claims, chunksize=max(1, len(claims) // (4 * workers))))
     return {c["id"]: f for c, f in zip(claims, drawn)}
 
 

@@ -65,7 +65,8 @@ TESTS = (Path(__file__).resolve().parents[1] / "claims" / "test_history.py").rea
 
 
 def _project(project, history=HISTORY, references=REFERENCES):
-    project.write(catalogue=history, tests=TESTS, theme="history", doc=DOC)
+    # its own theme name: a module called test_history is already imported from the real claims/
+    project.write(catalogue=history, tests=TESTS, theme="cites", doc=DOC)
     (project.pytester.path / "fixtures" / "references.toml").write_text(textwrap.dedent(references))
     return project
 
