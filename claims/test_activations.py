@@ -101,11 +101,6 @@ DIE_SWEEP = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)  # for the figure; the two judged r
 DIE_BATCH, DIE_EPOCHS = 128, 2
 
 
-def digits_tensors() -> tuple[torch.Tensor, torch.Tensor]:
-    X, y = data.standardised_digits()
-    return torch.tensor(X, dtype=torch.float32), torch.tensor(y)
-
-
 def dead_units(net: torch.nn.Sequential, X: torch.Tensor) -> list[np.ndarray]:
     """Per hidden ReLU layer, which units output 0 on every row of X: list of (width,) bool."""
     out, h = [], X
@@ -134,7 +129,7 @@ def full_loss(net, X, y) -> float:
 def dying_run(seed: int, width: int, lr: float, epochs: int) -> dict:
     """Two ReLU hidden layers (He init) take one SGD step of rate ``lr`` on 128 digits, then ``epochs``
     epochs of SGD at DIE_SMALL (same batch and order for every rate).  Dead shares are over all digits."""
-    X, y = digits_tensors()
+    X, y = data.digits_tensors()
     net = models.mlp(64, width, 2, 10, "relu", "he", seed)
     rng = np.random.default_rng([seed, 1])
     idx = torch.tensor(rng.choice(len(X), size=DIE_BATCH, replace=False))
@@ -230,7 +225,7 @@ def epochs_to_targets(act: str, seeds: tuple, order: int, lrs: tuple, targets: t
     AlexNet's recipe); the error is evaluated on all 1797 digits after every step.  A run that does not
     reach a target within ``cap`` epochs counts as ``cap``.  ``order`` picks the mini-batch order.
     """
-    X, y = digits_tensors()
+    X, y = data.digits_tensors()
     n, f = len(X), {"relu": torch.relu, "tanh": torch.tanh}[act]
     f_ = {"relu": torch.relu_, "tanh": torch.tanh_}[act]  # in place, for evaluation without autograd
     Ws, bs = _stacked_init(seeds, len(lrs))

@@ -15,13 +15,6 @@ from harness.evidence import assert_supported
 CHANCE_LOSS = math.log(10)  # cross-entropy of a uniform guess over the 10 digit classes
 
 
-@functools.lru_cache(maxsize=1)
-def digits_tensors() -> tuple[torch.Tensor, torch.Tensor]:
-    """All 1797 standardised digits: X (1797, 64) float32, y (1797,) int64."""
-    X, y = data.standardised_digits()
-    return torch.tensor(X, dtype=torch.float32), torch.tensor(y)
-
-
 def best_rate(final: np.ndarray) -> int:
     """Index of the rate with the lowest mean over seeds; final: (n_seeds, n_rates)."""
     return int(np.argmin(final.mean(axis=0)))
@@ -126,7 +119,7 @@ def test_he_keeps_relu_second_moment_where_xavier_halves_it(evidence, profile):
 
 def deep_relu_runs(seeds: tuple, steps: int) -> dict[str, dict[str, np.ndarray]]:
     """30-layer ReLU nets on the digits, both inits and every seed stacked in one run; per init, values (n_seeds, ...)."""
-    X, y = digits_tensors()
+    X, y = data.digits_tensors()
     sizes = [64] + [DEEP_WIDTH] * (DEEP_LAYERS - 1) + [10]
     parts = [init_lib.stacked_weights(sizes, k, seeds) for k in INITS]
     W = [torch.cat([p[0][l] for p in parts]) for l in range(DEEP_LAYERS)]
@@ -186,7 +179,7 @@ TOGETHER_DEPTH, TOGETHER_WIDTH, TOGETHER_BATCH = 10, 32, 64
 def recipe_runs(recipe: str, seeds: tuple, steps: int) -> dict[str, np.ndarray]:
     """Every (seed, rate) pair of one recipe stacked; values shaped (n_seeds, n_rates, ...)."""
     act, init, opt, lrs = RECIPES[recipe]
-    X, y = digits_tensors()
+    X, y = data.digits_tensors()
     W, b = init_lib.stacked_weights([64] + [TOGETHER_WIDTH] * TOGETHER_DEPTH + [10], init, seeds, repeat=len(lrs))
     r = init_lib.train_stacked(X, y, W, b, act, torch.tensor(lrs * len(seeds)), steps=steps, batch=TOGETHER_BATCH,
                                optimizer=opt, order_seeds=[s for s in seeds for _ in lrs])
@@ -235,7 +228,7 @@ def cost_model(width: int, seed: int) -> torch.nn.Module:
 
 
 def cost_batch(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    X, y = digits_tensors()
+    X, y = data.digits_tensors()
     idx = torch.from_numpy(np.random.default_rng([seed, 3]).choice(len(X), COST_BATCH, replace=False))
     return X[idx], y[idx]
 
@@ -415,7 +408,7 @@ DIGIT_MODELS = {  # name: (sizes, trainable layers; None = all)
 @functools.lru_cache(maxsize=None)
 def digit_runs(name: str, seeds: tuple, steps: int) -> dict[str, np.ndarray]:
     """Every (seed, rate) pair stacked, trained on one split drawn with seeds[0]; values (n_seeds, n_rates)."""
-    X, y = digits_tensors()
+    X, y = data.digits_tensors()
     perm = torch.from_numpy(np.random.default_rng([seeds[0], 5]).permutation(len(X)))
     tr, te = perm[:-DIGIT_HELD_OUT], perm[-DIGIT_HELD_OUT:]
     sizes, trainable = DIGIT_MODELS[name]

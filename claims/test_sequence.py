@@ -363,15 +363,10 @@ MLP_SIZES = (64, 32, 32)
 PRE_LR, FT_LR, FT_PER_CLASS, FT_TARGET = 0.05, 0.01, 20, 0.9
 
 
-def digits_tensors() -> tuple[torch.Tensor, torch.Tensor]:
-    X, y = data.standardised_digits()
-    return torch.tensor(X, dtype=torch.float32), torch.tensor(y)
-
-
 @functools.lru_cache(maxsize=None)
 def transfer_runs(seeds: tuple[int, ...], pre_steps: int, ft_steps: int) -> dict:
     """Test-accuracy curves (steps, R) of fine-tuned and scratch networks on digits 5-9."""
-    X, y = digits_tensors()
+    X, y = data.digits_tensors()
     R = len(seeds)
     src = torch.nonzero(y < 5).squeeze(1)
     pre, _ = seq_lib.train_mlp(seq_lib.mlp_stack(list(seeds), MLP_SIZES + (5,)), X[src].expand(R, -1, -1),
@@ -425,7 +420,7 @@ WARM_TEST, WARM_PART, WARM_LR = 597, 600, 0.05
 
 @functools.lru_cache(maxsize=None)
 def warm_start_runs(seeds: tuple[int, ...], steps: int) -> dict:
-    X, y = digits_tensors()
+    X, y = data.digits_tensors()
     perms = torch.tensor(np.stack([np.random.default_rng([s, 7]).permutation(len(X)) for s in seeds]))
     te, a, ab = perms[:, :WARM_TEST], perms[:, WARM_TEST:WARM_TEST + WARM_PART], perms[:, WARM_TEST:]
     old, old_curve = seq_lib.train_mlp(seq_lib.mlp_stack(list(seeds), MLP_SIZES + (10,)), X[a], y[a], steps, WARM_LR,

@@ -1,4 +1,4 @@
-"""Command line: ``python -m harness report|merge|list|coverage|stability`` (see ``--help``)."""
+"""Command line: ``python -m harness report|merge|list|coverage|stability|table|screenshot`` (see ``--help``)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,9 @@ from pathlib import Path
 
 def _report(args) -> int:
     from harness.report import render_all
-    from harness.results import ResultsError, load_results
+    from harness.results import load_results
 
-    try:
-        data = load_results(args.results)
-    except ResultsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    data = load_results(args.results)
     out = Path(args.out or Path(args.results).parent)
     render_all(data, out)
     print(f"wrote {out / 'index.html'} and {out / 'badges'}/ ({len(data['claims'])} claims)")
@@ -25,13 +21,9 @@ def _report(args) -> int:
 def _merge(args) -> int:
     from harness.merge import merge_files
     from harness.report import render_all
-    from harness.results import ResultsError, write_json_atomic
+    from harness.results import write_json_atomic
 
-    try:
-        merged = merge_files(args.results)
-    except ResultsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    merged = merge_files(args.results)
     out = Path(args.output)
     write_json_atomic(merged, out)
     if not args.no_html:
@@ -63,13 +55,9 @@ def _screenshot(args) -> int:
 def _table(args) -> int:
     """The claims of a results file as a Markdown table (for the README)."""
     from harness.report import LABELS
-    from harness.results import ResultsError, load_results
+    from harness.results import load_results
 
-    try:
-        data = load_results(args.results)
-    except ResultsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    data = load_results(args.results)
     kinds = set(args.kind or [])
     print("| theme | claim | kind | verdict | key number (weakest case) vs threshold |")
     print("|---|---|---|---|---|")
@@ -84,13 +72,9 @@ def _table(args) -> int:
 
 
 def _list(args) -> int:
-    from harness.catalogue import CatalogueError, load_catalogue
+    from harness.catalogue import load_catalogue
 
-    try:
-        cat = load_catalogue(args.catalogue, args.sources)
-    except CatalogueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    cat = load_catalogue(args.catalogue, args.sources)
     for theme, claims in sorted(cat.by_theme().items()):
         print(f"{theme}:")
         for c in claims:
@@ -100,14 +84,10 @@ def _list(args) -> int:
 
 def _coverage(args) -> int:
     from harness import coverage
-    from harness.catalogue import CatalogueError, load_catalogue
+    from harness.catalogue import load_catalogue
 
-    try:
-        cat = load_catalogue(args.catalogue, args.sources)
-        units = coverage.account(cat)
-    except CatalogueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    cat = load_catalogue(args.catalogue, args.sources)
+    units = coverage.account(cat)
     gaps = 0
     for row in coverage.summary(cat, units):
         st = row["status"]
@@ -160,7 +140,14 @@ def main(argv: list[str] | None = None) -> int:
 
     stability.add_parser(sub)
     args = parser.parse_args(argv)
-    return args.func(args)
+    from harness.catalogue import CatalogueError
+    from harness.results import ResultsError
+
+    try:
+        return args.func(args)
+    except (CatalogueError, ResultsError) as exc:  # a bad input file: its name and the problem, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from harness import data
+
 # == Representations ===============================================================================
 
 def _one_blas_thread():
@@ -85,10 +87,8 @@ SHIFTS = ((1, 0), (-1, 0), (0, 1), (0, -1))  # (rows, columns): down, up, right,
 
 def raw_digit_images() -> tuple[torch.Tensor, torch.Tensor]:
     """The 1797 scikit-learn digits as raw pixels scaled to [0, 1] (no other preprocessing): (1797, 8, 8), (1797,)."""
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    return torch.tensor(d.images / 16.0, dtype=torch.float32), torch.tensor(d.target)
+    X, y = data.digits()  # (1797, 64) in [0, 1]
+    return torch.tensor(X.reshape(-1, 8, 8), dtype=torch.float32), torch.tensor(y)
 
 
 def shift_images(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
@@ -308,11 +308,10 @@ def fit_sawtooth(widths: tuple[int, ...], k: int, seeds: tuple[int, ...], lrs: t
 def digits_split(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """A stratified half/half split of the digits, standardised with the training half's statistics:
     Xtr (899, 64), Xte (898, 64), ytr, yte."""
-    from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
-    d = load_digits()
-    Xtr, Xte, ytr, yte = train_test_split(d.data, d.target, test_size=0.5, stratify=d.target, random_state=seed)
+    X, y = data.digits()
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.5, stratify=y, random_state=seed)
     mu, sd = Xtr.mean(0), Xtr.std(0)
     sd = np.where(sd > 0, sd, 1.0)
     return (Xtr - mu) / sd, (Xte - mu) / sd, ytr, yte

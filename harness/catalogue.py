@@ -366,14 +366,19 @@ def parse_claim(claim_id: str, table: dict, theme: str, path: Path, documents: s
     )
 
 
+def read_toml(path: Path) -> dict:
+    """A TOML file as a dict; a syntax error becomes a CatalogueError naming the file."""
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogueError(path, None, f"not valid TOML: {exc}") from None
+
+
 def load_references(path: Path) -> dict[str, Reference]:
     """The reference table: one TOML table per fact.  A missing file is an empty table."""
     if not path.exists():
         return {}
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise CatalogueError(path, None, f"not valid TOML: {exc}") from None
+    data = read_toml(path)
     out = {}
     for rid, t in data.items():
         if not ID_PATTERN.match(rid):
@@ -415,10 +420,7 @@ def load_catalogue(directory: Path | str, sources_dir: Path | str, references: P
         raise CatalogueError(directory, None, "no <theme>.toml files in the catalogue folder")
     for path in files:
         theme = path.stem
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise CatalogueError(path, None, f"not valid TOML: {exc}") from None
+        data = read_toml(path)
         for claim_id, table in data.items():
             if claim_id in claims:
                 raise CatalogueError(path, claim_id, f"duplicate claim id, also declared in {claims[claim_id].catalogue_file}")

@@ -12,11 +12,10 @@ coverage test fails on it.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.catalogue import Catalogue, CatalogueError, normalise_space
+from harness.catalogue import Catalogue, CatalogueError, normalise_space, read_toml
 
 SKIP_REASONS = ("question", "heading", "link or image", "citation list", "formatting", "introduction", "repeat")
 MIN_OVERLAP = 20  # characters a quote must share with a sentence to cover it (or the whole of the shorter)
@@ -105,10 +104,7 @@ def load_skips(path: Path, documents: dict[str, str]) -> dict[str, list[tuple[st
     """``coverage.toml``: per document, (verbatim text, why) of passages that state nothing."""
     if not path.exists():
         return {}
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise CatalogueError(path, None, f"not valid TOML: {exc}") from None
+    data = read_toml(path)
     out: dict[str, list[tuple[str, str]]] = {}
     for doc, table in data.items():
         if doc not in documents:

@@ -28,3 +28,12 @@ def subset(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     X, y = digits()
     idx = np.random.default_rng(seed).choice(len(X), size=n, replace=False)
     return X[idx], y[idx]
+
+
+@functools.lru_cache(maxsize=1)
+def digits_tensors():
+    """The standardised digits as torch tensors: X (1797, 64) float32, y (1797,) int64 (cached; do not modify)."""
+    import torch
+
+    X, y = standardised_digits()
+    return torch.tensor(X, dtype=torch.float32), torch.tensor(y)

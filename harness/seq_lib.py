@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from harness import timing
+from harness import stats, timing
 
 # -- attention cost ---------------------------------------------------------------------------------
 
@@ -57,7 +57,7 @@ def alternate_thread_time(conditions: dict, repeats: int, warmup: int = 1) -> di
 
 def loglog_slope(x, y) -> float:
     """Least-squares slope of log y against log x: the exponent of a power law y ~ x^k."""
-    return float(np.polyfit(np.log(np.asarray(x, float)), np.log(np.asarray(y, float)), 1)[0])
+    return float(stats.fit_slope(np.log(np.asarray(x, float)), np.log(np.asarray(y, float)))[0])
 
 
 # -- parallel vs sequential ---------------------------------------------------------------------------
