@@ -18,12 +18,20 @@ _scope = ["f"]  # id prefix of the figures being drawn: the claim's id, so ids s
 
 def _svg(fig) -> str:
     import matplotlib.pyplot as plt
+    import matplotlib.ticker as ticker
 
+    # Log axes: plain '1e-05' labels instead of mathtext '10^{-5}', whose parsing was a third of the
+    # drawing time.  Margins are fixed by _figure (no bbox_inches='tight': it draws every figure twice).
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            if axis.get_scale() == "log":
+                axis.set_major_formatter(ticker.LogFormatter(labelOnlyBase=False))
+                axis.set_minor_formatter(ticker.LogFormatter(labelOnlyBase=False, minor_thresholds=(1, 0.4)))
     buf = io.StringIO()
     # A fresh hash salt per figure keeps the element ids of several inline SVGs unique in one page.
     n = next(_counter)
     with plt.rc_context({"svg.hashsalt": f"dlclaims-{_scope[0]}-{n}", "svg.fonttype": "none"}):
-        fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": None})
+        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
     plt.close(fig)
     return _inline(buf.getvalue(), f"{_scope[0]}-{n}-")
 
@@ -47,9 +55,18 @@ def _figure():
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5.6, 3.4), dpi=100)
+    fig, ax = plt.subplots(figsize=(5.6, 3.6), dpi=100)
+    fig.subplots_adjust(left=0.13, right=0.97, bottom=0.14, top=0.86)
     ax.grid(True, alpha=0.3)
     return fig, ax
+
+
+def _title(ax, text: str, fontsize: float = 10) -> None:
+    """A title wrapped to the figure's width (fixed margins: a long title would be cut, not widen it)."""
+    import textwrap
+
+    width = int(78 * 10 / fontsize)
+    ax.set_title("\n".join(textwrap.wrap(text, width)[:2]), fontsize=fontsize if len(text) <= width else fontsize - 1)
 
 
 def series_figure(s: dict) -> str:
@@ -74,7 +91,7 @@ def series_figure(s: dict) -> str:
         ax.set_xscale("log")
     ax.set_xlabel(s["xlabel"])
     ax.set_ylabel(s["ylabel"])
-    ax.set_title(s["title"], fontsize=10)
+    _title(ax, s["title"])
     ax.legend(fontsize=7)
     return _svg(fig)
 
@@ -91,7 +108,12 @@ def effect_figure(claim: dict) -> str | None:
     if not rows:
         return None
     fig, ax = _figure()
-    fig.set_size_inches(5.6, 0.9 + 0.32 * len(rows))
+    height = 0.9 + 0.32 * len(rows)
+    fig.set_size_inches(5.6, height)
+    # Room on the left for the longest row label (about 0.055 in a character at 7 pt), at most half the width.
+    longest = max(len(label) for label, _ in rows)
+    fig.subplots_adjust(left=min(0.5, 0.03 + 0.055 * longest / 5.6), right=0.97,
+                        bottom=0.5 / height, top=1 - 0.35 / height)
     for i, (label, j) in enumerate(rows):
         colour = {"supported": "#2e7d32", "not-supported": "#c62828"}.get(j["verdict"], "#ef6c00")
         ax.errorbar(j["effect"], i, xerr=[[j["effect"] - j["ci"][0]], [j["ci"][1] - j["effect"]]], fmt="o",
@@ -99,7 +121,8 @@ def effect_figure(claim: dict) -> str | None:
         threshold = j["threshold"] if j["comparison"] != "paired" else \
             (abs(j["threshold"]) if j["direction"] == "greater" else -abs(j["threshold"]))
         ax.plot([threshold], [i], marker="|", ms=14, color="#333")
-    ax.set_yticks(range(len(rows)), [r[0] for r in rows], fontsize=7)
+    short = [r[0] if len(r[0]) <= 48 else r[0][:47] + "…" for r in rows]  # the table below has them whole
+    ax.set_yticks(range(len(rows)), short, fontsize=7)
     ax.set_xlabel("effect (dot, with interval) vs threshold (bar)")
     ax.set_title("measured effects against their thresholds", fontsize=10)
     return _svg(fig)
@@ -119,7 +142,7 @@ def family_figure(case: dict, j: dict) -> str:
     ax.set_xticks(range(0, len(labels), step), labels[::step], fontsize=7)
     ax.set_xlabel("setting")
     ax.set_ylabel(j["unit"])
-    ax.set_title(f"{case['case'] or case['test']}: {j['hypothesis']} per setting (green: holds after Holm)", fontsize=9)
+    _title(ax, f"{case['case'] or case['test']}: {j['hypothesis']} per setting (green: holds after Holm)", 9)
     ax.legend(fontsize=7)
     return _svg(fig)
 

@@ -303,6 +303,8 @@ class ClaimsSession:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus) -> None:
         if self.is_worker or not self.collected_claims or self.catalogue is None:
             return
+        if self.config.option.collectonly:  # nothing ran: keep the last run's results and report
+            return
         from harness import history
         from harness import results as R
         from harness.report import render_all
