@@ -1,4 +1,4 @@
-"""Command line: ``python -m harness report|merge|list|coverage|stability|table|screenshot`` (see ``--help``)."""
+"""Command line: ``python -m harness report|merge|list|coverage|stability|table|badges|screenshot`` (see ``--help``)."""
 
 from __future__ import annotations
 
@@ -71,6 +71,31 @@ def _table(args) -> int:
     return 0
 
 
+def _badges(args) -> int:
+    """Write every claim's badge into a folder and print a Markdown grid of them (one row per theme),
+    each badge linking to the claim (its catalogue entry, or a published report).  The README's grid is
+    this output, from the reference run (default profile, seed 0)."""
+    from harness.report import write_badges
+    from harness.results import load_results
+
+    data = load_results(args.results)
+    out = Path(args.out)
+    write_badges(data, out)
+    run = data["run"]
+    print(f"<!-- {len(data['claims'])} claims; profile {run['profile']}, seed {run['seed']}, "
+          f"{str(run.get('started', ''))[:10]}; `python -m harness badges` -->")
+    print("| theme | claims |")
+    print("|---|---|")
+    by_theme: dict[str, list] = {}
+    for c in data["claims"]:
+        by_theme.setdefault(c["theme"], []).append(c)
+    for theme, claims in sorted(by_theme.items()):
+        cells = " ".join(f"[![{c['id']}: {c['verdict']}]({out.as_posix()}/{c['id']}.svg)]({args.link.format(theme=c['theme'], id=c['id'])})"
+                         for c in sorted(claims, key=lambda c: c["id"]))
+        print(f"| {theme} | {cells} |")
+    return 0
+
+
 def _list(args) -> int:
     from harness.catalogue import load_catalogue
 
@@ -127,6 +152,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("results", nargs="?", default="reports/claims.json")
     p.add_argument("--kind", action="append", choices=("empirical", "analytic", "citational", "not-testable"))
     p.set_defaults(func=_table)
+    p = sub.add_parser("badges", help="write the badges to a folder and print the README's badge grid")
+    p.add_argument("results", nargs="?", default="reports/claims.json")
+    p.add_argument("-o", "--out", default=".github/badges", help="folder for the SVG and JSON badges")
+    p.add_argument("--link", default="claims/catalogue/{theme}.toml",
+                   help="where each badge links; {theme} and {id} are filled in (default: the claim's catalogue "
+                        "file; a published report: 'https://HOST/index.html#{id}')")
+    p.set_defaults(func=_badges)
     p = sub.add_parser("list", help="list the catalogue's claims by theme")
     p.add_argument("--catalogue", default="claims/catalogue")
     p.add_argument("--sources", default="fixtures/sources")

@@ -6,8 +6,9 @@ accepts both the claim and its control cannot fail, proves nothing, and turns in
 
 Verdict rules, for a hypothesis with direction 'greater' (mirror them for 'less'):
 - paired:  d = treatment - contrast per seed; supported when the one-sided test of mean(d) > 0 has
-  p < alpha and mean(d) >= threshold (the minimum effect); not supported when mean(d) <= 0;
-  inconclusive otherwise (direction right, but not significant or below the minimum effect).
+  p < alpha and mean(d) >= threshold (the minimum effect); not supported when mean(d) <= 0, or when
+  mean(d) is significantly below the minimum effect (one-sided test of mean(d) < threshold, p < alpha:
+  the effect is real but demonstrably too small for the claim); inconclusive otherwise.
 - bound:   values against a bound; supported when mean(values) - threshold > 0 with p < alpha;
   not supported when the mean lies on the wrong side of the bound; inconclusive otherwise.
 - family:  a bound judged per setting, p-values Holm-corrected across the settings; the family is
@@ -67,13 +68,18 @@ def _as_sample(name: str, values, hypothesis: str) -> np.ndarray:
     return x
 
 
-def _decide(effect_mean: float, p: float, hyp: Hypothesis, alpha: float, *, paired: bool) -> tuple[str, str]:
-    """Verdict and reason from the mean, the p-value and the hypothesis's threshold."""
+def _decide(effect_mean: float, p: float, hyp: Hypothesis, alpha: float, *, paired: bool,
+            p_below: float = 1.0) -> tuple[str, str]:
+    """Verdict and reason from the mean, the p-value and the hypothesis's threshold (``p_below``, paired
+    only: the one-sided p-value of 'the effect is smaller than the minimum effect')."""
     sign = 1.0 if hyp.direction == "greater" else -1.0
     if paired:
         signed, minimum = sign * effect_mean, abs(hyp.threshold)
         if signed <= 0:
             return NOT_SUPPORTED, f"effect {effect_mean:+.4g} {hyp.unit} points the wrong way"
+        if signed < minimum and p_below < alpha:
+            return NOT_SUPPORTED, (f"|effect| {abs(effect_mean):.4g} {hyp.unit} is significantly below the minimum "
+                                   f"effect {minimum:g} (p = {p_below:.3g} < {alpha})")
         if p >= alpha:
             return INCONCLUSIVE, f"direction right but not significant (p = {p:.3g} >= alpha = {alpha})"
         if signed < minimum:
@@ -94,7 +100,12 @@ def _core(x: np.ndarray, hyp: Hypothesis, alpha: float, *, paired: bool, seed: i
     p = stats.one_sided_p(shifted, hyp.direction, hyp.test)
     p_used = p if p_override is None else p_override
     effect = float(np.mean(x))
-    verdict, reason = _decide(effect, p_used, hyp, alpha, paired=paired)
+    p_below = 1.0
+    if paired:  # is the effect significantly smaller than the minimum effect?
+        sign = 1.0 if hyp.direction == "greater" else -1.0
+        opposite = "less" if hyp.direction == "greater" else "greater"
+        p_below = stats.one_sided_p(x - sign * abs(hyp.threshold), opposite, hyp.test)
+    verdict, reason = _decide(effect, p_used, hyp, alpha, paired=paired, p_below=p_below)
     return Judgement(
         hypothesis=hyp.name, comparison=hyp.comparison, direction=hyp.direction, threshold=hyp.threshold,
         unit=hyp.unit, alpha=alpha, verdict=verdict, reason=reason, n=int(x.size), effect=effect,

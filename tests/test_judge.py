@@ -52,9 +52,21 @@ def test_paired_supported_and_its_swap_rejected():
     assert swapped.verdict == J.NOT_SUPPORTED
 
 
-def test_paired_below_minimum_effect_is_inconclusive():
+def test_paired_significantly_below_minimum_effect_is_not_supported():
     j = J.judge_paired(hyp(threshold=5.0), 0.05, T, C)
+    assert j.verdict == J.NOT_SUPPORTED and "significantly below the minimum effect" in j.reason
+
+
+def test_paired_below_minimum_effect_without_certainty_is_inconclusive():
+    rng = np.random.default_rng(3)
+    d = rng.normal(1.0, 0.6, 6)  # significantly > 0, mean just under the minimum, not significantly under it
+    j = J.judge_paired(hyp(threshold=float(d.mean()) + 0.05), 0.05, d, np.zeros(6))
     assert j.verdict == J.INCONCLUSIVE and "minimum effect" in j.reason
+
+
+def test_paired_below_minimum_effect_swapped_is_not_supported_either():
+    j = J.judge_paired(hyp(threshold=5.0), 0.05, C, T)
+    assert j.verdict == J.NOT_SUPPORTED and "wrong way" in j.reason
 
 
 def test_paired_noisy_effect_is_inconclusive():
@@ -105,7 +117,7 @@ def test_combine_needs_every_judgement():
     ok = J.judge_paired(hyp(), 0.05, T, C)
     weak = J.judge_paired(hyp(threshold=5.0), 0.05, T, C)
     assert J.combine([ok])[0] == J.SUPPORTED
-    assert J.combine([ok, weak])[0] == J.INCONCLUSIVE
+    assert J.combine([ok, weak])[0] == J.NOT_SUPPORTED
     assert J.combine([])[0] == J.ERROR
 
 

@@ -67,6 +67,20 @@ def test_report_command_re_renders_without_rerunning(project, tmp_path):
     assert (out / "index.html").exists() and (out / "badges" / "gradients-fade.svg").exists()
 
 
+def test_badges_command_writes_the_readme_grid(project, tmp_path):
+    project.write().run()
+    src = project.pytester.path / "reports" / "claims.json"
+    out = tmp_path / "badges"
+    proc = subprocess.run([sys.executable, "-m", "harness", "badges", str(src), "-o", str(out)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(src.read_text())
+    for c in data["claims"]:  # every claim has its badge in the grid, none is silently missing
+        assert (out / f"{c['id']}.svg").exists()
+        assert f"]({out.as_posix()}/{c['id']}.svg)](claims/catalogue/{c['theme']}.toml)" in proc.stdout
+    assert proc.stdout.count("[![") == len(data["claims"])
+
+
 @pytest.mark.parametrize("content, message", [
     ('{"tool": "dlclaims", "schema_version": 1, "run": ', "is not valid JSON (line 1"),
     ('{"tool": "pytest-html"}', "is not a dlclaims results file"),
