@@ -71,7 +71,7 @@ LT_REMAINING, LT_ROUNDS = 0.2, 2
 
 def lt_setting(profile) -> tuple[int, int, int]:
     """(width, epochs, runs per seed) of the dense MLPs that are pruned; quick is a smoke run."""
-    return profile.pick(quick=(64, 20, 1), default=(64, 50, 2), full=(128, 60, 2))
+    return profile.pick(quick=(64, 20, 1), default=(64, 50, 2), full=(64, 50, 2))  # full: 12 seeds (catalogue)
 
 
 @pytest.mark.claim("lottery-tickets")

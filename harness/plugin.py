@@ -27,6 +27,18 @@ PAYLOAD = "dlclaims"  # name of the user property that carries a case's payload
 SESSION_PLUGIN = "dlclaims-session"
 
 
+def _positive_seconds(text: str) -> float:
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--claims-case-budget: '{text}' is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"--claims-case-budget: {text} is not a positive number of seconds")
+    return value
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("dlclaims", "deep-learning claims")
     g.addoption("--claims-profile", choices=sorted(PROFILES), default="default",
@@ -39,6 +51,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--claims-device", choices=("cpu", "cuda"), default="cpu",
                 help="device for claims that can use one (default: cpu)")
     g.addoption("--claims-no-report", action="store_true", help="do not write reports/ at the end of the run")
+    g.addoption("--claims-case-budget", type=_positive_seconds, default=None, metavar="SECONDS",
+                help="per-case time budget, overriding the profile's (quick 6, default 18, full 90 s); a case over it "
+                     "is flagged, a case over 10 times it is stopped as an error")
     parser.addini("claims_catalogue", "folder of <theme>.toml claim catalogues", default="claims/catalogue")
     parser.addini("claims_sources", "folder of the source documents the quotes come from", default="fixtures/sources")
     parser.addini("claims_dir", "folder of the claim test modules", default="claims")
@@ -61,6 +76,8 @@ class ClaimsSession:
     def __init__(self, config: pytest.Config):
         self.config = config
         self.run_profile: Profile = PROFILES[config.getoption("claims_profile")]
+        if config.getoption("claims_case_budget") is not None:
+            self.run_profile = self.run_profile.with_budget(config.getoption("claims_case_budget"))
         self.base_seed: int = config.getoption("claims_seed")
         self.device: str = config.getoption("claims_device")
         self.is_worker = hasattr(config, "workerinput")
@@ -139,7 +156,8 @@ class ClaimsSession:
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         p = self.run_profile
-        return [f"dlclaims: profile {p.name} ({p.description}), base seed {self.base_seed}, device {self.device}",
+        return [f"dlclaims: profile {p.name} ({p.description}), base seed {self.base_seed}, device {self.device}, "
+                f"per-case budget {p.case_budget_s:g} s (stopped at {p.timeout_s:g} s)",
                 f"dlclaims: reproduce with: {self.reproduce_command()}"]
 
     # -- collection ----------------------------------------------------------------------------
@@ -339,6 +357,13 @@ class ClaimsSession:
             if c["verdict"] in ("not-supported", "inconclusive", "error") or not c["as_expected"]:
                 tr.write_line(f"  {c['verdict'].upper():14s} {c['id']}: {c['verdict_reason'][:200]}",
                               red=not c["as_expected"])
+        over = [k for c in data["claims"] for k in c["cases"] if k.get("over_budget")]
+        if over:
+            budget = data["run"].get("case_budget_s")
+            tr.write_line(f"  {len(over)} case(s) over the per-case budget of {budget:g} s (stopped as errors at "
+                          f"{data['run'].get('timeout_s'):g} s):", yellow=True)
+            for k in sorted(over, key=lambda k: -k["duration_s"])[:10]:
+                tr.write_line(f"    {k['duration_s']:.1f} s  {k['nodeid']}", yellow=True)
         if not config.getoption("claims_no_report"):
             tr.write_line(f"report: {self.report_dir / 'index.html'}  (results: {self.report_dir / 'claims.json'})")
 
@@ -446,6 +471,9 @@ def build_results(s: ClaimsSession, session: pytest.Session) -> dict:
                 d["not_run_reason"] = "not selected (--claim)"
             verdict, reason, ok = R.aggregate(d, cases)
             d.pop("not_run_reason", None)
+        budget = s.run_profile.case_budget_s
+        for c in cases:
+            c["over_budget"] = c["duration_s"] > budget
         d.update(verdict=verdict, verdict_reason=reason, as_expected=ok, key=R.key_number(d, cases),
                  duration_s=round(sum(c["duration_s"] for c in cases), 3),
                  counts={v: sum(1 for c in cases if c["verdict"] == v) for v in R.CASE_VERDICTS},
@@ -461,6 +489,7 @@ def build_results(s: ClaimsSession, session: pytest.Session) -> dict:
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(finished)),
             "duration_s": round(finished - s.started, 2),
             "profile": s.run_profile.name, "n_seeds": s.run_profile.n_seeds, "seed": s.base_seed,
+            "case_budget_s": s.run_profile.case_budget_s, "timeout_s": s.run_profile.timeout_s,
             "command": "pytest " + " ".join(shlex.quote(a) for a in args),
             "reproduce": s.reproduce_command(),
             "interrupted": s.interrupted, "exit_status": int(session.exitstatus),

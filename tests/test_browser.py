@@ -66,7 +66,7 @@ def test_every_claim_is_visible_and_nothing_is_fetched(report):
 def test_filters_and_search_hide_and_show_claims(report):
     html, data = report
     verdicts = {c["id"]: c["verdict"] for c in data["claims"]}
-    assert set(verdicts.values()) == {"supported", "inconclusive"}
+    assert set(verdicts.values()) == {"supported", "not-supported"}
     with browser.open_page(html) as (page, _):
         page.uncheck(".vf[value='supported']")
         assert _visible_rows(page) == [c for c, v in verdicts.items() if v != "supported"]

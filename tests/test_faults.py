@@ -51,3 +51,33 @@ def test_ctrl_c_writes_what_finished_and_marks_the_rest_not_run(project):
     assert by_id["gradients-fade"]["verdict"] == "not-run"
     assert "interrupted" in by_id["gradients-fade"]["verdict_reason"]
     assert not list((project.pytester.path / "reports").glob(".*.tmp")), "no half-written file is left behind"
+
+
+def test_a_case_over_its_budget_is_flagged_and_keeps_its_verdict(project):
+    slow = TESTS.replace('evidence.bound("small"', '__import__("time").sleep(0.6)\n    evidence.bound("small"')
+    result = project.write(tests=slow).run("--claims-case-budget", "0.3", subprocess=True)
+    assert result.ret == 0
+    data = project.results()
+    assert data["run"]["case_budget_s"] == 0.3 and data["run"]["timeout_s"] == 3.0
+    case = next(c for c in data["claims"] if c["id"] == "gradients-fade")["cases"][0]
+    assert case["over_budget"] is True and case["verdict"] == "supported"
+    fast = next(c for c in data["claims"] if c["id"] == "fox-is-quick")["cases"][0]
+    assert fast["over_budget"] is False
+    result.stdout.fnmatch_lines(["*1 case(s) over the per-case budget of 0.3 s (stopped as errors at 3 s)*"])
+    html = (project.pytester.path / "reports" / "index.html").read_text()
+    assert "1 case(s) over budget" in html and "over budget</strong>" in html
+
+
+def test_a_case_ten_times_over_its_budget_is_stopped_as_an_error(project):
+    hang = TESTS.replace('evidence.bound("small"', '__import__("time").sleep(30)\n    evidence.bound("small"')
+    result = project.write(tests=hang).run("--claims-case-budget", "0.1", subprocess=True)
+    assert result.ret == 1
+    by_id = {c["id"]: c for c in project.results()["claims"]}
+    assert by_id["fox-is-quick"]["verdict"] == "supported"
+    assert by_id["gradients-fade"]["verdict"] == "error" and "Timeout" in by_id["gradients-fade"]["verdict_reason"]
+
+
+def test_a_bad_case_budget_is_a_usage_error_naming_the_option(project):
+    result = project.write().run("--claims-case-budget", "-1", subprocess=True)
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*--claims-case-budget: -1 is not a positive number of seconds*"])

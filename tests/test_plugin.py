@@ -91,10 +91,10 @@ def test_a_failing_claim_keeps_its_evidence_and_says_what_was_measured(project):
     weak = TESTS.replace("fox = 3 +", "fox = 1.2 +")
     result = project.write(tests=weak).run()
     assert result.ret == 1
-    result.stdout.fnmatch_lines(["*claim 'fox-is-quick' is INCONCLUSIVE*", "*faster: measured * m/s*required >= 0.5*",
-                                 "*source: doc.txt*"])
+    result.stdout.fnmatch_lines(["*claim 'fox-is-quick' is NOT-SUPPORTED*significantly below the minimum effect 0.5*",
+                                 "*faster: measured * m/s*required >= 0.5*", "*source: doc.txt*"])
     fox = next(c for c in project.results()["claims"] if c["id"] == "fox-is-quick")
-    assert fox["verdict"] == "inconclusive"
+    assert fox["verdict"] == "not-supported"
     assert fox["cases"][0]["evidence"]["measurements"][0]["values"], "values per seed are kept"
 
 
