@@ -16,25 +16,26 @@ NETS = {"ReLU + He": ("relu", "he"), "sigmoid + Xavier": ("sigmoid", "xavier"), 
 
 
 @functools.lru_cache(maxsize=None)
-def grad_profile(act: str, init: str, depth: int, width: int, seed: int) -> np.ndarray:
-    """Weight-gradient RMS per Linear layer at initialisation, on 256 digits drawn with ``seed``: (depth+1,)."""
+def grad_profile(act: str, init: str, depth: int, width: int, seed: int, device: str = "cpu") -> np.ndarray:
+    """Weight-gradient RMS per Linear layer at initialisation, on 256 digits drawn with ``seed``: (depth+1,).
+    Weights and data are drawn on the CPU (the same numbers on every device), then moved to ``device``."""
     X, y = data.standardised_digits()
     idx = np.random.default_rng(seed).choice(len(X), size=256, replace=False)
-    net = models.mlp(64, width, depth, 10, act, init, seed, dtype=torch.float64)
-    return measure.weight_grad_rms(net, torch.tensor(X[idx]), torch.tensor(y[idx]))
+    net = models.mlp(64, width, depth, 10, act, init, seed, dtype=torch.float64).to(device)
+    return measure.weight_grad_rms(net, torch.tensor(X[idx], device=device), torch.tensor(y[idx], device=device))
 
 
-def log_ratio(act, init, depth, width, seed) -> float:
+def log_ratio(act, init, depth, width, seed, device="cpu") -> float:
     """log10(first hidden layer's gradient RMS / last hidden layer's)."""
-    g = grad_profile(act, init, depth, width, seed)
+    g = grad_profile(act, init, depth, width, seed, device)
     return float(np.log10(g[0] / g[depth - 1]))
 
 
 @pytest.mark.claim("relu-gradients-survive-depth")
 @pytest.mark.parametrize("depth", DEPTHS, ids=lambda d: f"depth{d}")
 def test_relu_keeps_gradient_where_sigmoid_loses_it(depth, evidence, profile):
-    width = profile.pick(quick=64, default=128, full=256)
-    ratios = {name: [log_ratio(a, i, depth, width, s) for s in evidence.seeds] for name, (a, i) in NETS.items()}
+    width, dev = profile.pick(quick=64, default=128, full=256, cuda=2048), profile.device
+    ratios = {name: [log_ratio(a, i, depth, width, s, dev) for s in evidence.seeds] for name, (a, i) in NETS.items()}
     for name, r in ratios.items():
         evidence.record(f"log10(first/last gradient RMS), {name}", r, unit="decades", setting={"depth": depth, "width": width})
     relu = np.array(ratios["ReLU + He"])
@@ -43,7 +44,7 @@ def test_relu_keeps_gradient_where_sigmoid_loses_it(depth, evidence, profile):
     for name in ("sigmoid + Xavier", "sigmoid + default"):
         evidence.paired("sigmoid-loses-per-layer", relu / (depth - 1), np.array(ratios[name]) / (depth - 1),
                         label=name, names=("ReLU + He", name))
-    profiles = {name: [np.log10(grad_profile(a, i, depth, width, s)[:depth] / grad_profile(a, i, depth, width, s)[depth - 1])
+    profiles = {name: [np.log10(grad_profile(a, i, depth, width, s, dev)[:depth] / grad_profile(a, i, depth, width, s, dev)[depth - 1])
                        for s in evidence.seeds] for name, (a, i) in NETS.items()}
     evidence.plot(f"gradient RMS per layer, relative to the last hidden layer (depth {depth})",
                   list(range(1, depth + 1)), profiles, xlabel="hidden layer", ylabel="log10(RMS / last layer's)")
@@ -52,8 +53,8 @@ def test_relu_keeps_gradient_where_sigmoid_loses_it(depth, evidence, profile):
 
 @pytest.mark.claim("relu-gradients-survive-depth")
 def test_sigmoid_gradient_decays_further_with_depth(evidence, profile):
-    width = profile.pick(quick=64, default=128, full=256)
-    series = {name: [[log_ratio(a, i, d, width, s) for d in DEPTHS] for s in evidence.seeds] for name, (a, i) in NETS.items()}
+    width, dev = profile.pick(quick=64, default=128, full=256, cuda=2048), profile.device
+    series = {name: [[log_ratio(a, i, d, width, s, dev) for d in DEPTHS] for s in evidence.seeds] for name, (a, i) in NETS.items()}
     slopes = {name: [stats.fit_slope(np.array(DEPTHS), np.array(row))[0] for row in rows] for name, rows in series.items()}
     for name, sl in slopes.items():
         evidence.record(f"slope of log10(first/last) vs depth, {name}", sl, unit="decades/layer")
@@ -67,10 +68,11 @@ def test_sigmoid_gradient_decays_further_with_depth(evidence, profile):
     assert_supported(evidence)
 
 
-def preact_log2_var(act: str, init: str, depth: int, width: int, seed: int) -> np.ndarray:
-    """log2 of each hidden layer's pre-activation variance on 256 N(0,1) inputs: (depth,)."""
-    net = models.mlp(width, width, depth, 10, act, init, seed, dtype=torch.float64)
-    x = torch.randn(256, width, dtype=torch.float64, generator=torch.Generator().manual_seed(seed + 1))
+def preact_log2_var(act: str, init: str, depth: int, width: int, seed: int, device: str = "cpu") -> np.ndarray:
+    """log2 of each hidden layer's pre-activation variance on 256 N(0,1) inputs: (depth,).  Drawn on the CPU,
+    computed on ``device``."""
+    net = models.mlp(width, width, depth, 10, act, init, seed, dtype=torch.float64).to(device)
+    x = torch.randn(256, width, dtype=torch.float64, generator=torch.Generator().manual_seed(seed + 1)).to(device)
     with torch.no_grad():
         return np.log2(measure.preactivation_variances(net, x))
 
@@ -79,8 +81,8 @@ def preact_log2_var(act: str, init: str, depth: int, width: int, seed: int) -> n
 @pytest.mark.parametrize("activation", ["linear", "tanh"])
 def test_xavier_keeps_variance_near_one(activation, evidence, profile):
     depth = profile.pick(quick=30, default=50, full=50)
-    width = profile.pick(quick=256, default=256, full=512)  # width 128 adds drift ~ depth/width near the band
-    runs = {init: np.array([preact_log2_var(activation, init, depth, width, s) for s in evidence.seeds])
+    width = profile.pick(quick=256, default=256, full=512, cuda=4096)  # width 128 adds drift ~ depth/width near the band
+    runs = {init: np.array([preact_log2_var(activation, init, depth, width, s, profile.device) for s in evidence.seeds])
             for init in ("xavier", "normal", "small")}  # (n_seeds, depth) each
     for init, v in runs.items():
         evidence.record(f"log2 pre-activation variance at layers 1, {depth // 2}, {depth}: {init}",

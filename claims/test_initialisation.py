@@ -93,8 +93,9 @@ DEEP_LR = 0.01  # one rate for both inits, as He et al. train both with one reci
 
 @pytest.mark.claim("he-init-trains-deep-relu-nets")
 def test_he_keeps_relu_second_moment_where_xavier_halves_it(evidence, profile):
-    width = profile.pick(quick=128, default=256, full=512)
-    per_seed = [init_lib.relu_second_moments(width, SIGNAL_DEPTH, tuple(INITS), s) for s in evidence.seeds]
+    width = profile.pick(quick=128, default=256, full=512, cuda=4096)
+    per_seed = [init_lib.relu_second_moments(width, SIGNAL_DEPTH, tuple(INITS), s, device=profile.device)
+                for s in evidence.seeds]
     log2m = {k: np.log2(np.array([m[k] for m in per_seed])) for k in INITS}  # (n_seeds, depth)
     layers = np.arange(1, SIGNAL_DEPTH + 1)
     slopes = {k: np.array([stats.fit_slope(layers, row)[0] for row in v]) for k, v in log2m.items()}

@@ -96,16 +96,18 @@ def linear_variance_profiles(sizes: Sequence[int], schemes: Sequence[str], seed:
     return out
 
 
-def relu_second_moments(width: int, depth: int, schemes: Sequence[str], seed: int, batch: int = 64
-                        ) -> dict[str, np.ndarray]:
+def relu_second_moments(width: int, depth: int, schemes: Sequence[str], seed: int, batch: int = 64,
+                        device: str = "cpu") -> dict[str, np.ndarray]:
     """E[x_l^2] of each hidden ReLU layer's output (over batch and units) on N(0, 1) inputs: (depth,) per scheme.
 
     He et al. 2015, Sec. 2.2: Var[y_l] = n_l Var[w_l] E[x_{l-1}^2] and E[x_l^2] = Var[y_l] / 2, so
     var 2/n keeps E[x^2] at 1 and var 1/n halves it per layer.  float64, square layers of ``width``, no
-    biases; every scheme scales the same standard-normal weights and inputs of ``seed``.
+    biases; every scheme scales the same standard-normal weights and inputs of ``seed`` (drawn on the CPU,
+    so every device sees the same numbers; computed on ``device``).
     """
     unit, _ = stacked_weights([width] * (depth + 1), "normal", [seed], dtype=torch.float64)
-    x = torch.randn(1, batch, width, generator=torch.Generator().manual_seed(int(seed) + 1), dtype=torch.float64)
+    unit = [w.to(device) for w in unit]
+    x = torch.randn(1, batch, width, generator=torch.Generator().manual_seed(int(seed) + 1), dtype=torch.float64).to(device)
     out = {}
     with torch.no_grad():
         for scheme in schemes:

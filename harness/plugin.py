@@ -80,6 +80,13 @@ class ClaimsSession:
             self.run_profile = self.run_profile.with_budget(config.getoption("claims_case_budget"))
         self.base_seed: int = config.getoption("claims_seed")
         self.device: str = config.getoption("claims_device")
+        if self.device == "cuda":
+            import torch
+
+            if not torch.cuda.is_available():
+                raise pytest.UsageError("--claims-device cuda: this machine has no CUDA device (torch.cuda.is_available() "
+                                        "is False); run on a GPU machine, or leave the option out for the CPU")
+        self.run_profile = self.run_profile.on(self.device)
         self.is_worker = hasattr(config, "workerinput")
         self.claims_dir = _root_path(config, "claims_dir")
         self.catalogue: Catalogue | None = None

@@ -15,6 +15,7 @@ class Profile:
     n_seeds: int  # seeds per stochastic measurement
     case_budget_s: float  # per-case budget: a case over it is flagged in the report and the terminal summary
     description: str
+    device: str = "cpu"  # --claims-device: where claims that can use a GPU put their tensors
 
     @property
     def timeout_s(self) -> float:
@@ -26,8 +27,19 @@ class Profile:
 
         return replace(self, case_budget_s=seconds)
 
-    def pick(self, *, quick, default, full):
-        """The size for this profile: ``profile.pick(quick=64, default=128, full=512)``."""
+    def on(self, device: str) -> "Profile":
+        from dataclasses import replace
+
+        return replace(self, device=device)
+
+    def pick(self, *, quick, default, full, cuda=None):
+        """The size for this profile: ``profile.pick(quick=64, default=128, full=512, cuda=4096)``.
+
+        ``cuda``: the larger setting of the full profile pointed at a GPU (``--claims-profile full
+        --claims-device cuda``); without it, or on the CPU, the full profile takes ``full``.
+        """
+        if self.name == "full" and self.device == "cuda" and cuda is not None:
+            return cuda
         return {"quick": quick, "default": default, "full": full}[self.name]
 
     def require(self, name: str, why: str) -> None:

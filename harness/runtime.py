@@ -19,6 +19,8 @@ _BLAS_LIMIT = None
 
 def configure_threads_and_determinism(threads: int = 1) -> None:
     global _BLAS_LIMIT
+    # cuBLAS is deterministic only with a fixed workspace (torch raises otherwise under deterministic algorithms)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     import torch
     from threadpoolctl import threadpool_limits
 
