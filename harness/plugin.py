@@ -52,7 +52,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="device for claims that can use one (default: cpu)")
     g.addoption("--claims-no-report", action="store_true", help="do not write reports/ at the end of the run")
     g.addoption("--claims-case-budget", type=_positive_seconds, default=None, metavar="SECONDS",
-                help="per-case time budget, overriding the profile's (quick 6, default 18, full 90 s); a case over it "
+                help="per-case time budget, overriding the profile's (quick 6, default 30, full 150 s); a case over it "
                      "is flagged, a case over 10 times it is stopped as an error")
     parser.addini("claims_catalogue", "folder of <theme>.toml claim catalogues", default="claims/catalogue")
     parser.addini("claims_sources", "folder of the source documents the quotes come from", default="fixtures/sources")

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import CATALOGUE
+from conftest import CATALOGUE, TESTS
 from harness import report as R
 from harness import results as results_mod
 
@@ -110,3 +110,19 @@ def test_results_are_written_atomically(tmp_path):
         results_mod.write_json_atomic({"a": float("nan")}, path)
     assert json.loads(path.read_text()) == {"a": 1}, "a failed write leaves the old file intact"
     assert [p.name for p in tmp_path.iterdir()] == ["claims.json"]
+
+
+def test_a_claim_supported_only_in_part_says_so_in_the_summary(project):
+    """A claim whose declared-refuted case fails, as declared, is 'supported' overall; the summary row
+    must not let that look like a clean pass."""
+    catalogue = CATALOGUE + '''
+[fox-is-quick.cases.road]
+expected = "refuted"
+reference = "dogs run on roads"
+'''
+    slow_on_road = TESTS.replace("fox = 3 +", "fox = (3 if terrain == 'grass' else 0.5) +")
+    project.write(catalogue=catalogue, tests=slow_on_road).run()
+    fox = next(c for c in project.results()["claims"] if c["id"] == "fox-is-quick")
+    assert fox["verdict"] == "supported" and fox["as_expected"]
+    html = (project.pytester.path / "reports" / "index.html").read_text()
+    assert "only partly: 1 case(s) refuted, as declared" in html
