@@ -57,23 +57,25 @@ def test_quotes_are_highlighted_in_their_document():
     assert segs == [("a ", None), ("b\n c", "q1"), (" d", None)]
 
 
-def test_report_command_re_renders_without_rerunning(project, tmp_path):
+def _cli_on_a_run(project, command: str, out):
+    """Run the miniature project, then ``python -m harness <command> <its results> -o out``."""
     project.write().run()
     src = project.pytester.path / "reports" / "claims.json"
-    out = tmp_path / "again"
-    proc = subprocess.run([sys.executable, "-m", "harness", "report", str(src), "-o", str(out)],
+    proc = subprocess.run([sys.executable, "-m", "harness", command, str(src), "-o", str(out)],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+    return src, proc
+
+
+def test_report_command_re_renders_without_rerunning(project, tmp_path):
+    out = tmp_path / "again"
+    _cli_on_a_run(project, "report", out)
     assert (out / "index.html").exists() and (out / "badges" / "gradients-fade.svg").exists()
 
 
 def test_badges_command_writes_the_readme_grid(project, tmp_path):
-    project.write().run()
-    src = project.pytester.path / "reports" / "claims.json"
     out = tmp_path / "badges"
-    proc = subprocess.run([sys.executable, "-m", "harness", "badges", str(src), "-o", str(out)],
-                          capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
+    src, proc = _cli_on_a_run(project, "badges", out)
     data = json.loads(src.read_text())
     for c in data["claims"]:  # every claim has its badge in the grid, none is silently missing
         assert (out / f"{c['id']}.svg").exists()
