@@ -99,6 +99,8 @@ class ClaimsSession:
         self.results: dict | None = None
         self.report_dir = Path(config.getoption("claims_report_dir") or (config.rootpath / "reports"))
         self.interrupted = False
+        self.early = None  # plots.EarlyFigures in a serial run of many claims: figures drawn on an idle core
+        self.unfinished: dict[str, set[str]] = {}  # claim id -> node ids still to run (serial runs)
 
     # -- set-up --------------------------------------------------------------------------------
     def load(self) -> Catalogue:
@@ -249,6 +251,36 @@ class ClaimsSession:
         if drop:
             config.hook.pytest_deselected(items=drop)
             items[:] = keep
+        self._plan_early_figures(items)
+
+    EARLY_MIN_CLAIMS = 12  # below this a report draws fast enough; a worker process would cost more than it saves
+
+    def _plan_early_figures(self, items: list) -> None:
+        """In a serial run (no xdist) of many claims on a machine with a spare core, draw each claim's
+        figures in a worker process as soon as its last case has run."""
+        if self.is_worker or getattr(self.config.option, "numprocesses", None) or self.config.option.collectonly \
+                or self.config.getoption("claims_no_report") or (os.cpu_count() or 1) < 2:
+            return
+        for item in items:
+            mark = item.get_closest_marker("claim")
+            if mark is not None and mark.args:
+                self.unfinished.setdefault(mark.args[0], set()).add(item.nodeid)
+        if len(self.unfinished) >= self.EARLY_MIN_CLAIMS:
+            from harness.plots import EarlyFigures
+
+            self.early = EarlyFigures()
+        else:
+            self.unfinished = {}
+
+    def _claim_finished(self, nodeid: str, claim_id: str) -> None:
+        left = self.unfinished.get(claim_id)
+        if self.early is None or left is None:
+            return
+        left.discard(nodeid)
+        if not left:
+            del self.unfinished[claim_id]
+            cases = sorted((p for p in self.payloads.values() if p["claim"] == claim_id), key=lambda p: _natural(p["nodeid"]))
+            self.early.submit({"id": claim_id, "kind": self.catalogue.claims[claim_id].kind, "cases": cases})
 
     def pytest_collectreport(self, report) -> None:
         if report.failed and report.fspath and self._under_claims(report.fspath):
@@ -260,7 +292,10 @@ class ClaimsSession:
     def pytest_runtest_protocol(self, item, nextitem):
         from harness.runtime import exclusive_slot
 
-        with exclusive_slot(self.config, exclusive=item.get_closest_marker("exclusive") is not None):
+        exclusive = item.get_closest_marker("exclusive") is not None
+        if exclusive and self.early is not None:
+            self.early.wait_idle()  # a throughput case measures the whole machine: no figure worker busy then
+        with exclusive_slot(self.config, exclusive=exclusive):
             return (yield)
 
     @pytest.hookimpl(wrapper=True)
@@ -289,6 +324,8 @@ class ClaimsSession:
             if name == PAYLOAD:  # under xdist this is the controller's only sign that claims ran
                 self.collected_claims = True
                 self.payloads[report.nodeid] = json.loads(value)
+        if report.when == "teardown" and report.nodeid in self.payloads:
+            self._claim_finished(report.nodeid, self.payloads[report.nodeid]["claim"])
 
     def pytest_keyboard_interrupt(self, excinfo) -> None:
         self.interrupted = True
@@ -326,6 +363,14 @@ class ClaimsSession:
     # -- the end -------------------------------------------------------------------------------
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus) -> None:
+        try:
+            self._finish(session, exitstatus)
+        finally:
+            if self.early is not None:
+                self.early.close()
+                self.early = None
+
+    def _finish(self, session: pytest.Session, exitstatus) -> None:
         if self.is_worker or not self.collected_claims or self.catalogue is None:
             return
         if self.config.option.collectonly:  # nothing ran: keep the last run's results and report
@@ -347,7 +392,7 @@ class ClaimsSession:
         self.results = data
         R.write_json_atomic(data, self.report_dir / "claims.json")
         history.archive(data, self.report_dir)
-        render_all(data, self.report_dir)
+        render_all(data, self.report_dir, figures_ready=self.early.take(data["claims"]) if self.early else None)
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus, config) -> None:
         for message in self.missing_modules.values():

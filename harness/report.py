@@ -108,14 +108,15 @@ def holds_map(claim: dict) -> dict | None:
                       **cell[tuple(str(c["params"].get(k)) for k in varying)]} for c in cases]}
 
 
-def render_html(data: dict, *, with_plots: bool = True, history_runs: list[dict] | None = None) -> str:
+def render_html(data: dict, *, with_plots: bool = True, history_runs: list[dict] | None = None,
+                figures_ready: dict | None = None) -> str:
     from harness import history, plots
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
                              autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["fmt"] = _fmt
     env.filters["cite_distance"] = lambda stated, ref, rel: __import__("harness.citations").citations.distance(stated, ref, rel)
-    figures = plots.all_figures(data["claims"]) if with_plots else {}
+    figures = plots.all_figures(data["claims"], ready=figures_ready) if with_plots else {}
     runs = history_runs if history_runs is not None else history.load(Path("/nonexistent"), data)
     references = {r["id"]: r for r in data.get("references", [])}
     quotes_by_doc: dict[str, list[tuple[str, str]]] = {}
@@ -136,12 +137,12 @@ def render_html(data: dict, *, with_plots: bool = True, history_runs: list[dict]
     )
 
 
-def render_all(data: dict, out_dir: Path | str) -> None:
+def render_all(data: dict, out_dir: Path | str, figures_ready: dict | None = None) -> None:
     out_dir = Path(out_dir)
     from harness import history
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    html = render_html(data, history_runs=history.load(out_dir, data))
+    html = render_html(data, history_runs=history.load(out_dir, data), figures_ready=figures_ready)
     tmp = out_dir / ".index.html.tmp"
     tmp.write_text(html, encoding="utf-8")
     tmp.replace(out_dir / "index.html")

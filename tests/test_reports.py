@@ -128,3 +128,50 @@ reference = "dogs run on roads"
     assert fox["verdict"] == "supported" and fox["as_expected"]
     html = (project.pytester.path / "reports" / "index.html").read_text()
     assert "only partly: 1 case(s) refuted, as declared" in html
+
+
+def _series_claim(claim_id: str, scale: float) -> dict:
+    series = {"title": "loss per step", "x": [1, 2, 3], "lines": {"a": [[1.0 * scale, 0.5, 0.2], [1.1, 0.6, 0.25]]},
+              "xlabel": "step", "ylabel": "nats", "log_y": False, "log_x": False}
+    return {"id": claim_id, "kind": "empirical",
+            "cases": [{"case": "", "test": "test_x", "evidence": {"series": [series], "judgements": []}}]}
+
+
+def test_early_figures_are_drawn_in_another_process_and_only_reused_when_unchanged():
+    from harness import plots
+
+    early = plots.EarlyFigures()
+    try:
+        early.submit(_series_claim("drawn-early", 1.0))
+        early.submit(_series_claim("changed-since", 1.0))
+        early.wait_idle()
+        final = [_series_claim("drawn-early", 1.0), _series_claim("changed-since", 2.0), _series_claim("never-sent", 1.0)]
+        ready = early.take(final)
+    finally:
+        early.close()
+    assert set(ready) == {"drawn-early"}, "a claim whose evidence changed, or never sent, is drawn at report time"
+    [(title, svg)] = ready["drawn-early"]
+    assert title == "test_x: loss per step" and svg.startswith("<svg") and 'id="f-drawn-early-' in svg
+    assert not early.dir.exists(), "the exchange folder is removed"
+    everything = plots.all_figures(final, workers=1, ready=ready)
+    assert set(everything) == {"drawn-early", "changed-since", "never-sent"} and everything["drawn-early"] is ready["drawn-early"]
+
+
+def test_a_serial_run_draws_figures_while_it_runs(project, monkeypatch):
+    import importlib
+
+    # the modules the run will use: sys.modules' (an earlier in-process run may have left the package
+    # attribute pointing at an older copy)
+    plugin, plots = importlib.import_module("harness.plugin"), importlib.import_module("harness.plots")
+    monkeypatch.setattr(plugin.ClaimsSession, "EARLY_MIN_CLAIMS", 1)
+    taken = []
+
+    real_take = plots.EarlyFigures.take
+    monkeypatch.setattr(plots.EarlyFigures, "take", lambda self, claims: taken.append(r := real_take(self, claims)) or r)
+    series_tests = TESTS.replace('evidence.record("fox", fox, unit="m/s")',
+                                 'evidence.record("fox", fox, unit="m/s")\n'
+                                 '    evidence.plot("fox speed", [1, 2], {"fox": [1.0, 2.0]}, xlabel="x", ylabel="m/s")')
+    project.write(tests=series_tests).run()
+    assert taken and "fox-is-quick" in taken[0], "the figures came from the early worker"
+    html = (project.pytester.path / "reports" / "index.html").read_text()
+    assert "fox speed" in html
