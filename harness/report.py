@@ -87,25 +87,34 @@ def _case_effect(case: dict) -> float | None:
 def holds_map(claim: dict) -> dict | None:
     """Where a parametrised claim holds: setting -> verdict and first effect.
 
-    Two varying parameters give a grid (rows x columns); otherwise one row per case."""
+    Two varying parameters of one test give a grid (rows x columns); otherwise one row per case.  When
+    several tests share a claim, a setting is named by its case (two tests may both have depth=8)."""
     cases = claim["cases"]
     if len(cases) < 2:
         return None
     keys = sorted({k for c in cases for k in c["params"]})
     varying = [k for k in keys if len({repr(c["params"].get(k)) for c in cases}) > 1]
-    cell = {}
-    for c in cases:
-        cell[tuple(str(c["params"].get(k)) for k in varying)] = {"verdict": c["verdict"], "effect": _case_effect(c),
-                                                                 "expected": c["expected"], "case": c["case"]}
+    several_tests = len({c["test"] for c in cases}) > 1
+    unique_cases = len({c["case"] for c in cases}) == len(cases) and all(c["case"] for c in cases)
+
+    def key(c: dict) -> tuple:
+        return ((c["test"], c["case"]) if several_tests else ()) + tuple(str(c["params"].get(k)) for k in varying)
+
+    def label(c: dict) -> str:
+        if several_tests:
+            return c["case"] if unique_cases else f"{c['test']}[{c['case']}]" if c["case"] else c["test"]
+        return ", ".join(f"{k}={c['params'].get(k)}" for k in varying) or (c["case"] or c["test"])
+
+    cell = {key(c): {"verdict": c["verdict"], "effect": _case_effect(c), "expected": c["expected"], "case": c["case"]}
+            for c in cases}
     unit = next((j["unit"] for c in cases for j in (c.get("evidence") or {}).get("judgements", [])), "")
-    if len(varying) == 2:
+    if len(varying) == 2 and not several_tests:
         rows = list(dict.fromkeys(str(c["params"].get(varying[0])) for c in cases))
         cols = list(dict.fromkeys(str(c["params"].get(varying[1])) for c in cases))
         return {"kind": "grid", "row_key": varying[0], "col_key": varying[1], "rows": rows, "cols": cols,
                 "cells": {f"{r}|{k}": cell.get((r, k)) for r in rows for k in cols}, "unit": unit}
-    return {"kind": "list", "keys": varying or ["case"], "unit": unit,
-            "rows": [{"setting": ", ".join(f"{k}={c['params'].get(k)}" for k in varying) or (c["case"] or c["test"]),
-                      **cell[tuple(str(c["params"].get(k)) for k in varying)]} for c in cases]}
+    return {"kind": "list", "keys": (["case"] if several_tests else varying) or ["case"], "unit": unit,
+            "rows": [{"setting": label(c), **cell[key(c)]} for c in cases]}
 
 
 def render_html(data: dict, *, with_plots: bool = True, history_runs: list[dict] | None = None,

@@ -175,3 +175,17 @@ def test_a_serial_run_draws_figures_while_it_runs(project, monkeypatch):
     assert taken and "fox-is-quick" in taken[0], "the figures came from the early worker"
     html = (project.pytester.path / "reports" / "index.html").read_text()
     assert "fox speed" in html
+
+
+def test_where_a_claim_holds_keeps_apart_two_tests_with_the_same_setting():
+    def case(test, name, depth, verdict, effect):
+        j = {"hypothesis": "h", "unit": "nats", "effect": effect, "comparison": "paired", "label": ""}
+        return {"test": test, "case": name, "params": {"depth": depth}, "verdict": verdict, "expected": "supported",
+                "evidence": {"judgements": [j]}}
+
+    claim = {"cases": [case("test_loss", "depth8", 8, "supported", 0.08), case("test_loss", "depth16", 16, "supported", 0.7),
+                       case("test_gradient", "gradient-at-depth8", 8, "not-supported", 0.09)]}
+    m = R.holds_map(claim)
+    assert m["kind"] == "list"
+    assert [(r["setting"], r["verdict"]) for r in m["rows"]] == [
+        ("depth8", "supported"), ("depth16", "supported"), ("gradient-at-depth8", "not-supported")]
