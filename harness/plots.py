@@ -286,9 +286,13 @@ def claim_figures(claim: dict) -> list[tuple[str, str]]:
         ev = case.get("evidence") or {}
         for s in ev.get("series", []):
             out.append((f"{case['case'] or case['test']}: {s['title']}", series_figure(s)))
+        drawn = set()  # one family judged against several controls measures the same values: draw it once
         for j in ev.get("judgements", []):
             if j["comparison"] == "family" and j["settings"]:
-                out.append((f"{case['case']}: {j['hypothesis']}", family_figure(case, j)))
+                same = (j["hypothesis"], tuple((s["label"], s["effect"], tuple(s["ci"])) for s in j["settings"]))
+                if same not in drawn:
+                    drawn.add(same)
+                    out.append((f"{case['case']}: {j['hypothesis']}", family_figure(case, j)))
     eff = effect_figure(claim) if claim["kind"] != "citational" else None  # a citation's table says it all
     if eff:
         out.append(("effects against thresholds", eff))
