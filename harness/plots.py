@@ -103,11 +103,13 @@ def series_figure(s: dict) -> str:
 def effect_figure(claim: dict) -> str | None:
     """Each case's judged effects with their intervals against the threshold (one row per judgement)."""
     rows = []
+    several_tests = len({c["test"] for c in claim["cases"]}) > 1
     for case in claim["cases"]:
         for j in (case.get("evidence") or {}).get("judgements", []):
             if j["comparison"] == "family":
                 continue
-            label = f"{case['case'] or case['test']}: {j['hypothesis']}" + (f" ({j['label']})" if j["label"] else "")
+            where = case["case"] or (case["test"] if several_tests else "")
+            label = (f"{where}: " if where else "") + j["hypothesis"] + (f" ({j['label']})" if j["label"] else "")
             rows.append((label, j))
     if not rows:
         return None
@@ -125,7 +127,8 @@ def effect_figure(claim: dict) -> str | None:
         threshold = j["threshold"] if j["comparison"] != "paired" else \
             (abs(j["threshold"]) if j["direction"] == "greater" else -abs(j["threshold"]))
         ax.plot([threshold], [i], marker="|", ms=14, color="#333")
-    short = [r[0] if len(r[0]) <= 48 else r[0][:47] + "…" for r in rows]  # the table below has them whole
+    # long labels lose their middle (the table above has them whole): the case and the hypothesis's end stay
+    short = [r[0] if len(r[0]) <= 48 else r[0][:22] + "…" + r[0][-25:] for r in rows]
     ax.set_yticks(range(len(rows)), short, fontsize=7)
     ax.set_xlabel("effect (dot, with interval) vs threshold (bar)")
     ax.set_title("measured effects against their thresholds", fontsize=10)
