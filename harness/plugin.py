@@ -221,6 +221,22 @@ class ClaimsSession:
             if claim.testable and claim.id not in tested:
                 problems.append(f"claim '{claim.id}' is declared in {claim.catalogue_file} but no test in "
                                 f"{module.path.name} has @pytest.mark.claim('{claim.id}')")
+        # every declared case must name a case that exists: a misspelt key would silently judge it as 'supported'
+        ids: dict[str, list[set[str]]] = {}
+        for fn in functions:
+            marks = list(fn.iter_markers("claim"))
+            if marks and marks[0].args:
+                ids.setdefault(marks[0].args[0], []).append(_case_ids(fn))
+        for cid, cases in ids.items():
+            if cid not in cat:
+                continue
+            known = sorted({i for c in cases for i in c})
+            for key in cat[cid].cases:
+                if not any(key in c for c in cases):
+                    close = difflib.get_close_matches(key, known, n=1)
+                    problems.append(f"{cat[cid].catalogue_file}: [{cid}.cases.{key}] names no case of the claim's tests "
+                                    f"(case ids: {', '.join(known) or 'none, the tests are not parametrised'})"
+                                    + (f"; did you mean '{close[0]}'?" if close else ""))
         return problems
 
     def pytest_collection_modifyitems(self, session, config, items: list) -> None:
@@ -238,7 +254,7 @@ class ClaimsSession:
                 continue
             keep.append(item)
             claim = self.load()[cid]
-            case = getattr(getattr(item, "callspec", None), "id", "")
+            case = _case_ids(item)
             expectation = _case_expectation(claim, case)
             if expectation == "refuted":
                 item.add_marker(pytest.mark.xfail(strict=True, raises=ClaimNotSupported,
@@ -420,20 +436,29 @@ class ClaimsSession:
             tr.write_line(f"report: {self.report_dir / 'index.html'}  (results: {self.report_dir / 'claims.json'})")
 
 
-def _case_expectation(claim, case: str) -> str:
+def _case_ids(item) -> set[str]:
+    """The names a catalogue's ``cases.<key>`` may use for this case: its whole id ('depth8', 'relu-depth8')
+    and, where several parametrize decorators stack, each one's own id ('relu', 'depth8'). Never a
+    fragment of one id: 'depth8' does not name 'gradient-at-depth8'."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is None or not callspec.id:
+        return set()
+    parts = list(getattr(callspec, "_idlist", ()) or ())
+    return {callspec.id} | (set(parts) if len(parts) > 1 else set())
+
+
+def _case_expectation(claim, case: set[str]) -> str:
     if claim.expected in ("refuted", "disputed"):
         return claim.expected
-    parts = set(case.split("-")) | {case} if case else set()
     for key, exp in claim.cases.items():
-        if key in parts:
+        if key in case:
             return exp.expected
     return "supported"
 
 
-def _expectation_reference(claim, case: str) -> str:
-    parts = set(case.split("-")) | {case} if case else set()
+def _expectation_reference(claim, case: set[str]) -> str:
     for key, exp in claim.cases.items():
-        if key in parts:
+        if key in case:
             return exp.reference
     return claim.expected_reference
 
@@ -453,7 +478,7 @@ def _case_payload(item, call, report, claim_id: str) -> dict:
     callspec = getattr(item, "callspec", None)
     session: ClaimsSession = item.config.pluginmanager.get_plugin(SESSION_PLUGIN)
     claim = session.load()[claim_id]
-    expected = _case_expectation(claim, callspec.id if callspec else "")
+    expected = _case_expectation(claim, _case_ids(item))
     exc = call.excinfo
     measured = ev.verdict() if ev is not None and ev.judgements else None
     if report.when == "setup":

@@ -162,3 +162,26 @@ def test_the_suite_opens_no_network_socket():
 
     with __import__("pytest").raises(pytest_socket.SocketBlockedError):
         socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+
+
+def test_a_declared_case_that_names_no_case_is_a_collection_error(project):
+    misspelt = CATALOGUE + '[fox-is-quick.cases.gras]\nexpected = "refuted"\nreference = "typo"\n'
+    result = project.write(catalogue=misspelt).run()
+    assert result.ret != 0
+    result.stdout.fnmatch_lines(["*[[]fox-is-quick.cases.gras[]] names no case of the claim's tests "
+                                 "(case ids: grass, road); did you mean 'grass'?*"])
+
+
+def test_a_case_key_names_a_whole_case_id_or_one_parameter_s_id_never_a_fragment():
+    from types import SimpleNamespace
+
+    from harness.plugin import _case_expectation, _case_ids
+
+    def item(idlist):
+        return SimpleNamespace(callspec=SimpleNamespace(id="-".join(idlist), _idlist=tuple(idlist)))
+
+    claim = SimpleNamespace(expected="supported", expected_reference="",
+                            cases={"depth8": SimpleNamespace(expected="refuted", reference="r")})
+    assert _case_expectation(claim, _case_ids(item(["depth8"]))) == "refuted"
+    assert _case_expectation(claim, _case_ids(item(["relu", "depth8"]))) == "refuted"  # stacked parametrize
+    assert _case_expectation(claim, _case_ids(item(["gradient-at-depth8"]))) == "supported"  # one id's fragment
