@@ -49,6 +49,22 @@ def per_call(fn: Callable[[], None], calls: int, sync: Callable[[], None] = lamb
     return (time.perf_counter() - t0) / calls
 
 
+def best_per_call(fn: Callable[[], None], calls: int, blocks: int, sync: Callable[[], None] = lambda: None) -> float:
+    """Seconds per call of the fastest of ``blocks`` timed blocks of ``calls`` back-to-back calls, after one
+    untimed warm-up call.  The fastest block is the least disturbed by whatever else shares the machine
+    (Python's ``timeit`` takes the minimum for the same reason)."""
+    fn()
+    sync()
+    best = float("inf")
+    for _ in range(blocks):
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        sync()
+        best = min(best, (time.perf_counter() - t0) / calls)
+    return best
+
+
 def calls_for(fn: Callable[[], None], min_seconds: float) -> int:
     """How many back-to-back calls make a timed block of at least ``min_seconds``."""
     return max(1, int(np.ceil(min_seconds / max(per_call(fn, 1), 1e-9))))
