@@ -230,13 +230,18 @@ CITATION_HYPOTHESIS = "matches-primary-source"
 _HYP_KEYS = {"metric", "unit", "comparison", "direction", "threshold", "reason", "test"}
 
 
+def _check_table(table, allowed: set[str], path, where: str, what: str) -> None:
+    """``table`` must be a TOML table whose fields are all in ``allowed``; ``what`` says what it should hold."""
+    if not isinstance(table, dict):
+        raise CatalogueError(path, where, what)
+    unknown = set(table) - allowed
+    if unknown:
+        raise CatalogueError(path, where, f"unknown field(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+
+
 def _parse_hypothesis(name: str, table: dict, path, entry) -> Hypothesis:
     where = f"{entry}.hypotheses.{name}"
-    if not isinstance(table, dict):
-        raise CatalogueError(path, where, "must be a table")
-    unknown = set(table) - _HYP_KEYS
-    if unknown:
-        raise CatalogueError(path, where, f"unknown field(s) {sorted(unknown)}; allowed: {sorted(_HYP_KEYS)}")
+    _check_table(table, _HYP_KEYS, path, where, "must be a table")
     return Hypothesis(
         name=name,
         metric=_require(table, "metric", str, path, where),
@@ -251,22 +256,14 @@ def _parse_hypothesis(name: str, table: dict, path, entry) -> Hypothesis:
 
 def _parse_citation(table, path, entry: str, documents: set[str], references: dict[str, Reference]) -> Citation:
     where = f"{entry}.citation"
-    if not isinstance(table, dict):
-        raise CatalogueError(path, where, "must be a table with 'values', 'tolerance' and 'reason'")
-    unknown = set(table) - _CITATION_KEYS
-    if unknown:
-        raise CatalogueError(path, where, f"unknown field(s) {sorted(unknown)}; allowed: {sorted(_CITATION_KEYS)}")
+    _check_table(table, _CITATION_KEYS, path, where, "must be a table with 'values', 'tolerance' and 'reason'")
     raw = _require(table, "values", list, path, where)
     if not raw:
         raise CatalogueError(path, where, "'values' needs at least one stated figure")
     values = []
     for i, v in enumerate(raw):
         w = f"{where}.values[{i}]"
-        if not isinstance(v, dict):
-            raise CatalogueError(path, w, "each value is a table with 'reference', 'value', 'document' and 'stated'")
-        unknown = set(v) - _VALUE_KEYS
-        if unknown:
-            raise CatalogueError(path, w, f"unknown field(s) {sorted(unknown)}; allowed: {sorted(_VALUE_KEYS)}")
+        _check_table(v, _VALUE_KEYS, path, w, "each value is a table with 'reference', 'value', 'document' and 'stated'")
         ref = _require(v, "reference", str, path, w)
         if ref not in references:
             close = difflib.get_close_matches(ref, list(references), n=1)
@@ -305,11 +302,7 @@ def parse_claim(claim_id: str, table: dict, theme: str, path: Path, documents: s
                 references: dict[str, Reference] | None = None) -> Claim:
     if not ID_PATTERN.match(claim_id):
         raise CatalogueError(path, claim_id, "claim id must be kebab-case: lower-case letters, digits and single hyphens")
-    if not isinstance(table, dict):
-        raise CatalogueError(path, claim_id, "a claim must be a table")
-    unknown = set(table) - _CLAIM_KEYS
-    if unknown:
-        raise CatalogueError(path, claim_id, f"unknown field(s) {sorted(unknown)}; allowed: {sorted(_CLAIM_KEYS)}")
+    _check_table(table, _CLAIM_KEYS, path, claim_id, "a claim must be a table")
     statement = _require(table, "statement", str, path, claim_id)
     kind = _one_of(_require(table, "kind", str, path, claim_id), KINDS, "kind", path, claim_id)
     raw_sources = _require(table, "sources", list, path, claim_id)
@@ -383,11 +376,7 @@ def load_references(path: Path) -> dict[str, Reference]:
     for rid, t in data.items():
         if not ID_PATTERN.match(rid):
             raise CatalogueError(path, rid, "reference id must be kebab-case")
-        if not isinstance(t, dict):
-            raise CatalogueError(path, rid, "a reference must be a table")
-        unknown = set(t) - _REFERENCE_KEYS
-        if unknown:
-            raise CatalogueError(path, rid, f"unknown field(s) {sorted(unknown)}; allowed: {sorted(_REFERENCE_KEYS)}")
+        _check_table(t, _REFERENCE_KEYS, path, rid, "a reference must be a table")
         value = t.get("value")
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float, str))):
             raise CatalogueError(path, rid, f"'value' must be a number or a string, got {value!r}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 TIMEOUT_MARGIN = 10  # a case over TIMEOUT_MARGIN times its budget is stopped (pytest-timeout): an error verdict
@@ -23,13 +23,9 @@ class Profile:
         return TIMEOUT_MARGIN * self.case_budget_s
 
     def with_budget(self, seconds: float) -> "Profile":
-        from dataclasses import replace
-
         return replace(self, case_budget_s=seconds)
 
     def on(self, device: str) -> "Profile":
-        from dataclasses import replace
-
         return replace(self, device=device)
 
     def pick(self, *, quick, default, full, cuda=None):

@@ -19,7 +19,7 @@ def test_a_hanging_claim_becomes_an_error_at_its_timeout_and_the_rest_is_reporte
 
 
 def test_the_profile_sets_each_case_s_timeout(project):
-    """Without a marker of its own a case gets its profile's per-case budget (quick: 60 s)."""
+    """Without a marker of its own a case gets its profile's timeout: 10 times its per-case budget (quick: 60 s)."""
     probe = TESTS.replace("    assert_supported(evidence)\n\n@pytest.mark.claim(\"gradients-fade\")",
                           "    assert_supported(evidence)\n\n@pytest.mark.claim(\"gradients-fade\")", 1).replace(
         'evidence.bound("small"',
