@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import pytest
 import torch
 
-from harness import data, models
+from harness.lab import activations as lab
 from harness.evidence import assert_supported
 
 # -- sigmoid-derivative-saturates -----------------------------------------------------------------
@@ -18,28 +16,10 @@ TAIL = 5.0  # |x| from which the derivative's tail is read (see the catalogue's 
 STEPS_H = 10.0 ** -np.arange(1, 9)  # finite-difference steps 1e-1 ... 1e-8
 
 
-def grid() -> torch.Tensor:
-    """x in [-10, 10] in steps of 1e-3, float64, with 0 exactly on the grid: (20001,)."""
-    return torch.arange(-10_000, 10_001, dtype=torch.float64) / 1000
-
-
-def derivative(f, x: torch.Tensor) -> torch.Tensor:
-    """f'(x) elementwise by autograd: same shape as x."""
-    x = x.clone().requires_grad_(True)
-    (g,) = torch.autograd.grad(f(x).sum(), x)
-    return g.detach()
-
-
-def one_sided(f, h: float) -> tuple[float, float]:
-    """Right and left difference quotients of f at 0 with step h, float64."""
-    z, hh = torch.zeros((), dtype=torch.float64), torch.tensor(h, dtype=torch.float64)
-    return float((f(hh) - f(z)) / hh), float((f(z) - f(-hh)) / hh)
-
-
 @pytest.mark.claim("sigmoid-derivative-saturates")
 def test_sigmoid_slope_is_at_most_a_quarter_and_decays(evidence):
-    x = grid()
-    d = {name: derivative(f, x) for name, f in ACTS.items()}
+    x = lab.grid()
+    d = {name: lab.derivative(f, x) for name, f in ACTS.items()}
     peak = {n: float(v.max()) for n, v in d.items()}
     where = {n: float(x[int(torch.argmax(v))]) for n, v in d.items()}
     tail = x.abs() >= TAIL
@@ -53,7 +33,7 @@ def test_sigmoid_slope_is_at_most_a_quarter_and_decays(evidence):
                    names=("logistic sigmoid", "ReLU"))
     for n in ("logistic sigmoid", "tanh"):
         evidence.bound("sigmoid-decays-away-from-zero", [decay[n]], [decay["ReLU"]], label=n, names=(n, "ReLU"))
-    at = {v: float(derivative(torch.sigmoid, torch.tensor([v], dtype=torch.float64))[0]) for v in (0.0, 2.0, 5.0, 10.0)}
+    at = {v: float(lab.derivative(torch.sigmoid, torch.tensor([v], dtype=torch.float64))[0]) for v in (0.0, 2.0, 5.0, 10.0)}
     evidence.note("Logistic sigmoid'(x) by autograd: " + ", ".join(f"x = {k:g}: {v:.3g}" for k, v in at.items()) +
                   f"; its maximum {peak['logistic sigmoid']:.6g} lies at x = {where['logistic sigmoid']:g} "
                   "(analytically sigma(1 - sigma) <= 1/4, equality at 0). tanh'(x) peaks at "
@@ -67,21 +47,21 @@ def test_sigmoid_slope_is_at_most_a_quarter_and_decays(evidence):
 
 @pytest.mark.claim("sigmoid-derivative-saturates")
 def test_relu_slope_is_one_for_positive_inputs_and_kinks_at_zero(evidence):
-    x = grid()
+    x = lab.grid()
     pos = x > 0
-    off_one = {n: float((derivative(ACTS[n], x)[pos] - 1).abs().max()) for n in ("ReLU", "logistic sigmoid")}
+    off_one = {n: float((lab.derivative(ACTS[n], x)[pos] - 1).abs().max()) for n in ("ReLU", "logistic sigmoid")}
     for n, v in off_one.items():
         evidence.record(f"max |f'(x) - 1| over 0 < x <= 10, {n}", [v], unit="slope", per="setting")
     evidence.bound("relu-slope-one-for-positive-inputs", [off_one["ReLU"]], [off_one["logistic sigmoid"]], label="ReLU",
                    names=("ReLU", "logistic sigmoid"))
-    sides = {n: np.array([one_sided(ACTS[n], float(h)) for h in STEPS_H]) for n in ("ReLU", "logistic sigmoid")}  # (n_h, 2)
+    sides = {n: np.array([lab.one_sided(ACTS[n], float(h)) for h in STEPS_H]) for n in ("ReLU", "logistic sigmoid")}  # (n_h, 2)
     gaps = {n: (s[:, 0] - s[:, 1]).tolist() for n, s in sides.items()}
     for n, g in gaps.items():
         evidence.record(f"right - left difference quotient at 0, {n}, h = 1e-1 ... 1e-8", g, unit="slope", per="setting",
                         setting={"h": STEPS_H.tolist()})
     evidence.bound("relu-kink-at-zero", gaps["ReLU"], gaps["logistic sigmoid"], label="ReLU at 0",
                    names=("ReLU", "logistic sigmoid"))
-    autograd_at_0 = float(derivative(torch.relu, torch.zeros(1, dtype=torch.float64))[0])
+    autograd_at_0 = float(lab.derivative(torch.relu, torch.zeros(1, dtype=torch.float64))[0])
     evidence.note(f"ReLU at 0: right derivative {sides['ReLU'][-1, 0]:g}, left derivative {sides['ReLU'][-1, 1]:g} at "
                   f"every h from 1e-1 to 1e-8; PyTorch's autograd returns {autograd_at_0:g} there (a chosen subgradient, "
                   "not a derivative). The sigmoid's one-sided quotients agree to "
@@ -96,75 +76,19 @@ def test_relu_slope_is_one_for_positive_inputs_and_kinks_at_zero(evidence):
 
 # -- relu-units-can-die ---------------------------------------------------------------------------
 
-DIE_SMALL, DIE_LARGE = 0.1, 10.0  # step sizes compared (the small one is also the training rate after the step)
+DIE_SMALL, DIE_LARGE = lab.DIE_SMALL, 10.0  # step sizes compared (the small one is also the training rate after the step)
 DIE_SWEEP = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)  # for the figure; the two judged rates are part of it
-DIE_BATCH, DIE_EPOCHS = 128, 2
-
-
-def dead_units(net: torch.nn.Sequential, X: torch.Tensor) -> list[np.ndarray]:
-    """Per hidden ReLU layer, which units output 0 on every row of X: list of (width,) bool."""
-    out, h = [], X
-    with torch.no_grad():
-        for m in net:
-            h = m(h)
-            if isinstance(m, torch.nn.ReLU):
-                out.append((h.max(dim=0).values <= 0).numpy())
-    return out
-
-
-def sgd_step(net, xb, yb, lr: float) -> None:
-    net.zero_grad(set_to_none=True)
-    torch.nn.functional.cross_entropy(net(xb), yb).backward()
-    with torch.no_grad():
-        for p in net.parameters():
-            p -= lr * p.grad
-
-
-def full_loss(net, X, y) -> float:
-    with torch.no_grad():
-        return float(torch.nn.functional.cross_entropy(net(X), y))
-
-
-@functools.lru_cache(maxsize=None)
-def dying_run(seed: int, width: int, lr: float, epochs: int) -> dict:
-    """Two ReLU hidden layers (He init) take one SGD step of rate ``lr`` on 128 digits, then ``epochs``
-    epochs of SGD at DIE_SMALL (same batch and order for every rate).  Dead shares are over all digits."""
-    X, y = data.digits_tensors()
-    net = models.mlp(64, width, 2, 10, "relu", "he", seed)
-    rng = np.random.default_rng([seed, 1])
-    idx = torch.tensor(rng.choice(len(X), size=DIE_BATCH, replace=False))
-    loss0 = full_loss(net, X, y)
-    sgd_step(net, X[idx], y[idx], lr)
-    after = dead_units(net, X)
-    net.zero_grad(set_to_none=True)
-    torch.nn.functional.cross_entropy(net(X), y).backward()  # full-data gradient at the new weights
-    g = models.linears(net)[-2].weight.grad.abs().amax(dim=1).numpy()  # per unit of the last hidden layer
-    out = {"loss_before": loss0, "loss_after": full_loss(net, X, y),
-           "dead_step": [float(a.mean()) for a in after],
-           "grad_dead": float(g[after[-1]].max()) if after[-1].any() else 0.0,
-           "grad_live": float(np.median(g[~after[-1]])) if (~after[-1]).any() else 0.0}
-    for _ in range(epochs):
-        perm = rng.permutation(len(X))
-        for k in range(len(X) // DIE_BATCH):
-            b = torch.tensor(perm[k * DIE_BATCH:(k + 1) * DIE_BATCH])
-            sgd_step(net, X[b], y[b], DIE_SMALL)
-    if epochs:
-        later = dead_units(net, X)
-        out["dead_trained"] = [float(a.mean()) for a in later]
-        out["kept"] = float((after[-1] & later[-1]).sum() / max(int(after[-1].sum()), 1))
-        with torch.no_grad():
-            out["train_error"] = float((net(X).argmax(1) != y).float().mean())
-    return out
+DIE_EPOCHS = 2
 
 
 @pytest.mark.claim("relu-units-can-die")
 def test_large_step_kills_relu_units_for_good(evidence, profile):
     width = profile.pick(quick=64, default=128, full=256)
-    runs = {lr: [dying_run(s, width, lr, DIE_EPOCHS if lr in (DIE_SMALL, DIE_LARGE) else 0) for s in evidence.seeds]
+    runs = {lr: [lab.dying_run(s, width, lr, DIE_EPOCHS if lr in (DIE_SMALL, DIE_LARGE) else 0) for s in evidence.seeds]
             for lr in DIE_SWEEP}
     step = {lr: np.array([r["dead_step"][-1] for r in rs]) for lr, rs in runs.items()}  # last hidden layer
     trained = {lr: np.array([r["dead_trained"][-1] for r in runs[lr]]) for lr in (DIE_SMALL, DIE_LARGE)}
-    setting = {"width": width, "hidden_layers": 2, "batch": DIE_BATCH}
+    setting = {"width": width, "hidden_layers": 2, "batch": lab.DIE_BATCH}
     for lr in (DIE_SMALL, DIE_LARGE):
         evidence.record(f"share of layer-2 units dead on all 1797 digits after one step of rate {lr:g}", step[lr],
                         unit="share of units", setting=setting)
@@ -203,73 +127,7 @@ def test_large_step_kills_relu_units_for_good(evidence, profile):
 
 SPEED_LRS = (0.03, 0.1, 0.3)  # one grid for both activations
 SPEED_TARGETS = (0.25, 0.02)  # the paper's 25%, and a target several epochs in (see the catalogue)
-SPEED_DEPTH, SPEED_WIDTH, SPEED_BATCH, SPEED_MOMENTUM = 3, 64, 128, 0.9
 PAPER_SPEEDUP = 6.0
-
-
-def _stacked_init(seeds: tuple, n_lrs: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """He-initialised weights of each seed's MLP, repeated per rate: W (R, in, out), b (R, 1, out), R = seeds x rates."""
-    nets = [models.linears(models.mlp(64, SPEED_WIDTH, SPEED_DEPTH, 10, "relu", "he", s)) for s in seeds]
-    Ws = [torch.stack([nets[i][l].weight.detach().T for i in range(len(seeds)) for _ in range(n_lrs)])
-          for l in range(SPEED_DEPTH + 1)]
-    bs = [torch.stack([nets[i][l].bias.detach()[None, :] for i in range(len(seeds)) for _ in range(n_lrs)])
-          for l in range(SPEED_DEPTH + 1)]
-    return Ws, bs
-
-
-@functools.lru_cache(maxsize=None)
-def epochs_to_targets(act: str, seeds: tuple, order: int, lrs: tuple, targets: tuple, cap: int) -> np.ndarray:
-    """Epochs until the full-training-set error first falls to each target: (n_seeds, n_lrs, n_targets).
-
-    Every (seed, rate) pair trains in one batched network (SGD, momentum 0.9, batch 128, no regularisation,
-    AlexNet's recipe); the error is evaluated on all 1797 digits after every step.  A run that does not
-    reach a target within ``cap`` epochs counts as ``cap``.  ``order`` picks the mini-batch order.
-    """
-    X, y = data.digits_tensors()
-    n, f = len(X), {"relu": torch.relu, "tanh": torch.tanh}[act]
-    f_ = {"relu": torch.relu_, "tanh": torch.tanh_}[act]  # in place, for evaluation without autograd
-    Ws, bs = _stacked_init(seeds, len(lrs))
-    params = [p.clone().requires_grad_(True) for p in Ws + bs]
-    Ws, bs = params[: SPEED_DEPTH + 1], params[SPEED_DEPTH + 1:]
-    vel = [torch.zeros_like(p) for p in params]
-    lr = torch.tensor([float(a) for _ in seeds for a in lrs])[:, None, None]
-    per_epoch = n // SPEED_BATCH
-    orders = []
-    for s in seeds:
-        rng = np.random.default_rng([s, 2, order])
-        o = np.stack([rng.permutation(n)[: per_epoch * SPEED_BATCH] for _ in range(cap)]).reshape(-1, SPEED_BATCH)
-        orders += [o] * len(lrs)
-    idx = torch.tensor(np.stack(orders))  # (R, steps, batch)
-
-    def forward(h, W, b, act=f):  # h: (R, batch, 64) -> logits (R, batch, 10)
-        for l in range(SPEED_DEPTH):
-            h = act(torch.baddbmm(b[l], h, W[l]))
-        return torch.baddbmm(b[SPEED_DEPTH], h, W[SPEED_DEPTH])
-
-    R, T = idx.shape[0], len(targets)
-    reached = np.full((R, T), float(cap))
-    todo = np.ones((R, T), dtype=bool)
-    tg = np.array(targets)
-    for t in range(cap * per_epoch):
-        xb, yb = X[idx[:, t]], y[idx[:, t]]
-        loss = torch.nn.functional.cross_entropy(forward(xb, Ws, bs).reshape(-1, 10), yb.reshape(-1),
-                                                 reduction="sum") / SPEED_BATCH  # sum over runs of each run's mean
-        grads = torch.autograd.grad(loss, params)
-        with torch.no_grad():
-            for p, v, g in zip(params, vel, grads):
-                v.mul_(SPEED_MOMENTUM).add_(g)
-                p.sub_(lr * v)
-            active = np.flatnonzero(todo.any(axis=1))
-            a = torch.from_numpy(active)
-            logits = forward(X.expand(len(active), n, X.shape[1]), [w[a] for w in Ws], [b[a] for b in bs], act=f_)
-            err = (logits.argmax(-1) != y).float().mean(-1).numpy()
-        hit = (err[:, None] <= tg[None, :]) & todo[active]
-        rows, cols = np.nonzero(hit)
-        reached[active[rows], cols] = (t + 1) / per_epoch
-        todo[active[rows], cols] = False
-        if not todo.any():
-            break
-    return reached.reshape(len(seeds), len(lrs), T)
 
 
 @pytest.mark.claim("relu-trains-faster-than-tanh")
@@ -277,14 +135,14 @@ def epochs_to_targets(act: str, seeds: tuple, order: int, lrs: tuple, targets: t
 def test_relu_reaches_target_training_error_sooner_than_tanh(target, evidence, profile):
     cap = profile.pick(quick=6, default=10, full=20)
     seeds, k = tuple(evidence.seeds), SPEED_TARGETS.index(target)
-    grid_ep = {act: epochs_to_targets(act, seeds, 0, SPEED_LRS, SPEED_TARGETS, cap)[:, :, k] for act in ("relu", "tanh")}
+    grid_ep = {act: lab.epochs_to_targets(act, seeds, 0, SPEED_LRS, SPEED_TARGETS, cap)[:, :, k] for act in ("relu", "tanh")}
     best = {act: int(np.argmin(np.log2(e).mean(axis=0))) for act, e in grid_ep.items()}  # equal tuning: best mean
     ep = {act: grid_ep[act][:, best[act]] for act in grid_ep}
     ratio = np.log2(ep["tanh"] / ep["relu"])
-    rerun = epochs_to_targets("relu", seeds, 1, (SPEED_LRS[best["relu"]],), (target,), cap)[:, 0, 0]
+    rerun = lab.epochs_to_targets("relu", seeds, 1, (SPEED_LRS[best["relu"]],), (target,), cap)[:, 0, 0]
     null = np.log2(rerun / ep["relu"])
-    setting = {"target_error": target, "cap_epochs": cap, "hidden_layers": SPEED_DEPTH, "width": SPEED_WIDTH,
-               "batch": SPEED_BATCH}
+    setting = {"target_error": target, "cap_epochs": cap, "hidden_layers": lab.SPEED_DEPTH, "width": lab.SPEED_WIDTH,
+               "batch": lab.SPEED_BATCH}
     for act in ("relu", "tanh"):
         evidence.record(f"epochs to {target:.0%} training error, {act} at its best rate {SPEED_LRS[best[act]]:g}",
                         ep[act], unit="epochs", setting=setting)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from torch import nn
 
-from harness import arch_lib as A
+from harness.lab import architectures as lab
 from harness.evidence import assert_supported
 
 ALEXNET_INPUT = (1, 3, 227, 227)
@@ -18,10 +18,10 @@ VGG_INPUT = (1, 3, 224, 224)
 
 @pytest.mark.claim("alexnet-counts-from-its-layer-table")
 def test_alexnet_layers_parameters_and_pooling(evidence):
-    alex, vgg = A.on_meta(A.alexnet), A.on_meta(A.vgg16)
-    layers = {"AlexNet": A.learned_layers(alex), "VGG-16": A.learned_layers(vgg)}
-    params = {"AlexNet": A.count_params(alex), "VGG-16": A.count_params(vgg),
-              "AlexNet, one GPU (no groups)": A.count_params(A.on_meta(A.alexnet, two_gpu=False))}
+    alex, vgg = lab.on_meta(lab.alexnet), lab.on_meta(lab.vgg16)
+    layers = {"AlexNet": lab.learned_layers(alex), "VGG-16": lab.learned_layers(vgg)}
+    params = {"AlexNet": lab.count_params(alex), "VGG-16": lab.count_params(vgg),
+              "AlexNet, one GPU (no groups)": lab.count_params(lab.on_meta(lab.alexnet, two_gpu=False))}
     for name, n in layers.items():
         evidence.record(f"learned layers of {name}: convolutional, fully connected", [n["conv"], n["fc"]], unit="layers",
                         per="setting")
@@ -33,20 +33,20 @@ def test_alexnet_layers_parameters_and_pooling(evidence):
     evidence.bound("about-60-million-parameters", [dev["AlexNet"]], [dev["VGG-16"]], names=("AlexNet", "VGG-16"))
 
     pool = next(m for m in alex if isinstance(m, nn.MaxPool2d))
-    overlapping = A.pooling_overlap(nn.MaxPool2d(pool.kernel_size, pool.stride))  # a real copy: the build is on meta
-    plain = A.pooling_overlap(nn.MaxPool2d(2, 2))
+    overlapping = lab.pooling_overlap(nn.MaxPool2d(pool.kernel_size, pool.stride))  # a real copy: the build is on meta
+    plain = lab.pooling_overlap(nn.MaxPool2d(2, 2))
     evidence.record(f"inputs shared by adjacent pooling windows (rows, columns), z = {pool.kernel_size}, s = {pool.stride}",
                     list(overlapping), unit="pixels", per="setting")
     evidence.record("inputs shared by adjacent pooling windows (rows, columns), z = s = 2", list(plain), unit="pixels",
                     per="setting")
     evidence.bound("pooling-windows-overlap", list(overlapping), list(plain), names=("z = 3, s = 2", "z = s = 2"))
 
-    shapes = A.layer_outputs(alex, ALEXNET_INPUT)
+    shapes = lab.layer_outputs(alex, ALEXNET_INPUT)
     learned = [s for (n, s) in shapes if n in ("Conv2d", "Linear")]
-    pooled = {z: [s for (n, s) in A.layer_outputs(A.on_meta(A.alexnet, pool=(z, 2)), ALEXNET_INPUT) if n == "MaxPool2d"]
+    pooled = {z: [s for (n, s) in lab.layer_outputs(lab.on_meta(lab.alexnet, pool=(z, 2)), ALEXNET_INPUT) if n == "MaxPool2d"]
               for z in (3, 2)}
     relus = sum(isinstance(m, nn.ReLU) for m in alex)
-    units = A.neurons(alex, ALEXNET_INPUT)
+    units = lab.neurons(alex, ALEXNET_INPUT)
     evidence.record("output shape of each learned layer (channels, height, width)", [list(s[1:]) for s in learned],
                     unit="", per="setting")
     evidence.note(f"AlexNet as built: {layers['AlexNet']['conv']} convolutional + {layers['AlexNet']['fc']} fully connected layers, "
@@ -74,13 +74,13 @@ PAPER_RATIO = {"two-3x3-vs-5x5": 18 / 25, "three-3x3-vs-7x7": 27 / 49, "3x1-1x3-
 
 def costs(case: str) -> dict:
     """Parameter and FLOP counts (meta device) and measured receptive fields of one factorisation."""
-    small, large = A.FACTORISATIONS[case]
+    small, large = lab.FACTORISATIONS[case]
     out = {}
     for name, specs in (("stack", small), ("single", large)):
-        out[name] = {"params": A.count_params(A.on_meta(A.conv_stack, specs, CHANNELS)),
-                     "flops": A.conv_flops(A.on_meta(A.conv_stack, specs, CHANNELS), (1, CHANNELS, SIDE, SIDE)),
-                     "rf": A.receptive_field(A.conv_stack(specs, 2), 2)}
-    out["pooled rf"] = A.receptive_field(A.conv_stack(small, 2, pool_between=True), 2)
+        out[name] = {"params": lab.count_params(lab.on_meta(lab.conv_stack, specs, CHANNELS)),
+                     "flops": lab.conv_flops(lab.on_meta(lab.conv_stack, specs, CHANNELS), (1, CHANNELS, SIDE, SIDE)),
+                     "rf": lab.receptive_field(lab.conv_stack(specs, 2), 2)}
+    out["pooled rf"] = lab.receptive_field(lab.conv_stack(small, 2, pool_between=True), 2)
     return out
 
 
@@ -117,20 +117,20 @@ def test_factorised_convolutions_keep_field_and_cut_cost(case, evidence):
 
 def build_and_count(name: str) -> dict:
     """Build one GPT configuration on the meta device: parameters, blocks, closed form, memory growth."""
-    cfg = A.GPT_CONFIGS[name]
-    before = A.resident_bytes()
-    model = A.on_meta(A.GPT, cfg)
-    grown = A.resident_bytes() - before
-    return {"params": A.count_params(model), "blocks": len(model.blocks), "formula": A.gpt_params_formula(cfg),
-            "grown_mb": grown / 2 ** 20, "fp32_gb": A.count_params(model) * 4 / 2 ** 30,
+    cfg = lab.GPT_CONFIGS[name]
+    before = lab.resident_bytes()
+    model = lab.on_meta(lab.GPT, cfg)
+    grown = lab.resident_bytes() - before
+    return {"params": lab.count_params(model), "blocks": len(model.blocks), "formula": lab.gpt_params_formula(cfg),
+            "grown_mb": grown / 2 ** 20, "fp32_gb": lab.count_params(model) * 4 / 2 ** 30,
             "on_meta": all(p.is_meta for p in model.parameters())}
 
 
 @pytest.mark.claim("gpt-sizes-from-their-configurations")
 def test_gpt_parameter_counts_on_meta_device(evidence):
-    counts = {name: build_and_count(name) for name in A.GPT_CONFIGS}
+    counts = {name: build_and_count(name) for name in lab.GPT_CONFIGS}
     for name, c in counts.items():
-        cfg = A.GPT_CONFIGS[name]
+        cfg = lab.GPT_CONFIGS[name]
         evidence.record(f"parameters of {name}", [c["params"]], unit="parameters", per="setting",
                         setting={"n_layer": cfg.n_layer, "d_model": cfg.d_model, "n_head": cfg.n_head, "vocab": cfg.vocab,
                                  "context": cfg.context})
@@ -151,6 +151,6 @@ def test_gpt_parameter_counts_on_meta_device(evidence):
                   f"{g3['fp32_gb']:,.0f} GiB, grew this process's resident memory by {g3['grown_mb']:.1f} MiB.")
     evidence.plot("parameters per configuration (billions)", list(range(1, len(counts) + 1)),
                   {"parameters (billions)": [c["params"] / 1e9 for c in counts.values()]},
-                  xlabel="; ".join(f"{i}: {n} ({A.GPT_CONFIGS[n].n_layer} layers)" for i, n in enumerate(counts, 1)),
+                  xlabel="; ".join(f"{i}: {n} ({lab.GPT_CONFIGS[n].n_layer} layers)" for i, n in enumerate(counts, 1)),
                   ylabel="billions of parameters", log_y=True, kind="bar")
     assert_supported(evidence)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from harness import misc_lib as M
-from harness import runtime, timing
+from harness.lab import compute as lab
+from harness.lab import runtime, timing
 from harness.evidence import assert_supported
 
 TITAN_X_GFLOPS, STATED_RATIO = 6600.0, 350.0
@@ -23,8 +23,8 @@ def test_most_of_a_training_step_is_matrix_multiplication(kind, evidence, profil
     passes = profile.pick(quick=QUICK_PASSES[kind], default=PASSES[kind], full=2 * PASSES[kind])
     runs = []
     for s in evidence.seeds:
-        model, x, y = M.compute_models(kind, s)
-        runs.append(M.matmul_time_share(model, x, y, repeats=passes))
+        model, x, y = lab.compute_models(kind, s)
+        runs.append(lab.matmul_time_share(model, x, y, repeats=passes))
     share = np.array([r["share"] for r in runs])
     setting = {"model": kind, "passes": passes, "threads": torch.get_num_threads()}
     evidence.record("share of self CPU time in matmul/convolution ops (per-op medians over passes)", share, unit="share", setting=setting)

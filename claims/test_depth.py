@@ -8,8 +8,9 @@ import functools
 import numpy as np
 import pytest
 
-from harness import data, stats
-from harness import resnet_lib as RL
+from harness import stats
+from harness.lab import data
+from harness.lab import depth as lab
 from harness.evidence import assert_supported
 
 # -- plain-depth-degrades-residual-fixes ------------------------------------------------------------
@@ -22,7 +23,7 @@ ARCHS = ("plain", "residual")
 
 def digits32() -> tuple[np.ndarray, np.ndarray]:
     X, y = data.standardised_digits()
-    return X.astype(RL.DTYPE), y
+    return X.astype(lab.DTYPE), y
 
 
 @functools.lru_cache(maxsize=None)
@@ -33,9 +34,9 @@ def depth_runs(depth: int, seeds: tuple, steps: int) -> dict:
     and the mini-batch loss curve (n_seeds, steps)."""
     X, y = digits32()
     runs = [(s, lr, arch == "residual") for arch in ARCHS for lr in DEPTH_LRS for s in seeds]
-    net = RL.init_nets([s for s, _, _ in runs], depth, DEPTH_WIDTH, [res for _, _, res in runs], zero_output=True)
-    order = RL.batch_orders([s for s, _, _ in runs], len(X), steps, DEPTH_BATCH)
-    out = RL.train_sgd(net, X, y, np.array([lr for _, lr, _ in runs]), order)
+    net = lab.init_nets([s for s, _, _ in runs], depth, DEPTH_WIDTH, [res for _, _, res in runs], zero_output=True)
+    order = lab.batch_orders([s for s, _, _ in runs], len(X), steps, DEPTH_BATCH)
+    out = lab.train_sgd(net, X, y, np.array([lr for _, lr, _ in runs]), order)
     shape = (len(ARCHS), len(DEPTH_LRS), len(seeds))
     # a diverged run (inf/NaN loss) counts as 10 nats, worse than chance (2.30), so it never wins the grid
     loss = np.nan_to_num(out.loss[:, -1], nan=10.0, posinf=10.0).reshape(shape)
@@ -109,9 +110,9 @@ def gradient_runs(depth: int, seeds: tuple, steps: int) -> dict[str, np.ndarray]
     the output layer's gradient: the output layer starts at 0), per seed: {arch: (n_seeds,)}."""
     X, y = digits32()
     n = len(seeds)
-    net = RL.init_nets(list(seeds) * 2, depth, DEPTH_WIDTH, [True] * n + [False] * n, zero_output=True)
-    order = RL.batch_orders(list(seeds) * 2, len(X), steps, DEPTH_BATCH)
-    out = RL.train_sgd(net, X, y, np.full(2 * n, GRAD_LR), order, eval_idx=np.arange(0, len(X), 7))
+    net = lab.init_nets(list(seeds) * 2, depth, DEPTH_WIDTH, [True] * n + [False] * n, zero_output=True)
+    order = lab.batch_orders(list(seeds) * 2, len(X), steps, DEPTH_BATCH)
+    out = lab.train_sgd(net, X, y, np.full(2 * n, GRAD_LR), order, eval_idx=np.arange(0, len(X), 7))
     with np.errstate(divide="ignore"):
         r = np.log10(out.grad_first[:, 1:] / out.grad_last[:, 1:]).mean(axis=1)
     r = np.maximum(r, -30.0)  # float32 underflow (a gradient of exactly 0) counts as 30 decades down
@@ -152,8 +153,8 @@ def test_zero_branch_block_is_identity(evidence):
     X, _ = data.standardised_digits()  # (1797, 64) float64
     rng = np.random.default_rng([evidence.seeds[0], 3])
     W1, b1 = he(rng, BLOCK_WIDTH, BLOCK_HIDDEN), np.zeros(BLOCK_HIDDEN)
-    zero = float(np.abs(RL.residual_block(X, W1, b1, np.zeros((BLOCK_HIDDEN, BLOCK_WIDTH)), np.zeros(BLOCK_WIDTH)) - X).max())
-    nonzero = float(np.abs(RL.residual_block(X, W1, b1, he(rng, BLOCK_HIDDEN, BLOCK_WIDTH), np.zeros(BLOCK_WIDTH)) - X).max())
+    zero = float(np.abs(lab.residual_block(X, W1, b1, np.zeros((BLOCK_HIDDEN, BLOCK_WIDTH)), np.zeros(BLOCK_WIDTH)) - X).max())
+    nonzero = float(np.abs(lab.residual_block(X, W1, b1, he(rng, BLOCK_HIDDEN, BLOCK_WIDTH), np.zeros(BLOCK_WIDTH)) - X).max())
     evidence.record("max |block(x) - x|, zero second layer", [zero], unit="absolute", per="setting")
     evidence.record("max |block(x) - x|, He-normal second layer (control)", [nonzero], unit="absolute", per="setting")
     evidence.bound("block-is-identity", [zero], [nonzero], label="zero branch", names=("zero branch", "nonzero branch"))
@@ -164,22 +165,22 @@ def test_zero_branch_block_is_identity(evidence):
 def test_inserted_zero_branch_blocks_keep_the_training_loss(evidence):
     X, y = digits32()
     s = evidence.seeds[0]
-    net = RL.init_nets([s], SHALLOW, DEPTH_WIDTH, [False], zero_output=True)
-    RL.train_sgd(net, X, y, np.array([0.01]), RL.batch_orders([s], len(X), 200, DEPTH_BATCH))
-    _, hs, _ = RL.forward(net, X)
+    net = lab.init_nets([s], SHALLOW, DEPTH_WIDTH, [False], zero_output=True)
+    lab.train_sgd(net, X, y, np.array([0.01]), lab.batch_orders([s], len(X), 200, DEPTH_BATCH))
+    _, hs, _ = lab.forward(net, X)
     rng = np.random.default_rng([s, 5])
     W_out, b_out = net.Ws[-1][0].astype(np.float64), net.bs[-1][0].astype(np.float64)
 
     def head(h):  # output layer on the last hidden state: (1797, 32) -> logits (1, 1797, 10), loss (1,)
-        logits = (RL.relu(h) @ W_out + b_out)[None]
-        return logits, RL.cross_entropy(logits, y)[0]
+        logits = (lab.relu(h) @ W_out + b_out)[None]
+        return logits, lab.cross_entropy(logits, y)[0]
 
     h = hs[-1][0].astype(np.float64)
     deep, plain = h.copy(), h.copy()
     for _ in range(INSERTED):
         W1 = he(rng, DEPTH_WIDTH, DEPTH_WIDTH)
-        deep = RL.residual_block(deep, W1, np.zeros(DEPTH_WIDTH), np.zeros((DEPTH_WIDTH, DEPTH_WIDTH)), np.zeros(DEPTH_WIDTH))
-        plain = RL.relu(plain @ np.zeros((DEPTH_WIDTH, DEPTH_WIDTH)) + np.zeros(DEPTH_WIDTH))
+        deep = lab.residual_block(deep, W1, np.zeros(DEPTH_WIDTH), np.zeros((DEPTH_WIDTH, DEPTH_WIDTH)), np.zeros(DEPTH_WIDTH))
+        plain = lab.relu(plain @ np.zeros((DEPTH_WIDTH, DEPTH_WIDTH)) + np.zeros(DEPTH_WIDTH))
     (l0, loss0), (l1, loss1), (l2, loss2) = head(h), head(deep), head(plain)
     change = {"residual": (float(np.abs(l1 - l0).max()), float(abs(loss1[0] - loss0[0]))),
               "plain": (float(np.abs(l2 - l0).max()), float(abs(loss2[0] - loss0[0])))}
@@ -205,13 +206,13 @@ EVAL_EVERY = 7  # evaluation sample: every 7th digit (257 of 1797)
 
 
 @functools.lru_cache(maxsize=None)
-def thousand_run(depth: int, seeds: tuple, steps: int) -> RL.TrainResult:
+def thousand_run(depth: int, seeds: tuple, steps: int) -> lab.TrainResult:
     """Residual runs (first n) and plain runs (last n) of ``depth`` hidden layers, same weights and batches per seed."""
     X, y = digits32()
     n = len(seeds)
-    net = RL.init_nets(list(seeds) * 2, depth, DEEP_WIDTH, [True] * n + [False] * n, zero_output=True)
-    order = RL.batch_orders(list(seeds) * 2, len(X), steps, DEEP_BATCH)
-    return RL.train_sgd(net, X, y, np.full(2 * n, DEEP_LR), order, eval_idx=np.arange(0, len(X), EVAL_EVERY))
+    net = lab.init_nets(list(seeds) * 2, depth, DEEP_WIDTH, [True] * n + [False] * n, zero_output=True)
+    order = lab.batch_orders(list(seeds) * 2, len(X), steps, DEEP_BATCH)
+    return lab.train_sgd(net, X, y, np.full(2 * n, DEEP_LR), order, eval_idx=np.arange(0, len(X), EVAL_EVERY))
 
 
 @pytest.mark.claim("thousand-layer-resnet-trains")
@@ -254,11 +255,11 @@ ODE_DIM, ODE_STATES = 16, 8
 
 def ode_errors(seed: int, varying: bool, layers: list[int]) -> dict[str, np.ndarray]:
     """Max-abs error of each net's output against the ODE solution at t = 1, per number of units: {net: (n_L,)}."""
-    f = RL.random_field(ODE_DIM, seed, varying)
+    f = lab.random_field(ODE_DIM, seed, varying)
     h0 = np.random.default_rng([seed, 23]).standard_normal((ODE_STATES, ODE_DIM))
-    ref = RL.ode_solution(f, h0)
+    ref = lab.ode_solution(f, h0)
     nets = {"Euler ResNet, step 1/L": dict(), "ResNet, step 1": dict(step=1.0), "RK4 net, step 1/L": dict(scheme="rk4")}
-    return {name: np.array([np.abs(RL.residual_net(f, h0, L, **kw) - ref).max() for L in layers]) for name, kw in nets.items()}
+    return {name: np.array([np.abs(lab.residual_net(f, h0, L, **kw) - ref).max() for L in layers]) for name, kw in nets.items()}
 
 
 @pytest.mark.claim("residual-net-is-euler-ode")

@@ -7,7 +7,8 @@ import functools
 import numpy as np
 import pytest
 
-from harness import misc_lib as M
+from harness.lab import embeddings as lab
+from harness.lab import stacked
 from harness.evidence import assert_supported
 
 SENTENCES, HOMOGRAPH_RATE, EPOCHS = 2000, 0.1, 5  # corpus per seed, share of sentences with the homograph, SGNS epochs
@@ -18,22 +19,22 @@ HEADS = 2
 @functools.lru_cache(maxsize=None)
 def corpora(seeds: tuple) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """The corpus of each seed and its shuffled copy: two lists of (n, 5) token arrays."""
-    real = [M.grammar_corpus(s, SENTENCES, HOMOGRAPH_RATE)[0] for s in seeds]
-    return real, [M.shuffle_tokens(c, s) for c, s in zip(real, seeds)]
+    real = [lab.grammar_corpus(s, SENTENCES, HOMOGRAPH_RATE)[0] for s in seeds]
+    return real, [lab.shuffle_tokens(c, s) for c, s in zip(real, seeds)]
 
 
 @functools.lru_cache(maxsize=None)
 def skipgram_vectors(seeds: tuple) -> tuple[np.ndarray, np.ndarray]:
     """Skip-gram word vectors on each seed's corpus and on its shuffled copy: (R, V, 16) each."""
     real, shuffled = corpora(seeds)
-    vocab = len(M.vocabulary())
-    W = M.train_skipgram(real + shuffled, list(seeds) * 2, vocab, epochs=EPOCHS, batch=1024, lr=0.02)
+    vocab = len(lab.vocabulary())
+    W = lab.train_skipgram(real + shuffled, list(seeds) * 2, vocab, epochs=EPOCHS, batch=1024, lr=0.02)
     return W[: len(seeds)], W[len(seeds):]
 
 
 def eval_sentences(seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Fresh sentences with the homograph as the noun, EVAL_PER_SENSE of each sense: (2m, 5), senses (2m,)."""
-    toks, kind = M.grammar_corpus(M.subseed(seed, 7), 8 * EVAL_PER_SENSE, homograph_rate=1.0)
+    toks, kind = lab.grammar_corpus(stacked.subseed(seed, 7), 8 * EVAL_PER_SENSE, homograph_rate=1.0)
     idx = np.concatenate([np.flatnonzero(kind == k)[:EVAL_PER_SENSE] for k in (0, 1)])
     return toks[idx], kind[idx]
 
@@ -42,16 +43,16 @@ def eval_sentences(seed: int) -> tuple[np.ndarray, np.ndarray]:
 def test_skipgram_puts_words_with_shared_contexts_close(evidence):
     seeds = tuple(evidence.seeds)
     real, shuffled = skipgram_vectors(seeds)
-    g_real = [M.shared_context_gap(w) for w in real]
-    g_shuf = [M.shared_context_gap(w) for w in shuffled]
+    g_real = [lab.shared_context_gap(w) for w in real]
+    g_shuf = [lab.shared_context_gap(w) for w in shuffled]
     setting = {"sentences": SENTENCES, "epochs": EPOCHS, "dim": 16, "window": 2, "negatives": 5}
     for name, gs in (("corpus", g_real), ("shuffled corpus", g_shuf)):
         evidence.record(f"mean cosine, same-kind pairs (cat-dog), {name}", [g["within"] for g in gs], unit="cosine", setting=setting)
         evidence.record(f"mean cosine, different-kind pairs (cat-car), {name}", [g["across"] for g in gs], unit="cosine", setting=setting)
     evidence.paired("shared-contexts-closer", [g["gap"] for g in g_real], [g["gap"] for g in g_shuf],
                     label="skip-gram, window 2", names=("corpus", "shuffled corpus"))
-    vocab = M.vocabulary()
-    cos = M.cosine_matrix(real[0])
+    vocab = lab.vocabulary()
+    cos = lab.cosine_matrix(real[0])
     ix = {w: i for i, w in enumerate(vocab)}
     evidence.note(f"Skip-gram on the grammar corpus: same-kind pairs at mean cosine {np.mean([g['within'] for g in g_real]):.2f}, "
                   f"different-kind pairs of the same part of speech at {np.mean([g['across'] for g in g_real]):.2f} "
@@ -71,17 +72,17 @@ def test_skipgram_puts_words_with_shared_contexts_close(evidence):
 def static_vectors(seeds: tuple) -> np.ndarray:
     """Skip-gram word vectors on each seed's corpus only (the static model): (R, V, 16)."""
     real, _ = corpora(seeds)
-    return M.train_skipgram(real, list(seeds), len(M.vocabulary()), epochs=EPOCHS, batch=1024, lr=0.02)
+    return lab.train_skipgram(real, list(seeds), len(lab.vocabulary()), epochs=EPOCHS, batch=1024, lr=0.02)
 
 
 @functools.lru_cache(maxsize=None)
 def encoders(seeds: tuple, steps: int) -> tuple[list, list]:
     """Trained and untrained encoders for the seeds (weights stacked on the run axis)."""
     real, _ = corpora(seeds)
-    vocab = len(M.vocabulary())
-    trained = M.train_masked_lm(real, list(seeds), vocab, dim=16, layers=1, heads=HEADS, ffn=32, steps=steps, batch=64,
+    vocab = len(lab.vocabulary())
+    trained = lab.train_masked_lm(real, list(seeds), vocab, dim=16, layers=1, heads=HEADS, ffn=32, steps=steps, batch=64,
                                 lr=0.01)
-    untrained = [p.detach() for p in M.init_encoder(list(seeds), vocab, 5, 16, 1, 32)]
+    untrained = [p.detach() for p in lab.init_encoder(list(seeds), vocab, 5, 16, 1, 32)]
     return trained, untrained
 
 
@@ -91,17 +92,17 @@ def test_contextual_vectors_separate_a_homographs_senses(evidence, profile):
     steps = profile.pick(quick=200, default=200, full=400)
     trained, untrained = encoders(seeds, steps)
     static = static_vectors(seeds)
-    h_index = M.vocabulary().index(M.HOMOGRAPH)
-    groups = M.word_groups()
+    h_index = lab.vocabulary().index(lab.HOMOGRAPH)
+    groups = lab.word_groups()
     res = {"contextual (trained encoder)": [], "static (skip-gram)": [], "untrained encoder": []}
     blend = []
     for r, s in enumerate(seeds):
         x, sense = eval_sentences(s)
-        res["contextual (trained encoder)"].append(M.sense_separation(M.homograph_vectors(trained, x, HEADS)[r], sense))
-        res["untrained encoder"].append(M.sense_separation(M.homograph_vectors(untrained, x, HEADS)[r], sense))
-        res["static (skip-gram)"].append(M.sense_separation(np.repeat(static[r][h_index][None], len(sense), 0), sense))
+        res["contextual (trained encoder)"].append(lab.sense_separation(lab.homograph_vectors(trained, x, HEADS)[r], sense))
+        res["untrained encoder"].append(lab.sense_separation(lab.homograph_vectors(untrained, x, HEADS)[r], sense))
+        res["static (skip-gram)"].append(lab.sense_separation(np.repeat(static[r][h_index][None], len(sense), 0), sense))
         u = static[r] / np.linalg.norm(static[r], axis=1, keepdims=True)
-        blend.append([float(u[h_index] @ u[groups[("noun", k)]].mean(0)) for k in M.KINDS])
+        blend.append([float(u[h_index] @ u[groups[("noun", k)]].mean(0)) for k in lab.KINDS])
     setting = {"encoder": "1 layer, width 16, 2 heads", "steps": steps, "eval_per_sense": EVAL_PER_SENSE}
     for name, rs in res.items():
         evidence.record(f"within-sense minus across-sense mean cosine, {name}", [d["gap"] for d in rs], unit="cosine", setting=setting)

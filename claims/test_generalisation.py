@@ -7,8 +7,9 @@ import functools
 import numpy as np
 import pytest
 
-from harness import gen_lib as G
 from harness import stats
+from harness.lab import generalisation as lab
+from harness.lab import stacked
 from harness.evidence import assert_supported
 
 # -- double-descent -------------------------------------------------------------------------------
@@ -22,7 +23,7 @@ DD_METRICS = {"squared": "test squared loss", "zero_one": "test zero-one error"}
 @functools.lru_cache(maxsize=None)
 def dd_curves(seeds: tuple[int, ...]) -> dict[str, np.ndarray]:
     """log10 test error per seed and feature count: {'squared', 'zero_one', 'train_squared'}: (n_seeds, n_ratios)."""
-    runs = [G.random_fourier_curve(s, DD_TRAIN, DD_TEST, DD_RATIOS) for s in seeds]
+    runs = [lab.random_fourier_curve(s, DD_TRAIN, DD_TEST, DD_RATIOS) for s in seeds]
     floor = {"squared": 1e-12, "zero_one": 1.0 / DD_TEST, "train_squared": 1e-30}  # a zero error becomes the resolution
     return {k: np.log10(np.maximum(np.array([r[k] for r in runs]), f)) for k, f in floor.items()}
 
@@ -79,8 +80,8 @@ def test_rewound_ticket_matches_dense_and_beats_reinit(evidence, profile):
     profile.require("default", "50 epochs x 2 runs per seed; a smoke run of 20 epochs is underpowered (p = 0.11)")
     width, epochs, reps = lt_setting(profile)
     n = len(evidence.seeds)
-    runs = tuple(G.subseed(s, 41, k) for s in evidence.seeds for k in range(reps))  # own split, init, order each
-    r = G.lottery_tickets(runs, width, epochs, LT_REMAINING, LT_ROUNDS)
+    runs = tuple(stacked.subseed(s, 41, k) for s in evidence.seeds for k in range(reps))  # own split, init, order each
+    r = lab.lottery_tickets(runs, width, epochs, LT_REMAINING, LT_ROUNDS)
 
     def per_seed(a: np.ndarray) -> np.ndarray:  # (n * reps, ...) -> (n, ...): the mean of each seed's runs
         return a.reshape(n, reps, *a.shape[1:]).mean(axis=1)
@@ -125,7 +126,7 @@ def test_error_falls_with_data_and_wide_nets_gain_most(evidence, profile):
     widths = profile.pick(quick=(8, 64), default=(8, 16, 64), full=(8, 16, 64, 256))
     sizes = profile.pick(quick=(50, 200, 1200), default=LC_SIZES, full=LC_SIZES)
     wide = widths[-1]
-    curves = G.learning_curves(tuple(evidence.seeds), sizes, widths, LC_STEPS, LC_BATCH, LC_LR)
+    curves = lab.learning_curves(tuple(evidence.seeds), sizes, widths, LC_STEPS, LC_BATCH, LC_LR)
     log_err = {w: np.log10(np.maximum(c["test"], 1 / 597)) for w, c in curves.items()}  # (n_seeds, n_sizes)
     first, last = 0, len(sizes) - 1
     for w in widths:
@@ -166,7 +167,7 @@ def test_error_falls_with_data_and_wide_nets_gain_most(evidence, profile):
 def test_streamed_minibatch_memory_stays_flat(evidence, profile):
     sizes = profile.pick(quick=(1_000, 10_000, 30_000), default=(1_000, 10_000, 100_000),
                          full=(1_000, 10_000, 100_000, 1_000_000))
-    runs = {mode: [[G.train_memory(s, n, mode) for n in sizes] for s in evidence.seeds] for mode in ("stream", "full")}
+    runs = {mode: [[lab.train_memory(s, n, mode) for n in sizes] for s in evidence.seeds] for mode in ("stream", "full")}
     peak = {m: np.array([[r["peak_bytes"] for r in row] for row in rs]) for m, rs in runs.items()}  # (n_seeds, n_sizes)
     x = np.log10(np.array(sizes, dtype=float))
     slope = {m: np.array([stats.fit_slope(x, np.log10(row))[0] for row in p]) for m, p in peak.items()}
@@ -202,8 +203,8 @@ def adv_setting(profile) -> tuple[int, int]:
 @pytest.mark.claim("adversarial-examples-fool-accurate-nets")
 def test_gradient_sign_perturbation_flips_accurate_predictions(evidence, profile):
     width, epochs = adv_setting(profile)
-    net = G.dense_digits_mlps(tuple(evidence.seeds), width, epochs)
-    sweep = {eps: G.perturbation_flips(net["W"], net["b"], net["X_te"], net["y_te"], eps, G.subseed(evidence.seeds[0], 31))
+    net = lab.dense_digits_mlps(tuple(evidence.seeds), width, epochs)
+    sweep = {eps: lab.perturbation_flips(net["W"], net["b"], net["X_te"], net["y_te"], eps, stacked.subseed(evidence.seeds[0], 31))
              for eps in ADV_SWEEP}
     r = sweep[ADV_EPS]
     setting = {"eps": ADV_EPS, "width": width, "epochs": epochs}

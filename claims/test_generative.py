@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from harness import misc_lib as M
+from harness.lab import generative as lab
+from harness.lab import stacked
 from harness.evidence import assert_supported
 
 D_STEPS = 200  # discriminator-only steps that make it reject the initial generator's samples
@@ -21,11 +22,11 @@ MODE_SHARE = 0.5 * 0.9545  # the target's share of samples within 2 std of each 
 @pytest.mark.parametrize("disc", ["d-confident", "d-undecided"])
 def test_non_saturating_loss_gives_larger_generator_gradients(disc, evidence):
     seeds = list(evidence.seeds)
-    gen, d = M.init_mlp(seeds, M.GEN_SIZES, 401), M.init_mlp(seeds, M.DISC_SIZES, 402)
-    g = torch.Generator().manual_seed(M.subseed(seeds[0], 405))
+    gen, d = lab.init_mlp(seeds, lab.GEN_SIZES, 401), lab.init_mlp(seeds, lab.DISC_SIZES, 402)
+    g = torch.Generator().manual_seed(stacked.subseed(seeds[0], 405))
     if disc == "d-confident":
-        M.train_discriminator(gen, d, D_STEPS, g)
-    out = M.generator_gradient_norms(gen, d, GRAD_BATCH, g)
+        lab.train_discriminator(gen, d, D_STEPS, g)
+    out = lab.generator_gradient_norms(gen, d, GRAD_BATCH, g)
     setting = {"discriminator": disc, "d_steps": D_STEPS if disc == "d-confident" else 0, "batch": GRAD_BATCH}
     evidence.record("mean D(G(z)) on the batch", out["d_fake"], unit="probability", setting=setting)
     evidence.record("|gradient|, non-saturating loss -log D(G(z))", out["non_saturating"], unit="norm", setting=setting)
@@ -42,7 +43,7 @@ def test_non_saturating_loss_gives_larger_generator_gradients(disc, evidence):
 
 @functools.lru_cache(maxsize=None)
 def gan_runs(seeds: tuple, steps: int) -> dict:
-    return M.train_gan(list(seeds), steps)
+    return lab.train_gan(list(seeds), steps)
 
 
 @pytest.mark.claim("small-gan-learns-mixture")

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from harness import data, measure, models, stats
+from harness import stats
+from harness.lab import data, measure, models
 from harness.evidence import assert_supported
 
 DEPTHS = (5, 10, 20, 30)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from harness import runtime, timing
+from harness.lab import runtime, timing
 from harness.evidence import assert_supported
 
 

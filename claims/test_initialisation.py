@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from harness import data, init_lib, models, stats
+from harness import stats
+from harness.lab import data, models
+from harness.lab import initialisation as lab
 from harness.evidence import assert_supported
 
 CHANCE_LOSS = math.log(10)  # cross-entropy of a uniform guess over the 10 digit classes
@@ -40,7 +42,7 @@ def layer_widths(shape: str, depth: int) -> list[int]:
 
 def log2_profiles(shape: str, depth: int, seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per scaling: log2 forward variance and log2 back-propagated variance ratio per layer, input layer first."""
-    out = init_lib.linear_variance_profiles(layer_widths(shape, depth), tuple(SCALINGS), seed)
+    out = lab.linear_variance_profiles(layer_widths(shape, depth), tuple(SCALINGS), seed)
     return {k: (np.log2(f), np.log2(b)) for k, (f, b) in out.items()}
 
 
@@ -94,7 +96,7 @@ DEEP_LR = 0.01  # one rate for both inits, as He et al. train both with one reci
 @pytest.mark.claim("he-init-trains-deep-relu-nets")
 def test_he_keeps_relu_second_moment_where_xavier_halves_it(evidence, profile):
     width = profile.pick(quick=128, default=256, full=512, cuda=4096)
-    per_seed = [init_lib.relu_second_moments(width, SIGNAL_DEPTH, tuple(INITS), s, device=profile.device)
+    per_seed = [lab.relu_second_moments(width, SIGNAL_DEPTH, tuple(INITS), s, device=profile.device)
                 for s in evidence.seeds]
     log2m = {k: np.log2(np.array([m[k] for m in per_seed])) for k in INITS}  # (n_seeds, depth)
     layers = np.arange(1, SIGNAL_DEPTH + 1)
@@ -122,10 +124,10 @@ def deep_relu_runs(seeds: tuple, steps: int) -> dict[str, dict[str, np.ndarray]]
     """30-layer ReLU nets on the digits, both inits and every seed stacked in one run; per init, values (n_seeds, ...)."""
     X, y = data.digits_tensors()
     sizes = [64] + [DEEP_WIDTH] * (DEEP_LAYERS - 1) + [10]
-    parts = [init_lib.stacked_weights(sizes, k, seeds) for k in INITS]
+    parts = [lab.stacked_weights(sizes, k, seeds) for k in INITS]
     W = [torch.cat([p[0][l] for p in parts]) for l in range(DEEP_LAYERS)]
     b = [torch.cat([p[1][l] for p in parts]) for l in range(DEEP_LAYERS)]
-    r = init_lib.train_stacked(X, y, W, b, "relu", torch.full((len(W[0]),), DEEP_LR), steps=steps, batch=DEEP_BATCH,
+    r = lab.train_stacked(X, y, W, b, "relu", torch.full((len(W[0]),), DEEP_LR), steps=steps, batch=DEEP_BATCH,
                                optimizer="momentum", order_seeds=list(seeds) * len(INITS))
     n = len(seeds)
     return {k: {name: v[i * n:(i + 1) * n] for name, v in r.items()} for i, k in enumerate(INITS)}
@@ -181,8 +183,8 @@ def recipe_runs(recipe: str, seeds: tuple, steps: int) -> dict[str, np.ndarray]:
     """Every (seed, rate) pair of one recipe stacked; values shaped (n_seeds, n_rates, ...)."""
     act, init, opt, lrs = RECIPES[recipe]
     X, y = data.digits_tensors()
-    W, b = init_lib.stacked_weights([64] + [TOGETHER_WIDTH] * TOGETHER_DEPTH + [10], init, seeds, repeat=len(lrs))
-    r = init_lib.train_stacked(X, y, W, b, act, torch.tensor(lrs * len(seeds)), steps=steps, batch=TOGETHER_BATCH,
+    W, b = lab.stacked_weights([64] + [TOGETHER_WIDTH] * TOGETHER_DEPTH + [10], init, seeds, repeat=len(lrs))
+    r = lab.train_stacked(X, y, W, b, act, torch.tensor(lrs * len(seeds)), steps=steps, batch=TOGETHER_BATCH,
                                optimizer=opt, order_seeds=[s for s in seeds for _ in lrs])
     return {k: v.reshape(len(seeds), len(lrs), *v.shape[1:]) for k, v in r.items()}
 
@@ -241,8 +243,8 @@ def backprop_costs(widths: tuple, seed: int, repeats: int) -> tuple[np.ndarray, 
     params, ratio = [], []
     for w in widths:
         m = cost_model(w, seed)
-        t = init_lib.gradient_timings(m, x, y, repeats)
-        params.append(init_lib.parameter_count(m))
+        t = lab.gradient_timings(m, x, y, repeats)
+        params.append(lab.parameter_count(m))
         ratio.append(t["gradient"] / t["loss"])
     return np.array(params, float), np.array(ratio)
 
@@ -254,13 +256,13 @@ def fd_costs(widths: tuple, seed: int, repeats: int) -> tuple[np.ndarray, np.nda
     params, evals, ratio = [], [], []
     for w in widths:
         m = cost_model(w, seed)
-        t_loss = init_lib.gradient_timings(m, x, y, repeats)["loss"]
+        t_loss = lab.gradient_timings(m, x, y, repeats)["loss"]
 
-        def f() -> float:
+        def f(m=m) -> float:
             return float(torch.nn.functional.cross_entropy(m(x), y))
 
-        _, calls, secs = init_lib.finite_difference_gradient(f, list(m.parameters()), 1e-3)
-        params.append(init_lib.parameter_count(m))
+        _, calls, secs = lab.finite_difference_gradient(f, list(m.parameters()), 1e-3)
+        params.append(lab.parameter_count(m))
         evals.append(calls)
         ratio.append(secs / t_loss)
     return np.array(params, float), np.array(evals, float), np.array(ratio)
@@ -344,8 +346,8 @@ def test_autograd_gradient_matches_finite_differences(evidence):
     for s in evidence.seeds:
         idx = np.random.default_rng([s, 4]).choice(len(X), 32, replace=False)
         x, t = torch.tensor(X[idx]), torch.tensor(y[idx])
-        ref = init_lib.TanhMLP(CHECK_SIZES, s)
-        out = init_lib.gradcheck_scores(ref, {"autograd": ref, broken: init_lib.TanhMLP(CHECK_SIZES, s, broken=True)}, x, t)
+        ref = lab.TanhMLP(CHECK_SIZES, s)
+        out = lab.gradcheck_scores(ref, {"autograd": ref, broken: lab.TanhMLP(CHECK_SIZES, s, broken=True)}, x, t)
         for k in scores:
             scores[k].append(out[k]["score"])
         errors.append(out["autograd"]["max_abs_error"])
@@ -370,7 +372,7 @@ XOR_RESTARTS, XOR_LR, XOR_STEPS = 32, 3.0, 500
 @functools.lru_cache(maxsize=None)
 def xor_runs(hidden: int, seed: int) -> dict[str, np.ndarray]:
     """XOR_RESTARTS restarts of one net, seeded from ``seed``."""
-    return init_lib.xor_train(hidden, [seed * 1000 + i for i in range(XOR_RESTARTS)], XOR_LR, XOR_STEPS)
+    return lab.xor_train(hidden, [seed * 1000 + i for i in range(XOR_RESTARTS)], XOR_LR, XOR_STEPS)
 
 
 @pytest.mark.claim("sigmoid-mlps-trainable-by-backprop")
@@ -413,9 +415,9 @@ def digit_runs(name: str, seeds: tuple, steps: int) -> dict[str, np.ndarray]:
     perm = torch.from_numpy(np.random.default_rng([seeds[0], 5]).permutation(len(X)))
     tr, te = perm[:-DIGIT_HELD_OUT], perm[-DIGIT_HELD_OUT:]
     sizes, trainable = DIGIT_MODELS[name]
-    W, b = init_lib.stacked_weights(sizes, "fan-in", seeds, repeat=len(DIGIT_LRS))
-    untrained = init_lib.evaluate(X[te], y[te], W, b, "sigmoid")[1]
-    r = init_lib.train_stacked(X[tr], y[tr], W, b, "sigmoid", torch.tensor(DIGIT_LRS * len(seeds)), steps=steps,
+    W, b = lab.stacked_weights(sizes, "fan-in", seeds, repeat=len(DIGIT_LRS))
+    untrained = lab.evaluate(X[te], y[te], W, b, "sigmoid")[1]
+    r = lab.train_stacked(X[tr], y[tr], W, b, "sigmoid", torch.tensor(DIGIT_LRS * len(seeds)), steps=steps,
                                batch=32, optimizer="sgd", order_seeds=[s for s in seeds for _ in DIGIT_LRS],
                                trainable=trainable, test=(X[te], y[te]))
     shape = (len(seeds), len(DIGIT_LRS))

@@ -8,7 +8,7 @@ import functools
 import numpy as np
 import pytest
 
-from harness import norm_lib as N
+from harness.lab import normalisation as lab
 from harness.evidence import assert_supported
 
 # -- batch norm on Ioffe & Szegedy's MNIST network (claims batchnorm-speeds-up-training and ...-covariate-shift) --
@@ -18,7 +18,7 @@ SHIFT_LR = 3.0  # the one rate of the noise-injection test (see the catalogue)
 BELOW_GRID = 0.3  # 'largest rate that trains' when no rate of the grid does
 BN_TARGET = 0.1  # nats of training loss
 BN_KW = dict(n_train=None, depth=3, act="sigmoid", init="xavier", batch=60, momentum=0.0, eval_every=10, probe=256)
-PLAIN, BN, NOISY = N.Condition(), N.Condition(bn=True), N.Condition(bn=True, noise=True)
+PLAIN, BN, NOISY = lab.Condition(), lab.Condition(bn=True), lab.Condition(bn=True, noise=True)
 
 
 def bn_size(profile) -> tuple[int, int]:
@@ -29,13 +29,13 @@ def bn_size(profile) -> tuple[int, int]:
 @functools.lru_cache(maxsize=None)
 def bn_grid(seeds: tuple, width: int, steps: int) -> dict:
     """Plain and BN networks on the whole rate grid: train_grid's arrays with C = (plain, BN)."""
-    return N.train_grid((PLAIN, BN), seeds, BN_LRS, width=width, steps=steps, track_shift=False, **BN_KW)
+    return lab.train_grid((PLAIN, BN), seeds, BN_LRS, width=width, steps=steps, track_shift=False, **BN_KW)
 
 
 @functools.lru_cache(maxsize=None)
 def shift_run(seeds: tuple, width: int, steps: int) -> dict:
     """Plain, BN and noisy BN at SHIFT_LR: train_grid's arrays with C = (plain, BN, noisy BN), L = 1."""
-    return N.train_grid((PLAIN, BN, NOISY), seeds, (SHIFT_LR,), width=width, steps=steps, **BN_KW)
+    return lab.train_grid((PLAIN, BN, NOISY), seeds, (SHIFT_LR,), width=width, steps=steps, **BN_KW)
 
 
 def best_rate(steps: np.ndarray) -> int:
@@ -46,7 +46,7 @@ def best_rate(steps: np.ndarray) -> int:
 def bn_summary(seeds: tuple, profile) -> dict:
     width, cap = bn_size(profile)
     g = bn_grid(seeds, width, cap)
-    steps = N.steps_to_target(g["eval_steps"], g["train_loss"], BN_TARGET)  # (2, S, L)
+    steps = lab.steps_to_target(g["eval_steps"], g["train_loss"], BN_TARGET)  # (2, S, L)
     reached = g["train_loss"].min(-1) <= BN_TARGET  # (2, S, L)
     lrs = np.array(BN_LRS)
     largest = np.where(reached.any(-1), np.where(reached, lrs, 0).max(-1), BELOW_GRID)  # (2, S)
@@ -96,7 +96,7 @@ def test_batchnorm_reaches_target_sooner_and_at_larger_rates(evidence, profile):
 def test_noisy_batchnorm_keeps_the_speed_up(evidence, profile):
     width, cap = bn_size(profile)
     g = shift_run(tuple(evidence.seeds), width, cap)
-    steps = N.steps_to_target(g["eval_steps"], g["train_loss"][:, :, 0], BN_TARGET)  # (3, S)
+    steps = lab.steps_to_target(g["eval_steps"], g["train_loss"][:, :, 0], BN_TARGET)  # (3, S)
     names = ("without BN", "with BN", "noisy BN")
     shift = {n: g["shift"][c, :, 0] for c, n in enumerate(names)}
     setting = {"rate": SHIFT_LR, "width": width, "cap_steps": cap, "target_nats": BN_TARGET}
@@ -128,7 +128,7 @@ def test_noisy_batchnorm_keeps_the_speed_up(evidence, profile):
 
 @functools.lru_cache(maxsize=None)
 def bn_check(seed: int, steps: int) -> dict:
-    return N.batchnorm1d_check(seed, width=32, steps=steps)
+    return lab.batchnorm1d_check(seed, width=32, steps=steps)
 
 
 @pytest.mark.claim("batchnorm-normalises-with-batch-statistics")
@@ -169,8 +169,8 @@ def test_batchnorm1d_uses_batch_statistics_in_training_and_running_ones_at_evalu
 
 @pytest.mark.claim("normalisation-layers-use-different-axes")
 def test_each_normalisation_layer_normalises_over_its_own_axes(evidence):
-    reports = [N.norm_layer_axes(s) for s in evidence.seeds]
-    layers, axes = list(N.AXES), list(N.AXES)
+    reports = [lab.norm_layer_axes(s) for s in evidence.seeds]
+    layers, axes = list(lab.AXES), list(lab.AXES)
     worst = {l: {a: max(r["deviation"][l][a] for r in reports) for a in axes} for l in layers}
     miss = {l: {a: max(r["mismatch"][l][a] for r in reports) for a in axes} for l in layers}
     inp = {a: min(r["input_deviation"][a] for r in reports) for a in axes}
@@ -190,16 +190,16 @@ def test_each_normalisation_layer_normalises_over_its_own_axes(evidence):
                   ". A normalisation over small groups carries over to any union of them (InstanceNorm2d's output is also "
                   "normalised per group of channels and per example, and per channel over the batch), but each layer's "
                   "footprint, the outputs that move when one input moves, is exactly its own group: " +
-                  "; ".join(f"{l}: {N.AXES[l]}" for l in layers) + ". Smallest group variance of the input: "
+                  "; ".join(f"{l}: {lab.AXES[l]}" for l in layers) + ". Smallest group variance of the input: "
                   f"{min(r['min_group_var'] for r in reports):.3g}. Wu & He 2018, Fig. 2 draws the same four axis sets.")
     assert_supported(evidence)
 
 
 # -- small training set: batch norm, dropout and augmentation as regularisers -------------------------------
 
-SMALL = {"plain": N.Condition(), "batch norm": N.Condition(bn=True),
-         "dropout": N.Condition(keep_input=0.8, keep_hidden=0.5),  # Srivastava et al. 2014, App. B.1 (MNIST)
-         "shift augmentation": N.Condition(augment=True)}
+SMALL = {"plain": lab.Condition(), "batch norm": lab.Condition(bn=True),
+         "dropout": lab.Condition(keep_input=0.8, keep_hidden=0.5),  # Srivastava et al. 2014, App. B.1 (MNIST)
+         "shift augmentation": lab.Condition(augment=True)}
 SMALL_N, SMALL_LR, SMALL_TARGET, SMALL_DECAY = 150, 0.03, 0.1, 0.25
 SMALL_KW = dict(n_train=SMALL_N, width=64, depth=2, batch=30, lr=SMALL_LR, momentum=0.9, decay_last=SMALL_DECAY)
 CURVE_TEST = 300  # test digits behind the plotted curve (the judged numbers use all 1647)
@@ -227,7 +227,7 @@ def sub_seeds(seeds: tuple, splits: int) -> tuple:
 @functools.lru_cache(maxsize=None)
 def gradient_error() -> float:
     """train_small writes its gradient out; this is its largest deviation from autograd's (relative)."""
-    return N.check_train_small_gradients()
+    return lab.check_train_small_gradients()
 
 
 @functools.lru_cache(maxsize=None)
@@ -237,7 +237,7 @@ def small_data(seeds: tuple, name: str, steps: int, splits: int, loss_every: int
     gradient disagrees with autograd's."""
     if gradient_error() > 1e-4:
         raise RuntimeError(f"norm_lib.train_small's gradient differs from autograd's by {gradient_error():.2g} (relative)")
-    return N.train_small((SMALL["plain"], SMALL[name]), sub_seeds(seeds, splits), steps=steps, loss_every=loss_every,
+    return lab.train_small((SMALL["plain"], SMALL[name]), sub_seeds(seeds, splits), steps=steps, loss_every=loss_every,
                          curve_every=steps // 8, curve_test=CURVE_TEST, **SMALL_KW)
 
 
@@ -302,7 +302,7 @@ def test_dropout_narrows_the_train_test_gap(evidence, profile):
 def test_dropout_needs_more_steps_to_fit_the_training_set(evidence, profile):
     steps, _ = small_size(profile, "dropout")
     r = small_data(tuple(evidence.seeds), "dropout", steps, 1, loss_every=20)
-    to_target = N.steps_to_target(r["loss_steps"], r["train_loss"], SMALL_TARGET)  # (2, S)
+    to_target = lab.steps_to_target(r["loss_steps"], r["train_loss"], SMALL_TARGET)  # (2, S)
     plain, drop = to_target[0], to_target[1]
     setting = {"n_train": SMALL_N, "cap_steps": steps, "rate": SMALL_LR, "target_nats": SMALL_TARGET}
     evidence.record(f"steps to {SMALL_TARGET:g} nats training loss, plain", plain, unit="steps", setting=setting)

@@ -7,7 +7,7 @@ import functools
 import numpy as np
 import pytest
 
-from harness import data, train
+from harness.lab import data, train
 from harness.evidence import assert_supported
 
 BASE, L2, CLASSES = 100, 1e-2, 10

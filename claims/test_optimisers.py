@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from harness import data, optim_lib, train
+from harness.lab import data, train
+from harness.lab import optimisers as lab
 from harness.evidence import assert_supported
 
 # -- adam-step-size-per-parameter ------------------------------------------------------------------
@@ -21,7 +22,7 @@ SCALE_CASES = {  # case id -> (what is rescaled, factor); 'per-parameter' draws 
     "per-parameter": ("every weight", 3.0), "loss-x1e-7": ("loss", 1e-7),
 }
 SWEEP = np.array([10.0 ** k for k in range(-9, 7) if k != 0])  # loss factors for the epsilon figure (1 is trivially 0)
-EPS = optim_lib.ADAM_EPS
+EPS = lab.ADAM_EPS
 
 
 def scale_vector(what: str, factor: float, seed: int) -> torch.Tensor:
@@ -40,8 +41,8 @@ def scale_vector(what: str, factor: float, seed: int) -> torch.Tensor:
 @functools.lru_cache(maxsize=None)
 def scale_deviation(rule: str, what: str, factor: float, seed: int) -> dict:
     """Largest relative change of the update, and the smallest |gradient| (unscaled, rescaled), for one rescaling."""
-    X, y = optim_lib.logistic_problem(SCALE_N, SCALE_D, seed)
-    return optim_lib.update_deviation_under_rescaling(rule, X, y, scale_vector(what, factor, seed), SCALE_LR,
+    X, y = lab.logistic_problem(SCALE_N, SCALE_D, seed)
+    return lab.update_deviation_under_rescaling(rule, X, y, scale_vector(what, factor, seed), SCALE_LR,
                                                       SCALE_STEPS)
 
 
@@ -65,8 +66,8 @@ def test_adam_update_ignores_gradient_scale(case, evidence, profile):
                   f"about 10x that early on (measured {dev['rmsprop']:.2g}). SGD's step is "
                   f"multiplied by the factor itself (measured change {dev['sgd']:.3g}).")
     if case == "loss-x1000":
-        X, y = optim_lib.logistic_problem(SCALE_N, SCALE_D, seed)
-        gaps = {r: optim_lib.gap_to_torch(r, X, y, SCALE_LR, SCALE_STEPS) for r in optim_lib.TORCH_OPTIMISERS}
+        X, y = lab.logistic_problem(SCALE_N, SCALE_D, seed)
+        gaps = {r: lab.gap_to_torch(r, X, y, SCALE_LR, SCALE_STEPS) for r in lab.TORCH_OPTIMISERS}
         evidence.note("harness/optim_lib's update rules (used by the other claims of this theme) against torch.optim on "
                       f"the same gradients over {SCALE_STEPS} steps, largest weight difference: "
                       + ", ".join(f"{r} {v:.1g}" for r, v in gaps.items()) + " (float64 rounding).")
@@ -105,7 +106,7 @@ def scaled_grid(scaled: bool, seed: int, n: int, steps: int) -> np.ndarray:
     X = X[idx] * (factors if scaled else 1.0)
     y = y[idx]
     best = train.optimum(X, y, 10, BAD_L2)
-    final = optim_lib.softmax_grid(X, y, 10, BAD_RULES, BAD_LRS, steps, BAD_BATCH, BAD_L2, seed)
+    final = lab.softmax_grid(X, y, 10, BAD_RULES, BAD_LRS, steps, BAD_BATCH, BAD_L2, seed)
     excess = np.nan_to_num(final - best, nan=1e10, posinf=1e10)
     return np.log10(np.maximum(excess, 1e-15))  # below float64 resolution of the loss counts as 1e-15
 
@@ -172,7 +173,7 @@ def tuning_grid(rule: str, seed: int, steps: int) -> tuple[np.ndarray, float]:
     """Final full-training-set loss per grid rate (n_lr,) (diverged: inf) and the initial loss."""
     X, y = data.standardised_digits()
     idx = np.random.default_rng(seed).choice(len(X), TUNE_N, replace=False)
-    out = optim_lib.train_mlps(torch.tensor(X[idx], dtype=torch.float32), torch.tensor(y[idx]), TUNE_WIDTH,
+    out = lab.train_mlps(torch.tensor(X[idx], dtype=torch.float32), torch.tensor(y[idx]), TUNE_WIDTH,
                                [seed] * len(TUNE_LRS), rule, TUNE_LRS, steps, TUNE_BATCH, seed)
     return np.nan_to_num(out["final"], nan=np.inf), float(out["initial"][0])
 
@@ -220,11 +221,11 @@ W_METHODS = {"GD": ("sgd", False), "SGD": ("sgd", True), "Adam": ("adam", False)
 @functools.lru_cache(maxsize=None)
 def wilson_run(seed: int) -> dict:
     """Per method: weights at its best rate, train loss, test error, errors per rate, and the reference vectors."""
-    X, y, X_test, y_test = optim_lib.wilson_data(W_N, W_P, seed)
+    X, y, X_test, y_test = lab.wilson_data(W_N, W_P, seed)
     out = {"sign": np.sign(X.T @ y), "min_norm": np.linalg.pinv(X) @ y}
     for name, (rule, stochastic) in W_METHODS.items():
         steps, batch = (W_SGD_EPOCHS * W_N, 1) if stochastic else (W_STEPS, W_N)
-        W = optim_lib.least_squares_fit(X, y, rule, W_LRS, steps, batch, seed)
+        W = lab.least_squares_fit(X, y, rule, W_LRS, steps, batch, seed)
         train_loss = 0.5 * ((W @ X.T - y) ** 2).mean(axis=1)
         test_err = (np.sign(W @ X_test.T) != y_test).mean(axis=1)
         j = int(np.nanargmin(np.nan_to_num(train_loss, nan=np.inf)))
@@ -282,7 +283,7 @@ def restarts(width: int, seed: int, steps: int) -> dict:
     tr, ho = perm[:LM_N], perm[LM_N:]
     t = lambda a: torch.tensor(a, dtype=torch.float32)  # noqa: E731
     inits = [int(s) for s in np.random.default_rng([seed, width]).integers(0, 2 ** 31, LM_STARTS)]
-    return optim_lib.train_mlps(t(X[tr]), torch.tensor(y[tr]), width, inits, "momentum", np.full(LM_STARTS, LM_LR),
+    return lab.train_mlps(t(X[tr]), torch.tensor(y[tr]), width, inits, "momentum", np.full(LM_STARTS, LM_LR),
                                 steps, LM_BATCH, seed, eval_every=steps // 8, held_out=(t(X[ho]), torch.tensor(y[ho])))
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from harness import misc_lib as M
+from harness.lab import reinforcement as lab
 from harness.evidence import assert_supported
 
 SIZE, GAMMA, ALPHA, FINAL_EPS, STEPS = 4, 0.9, 0.5, 0.1, 30_000
@@ -18,7 +18,7 @@ CHECKPOINTS = (300, FEW_STEPS, 3_000, 10_000, STEPS)
 @pytest.mark.parametrize("eps,actions", [(0.1, 4), (0.05, 18), (1.0, 4)], ids=["e0.1-a4", "e0.05-a18", "e1-a4"])
 def test_epsilon_greedy_takes_the_greedy_action_with_1_minus_e_plus_e_over_a(eps, actions, evidence, profile):
     n = profile.pick(quick=100_000, default=200_000, full=1_000_000)
-    k = np.array([M.greedy_frequency(s, eps, actions, n) for s in evidence.seeds])
+    k = np.array([lab.greedy_frequency(s, eps, actions, n) for s in evidence.seeds])
     freq = k / n
     right, literal = 1 - eps + eps / actions, 1 - eps
     unit = eps / actions
@@ -41,8 +41,8 @@ def agents(seeds: tuple, greedy_too: bool) -> dict:
     """Q-learning runs: the epsilon-greedy agents (first R) and, if asked, purely greedy agents (last R), at once."""
     R = len(seeds)
     if greedy_too:
-        return M.q_learning(list(seeds) * 2, SIZE, GAMMA, (FINAL_EPS,) * R + (0.0,) * R, ALPHA, STEPS, CHECKPOINTS)
-    return M.q_learning(list(seeds), SIZE, GAMMA, (FINAL_EPS,) * R, ALPHA, STEPS, CHECKPOINTS)
+        return lab.q_learning(list(seeds) * 2, SIZE, GAMMA, (FINAL_EPS,) * R + (0.0,) * R, ALPHA, STEPS, CHECKPOINTS)
+    return lab.q_learning(list(seeds), SIZE, GAMMA, (FINAL_EPS,) * R, ALPHA, STEPS, CHECKPOINTS)
 
 
 @pytest.mark.claim("q-learning-reaches-bellman-optimum")

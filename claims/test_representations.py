@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from harness import arch_lib as A
+from harness.lab import models
+from harness.lab import representations as lab
 from harness.evidence import assert_supported
 
 # -- feature-engineering-unneeded -------------------------------------------------------------------
@@ -17,7 +18,7 @@ CIRCLE_MODELS = ("raw linear", "engineered linear", "raw MLP")
 
 @pytest.mark.claim("feature-engineering-unneeded")
 def test_network_learns_the_feature_a_linear_model_needs_engineered(evidence):
-    runs = [A.circles_accuracies(s) for s in evidence.seeds]
+    runs = [lab.circles_accuracies(s) for s in evidence.seeds]
     acc = {m: np.array([r[m] for r in runs]) for m in CIRCLE_MODELS}
     setting = {"points": 1000, "noise": 0.1, "factor": 0.5, "hidden_units": 32}
     names = {"raw linear": "logistic regression on (x1, x2)", "engineered linear": "logistic regression on (x1, x2, r^2)",
@@ -51,7 +52,7 @@ CNN_LR = 0.01  # the CNN's one rate: tuning favours the contrasts
 
 def tuned_digit_net(kind: str, seeds: tuple, epochs: int) -> tuple[float, dict]:
     """The grid's best rate on the mean clean accuracy over seeds, and that run's accuracies."""
-    runs = {lr: A.digit_net_accuracies(kind, seeds, lr, epochs) for lr in DIGIT_LRS}
+    runs = {lr: lab.digit_net_accuracies(kind, seeds, lr, epochs) for lr in DIGIT_LRS}
     best = max(DIGIT_LRS, key=lambda lr: runs[lr]["clean"].mean())
     return best, runs[best]
 
@@ -60,12 +61,12 @@ def tuned_digit_net(kind: str, seeds: tuple, epochs: int) -> tuple[float, dict]:
 def test_cnn_on_raw_pixels_beats_linear_and_resists_shifts(evidence, profile):
     epochs = profile.pick(quick=10, default=20, full=40)
     seeds = tuple(evidence.seeds)
-    cnn = A.digit_net_accuracies("CNN", seeds, CNN_LR, epochs)
+    cnn = lab.digit_net_accuracies("CNN", seeds, CNN_LR, epochs)
     lin_lr, lin = tuned_digit_net("linear", seeds, epochs)
     mlp_lr, mlp = tuned_digit_net("MLP", seeds, epochs)
     runs = {"linear": (lin_lr, lin), "MLP": (mlp_lr, mlp), "CNN": (CNN_LR, cnn)}
     for kind, (lr, r) in runs.items():
-        setting = {"epochs": epochs, "adam_rate": lr, "batch": 64, "parameters": A.digit_net_params(kind)}
+        setting = {"epochs": epochs, "adam_rate": lr, "batch": 64, "parameters": lab.digit_net_params(kind)}
         evidence.record(f"clean test accuracy, {kind} on raw pixels", r["clean"], unit="accuracy", setting=setting)
         evidence.record(f"test accuracy on one-pixel shifts (mean of 4), {kind}", r["shifted"].mean(1), unit="accuracy",
                         setting=setting)
@@ -93,7 +94,7 @@ SAW_LRS = (0.001, 0.01, 0.03)
 
 def trained_sawtooth(widths: tuple, seeds: tuple, steps: int) -> tuple[float, dict]:
     """Best Adam rate of SAW_LRS on the mean log10 MSE over seeds, and that rate's per-seed results."""
-    r = A.fit_sawtooth(widths, SAW_K, seeds, SAW_LRS, steps)
+    r = lab.fit_sawtooth(widths, SAW_K, seeds, SAW_LRS, steps)
     j = int(np.argmin(np.log10(r["mse"]).mean(axis=0)))
     return SAW_LRS[j], {key: v[:, j] for key, v in r.items()}
 
@@ -102,11 +103,11 @@ def construction_errors(ks: range) -> tuple[list[float], list[int]]:
     """Largest error and number of linear pieces of the k-layer construction, per k."""
     errs, pieces = [], []
     for k in ks:
-        x = A.sawtooth_grid(k)
+        x = lab.sawtooth_grid(k)
         with torch.no_grad():
-            f = A.sawtooth_construction(k)(x)
-        errs.append(float((f - A.sawtooth(x, k)).abs().max()))
-        pieces.append(A.linear_pieces(x.numpy(), f.numpy()))
+            f = lab.sawtooth_construction(k)(x)
+        errs.append(float((f - lab.sawtooth(x, k)).abs().max()))
+        pieces.append(lab.linear_pieces(x.numpy(), f.numpy()))
     return errs, pieces
 
 
@@ -114,7 +115,7 @@ def construction_errors(ks: range) -> tuple[list[float], list[int]]:
 def test_deep_narrow_construction_is_exact(evidence, profile):
     ks = range(1, 9)
     errs, pieces = construction_errors(ks)
-    params = [A.count_params(A.sawtooth_construction(k)) for k in ks]
+    params = [models.count_params(lab.sawtooth_construction(k)) for k in ks]
     steps = profile.pick(quick=300, default=2000, full=5000)
     lr, shallow = trained_sawtooth(SHALLOW, tuple(evidence.seeds), steps)
     evidence.record("largest error of the construction on the dyadic grid, k = 1 ... 8", errs, unit="absolute error",
@@ -141,18 +142,17 @@ def test_trained_deep_narrow_net_fits_sawtooth_better(k, evidence, profile):
     steps = profile.pick(quick=300, default=2000, full=5000)
     seeds = tuple(evidence.seeds)
     (lr_d, deep), (lr_s, shallow) = trained_sawtooth(DEEP, seeds, steps), trained_sawtooth(SHALLOW, seeds, steps)
-    ratio = np.log10(shallow["mse"]) - np.log10(deep["mse"])
     for name, lr, r, w in (("deep", lr_d, deep, DEEP), ("shallow", lr_s, shallow, SHALLOW)):
-        setting = {"widths": list(w), "parameters": A.mlp_params(list(w)), "steps": steps, "adam_rate": lr, "k": k}
+        setting = {"widths": list(w), "parameters": lab.mlp_params(list(w)), "steps": steps, "adam_rate": lr, "k": k}
         evidence.record(f"log10 MSE, {name} {'-'.join(map(str, w))} at its best rate {lr:g}", np.log10(r["mse"]),
                         unit="log10 MSE", setting=setting)
         evidence.record(f"linear pieces of the fit, {name}", r["pieces"], unit="pieces", setting=setting)
     evidence.paired("trained-deep-fits-better", np.log10(shallow["mse"]), np.log10(deep["mse"]),
                     label=f"k = {k}", names=("shallow", "deep"))
-    x = A.sawtooth_grid(k)[:, 0]
-    var = float(A.sawtooth(x, k).var(unbiased=False))
+    x = lab.sawtooth_grid(k)[:, 0]
+    var = float(lab.sawtooth(x, k).var(unbiased=False))
     collapsed = int((deep["pieces"] == 1).sum())
-    evidence.note(f"Trained on the {k}-fold sawtooth ({2 ** k} pieces), equal parameters ({A.mlp_params(list(DEEP))}): deep "
+    evidence.note(f"Trained on the {k}-fold sawtooth ({2 ** k} pieces), equal parameters ({lab.mlp_params(list(DEEP))}): deep "
                   f"narrow MSE {np.exp(np.log(deep['mse']).mean()):.3g}, shallow {np.exp(np.log(shallow['mse']).mean()):.3g} "
                   f"(geometric means; the target's variance, the MSE of a constant, is {var:.3g}). {collapsed} of "
                   f"{len(seeds)} deep runs collapsed to a constant (one linear piece); the fits have {deep['pieces'].tolist()} (deep) "
@@ -160,7 +160,7 @@ def test_trained_deep_narrow_net_fits_sawtooth_better(k, evidence, profile):
                   "gradient descent does not find it: Lu, Su & Karniadakis 2018 describe this collapse of deep narrow nets.")
     best = int(np.argmin(deep["mse"]))
     evidence.plot(f"the {k}-fold sawtooth and the fits of seed {seeds[best]} (deep's best seed)", x.tolist(),
-                  {"target": A.sawtooth(x, k).tolist(), "deep 1-2-2-2-2-1": deep["curve"][best].tolist(),
+                  {"target": lab.sawtooth(x, k).tolist(), "deep 1-2-2-2-2-1": deep["curve"][best].tolist(),
                    "shallow 1-8-1": shallow["curve"][best].tolist()}, xlabel="x", ylabel="f(x)")
     assert_supported(evidence)
 
@@ -174,8 +174,8 @@ SIG_HIDDEN, SIG_LR, SIG_BATCH = 64, 0.1, 64
 def test_shallow_sigmoid_net_does_not_beat_svm_or_forest(evidence, profile):
     epochs = profile.pick(quick=10, default=40, full=100)
     seeds = tuple(evidence.seeds)
-    net = A.sigmoid_net_accuracies(seeds, SIG_HIDDEN, SIG_LR, epochs, SIG_BATCH)
-    classical = [A.classical_accuracies(s) for s in seeds]
+    net = lab.sigmoid_net_accuracies(seeds, SIG_HIDDEN, SIG_LR, epochs, SIG_BATCH)
+    classical = [lab.classical_accuracies(s) for s in seeds]
     acc = {"sigmoid net": net} | {m: np.array([c[m] for c in classical]) for m in ("SVM", "random forest", "decision tree")}
     for m, a in acc.items():
         evidence.record(f"test accuracy, {m}", a, unit="accuracy",

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from harness import data, seq_lib
+from harness.lab import data, timing
+from harness.lab import sequence as lab
 from harness.evidence import assert_supported
 
 SOURCES = Path(__file__).resolve().parent.parent / "fixtures" / "sources"
@@ -32,9 +33,9 @@ def varied(sweep: str, nm: tuple[int, int]) -> int:
 
 @pytest.mark.claim("attention-cost-grows-as-n-times-m")
 def test_attention_flops_grow_as_n_times_m(evidence):
-    flops = {s: [seq_lib.counted_flops(lambda nm=nm: seq_lib.attention(*seq_lib.qkv(*nm, HEAD_DIM, 0))) for nm in sizes]
+    flops = {s: [lab.counted_flops(lambda nm=nm: lab.attention(*lab.qkv(*nm, HEAD_DIM, 0))) for nm in sizes]
              for s, sizes in SWEEPS.items()}
-    slope = {s: seq_lib.loglog_slope([varied(s, nm) for nm in SWEEPS[s]], f) for s, f in flops.items()}
+    slope = {s: lab.loglog_slope([varied(s, nm) for nm in SWEEPS[s]], f) for s, f in flops.items()}
     for s, f in flops.items():
         evidence.record(f"counted FLOPs, {s}", f, unit="FLOP", per="setting", setting={"n_m": SWEEPS[s], "d": HEAD_DIM})
         evidence.record(f"log-log slope of FLOPs, {s}", [slope[s]], unit="exponent", per="setting")
@@ -57,9 +58,9 @@ def test_attention_flops_grow_as_n_times_m(evidence):
 def attention_times(seeds: tuple) -> dict:
     """Fastest time per call of each (n, m) for each seed: {(n, m): (n_seeds,)}, measured once for all cases."""
     sizes = sorted({nm for s in SWEEPS.values() for nm in s})
-    inputs = {nm: seq_lib.qkv(*nm, HEAD_DIM, seeds[0]) for nm in sizes}
+    inputs = {nm: lab.qkv(*nm, HEAD_DIM, seeds[0]) for nm in sizes}
     with torch.no_grad():
-        t = seq_lib.alternate_thread_time({nm: (lambda a=inputs[nm]: seq_lib.attention(*a)) for nm in sizes},
+        t = timing.thread_time_alternate({nm: (lambda a=inputs[nm]: lab.attention(*a)) for nm in sizes},
                                           repeats=ROUNDS * len(seeds), warmup=2)
     return {nm: v.reshape(len(seeds), ROUNDS).min(axis=1) for nm, v in t.items()}
 
@@ -71,7 +72,7 @@ TIME_CASES = {"n-varied": "n varied, m = 256", "m-varied": "m varied, n = 256", 
 @pytest.mark.parametrize("case", list(TIME_CASES), ids=list(TIME_CASES))
 def test_attention_time_grows_as_n_times_m(case, evidence):
     best = attention_times(tuple(evidence.seeds))
-    slope = {s: np.array([seq_lib.loglog_slope([varied(s, nm) for nm in sz], [best[nm][i] for nm in sz])
+    slope = {s: np.array([lab.loglog_slope([varied(s, nm) for nm in sz], [best[nm][i] for nm in sz])
                           for i in range(len(evidence.seeds))]) for s, sz in SWEEPS.items()}
     sweep = TIME_CASES[case]
     evidence.record(f"log-log slope of time per call, {sweep}", slope[sweep], unit="exponent", setting={"d": HEAD_DIM})
@@ -108,13 +109,13 @@ def sequence_input(length: int, seed: int, requires_grad: bool = False) -> torch
 
 @pytest.mark.claim("attention-parallel-rnn-sequential")
 def test_attention_depth_is_constant_where_rnn_depth_grows(evidence):
-    layers = seq_lib.sequence_layers(LAYER_WIDTH, LAYER_HEADS, evidence.seeds[0])
+    layers = lab.sequence_layers(LAYER_WIDTH, LAYER_HEADS, evidence.seeds[0])
     depth = {}
     for name, layer in layers.items():
         depth[name] = []
         for L in DEPTH_LENGTHS:
             x = sequence_input(L, evidence.seeds[0], requires_grad=True)
-            depth[name].append(seq_lib.dependency_depth(seq_lib.run_layer(layer, x).sum(), x))
+            depth[name].append(lab.dependency_depth(lab.run_layer(layer, x).sum(), x))
     slope = {name: float(np.polyfit(DEPTH_LENGTHS, d, 1)[0]) for name, d in depth.items()}
     for name, d in depth.items():
         evidence.record(f"dependency depth (autograd nodes), {name}", d, unit="nodes", per="setting",
@@ -135,13 +136,13 @@ def test_attention_depth_is_constant_where_rnn_depth_grows(evidence):
 
 @pytest.mark.claim("attention-parallel-rnn-sequential")
 def test_attention_runs_at_a_higher_rate_than_rnn(evidence):
-    layers = seq_lib.sequence_layers(LAYER_WIDTH, LAYER_HEADS, evidence.seeds[0])
+    layers = lab.sequence_layers(LAYER_WIDTH, LAYER_HEADS, evidence.seeds[0])
     lengths = (1,) + RATE_LENGTHS  # a length-1 call gives each layer's fixed per-call cost
     xs = {L: sequence_input(L, evidence.seeds[0]) for L in lengths}
     with torch.no_grad():
-        flops = {(n, L): seq_lib.counted_flops(lambda l=layer, x=xs[L]: seq_lib.run_layer(l, x))
+        flops = {(n, L): lab.counted_flops(lambda l=layer, x=xs[L]: lab.run_layer(l, x))
                  for n, layer in layers.items() for L in lengths}
-        t = seq_lib.alternate_thread_time({(n, L): (lambda l=layer, x=xs[L]: seq_lib.run_layer(l, x))
+        t = timing.thread_time_alternate({(n, L): (lambda l=layer, x=xs[L]: lab.run_layer(l, x))
                                            for n, layer in layers.items() for L in lengths},
                                           repeats=ROUNDS * len(evidence.seeds), warmup=2)
     fastest = {k: v.reshape(len(evidence.seeds), ROUNDS).min(axis=1) for k, v in t.items()}
@@ -158,7 +159,7 @@ def test_attention_runs_at_a_higher_rate_than_rnn(evidence):
         ratio = {f"L{L}": np.log2(rate[("self-attention", L)] / rate[(name, L)]) for L in RATE_LENGTHS}
         evidence.family("attention-higher-rate", ratio, {k: -v for k, v in ratio.items()}, label=f"vs {name}",
                         names=("attention / " + name, name + " / attention"))
-    tslope = {n: np.mean([seq_lib.loglog_slope(RATE_LENGTHS, [best[(n, L)][i] for L in RATE_LENGTHS])
+    tslope = {n: np.mean([lab.loglog_slope(RATE_LENGTHS, [best[(n, L)][i] for L in RATE_LENGTHS])
                           for i in range(len(evidence.seeds))]) for n in layers}
     evidence.note("GFLOP/s at length " + f"{RATE_LENGTHS[-1]}: " +
                   ", ".join(f"{n} {np.median(rate[(n, RATE_LENGTHS[-1])]) / 1e9:.2f}" for n in layers) +
@@ -185,11 +186,11 @@ def log_rel(x: float, top: float) -> float:
 @functools.lru_cache(maxsize=None)
 def encoder_jacobians(seed: int) -> dict[str, np.ndarray]:
     """Position Jacobian norms (T, T) of the bidirectional and of the causal encoder, same weights and input."""
-    enc = seq_lib.encoder(ENC_WIDTH, ENC_HEADS, ENC_LAYERS, seed).eval()
+    enc = lab.encoder(ENC_WIDTH, ENC_HEADS, ENC_LAYERS, seed).eval()
     x = torch.randn(1, ENC_T, ENC_WIDTH, dtype=torch.float64, generator=torch.Generator().manual_seed(seed + 1))
-    mask = seq_lib.causal_mask(ENC_T)
-    return {"bidirectional": seq_lib.position_jacobian(lambda v: enc(v), x),
-            "causal": seq_lib.position_jacobian(lambda v: enc(v, mask=mask, is_causal=True), x)}
+    mask = lab.causal_mask(ENC_T)
+    return {"bidirectional": lab.position_jacobian(lambda v: enc(v), x),
+            "causal": lab.position_jacobian(lambda v: enc(v, mask=mask, is_causal=True), x)}
 
 
 @pytest.mark.claim("transformer-sees-whole-sequence")
@@ -200,9 +201,9 @@ def test_encoder_sees_every_position_and_causal_mask_none_later(evidence):
     future = {k: [log_rel(j[k][later].max(), j[k].max()) for j in jac] for k in ("bidirectional", "causal")}
     rnn_future = []
     for s in evidence.seeds:
-        rnn = seq_lib.recurrent("GRU", ENC_WIDTH, s)
+        rnn = lab.recurrent("GRU", ENC_WIDTH, s)
         x = torch.randn(1, ENC_T, ENC_WIDTH, dtype=torch.float64, generator=torch.Generator().manual_seed(s + 1))
-        j = seq_lib.position_jacobian(lambda v: rnn(v)[0], x, vectorize=True)
+        j = lab.position_jacobian(lambda v, rnn=rnn: rnn(v)[0], x, vectorize=True)
         rnn_future.append(log_rel(j[later].max(), j.max()))
     for k in smallest:
         evidence.record(f"log10(smallest / largest position dependence), {k} encoder", smallest[k], unit="decades",
@@ -244,9 +245,9 @@ def decay_profile(row: np.ndarray) -> np.ndarray:
 def test_rnn_dependence_decays_with_distance(kind, evidence):
     profiles, slopes, enc_slopes = [], [], []
     for s in evidence.seeds:
-        rnn = seq_lib.recurrent(kind, RNN_WIDTH, s)
+        rnn = lab.recurrent(kind, RNN_WIDTH, s)
         x = torch.randn(1, RNN_T, RNN_WIDTH, dtype=torch.float64, generator=torch.Generator().manual_seed(s + 1))
-        prof = decay_profile(seq_lib.last_position_dependence(lambda v: rnn(v)[0], x))
+        prof = decay_profile(lab.last_position_dependence(lambda v, rnn=rnn: rnn(v)[0], x))
         profiles.append(prof.tolist())
         slopes.append(float(np.polyfit(np.arange(1, RNN_T), prof, 1)[0]))
         enc = decay_profile(encoder_jacobians(s)["bidirectional"][-1])
@@ -275,7 +276,7 @@ RECALL_LENGTHS, RECALL_KEYS, RECALL_WIDTH, RECALL_BATCH, RECALL_LR = (1, 4, 16),
 def test_attention_recalls_where_gru_forgets(evidence, profile):
     steps = profile.pick(quick=100, default=200, full=500)
     seeds = tuple(evidence.seeds)
-    acc = {kind: {L: seq_lib.train_recall(kind, L, seeds, steps, RECALL_BATCH, RECALL_LR, RECALL_WIDTH, RECALL_KEYS)
+    acc = {kind: {L: lab.train_recall(kind, L, seeds, steps, RECALL_BATCH, RECALL_LR, RECALL_WIDTH, RECALL_KEYS)
                   for L in RECALL_LENGTHS} for kind in ("attention", "gru")}
     setting = {"steps": steps, "batch": RECALL_BATCH, "lr": RECALL_LR, "width": RECALL_WIDTH, "keys": RECALL_KEYS}
     for kind, by_len in acc.items():
@@ -289,8 +290,8 @@ def test_attention_recalls_where_gru_forgets(evidence, profile):
     evidence.paired("rnn-degrades-with-length", acc["gru"][RECALL_LENGTHS[0]], acc["gru"][long],
                     label=f"GRU, {RECALL_LENGTHS[0]} vs {long} pairs",
                     names=(f"{RECALL_LENGTHS[0]} pair", f"{long} pairs"))
-    params = {k: seq_lib.recall_param_count(k, RECALL_KEYS, RECALL_WIDTH) for k in ("attention", "gru")}
-    evidence.note(f"Mean test accuracy (chance 12.5%): attention " +
+    params = {k: lab.recall_param_count(k, RECALL_KEYS, RECALL_WIDTH) for k in ("attention", "gru")}
+    evidence.note("Mean test accuracy (chance 12.5%): attention " +
                   ", ".join(f"{acc['attention'][L].mean():.1%} at {L}" for L in RECALL_LENGTHS) + "; GRU " +
                   ", ".join(f"{acc['gru'][L].mean():.1%} at {L}" for L in RECALL_LENGTHS) +
                   f" pairs. Parameters: attention {params['attention']:,}, GRU {params['gru']:,}. A model that kept only "
@@ -311,17 +312,17 @@ BPE_TRAIN, BPE_MERGES = "004_9308ce839824098b.txt", 500
 @functools.lru_cache(maxsize=1)
 def bpe_measurements() -> dict:
     docs = {p.name: p.read_text(encoding="utf-8") for p in sorted(SOURCES.glob("*.txt"))}
-    merges = seq_lib.bpe_train(docs[BPE_TRAIN], BPE_MERGES)
-    vocab = seq_lib.bpe_vocabulary(merges)
-    word_vocab = set(seq_lib.words(docs[BPE_TRAIN]))
+    merges = lab.bpe_train(docs[BPE_TRAIN], BPE_MERGES)
+    vocab = lab.bpe_vocabulary(merges)
+    word_vocab = set(lab.words(docs[BPE_TRAIN]))
     out = {}
     for name, text in docs.items():
         if name == BPE_TRAIN:
             continue
-        toks = seq_lib.bpe_encode(text, merges)
-        ws = seq_lib.words(text)
+        toks = lab.bpe_encode(text, merges)
+        ws = lab.words(text)
         unseen = sorted({w for w in ws if w not in word_vocab})
-        pieces = [seq_lib.bpe_encode_piece((" " + w).encode(), merges) for w in unseen]
+        pieces = [lab.bpe_encode_piece((" " + w).encode(), merges) for w in unseen]
         out[name] = {"bpe_oov": sum(t not in vocab for t in toks) / len(toks), "tokens": len(toks),
                      "word_oov": sum(w not in word_vocab for w in ws) / len(ws), "words": len(ws),
                      "unseen": len(unseen), "bytes_per_piece": sum(len(t) for p in pieces for t in p) / sum(map(len, pieces)),
@@ -369,10 +370,10 @@ def transfer_runs(seeds: tuple[int, ...], pre_steps: int, ft_steps: int) -> dict
     X, y = data.digits_tensors()
     R = len(seeds)
     src = torch.nonzero(y < 5).squeeze(1)
-    pre, _ = seq_lib.train_mlp(seq_lib.mlp_stack(list(seeds), MLP_SIZES + (5,)), X[src].expand(R, -1, -1),
+    pre, _ = lab.train_mlp(lab.mlp_stack(list(seeds), MLP_SIZES + (5,)), X[src].expand(R, -1, -1),
                                y[src].expand(R, -1), pre_steps, PRE_LR)
     with torch.no_grad():
-        pre_acc = (seq_lib.mlp_forward(pre, X[src].expand(R, -1, -1)).argmax(-1) == y[src]).float().mean(-1).numpy()
+        pre_acc = (lab.mlp_forward(pre, X[src].expand(R, -1, -1)).argmax(-1) == y[src]).float().mean(-1).numpy()
     tr, te = [], []
     for s in seeds:
         rng = np.random.default_rng([s, 6])
@@ -381,9 +382,9 @@ def transfer_runs(seeds: tuple[int, ...], pre_steps: int, ft_steps: int) -> dict
         te.append(np.setdiff1d(np.flatnonzero(y.numpy() >= 5), pick))
     tr, te = torch.tensor(np.stack(tr)), torch.tensor(np.stack(te))
     xtr, ytr, xte, yte = X[tr], y[tr] - 5, X[te], y[te] - 5
-    head = seq_lib.mlp_stack([s + 1 for s in seeds], MLP_SIZES + (5,))[-2:]  # a new, random 5-way head
-    _, ft = seq_lib.train_mlp(pre[:-2] + head, xtr, ytr, ft_steps, FT_LR, xte, yte)
-    _, scratch = seq_lib.train_mlp(seq_lib.mlp_stack([s + 2 for s in seeds], MLP_SIZES + (5,)), xtr, ytr, ft_steps, FT_LR,
+    head = lab.mlp_stack([s + 1 for s in seeds], MLP_SIZES + (5,))[-2:]  # a new, random 5-way head
+    _, ft = lab.train_mlp(pre[:-2] + head, xtr, ytr, ft_steps, FT_LR, xte, yte)
+    _, scratch = lab.train_mlp(lab.mlp_stack([s + 2 for s in seeds], MLP_SIZES + (5,)), xtr, ytr, ft_steps, FT_LR,
                                    xte, yte)
     return {"fine-tuned": ft, "scratch": scratch, "pretrain_acc": pre_acc}
 
@@ -392,7 +393,7 @@ def transfer_runs(seeds: tuple[int, ...], pre_steps: int, ft_steps: int) -> dict
 def test_pretrained_network_learns_new_digits_faster(evidence, profile):
     ft_steps = profile.pick(quick=100, default=150, full=300)
     runs = transfer_runs(tuple(evidence.seeds), profile.pick(quick=100, default=200, full=400), ft_steps)
-    steps = {k: seq_lib.steps_to(runs[k], FT_TARGET) for k in ("fine-tuned", "scratch")}
+    steps = {k: lab.steps_to(runs[k], FT_TARGET) for k in ("fine-tuned", "scratch")}
     final = {k: runs[k][-1] for k in ("fine-tuned", "scratch")}
     setting = {"per_class": FT_PER_CLASS, "steps": ft_steps, "lr": FT_LR, "target": FT_TARGET}
     for k in steps:
@@ -423,10 +424,10 @@ def warm_start_runs(seeds: tuple[int, ...], steps: int) -> dict:
     X, y = data.digits_tensors()
     perms = torch.tensor(np.stack([np.random.default_rng([s, 7]).permutation(len(X)) for s in seeds]))
     te, a, ab = perms[:, :WARM_TEST], perms[:, WARM_TEST:WARM_TEST + WARM_PART], perms[:, WARM_TEST:]
-    old, old_curve = seq_lib.train_mlp(seq_lib.mlp_stack(list(seeds), MLP_SIZES + (10,)), X[a], y[a], steps, WARM_LR,
+    old, old_curve = lab.train_mlp(lab.mlp_stack(list(seeds), MLP_SIZES + (10,)), X[a], y[a], steps, WARM_LR,
                                        X[te], y[te])
-    _, warm = seq_lib.train_mlp(old, X[ab], y[ab], steps, WARM_LR, X[te], y[te])
-    _, restart = seq_lib.train_mlp(seq_lib.mlp_stack([s + 1 for s in seeds], MLP_SIZES + (10,)), X[ab], y[ab], steps,
+    _, warm = lab.train_mlp(old, X[ab], y[ab], steps, WARM_LR, X[te], y[te])
+    _, restart = lab.train_mlp(lab.mlp_stack([s + 1 for s in seeds], MLP_SIZES + (10,)), X[ab], y[ab], steps,
                                    WARM_LR, X[te], y[te])
     return {"old": old_curve, "warm": warm, "restart": restart}
 
@@ -436,7 +437,7 @@ def test_warm_start_on_additional_data_beats_restarting(evidence, profile):
     warm_steps = profile.pick(quick=100, default=150, full=300)
     runs = warm_start_runs(tuple(evidence.seeds), warm_steps)
     target = runs["restart"][-1] - 0.01  # per seed
-    steps = {k: seq_lib.steps_to(runs[k] - target[None, :], 0.0) for k in ("warm", "restart")}
+    steps = {k: lab.steps_to(runs[k] - target[None, :], 0.0) for k in ("warm", "restart")}
     setting = {"old": WARM_PART, "new": WARM_PART, "test": WARM_TEST, "steps": warm_steps, "lr": WARM_LR}
     evidence.record("target: restart's final test accuracy - 1 point", target, unit="accuracy", setting=setting)
     for k in steps:

@@ -19,7 +19,7 @@ def _report(args) -> int:
 
 
 def _merge(args) -> int:
-    from harness.merge import merge_files
+    from harness.results.merge import merge_files
     from harness.report import render_all
     from harness.results import write_json_atomic
 
@@ -38,7 +38,7 @@ def _merge(args) -> int:
 
 
 def _screenshot(args) -> int:
-    from harness import browser
+    from harness.report import browser
 
     html = Path(args.html)
     if not html.exists():
@@ -54,20 +54,10 @@ def _screenshot(args) -> int:
 
 def _table(args) -> int:
     """The claims of a results file as a Markdown table (for the README)."""
-    from harness.report import LABELS
+    from harness.report.table import markdown_table
     from harness.results import load_results
 
-    data = load_results(args.results)
-    kinds = set(args.kind or [])
-    print("| theme | claim | kind | verdict | key number (weakest case) vs threshold |")
-    print("|---|---|---|---|---|")
-    for c in sorted(data["claims"], key=lambda c: (c["theme"], c["id"])):
-        if kinds and c["kind"] not in kinds:
-            continue
-        k = c.get("key")
-        key = "" if not k else (f"{k['effect']:.3g} {k['unit']} ({'>' if k['direction'] == 'greater' else '<'} "
-                                f"{k['threshold']:.3g})")
-        print(f"| {c['theme']} | `{c['id']}` | {c['kind']} | {LABELS[c['verdict']]} | {key} |")
+    print(markdown_table(load_results(args.results), set(args.kind or [])))
     return 0
 
 
@@ -75,7 +65,7 @@ def _badges(args) -> int:
     """Write every claim's badge into a folder and print a Markdown grid of them (one row per theme),
     each badge linking to the claim (its catalogue entry, or a published report).  The README's grid is
     this output, from the reference run (default profile, seed 0)."""
-    from harness.report import write_badges
+    from harness.report.badges import write_badges
     from harness.results import load_results
 
     data = load_results(args.results)
@@ -108,7 +98,7 @@ def _list(args) -> int:
 
 
 def _coverage(args) -> int:
-    from harness import coverage
+    from harness.results import coverage
     from harness.catalogue import load_catalogue
 
     cat = load_catalogue(args.catalogue, args.sources)
@@ -128,6 +118,18 @@ def _coverage(args) -> int:
         gaps += len(row["unaccounted"])
     print(f"{gaps} sentence(s) unaccounted" if gaps else "every sentence is accounted for")
     return 1 if gaps else 0
+
+
+def _diff(args) -> int:
+    """Differences in verdicts and numbers between two results files (exit 1 when there are any)."""
+    from harness.results import load_results
+    from harness.results.compare import differences
+
+    found = differences(load_results(args.first), load_results(args.second), skip_claims=frozenset(args.timed or ()))
+    for line in found:
+        print(line)
+    print(f"{len(found)} difference(s)" if found else "same verdicts and numbers")
+    return 1 if found else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -168,7 +170,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sources", default="fixtures/sources")
     p.add_argument("-v", "--verbose", action="store_true", help="list every sentence with its status")
     p.set_defaults(func=_coverage)
-    from harness import stability
+    p = sub.add_parser("diff", help="differences in verdicts and numbers between two results files")
+    p.add_argument("first")
+    p.add_argument("second")
+    p.add_argument("--timed", action="append", metavar="ID",
+                   help="a claim whose numbers are timings (compare its verdict only); repeatable")
+    p.set_defaults(func=_diff)
+    from harness.results import stability
 
     stability.add_parser(sub)
     args = parser.parse_args(argv)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import numpy as np
 
 from harness import judge as J
 from harness.catalogue import Claim, Hypothesis

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import browser
+from harness.report import browser
 
 ROOT = Path(__file__).resolve().parents[1]
 VNU = ROOT / ".tools" / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import coverage
+from harness.results import coverage
 from harness.catalogue import CatalogueError, load_catalogue
 
 ROOT = Path(__file__).resolve().parents[1]

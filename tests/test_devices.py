@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from harness import init_lib
+from harness.lab import initialisation
 from harness.profiles import PROFILES
 
 
@@ -28,15 +28,15 @@ def test_asking_for_cuda_without_a_gpu_is_a_usage_error(project):
 def test_device_aware_measurements_draw_on_the_cpu_and_compute_on_the_device():
     """The same seed gives the same numbers through the device parameter (here the CPU; on a GPU the
     draws are still made on the CPU, so only floating-point summation order can differ)."""
-    a = init_lib.relu_second_moments(32, 5, ("he", "fan-in"), seed=3)
-    b = init_lib.relu_second_moments(32, 5, ("he", "fan-in"), seed=3, device="cpu")
+    a = initialisation.relu_second_moments(32, 5, ("he", "fan-in"), seed=3)
+    b = initialisation.relu_second_moments(32, 5, ("he", "fan-in"), seed=3, device="cpu")
     for k in a:
         np.testing.assert_array_equal(a[k], b[k])
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_on_cuda_the_measurement_matches_the_cpu_to_rounding():
-    a = init_lib.relu_second_moments(64, 10, ("he", "fan-in"), seed=3)
-    b = init_lib.relu_second_moments(64, 10, ("he", "fan-in"), seed=3, device="cuda")
+    a = initialisation.relu_second_moments(64, 10, ("he", "fan-in"), seed=3)
+    b = initialisation.relu_second_moments(64, 10, ("he", "fan-in"), seed=3, device="cuda")
     for k in a:
         np.testing.assert_allclose(a[k], b[k], rtol=1e-9)

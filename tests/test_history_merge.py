@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from harness import history, merge, stability
+from harness.results import history, merge, stability
 from harness.__main__ import main
 from harness.results import validate
 

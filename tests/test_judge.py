@@ -8,7 +8,7 @@ import pytest
 from harness import judge as J
 from harness import stats
 from harness.catalogue import Hypothesis
-from harness.results import aggregate
+from harness.results.aggregate import aggregate
 
 
 def hyp(comparison="paired", direction="greater", threshold=0.5, test="t"):

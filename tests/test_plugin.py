@@ -175,7 +175,8 @@ def test_a_declared_case_that_names_no_case_is_a_collection_error(project):
 def test_a_case_key_names_a_whole_case_id_or_one_parameter_s_id_never_a_fragment():
     from types import SimpleNamespace
 
-    from harness.plugin import _case_expectation, _case_ids
+    from harness.plugin.collection import case_expectation as _case_expectation
+    from harness.plugin.collection import case_ids as _case_ids
 
     def item(idlist):
         return SimpleNamespace(callspec=SimpleNamespace(id="-".join(idlist), _idlist=tuple(idlist)))

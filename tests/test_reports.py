@@ -9,8 +9,9 @@ import sys
 import pytest
 
 from conftest import CATALOGUE, TESTS
-from harness import report as R
-from harness import results as results_mod
+from harness import verdicts
+from harness.report import html as R
+from harness.results import files as results_mod
 
 
 def test_results_validate_against_the_schema(project):
@@ -48,8 +49,8 @@ def test_badges_follow_the_shields_endpoint_format(project):
 
 
 def test_every_verdict_has_a_colour_and_label():
-    for v in results_mod.VERDICTS:
-        assert v in R.COLOURS and v in R.LABELS
+    for v in verdicts.ORDER:
+        assert v in verdicts.COLOURS and v in verdicts.LABELS
 
 
 def test_quotes_are_highlighted_in_their_document():
@@ -138,7 +139,7 @@ def _series_claim(claim_id: str, scale: float) -> dict:
 
 
 def test_early_figures_are_drawn_in_another_process_and_only_reused_when_unchanged():
-    from harness import plots
+    from harness.report import worker as plots
 
     early = plots.EarlyFigures()
     try:
@@ -162,7 +163,7 @@ def test_a_serial_run_draws_figures_while_it_runs(project, monkeypatch):
 
     # the modules the run will use: sys.modules' (an earlier in-process run may have left the package
     # attribute pointing at an older copy)
-    plugin, plots = importlib.import_module("harness.plugin"), importlib.import_module("harness.plots")
+    plugin, plots = importlib.import_module("harness.plugin.session"), importlib.import_module("harness.report.worker")
     monkeypatch.setattr(plugin.ClaimsSession, "EARLY_MIN_CLAIMS", 1)
     taken = []
 

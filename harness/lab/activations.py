@@ -1,0 +1,158 @@
+"""Activations: derivatives by autograd and difference quotients, dying ReLU units, training speed to a target error.
+
+Pure functions that return numbers and arrays.  The ReLU-vs-tanh speed runs train every (seed,
+rate) pair in one batched network (weights with a leading run axis R).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import torch
+
+from harness.lab import data, models
+
+DIE_SMALL = 0.1  # the dying-ReLU runs' ordinary training rate after the one large step
+DIE_BATCH = 128  # the one large step of the dying-ReLU runs is taken on this many digits
+# ReLU vs tanh: AlexNet's recipe at digit scale (see the catalogue): hidden layers, width, batch, momentum
+SPEED_DEPTH, SPEED_WIDTH, SPEED_BATCH, SPEED_MOMENTUM = 3, 64, 128, 0.9
+
+
+def grid() -> torch.Tensor:
+    """x in [-10, 10] in steps of 1e-3, float64, with 0 exactly on the grid: (20001,)."""
+    return torch.arange(-10_000, 10_001, dtype=torch.float64) / 1000
+
+
+def derivative(f, x: torch.Tensor) -> torch.Tensor:
+    """f'(x) elementwise by autograd: same shape as x."""
+    x = x.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(f(x).sum(), x)
+    return g.detach()
+
+
+def one_sided(f, h: float) -> tuple[float, float]:
+    """Right and left difference quotients of f at 0 with step h, float64."""
+    z, hh = torch.zeros((), dtype=torch.float64), torch.tensor(h, dtype=torch.float64)
+    return float((f(hh) - f(z)) / hh), float((f(z) - f(-hh)) / hh)
+
+
+def dead_units(net: torch.nn.Sequential, X: torch.Tensor) -> list[np.ndarray]:
+    """Per hidden ReLU layer, which units output 0 on every row of X: list of (width,) bool."""
+    out, h = [], X
+    with torch.no_grad():
+        for m in net:
+            h = m(h)
+            if isinstance(m, torch.nn.ReLU):
+                out.append((h.max(dim=0).values <= 0).numpy())
+    return out
+
+
+def sgd_step(net, xb, yb, lr: float) -> None:
+    net.zero_grad(set_to_none=True)
+    torch.nn.functional.cross_entropy(net(xb), yb).backward()
+    with torch.no_grad():
+        for p in net.parameters():
+            p -= lr * p.grad
+
+
+def full_loss(net, X, y) -> float:
+    with torch.no_grad():
+        return float(torch.nn.functional.cross_entropy(net(X), y))
+
+
+@functools.lru_cache(maxsize=None)
+def dying_run(seed: int, width: int, lr: float, epochs: int) -> dict:
+    """Two ReLU hidden layers (He init) take one SGD step of rate ``lr`` on 128 digits, then ``epochs``
+    epochs of SGD at DIE_SMALL (same batch and order for every rate).  Dead shares are over all digits."""
+    X, y = data.digits_tensors()
+    net = models.mlp(64, width, 2, 10, "relu", "he", seed)
+    rng = np.random.default_rng([seed, 1])
+    idx = torch.tensor(rng.choice(len(X), size=DIE_BATCH, replace=False))
+    loss0 = full_loss(net, X, y)
+    sgd_step(net, X[idx], y[idx], lr)
+    after = dead_units(net, X)
+    net.zero_grad(set_to_none=True)
+    torch.nn.functional.cross_entropy(net(X), y).backward()  # full-data gradient at the new weights
+    g = models.linears(net)[-2].weight.grad.abs().amax(dim=1).numpy()  # per unit of the last hidden layer
+    out = {"loss_before": loss0, "loss_after": full_loss(net, X, y),
+           "dead_step": [float(a.mean()) for a in after],
+           "grad_dead": float(g[after[-1]].max()) if after[-1].any() else 0.0,
+           "grad_live": float(np.median(g[~after[-1]])) if (~after[-1]).any() else 0.0}
+    for _ in range(epochs):
+        perm = rng.permutation(len(X))
+        for k in range(len(X) // DIE_BATCH):
+            b = torch.tensor(perm[k * DIE_BATCH:(k + 1) * DIE_BATCH])
+            sgd_step(net, X[b], y[b], DIE_SMALL)
+    if epochs:
+        later = dead_units(net, X)
+        out["dead_trained"] = [float(a.mean()) for a in later]
+        out["kept"] = float((after[-1] & later[-1]).sum() / max(int(after[-1].sum()), 1))
+        with torch.no_grad():
+            out["train_error"] = float((net(X).argmax(1) != y).float().mean())
+    return out
+
+
+def stacked_init(seeds: tuple, n_lrs: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """He-initialised weights of each seed's MLP, repeated per rate: W (R, in, out), b (R, 1, out), R = seeds x rates."""
+    nets = [models.linears(models.mlp(64, SPEED_WIDTH, SPEED_DEPTH, 10, "relu", "he", s)) for s in seeds]
+    Ws = [torch.stack([nets[i][l].weight.detach().T for i in range(len(seeds)) for _ in range(n_lrs)])
+          for l in range(SPEED_DEPTH + 1)]
+    bs = [torch.stack([nets[i][l].bias.detach()[None, :] for i in range(len(seeds)) for _ in range(n_lrs)])
+          for l in range(SPEED_DEPTH + 1)]
+    return Ws, bs
+
+
+@functools.lru_cache(maxsize=None)
+def epochs_to_targets(act: str, seeds: tuple, order: int, lrs: tuple, targets: tuple, cap: int) -> np.ndarray:
+    """Epochs until the full-training-set error first falls to each target: (n_seeds, n_lrs, n_targets).
+
+    Every (seed, rate) pair trains in one batched network (SGD, momentum 0.9, batch 128, no regularisation,
+    AlexNet's recipe); the error is evaluated on all 1797 digits after every step.  A run that does not
+    reach a target within ``cap`` epochs counts as ``cap``.  ``order`` picks the mini-batch order.
+    """
+    X, y = data.digits_tensors()
+    n, f = len(X), {"relu": torch.relu, "tanh": torch.tanh}[act]
+    f_ = {"relu": torch.relu_, "tanh": torch.tanh_}[act]  # in place, for evaluation without autograd
+    Ws, bs = stacked_init(seeds, len(lrs))
+    params = [p.clone().requires_grad_(True) for p in Ws + bs]
+    Ws, bs = params[: SPEED_DEPTH + 1], params[SPEED_DEPTH + 1:]
+    vel = [torch.zeros_like(p) for p in params]
+    lr = torch.tensor([float(a) for _ in seeds for a in lrs])[:, None, None]
+    per_epoch = n // SPEED_BATCH
+    orders = []
+    for s in seeds:
+        rng = np.random.default_rng([s, 2, order])
+        o = np.stack([rng.permutation(n)[: per_epoch * SPEED_BATCH] for _ in range(cap)]).reshape(-1, SPEED_BATCH)
+        orders += [o] * len(lrs)
+    idx = torch.tensor(np.stack(orders))  # (R, steps, batch)
+
+    def forward(h, W, b, act=f):  # h: (R, batch, 64) -> logits (R, batch, 10)
+        for l in range(SPEED_DEPTH):
+            h = act(torch.baddbmm(b[l], h, W[l]))
+        return torch.baddbmm(b[SPEED_DEPTH], h, W[SPEED_DEPTH])
+
+    R, T = idx.shape[0], len(targets)
+    reached = np.full((R, T), float(cap))
+    todo = np.ones((R, T), dtype=bool)
+    tg = np.array(targets)
+    for t in range(cap * per_epoch):
+        xb, yb = X[idx[:, t]], y[idx[:, t]]
+        loss = torch.nn.functional.cross_entropy(forward(xb, Ws, bs).reshape(-1, 10), yb.reshape(-1),
+                                                 reduction="sum") / SPEED_BATCH  # sum over runs of each run's mean
+        grads = torch.autograd.grad(loss, params)
+        with torch.no_grad():
+            for p, v, g in zip(params, vel, grads):
+                v.mul_(SPEED_MOMENTUM).add_(g)
+                p.sub_(lr * v)
+            active = np.flatnonzero(todo.any(axis=1))
+            a = torch.from_numpy(active)
+            logits = forward(X.expand(len(active), n, X.shape[1]), [w[a] for w in Ws], [b[a] for b in bs], act=f_)
+            err = (logits.argmax(-1) != y).float().mean(-1).numpy()
+        hit = (err[:, None] <= tg[None, :]) & todo[active]
+        rows, cols = np.nonzero(hit)
+        reached[active[rows], cols] = (t + 1) / per_epoch
+        todo[active[rows], cols] = False
+        if not todo.any():
+            break
+    return reached.reshape(len(seeds), len(lrs), T)

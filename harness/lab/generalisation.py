@@ -1,0 +1,344 @@
+"""Generalisation measurements: double descent, lottery tickets, learning curves, streamed memory, FGSM.
+
+Pure functions that return numbers and arrays (no asserts, prints or plots).  Every training loop
+runs many networks at once: weights are stacked along a leading run axis R (one run per seed, or per
+seed and setting) and multiplied with ``bmm``, so six seeds cost about as much as one small network.
+Shapes: stacked weights ``W[l]`` (R, fan_in, fan_out), biases ``b[l]`` (R, 1, fan_out), inputs (R, m, 64).
+"""
+
+from __future__ import annotations
+
+import functools
+import tracemalloc
+
+import numpy as np
+import torch
+
+from harness.lab import data, models, stacked
+
+CLASSES = 10
+
+
+def split(seed: int, n_train: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of a random train/test split of the 1797 digits: (n_train,), (1797 - n_train,)."""
+    perm = np.random.default_rng([seed, 11]).permutation(len(data.digits()[0]))
+    return perm[:n_train], perm[n_train:]
+
+
+# -- double descent: minimum-norm least squares on random Fourier features ------------------------
+
+def min_norm_solve(F: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """Minimum-norm least-squares solution w of F w = Y: F (n, p), Y (n, k) -> (p, k).
+
+    For p <= n this is ordinary least squares; for p > n it interpolates the training data with the
+    smallest ||w||, computed as F^T (F F^T)^+ Y (an n x n system, cheaper than the p-wide SVD).
+    """
+    n, p = F.shape
+    if p <= n:
+        return np.linalg.lstsq(F, Y, rcond=None)[0]
+    return F.T @ np.linalg.lstsq(F @ F.T, Y, rcond=None)[0]
+
+
+def random_fourier_curve(seed: int, n_train: int, n_test: int, ratios: tuple[float, ...]) -> dict:
+    """Test error of min-norm least squares on p = ratio * n_train random Fourier features of digits.
+
+    Features cos(x W + b), W ~ N(0, sigma^-2) per entry, b ~ U(0, 2 pi) (Rahimi & Recht 2007; Belkin et
+    al. 2019's RFF model), sigma the median pairwise distance of the training digits.  Targets are one-hot
+    labels; the p features are the first p columns of one draw, so the models are nested.  Returns
+    'squared' (mean over test digits of the summed squared error over the 10 outputs) and 'zero_one'
+    (share of test digits whose arg-max is wrong), each (len(ratios),), and 'train_squared' (same shape).
+    """
+    X, y = data.digits()
+    rng = np.random.default_rng([seed, 1])
+    perm = rng.permutation(len(X))
+    tr, te = perm[:n_train], perm[n_train:n_train + n_test]
+    Y = np.eye(CLASSES)[y]
+    sq_norms = (X[tr] ** 2).sum(1)
+    d2 = sq_norms[:, None] + sq_norms[None, :] - 2 * X[tr] @ X[tr].T
+    sigma = float(np.median(np.sqrt(np.maximum(d2[np.triu_indices(n_train, 1)], 0.0))))
+    ps = [int(round(r * n_train)) for r in ratios]
+    W = rng.standard_normal((X.shape[1], max(ps))) / sigma
+    b = rng.uniform(0.0, 2 * np.pi, max(ps))
+    # column-major, so that the first p columns are one contiguous block
+    F_tr, F_te = np.asfortranarray(np.cos(X[tr] @ W + b)), np.asfortranarray(np.cos(X[te] @ W + b))
+    sq, zo, train_sq = [], [], []
+    for p in ps:
+        w = min_norm_solve(F_tr[:, :p], Y[tr])
+        pred = F_te[:, :p] @ w
+        sq.append(float(((pred - Y[te]) ** 2).sum(1).mean()))
+        zo.append(float((pred.argmax(1) != y[te]).mean()))
+        train_sq.append(float(((F_tr[:, :p] @ w - Y[tr]) ** 2).sum(1).mean()))
+    return {"squared": np.array(sq), "zero_one": np.array(zo), "train_squared": np.array(train_sq), "sigma": sigma}
+
+
+# -- stacked MLPs on digits -----------------------------------------------------------------------
+
+def stacked_init(seeds: list[int], sizes: tuple[int, ...]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Xavier-normal weights (Glorot & Bengio 2010, as Frankle & Carbin use) of one ReLU MLP per seed,
+    built by ``models.mlp``: W[l] (R, sizes[l], sizes[l+1]), b[l] (R, 1, sizes[l+1]) (zeros)."""
+    nets = [models.linears(models.mlp(sizes[0], sizes[1], len(sizes) - 2, sizes[-1], "relu", "xavier", s))
+            for s in seeds]
+    Ws = [torch.stack([n[l].weight.detach().T.clone() for n in nets]) for l in range(len(sizes) - 1)]
+    bs = [torch.stack([n[l].bias.detach()[None, :].clone() for n in nets]) for l in range(len(sizes) - 1)]
+    return Ws, bs
+
+
+def forward(h: torch.Tensor, Ws: list[torch.Tensor], bs: list[torch.Tensor]) -> torch.Tensor:
+    """ReLU MLP applied run by run: h (R, m, in) -> logits (R, m, 10)."""
+    for l in range(len(Ws)):
+        h = torch.baddbmm(bs[l], h, Ws[l])
+        if l < len(Ws) - 1:
+            h = torch.relu(h)
+    return h
+
+
+def accuracy(Ws, bs, X: torch.Tensor, y: torch.Tensor) -> np.ndarray:
+    """Share of rows classified correctly, per run: X (R, m, in), y (R, m) -> (R,)."""
+    with torch.no_grad():
+        return (forward(X, Ws, bs).argmax(-1) == y).float().mean(-1).numpy().astype(np.float64)
+
+
+def train_stacked(Ws, bs, masks, X: torch.Tensor, y: torch.Tensor, orders: torch.Tensor, lr: float,
+                  eval_every: int = 0, X_test: torch.Tensor | None = None, y_test: torch.Tensor | None = None):
+    """Adam (mini-batch cross-entropy, no regularisation) on masked stacked MLPs, all runs at once.
+
+    X (R, n, in), y (R, n): each run's training set; orders (R, steps, batch) index into it.  masks[l]
+    (R, in, out) of 0/1 keeps pruned weights at exactly 0 (their gradient is 0, so Adam never moves
+    them).  Returns (trained W list, b list, test-accuracy curve (R, n_evals) evaluated every
+    ``eval_every`` steps and at the end, or None).
+    """
+    L = len(Ws)
+    params = [(w * m).clone().requires_grad_(True) for w, m in zip(Ws, masks)] + \
+             [b.clone().requires_grad_(True) for b in bs]
+    opt = torch.optim.Adam(params, lr=lr, fused=True)
+    rows = torch.arange(X.shape[0])[:, None]
+    R, steps, batch = orders.shape
+    curve = []
+    for t in range(steps):
+        idx = orders[:, t]
+        logits = forward(X[rows, idx], [p * m for p, m in zip(params[:L], masks)], params[L:])
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, CLASSES), y[rows, idx].reshape(-1),
+                                                 reduction="sum") / batch  # sum over runs of each run's mean
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if X_test is not None and eval_every and ((t + 1) % eval_every == 0 or t + 1 == steps):
+            curve.append(accuracy([p.detach() * m for p, m in zip(params[:L], masks)], [b.detach() for b in params[L:]],
+                                  X_test, y_test))
+    W_out = [p.detach() * m for p, m in zip(params[:L], masks)]
+    return W_out, [b.detach() for b in params[L:]], (np.stack(curve, axis=1) if curve else None)
+
+
+def digits_split_tensors(seeds: list[int], n_train: int):
+    """Per-seed train/test split of the raw digits (pixels in [0, 1]): X_tr (R, n_train, 64), y_tr,
+    X_te (R, 1797 - n_train, 64), y_te."""
+    X, y = data.digits()
+    X, y = torch.tensor(X, dtype=torch.float32), torch.tensor(y)
+    splits = [split(s, n_train) for s in seeds]
+    return (torch.stack([X[tr] for tr, _ in splits]), torch.stack([y[tr] for tr, _ in splits]),
+            torch.stack([X[te] for _, te in splits]), torch.stack([y[te] for _, te in splits]))
+
+
+@functools.lru_cache(maxsize=None)
+def dense_digits_mlps(seeds: tuple[int, ...], width: int, epochs: int, n_train: int = 1200, batch: int = 60,
+                      lr: float = 1.2e-3, eval_epochs: int = 5) -> dict:
+    """Two-hidden-layer ReLU MLPs 64-width-width-10, Xavier init, trained with Adam on ``n_train`` raw digits.
+
+    Frankle & Carbin's LeNet recipe (Adam, rate 1.2e-3, batch 60), scaled to digits.  Returns the initial
+    and trained stacked weights, the split tensors, the batch orders, test accuracy (R,) and its curve
+    (R, ceil(epochs / eval_epochs)), evaluated every ``eval_epochs`` epochs and at the end.  Cached: the lottery-ticket and adversarial claims share these networks.
+    """
+    seeds_l = list(seeds)
+    sizes = (64, width, width, CLASSES)
+    X_tr, y_tr, X_te, y_te = digits_split_tensors(seeds_l, n_train)
+    steps_per_epoch = n_train // batch
+    orders = torch.tensor(stacked.batch_orders(seeds_l, [n_train] * len(seeds_l), steps_per_epoch * epochs, batch, tag=12))
+    W0, b0 = stacked_init(seeds_l, sizes)
+    ones = [torch.ones_like(w) for w in W0]
+    every = steps_per_epoch * eval_epochs
+    W, b, curve = train_stacked(W0, b0, ones, X_tr, y_tr, orders, lr, every, X_te, y_te)
+    return {"W0": W0, "b0": b0, "W": W, "b": b, "X_tr": X_tr, "y_tr": y_tr, "X_te": X_te, "y_te": y_te,
+            "orders": orders, "lr": lr, "sizes": sizes, "eval_every": every,
+            "test_acc": accuracy(W, b, X_te, y_te), "train_acc": accuracy(W, b, X_tr, y_tr), "curve": curve}
+
+
+def magnitude_masks(Ws: list[torch.Tensor], masks: list[torch.Tensor], keep: list[float]) -> list[torch.Tensor]:
+    """Layer-wise magnitude pruning: in each run and layer keep the ``keep[l]`` share of the surviving
+    weights with the largest |W| (Frankle & Carbin 2019, Sec. 2).  Returns new 0/1 masks, same shapes."""
+    out = []
+    for W, m, k in zip(Ws, masks, keep):
+        score = (W.abs() * m).reshape(W.shape[0], -1)
+        n_keep = max(1, int(round(float(m[0].sum()) * k)))
+        order = torch.argsort(score, dim=1, descending=True, stable=True)[:, :n_keep]
+        new = torch.zeros_like(score).scatter_(1, order, 1.0)
+        out.append(new.reshape(W.shape) * m)
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def lottery_tickets(seeds: tuple[int, ...], width: int, epochs: int, remaining: float, rounds: int) -> dict:
+    """Iterative magnitude pruning with rewinding to the original init, and the random-re-init control.
+
+    Each round prunes the hidden layers to ``remaining ** (1/rounds)`` of their surviving weights and the
+    output layer at half that pruning rate (Frankle & Carbin prune the output layer at half the rate), resets
+    the survivors to their initial values theta_0 and retrains with the dense run's recipe and batch order.
+    The control trains the final mask from a fresh Xavier init theta_0' (a new seed per run).
+    Returns test accuracy (R,) and curves (R, n_evals) for 'dense', 'ticket', 'reinit', and the kept shares.
+    """
+    dense = dense_digits_mlps(seeds, width, epochs)
+    W0, b0, orders, lr = dense["W0"], dense["b0"], dense["orders"], dense["lr"]
+    every, args = dense["eval_every"], (dense["X_tr"], dense["y_tr"])
+    keep_hidden = remaining ** (1.0 / rounds)
+    keep_out = (1.0 - (1.0 - remaining) / 2) ** (1.0 / rounds)
+    masks = [torch.ones_like(w) for w in W0]
+    W = dense["W"]
+    for r in range(rounds):
+        masks = magnitude_masks(W, masks, [keep_hidden] * (len(W0) - 1) + [keep_out])
+        if r < rounds - 1:  # an intermediate round: rewind, retrain, prune again from the retrained weights
+            W, _, _ = train_stacked(W0, b0, masks, *args, orders, lr)
+    # the ticket (theta_0) and the control (a fresh init theta_0') train side by side: 2R runs, same masks and order
+    W0r, b0r = stacked_init([stacked.subseed(s, 13) for s in seeds], dense["sizes"])
+    R = len(seeds)
+
+    def both(a: list[torch.Tensor], c: list[torch.Tensor]) -> list[torch.Tensor]:
+        return [torch.cat([x, y]) for x, y in zip(a, c)]
+
+    def twice(t: torch.Tensor) -> torch.Tensor:
+        return torch.cat([t, t])
+
+    W, b, curve = train_stacked(both(W0, W0r), both(b0, b0r), both(masks, masks), twice(dense["X_tr"]),
+                                twice(dense["y_tr"]), twice(orders), lr, every, twice(dense["X_te"]), twice(dense["y_te"]))
+    test = accuracy(W, b, twice(dense["X_te"]), twice(dense["y_te"]))
+    train = accuracy(W, b, twice(dense["X_tr"]), twice(dense["y_tr"]))
+    total = sum(float(m[0].numel()) for m in masks)
+    return {"dense": dense["test_acc"], "ticket": test[:R], "reinit": test[R:],
+            "curves": {"dense": dense["curve"], "ticket": curve[:R], "reinit": curve[R:]},
+            "kept_per_layer": [float(m[0].mean()) for m in masks],
+            "kept_total": sum(float(m[0].sum()) for m in masks) / total,
+            "dense_train": dense["train_acc"], "ticket_train": train[:R], "reinit_train": train[R:]}
+
+
+# -- learning curves over training-set size and width ---------------------------------------------
+
+@functools.lru_cache(maxsize=None)
+def learning_curves(seeds: tuple[int, ...], sizes: tuple[int, ...], widths: tuple[int, ...], steps: int,
+                    batch: int, lr: float, n_test: int = 597) -> dict[int, dict[str, np.ndarray]]:
+    """Test and training error of one-hidden-layer ReLU MLPs (width w, Xavier init) trained on the first n
+    digits of each seed's shuffle, for every n in ``sizes``; the last ``n_test`` digits are the test set.
+
+    Every run takes the same number of Adam steps on mini-batches of ``batch`` (equal optimisation
+    budget); the same init per seed and width for every n.  Returns {width: {'test': (n_seeds, n_sizes),
+    'train': (n_seeds, n_sizes)}} (errors as shares).
+    """
+    seeds_l = list(seeds)
+    X_tr, y_tr, X_te, y_te = digits_split_tensors(seeds_l, 1797 - n_test)
+    runs = [(i, n) for i in range(len(seeds_l)) for n in sizes]  # run r = (seed index, size)
+    rr = torch.tensor([i for i, _ in runs])
+    orders = torch.tensor(stacked.batch_orders([seeds_l[i] for i, _ in runs], [n for _, n in runs], steps, batch, tag=14))
+    out = {}
+    for w in widths:
+        W0, b0 = stacked_init(seeds_l, (64, w, CLASSES))
+        W0, b0 = [x[rr] for x in W0], [x[rr] for x in b0]
+        ones = [torch.ones_like(x) for x in W0]
+        W, b, _ = train_stacked(W0, b0, ones, X_tr[rr], y_tr[rr], orders, lr)
+        test = 1 - accuracy(W, b, X_te[rr], y_te[rr])
+        train = np.array([1 - accuracy([x[r:r + 1] for x in W], [x[r:r + 1] for x in b],
+                                       X_tr[rr[r:r + 1], :n], y_tr[rr[r:r + 1], :n])[0] for r, (_, n) in enumerate(runs)])
+        shape = (len(seeds_l), len(sizes))
+        out[w] = {"test": test.reshape(shape), "train": train.reshape(shape)}
+    return out
+
+
+# -- memory of streamed mini-batch training vs full-batch training on materialised data -------------
+
+def teacher(seed: int, dim: int) -> np.ndarray:
+    """A fixed random linear teacher that labels the synthetic stream: (dim, 10)."""
+    return np.random.default_rng([seed, 21]).standard_normal((dim, CLASSES))
+
+
+def stream_batch(seed: int, k: int, batch: int, T: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The k-th batch of a seeded synthetic stream, regenerated on demand: x ~ N(0, I) (batch, dim) float32,
+    labels argmax(x T) (batch,).  Batch k is a pure function of (seed, k): nothing is stored between calls."""
+    x = np.random.default_rng([seed, 22, k]).standard_normal((batch, T.shape[0]), dtype=np.float32)
+    return x, (x @ T).argmax(1)
+
+
+def _softmax_grad(W: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Gradient of the mean cross-entropy of softmax regression x W: W (dim, 10), x (m, dim) -> (dim, 10)."""
+    z = x @ W
+    z -= z.max(1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(1, keepdims=True)
+    p[np.arange(len(y)), y] -= 1.0
+    return x.T @ p / len(y)
+
+
+def stream_accuracy(W: np.ndarray, seed: int, T: np.ndarray, batch: int) -> float:
+    """Accuracy on 10 held-out batches of the stream (indices past any training batch)."""
+    hits = [float(((x @ W).argmax(1) == y).mean()) for x, y in (stream_batch(seed, 10 ** 9 + k, batch, T) for k in range(10))]
+    return float(np.mean(hits))
+
+
+def train_memory(seed: int, n_examples: int, mode: str, *, dim: int = 16, batch: int = 256, epochs: int = 1,
+                 lr: float = 0.5) -> dict[str, float]:
+    """Peak traced memory (tracemalloc, bytes) of training softmax regression on ``n_examples`` examples.
+
+    mode 'stream': mini-batch SGD, each batch regenerated from the seeded stream when it is needed and
+    dropped after its step.  mode 'full': the same examples materialised in one array, then full-batch GD
+    (one step per epoch).  Both see every example ``epochs`` times.  numpy reports its buffers to
+    tracemalloc, so the peak includes every array either loop holds.  Returns peak bytes, the size of the
+    materialised data in bytes, and held-out accuracy.
+    """
+    T = teacher(seed, dim)
+    n_batches = n_examples // batch
+    W = np.zeros((dim, CLASSES), dtype=np.float32)
+    was_tracing = tracemalloc.is_tracing()
+    if not was_tracing:
+        tracemalloc.start()
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    if mode == "stream":
+        for _ in range(epochs):
+            for k in range(n_batches):
+                x, y = stream_batch(seed, k, batch, T)
+                W -= lr * _softmax_grad(W, x, y)
+    elif mode == "full":
+        parts = [stream_batch(seed, k, batch, T) for k in range(n_batches)]
+        X = np.concatenate([p[0] for p in parts])
+        Y = np.concatenate([p[1] for p in parts])
+        del parts
+        for _ in range(epochs):
+            W -= lr * _softmax_grad(W, X, Y)
+        del X, Y
+    else:
+        raise ValueError(f"unknown mode {mode!r}")
+    peak = tracemalloc.get_traced_memory()[1] - base
+    if not was_tracing:
+        tracemalloc.stop()
+    return {"peak_bytes": float(peak), "data_bytes": float(n_batches * batch * dim * 4),
+            "accuracy": stream_accuracy(W, seed, T, batch)}
+
+
+# -- adversarial examples (FGSM) ------------------------------------------------------------------
+
+def perturbation_flips(Ws, bs, X: torch.Tensor, y: torch.Tensor, eps: float, seed: int) -> dict[str, np.ndarray]:
+    """Share of correctly classified rows whose prediction changes under an L-inf perturbation of size eps.
+
+    'fgsm': x + eps * sign(grad_x cross-entropy) (Goodfellow, Shlens & Szegedy 2015); 'random': x + eps * s
+    with s a random sign per pixel, the same L-inf and L2 norm.  Both clipped to the pixel range [0, 1].
+    X (R, m, 64), y (R, m).  Returns 'fgsm', 'random' (R,) shares and 'fgsm_acc', 'random_acc' (R,) accuracies.
+    """
+    x = X.clone().requires_grad_(True)
+    logits = forward(x, Ws, bs)
+    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, CLASSES), y.reshape(-1), reduction="sum")
+    (g,) = torch.autograd.grad(loss, x)
+    with torch.no_grad():
+        clean = logits.argmax(-1)
+        correct = (clean == y).float()
+        signs = torch.randint(0, 2, X.shape, generator=torch.Generator().manual_seed(seed)).float() * 2 - 1
+        out = {}
+        for name, direction in (("fgsm", g.sign()), ("random", signs)):
+            pred = forward((X + eps * direction).clamp(0.0, 1.0), Ws, bs).argmax(-1)
+            out[name] = (((pred != clean).float() * correct).sum(-1) / correct.sum(-1)).numpy().astype(np.float64)
+            out[f"{name}_acc"] = (pred == y).float().mean(-1).numpy().astype(np.float64)
+    return out

@@ -1,0 +1,156 @@
+"""Generative models: Goodfellow et al. 2014's generator losses and a small GAN on a 1-D mixture.
+
+The minimax and non-saturating generator losses, and a small GAN on a 1-D mixture of two
+Gaussians judged by the exact 1-D Wasserstein-1 distance.  Pure functions; runs of several seeds
+train at once (weights carry a leading run axis R).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from harness.lab.stacked import generator as _gen
+
+# == GANs ===========================================================================================
+
+MIXTURE_MEANS = (-2.0, 2.0)  # the target: an equal mixture of N(-2, 0.5^2) and N(2, 0.5^2)
+MIXTURE_STD = 0.5
+
+
+def mixture_samples(n: int, g: torch.Generator, runs: int = 1) -> torch.Tensor:
+    """Samples of the target mixture: (runs, n, 1)."""
+    means = torch.tensor(MIXTURE_MEANS)
+    which = torch.randint(0, len(MIXTURE_MEANS), (runs, n, 1), generator=g)
+    return means[which] + MIXTURE_STD * torch.randn(runs, n, 1, generator=g)
+
+
+def init_mlp(seeds: list[int], sizes: tuple[int, ...], tag: int) -> list[torch.Tensor]:
+    """R stacked MLPs (one per seed): [W_1 (R, in, out), b_1 (R, 1, out), ...], PyTorch's default init."""
+    params = []
+    g = [_gen(s, tag) for s in seeds]
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        bound = 1 / math.sqrt(a)
+        params.append(torch.stack([(torch.rand(a, b, generator=gi) * 2 - 1) * bound for gi in g]))
+        params.append(torch.stack([(torch.rand(1, b, generator=gi) * 2 - 1) * bound for gi in g]))
+    return [p.requires_grad_(True) for p in params]
+
+
+def mlp_forward(params: list[torch.Tensor], x: torch.Tensor, slope: float = 0.0) -> torch.Tensor:
+    """Stacked MLP: x (R, n, in) -> (R, n, out); hidden layers ReLU (LeakyReLU when slope > 0)."""
+    n_layers = len(params) // 2
+    for i in range(n_layers):
+        x = torch.baddbmm(params[2 * i + 1], x, params[2 * i])
+        if i < n_layers - 1:
+            x = F.leaky_relu(x, slope) if slope else torch.relu(x)
+    return x
+
+
+GEN_SIZES, DISC_SIZES, LATENT = (2, 32, 32, 1), (1, 32, 32, 1), 2
+
+
+def generate(gen: list[torch.Tensor], n: int, g: torch.Generator) -> torch.Tensor:
+    """Generator samples G(z), z ~ N(0, I_2), LeakyReLU 0.2 hidden units: (R, n, 1)."""
+    return mlp_forward(gen, torch.randn(gen[0].shape[0], n, LATENT, generator=g), slope=0.2)
+
+
+def discriminator_logit(disc: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """D's logit a(x), with D(x) = sigmoid(a): x (R, n, 1) -> (R, n, 1)."""
+    return mlp_forward(disc, x, slope=0.2)
+
+
+def train_discriminator(gen: list[torch.Tensor], disc: list[torch.Tensor], steps: int, g: torch.Generator,
+                        batch: int = 256, lr: float = 1e-3) -> None:
+    """Train D alone (G fixed) to tell target samples from G's, in place (Adam, D's loss of Goodfellow et al.)."""
+    opt = torch.optim.Adam(disc, lr=lr, betas=(0.5, 0.999), fused=True)
+    R = gen[0].shape[0]
+    for _ in range(steps):
+        with torch.no_grad():
+            fake = generate(gen, batch, g)
+        real = mixture_samples(batch, g, R)
+        loss = (F.softplus(-discriminator_logit(disc, real)) + F.softplus(discriminator_logit(disc, fake))).mean() * R
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
+def generator_gradient_norms(gen: list[torch.Tensor], disc: list[torch.Tensor], n: int,
+                             g: torch.Generator) -> dict[str, np.ndarray]:
+    """Norms of the gradient w.r.t. G's parameters of both generator losses, per run, on one batch of z.
+
+    minimax (Goodfellow et al. 2014, eq. 1): minimise mean log(1 - D(G(z))) = -mean softplus(a);
+    non-saturating (Sec. 3): minimise -mean log D(G(z)) = mean softplus(-a), where a = D's logit.
+    Returns 'minimax', 'non_saturating' (R,) and 'd_fake' (R,), the mean D(G(z)) on the batch.
+    """
+    z = torch.randn(gen[0].shape[0], n, LATENT, generator=g)
+    out = {}
+    for name, loss_of in (("minimax", lambda a: -F.softplus(a)), ("non_saturating", lambda a: F.softplus(-a))):
+        a = discriminator_logit(disc, mlp_forward(gen, z, slope=0.2))
+        grads = torch.autograd.grad(loss_of(a).mean(dim=(1, 2)).sum(), gen)  # runs are independent
+        out[name] = torch.sqrt(sum((gr ** 2).sum(dim=tuple(range(1, gr.ndim))) for gr in grads)).detach().numpy()
+        out["d_fake"] = torch.sigmoid(a).mean(dim=(1, 2)).detach().numpy()
+    return out
+
+
+def wasserstein1(x: np.ndarray, y: np.ndarray) -> float:
+    """Exact 1-D Wasserstein-1 distance between two equal-size samples: mean |sorted x - sorted y|."""
+    return float(np.mean(np.abs(np.sort(x) - np.sort(y))))
+
+
+def train_gan(seeds: list[int], steps: int, batch: int = 128, lr: float = 2e-3, n_eval: int = 10_000,
+              checkpoints: int = 10) -> dict[str, np.ndarray]:
+    """A small GAN per seed on the 1-D two-Gaussian mixture, all seeds at once.
+
+    G: z in R^2 -> 32 -> 32 -> 1; D: 1 -> 32 -> 32 -> 1; both LeakyReLU 0.2 (ReLU generators sometimes
+    lose all their units and stay a constant).  One D step then one G
+    step with the non-saturating loss, Adam (rate ``lr``, betas 0.5, 0.999), as Goodfellow et al. 2014
+    alternate them (k = 1).  Returns 'w1' (R, checkpoints + 1): the W1 distance between ``n_eval``
+    generator samples and as many fresh target samples, at init and after each checkpoint;
+    'steps' (checkpoints + 1,); 'mode_mass' (R, 2): the share of the trained generator's samples
+    within 2 std of each mode; 'mode_mass_init' (R, 2), the same for the initial generator; and
+    'floor' (R,): W1 between two independent target samples of size ``n_eval`` (sampling noise).
+    """
+    R = len(seeds)
+    gen, disc = init_mlp(seeds, GEN_SIZES, 401), init_mlp(seeds, DISC_SIZES, 402)
+    g = _gen(seeds[0], 403, R)
+    g_eval = _gen(seeds[0], 404, R)
+    opt_g = torch.optim.Adam(gen, lr=lr, betas=(0.5, 0.999), fused=True)
+    opt_d = torch.optim.Adam(disc, lr=lr, betas=(0.5, 0.999), fused=True)
+
+    def evaluate():
+        with torch.no_grad():
+            x = generate(gen, n_eval, g_eval)[..., 0].numpy()
+            t = mixture_samples(n_eval, g_eval, R)[..., 0].numpy()
+        w1 = np.array([wasserstein1(x[r], t[r]) for r in range(R)])
+        mass = np.stack([np.mean(np.abs(x - m) < 2 * MIXTURE_STD, axis=1) for m in MIXTURE_MEANS], axis=1)
+        return w1, mass
+
+    w1, mass0 = evaluate()
+    curve, marks = [w1], [0]
+    every = max(1, steps // checkpoints)
+    # constant rate for the first half, then linear decay to 0 (as CycleGAN trains): constant-rate
+    # GANs keep circling the target, and the decay lets the generator settle where it is
+    for step in range(1, steps + 1):
+        for o in (opt_g, opt_d):
+            o.param_groups[0]["lr"] = lr * min(1.0, 2 * (1 - (step - 1) / steps))
+        real = mixture_samples(batch, g, R)
+        fake = generate(gen, batch, g)
+        d_loss = (F.softplus(-discriminator_logit(disc, real)) + F.softplus(discriminator_logit(disc, fake.detach()))).mean() * R
+        opt_d.zero_grad()
+        d_loss.backward()
+        opt_d.step()
+        g_loss = F.softplus(-discriminator_logit(disc, generate(gen, batch, g))).mean() * R
+        opt_g.zero_grad()
+        g_loss.backward()
+        opt_g.step()
+        if step % every == 0 or step == steps:
+            w1, mass = evaluate()
+            curve.append(w1)
+            marks.append(step)
+    with torch.no_grad():
+        a, b = mixture_samples(n_eval, g_eval, R)[..., 0].numpy(), mixture_samples(n_eval, g_eval, R)[..., 0].numpy()
+    return {"w1": np.stack(curve, axis=1), "steps": np.array(marks), "mode_mass": mass, "mode_mass_init": mass0,
+            "floor": np.array([wasserstein1(a[r], b[r]) for r in range(R)])}

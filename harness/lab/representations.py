@@ -1,0 +1,362 @@
+"""Representations: hand-made features against learned ones, CNN against MLP, depth against width, nets against classical learners.
+
+Concentric circles (engineered vs learned features), CNN vs MLP vs linear model on the 8x8 digits
+with one-pixel shifts, Telgarsky's sawtooth (an exact deep narrow construction and trained deep vs
+shallow nets), a one-hidden-layer sigmoid net vs an SVM and a random forest.  Pure functions that
+return numbers and arrays; every stochastic run is seeded and several seeds train at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from harness.lab import data
+
+
+# == Representations ===============================================================================
+
+def _one_blas_thread():
+    """One BLAS/OpenMP thread for the libraries loaded *now*.  The suite limits threads when it starts,
+    but scikit-learn loads SciPy's second OpenBLAS later, unlimited; on a busy 2-core machine its
+    threads spin against each other (L-BFGS fits ran 10x slower in CPU time)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)
+
+
+# -- concentric circles: engineered vs learned features ----------------------------------------------
+
+def circles(n: int, seed: int, noise: float = 0.1, factor: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's two concentric circles (radii 1 and ``factor``), shuffled: X (n, 2), y (n,) in {0, 1}."""
+    from sklearn.datasets import make_circles
+
+    return make_circles(n_samples=n, noise=noise, factor=factor, random_state=seed)
+
+
+def radius_feature(X: np.ndarray) -> np.ndarray:
+    """The hand-engineered feature: raw inputs plus the squared radius x1^2 + x2^2: (n, 3)."""
+    return np.c_[X, (X ** 2).sum(axis=1)]
+
+
+def circles_accuracies(seed: int, n: int = 1000, hidden: int = 32) -> dict[str, float]:
+    """Test accuracy (second half of ``n`` points) of three models fitted on the first half.
+
+    'raw linear': logistic regression on (x1, x2); 'engineered linear': the same model on
+    (x1, x2, r^2); 'raw MLP': one ReLU hidden layer of ``hidden`` units on (x1, x2).  All fitted by
+    L-BFGS to convergence with scikit-learn's default L2 penalty.  'probe R2': share of the variance
+    of r^2 on the test half that a linear read-out of the MLP's hidden layer explains (the read-out
+    fitted on the training half): whether the net has built the radius feature itself.
+    """
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+
+    X, y = circles(n, seed)
+    h = n // 2
+    Xtr, ytr, Xte, yte = X[:h], y[:h], X[h:], y[h:]
+    with _one_blas_thread():
+        raw = LogisticRegression().fit(Xtr, ytr).score(Xte, yte)
+        eng = LogisticRegression().fit(radius_feature(Xtr), ytr).score(radius_feature(Xte), yte)
+        mlp = MLPClassifier(hidden_layer_sizes=(hidden,), activation="relu", solver="lbfgs", max_iter=2000,
+                            random_state=seed).fit(Xtr, ytr)
+
+    def hidden_layer(A):  # (n, hidden): the MLP's learned representation
+        return np.maximum(A @ mlp.coefs_[0] + mlp.intercepts_[0], 0.0)
+
+    r2 = radius_feature(Xtr)[:, 2], radius_feature(Xte)[:, 2]
+    probe = LinearRegression().fit(hidden_layer(Xtr), r2[0]).score(hidden_layer(Xte), r2[1])
+    return {"raw linear": float(raw), "engineered linear": float(eng), "raw MLP": float(mlp.score(Xte, yte)),
+            "probe R2": float(probe)}
+
+
+# -- digits: CNN vs MLP vs linear model on raw pixels, one-pixel shifts --------------------------------
+
+SHIFTS = ((1, 0), (-1, 0), (0, 1), (0, -1))  # (rows, columns): down, up, right, left by one pixel
+
+
+def raw_digit_images() -> tuple[torch.Tensor, torch.Tensor]:
+    """The 1797 scikit-learn digits as raw pixels scaled to [0, 1] (no other preprocessing): (1797, 8, 8), (1797,)."""
+    X, y = data.digits()  # (1797, 64) in [0, 1]
+    return torch.tensor(X.reshape(-1, 8, 8), dtype=torch.float32), torch.tensor(y)
+
+
+def shift_images(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """Translate images (..., H, W) by (dy, dx) pixels, filling with 0 (the digits' background)."""
+    out = torch.zeros_like(x)
+    H, W = x.shape[-2:]
+    out[..., max(dy, 0):H + min(dy, 0), max(dx, 0):W + min(dx, 0)] = \
+        x[..., max(-dy, 0):H + min(-dy, 0), max(-dx, 0):W + min(-dx, 0)]
+    return out
+
+
+def _uniform(shape: tuple, fan_in: int, g: torch.Generator) -> torch.Tensor:
+    """PyTorch's default Linear/Conv2d init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), for weights and biases."""
+    b = 1.0 / math.sqrt(fan_in)
+    return (torch.rand(shape, generator=g) * 2 - 1) * b
+
+
+# Layer tables: (kind, shape) per parameter tensor of one network.  CNN: LeNet-style, two 3x3 conv
+# layers (16 and 32 maps, ReLU, 2x2 max pooling after each: 8x8 -> 4x4 -> 2x2), then a linear read-out.
+DIGIT_NETS = {
+    "linear": [("w", (64, 10)), ("b", (1, 10))],
+    "MLP": [("w", (64, 64)), ("b", (1, 64)), ("w", (64, 10)), ("b", (1, 10))],
+    "CNN": [("k", (16, 1, 3, 3)), ("c", (16,)), ("k", (32, 16, 3, 3)), ("c", (32,)), ("w", (128, 10)), ("b", (1, 10))],
+}
+
+
+def digit_net_params(kind: str) -> int:
+    """Parameters of one network of DIGIT_NETS[kind]."""
+    return sum(math.prod(s) for _, s in DIGIT_NETS[kind])
+
+
+def _init_stacked(kind: str, seeds: tuple[int, ...]) -> list[torch.Tensor]:
+    """Per-seed default-init parameters, stacked along a leading seed axis (conv kernels concatenated for groups=S)."""
+    gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+    out, fan = [], None
+    for tag, shape in DIGIT_NETS[kind]:
+        if tag in ("w", "k"):
+            fan = shape[0] if tag == "w" else math.prod(shape[1:])
+        per = [_uniform(shape, fan, g) for g in gens]
+        out.append(torch.cat(per) if tag in ("k", "c") else torch.stack(per))
+    return out
+
+
+def _forward(kind: str, p: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """Logits of S networks at once: x (S, B, 8, 8) -> (S, B, 10); seed s sees only its own images."""
+    S, B = x.shape[:2]
+    if kind == "linear":
+        return torch.baddbmm(p[1], x.reshape(S, B, 64), p[0])
+    if kind == "MLP":
+        return torch.baddbmm(p[3], torch.relu(torch.baddbmm(p[1], x.reshape(S, B, 64), p[0])), p[2])
+    h = x.transpose(0, 1)  # (B, S, 8, 8): seed s's images in channel s; grouped convolutions keep seeds apart
+    h = F.max_pool2d(torch.relu(F.conv2d(h, p[0], p[1], padding=1, groups=S)), 2)  # (B, S*16, 4, 4)
+    h = F.max_pool2d(torch.relu(F.conv2d(h, p[2], p[3], padding=1, groups=S)), 2)  # (B, S*32, 2, 2)
+    return torch.baddbmm(p[5], h.reshape(B, S, 128).transpose(0, 1), p[4])
+
+
+@functools.lru_cache(maxsize=None)
+def digit_net_accuracies(kind: str, seeds: tuple[int, ...], lr: float, epochs: int, batch: int = 64) -> dict:
+    """Train one ``kind`` network per seed on its half of the raw digits (``digit_halves``); test on the other half.
+
+    Adam at rate ``lr``, mini-batches of ``batch``, ``epochs`` passes, cross-entropy, no augmentation
+    and no regularisation: the same budget for every kind.  Returns 'clean' test accuracy (S,) and
+    'shifted' accuracy on the test images moved by one pixel in each direction of SHIFTS (S, 4).
+    """
+    X, y = raw_digit_images()
+    halves = [digit_halves(s) for s in seeds]
+    tr = torch.tensor(np.stack([h[0] for h in halves]))
+    te = torch.tensor(np.stack([h[1] for h in halves]))
+    Xtr, ytr = X[tr], y[tr]  # (S, ntr, 8, 8), (S, ntr)
+    params = [t.requires_grad_(True) for t in _init_stacked(kind, seeds)]
+    opt = torch.optim.Adam(params, lr=lr)
+    rngs = [np.random.default_rng([s, 1]) for s in seeds]
+    S, ntr = len(seeds), tr.shape[1]
+    rows = torch.arange(S)[:, None]
+    for _ in range(epochs):
+        order = torch.tensor(np.stack([r.permutation(ntr) for r in rngs]))
+        for k in range(ntr // batch):
+            idx = order[:, k * batch:(k + 1) * batch]
+            logits = _forward(kind, params, Xtr[rows, idx])
+            # sum of each seed's mean loss: seeds share no parameters, so each trains as if alone
+            loss = F.cross_entropy(logits.reshape(-1, 10), ytr[rows, idx].reshape(-1)) * S
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    with torch.no_grad():
+        Xte, yte = X[te], y[te]
+        clean = (_forward(kind, params, Xte).argmax(-1) == yte).float().mean(-1)
+        shifted = torch.stack([(_forward(kind, params, shift_images(Xte, dy, dx)).argmax(-1) == yte).float().mean(-1)
+                               for dy, dx in SHIFTS], dim=1)
+    return {"clean": clean.numpy().astype(float), "shifted": shifted.numpy().astype(float)}
+
+
+def digit_halves(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The random half/half split of the digits used for ``seed`` by every digit model: train and test indices."""
+    n = 1797
+    perm = np.random.default_rng([seed, 0]).permutation(n)
+    return perm[: n // 2], perm[n // 2:]
+
+
+# -- Telgarsky's sawtooth ---------------------------------------------------------------------------
+
+def tent(x: torch.Tensor) -> torch.Tensor:
+    """Telgarsky's tent map on [0, 1]: m(x) = 2x for x < 1/2, 2 - 2x after; m(x) = 2 relu(x) - 4 relu(x - 1/2)."""
+    return torch.where(x < 0.5, 2 * x, 2 - 2 * x)
+
+
+def sawtooth(x: torch.Tensor, k: int) -> torch.Tensor:
+    """The tent map composed k times: 2^(k-1) teeth, 2^k linear pieces on [0, 1]."""
+    for _ in range(k):
+        x = tent(x)
+    return x
+
+
+def sawtooth_grid(k: int, points_per_piece: int = 8) -> torch.Tensor:
+    """A dyadic grid on [0, 1] that contains every kink of the k-fold sawtooth: (2^k * points_per_piece + 1, 1) float64."""
+    n = 2 ** k * points_per_piece
+    return (torch.arange(n + 1, dtype=torch.float64) / n)[:, None]
+
+
+def sawtooth_construction(k: int, dtype=torch.float64) -> nn.Sequential:
+    """Telgarsky's deep narrow ReLU net for the k-fold sawtooth: k hidden layers of 2 units, 6k + 1 parameters.
+
+    Each hidden layer computes (relu(z), relu(z - 1/2)) of the previous tent value z; the next layer's
+    pre-activation 2 relu(z) - 4 relu(z - 1/2) is tent(z) for z in [0, 1] (Telgarsky 2016, the
+    map m).  The output layer applies that last combination.  Input (n, 1) -> output (n, 1).
+    """
+    layers: list[nn.Module] = []
+    first = nn.Linear(1, 2, dtype=dtype)
+    with torch.no_grad():
+        first.weight.copy_(torch.tensor([[1.0], [1.0]]))
+        first.bias.copy_(torch.tensor([0.0, -0.5]))
+    layers += [first, nn.ReLU()]
+    for _ in range(k - 1):
+        lin = nn.Linear(2, 2, dtype=dtype)
+        with torch.no_grad():  # z = 2 h1 - 4 h2, then (z, z - 1/2)
+            lin.weight.copy_(torch.tensor([[2.0, -4.0], [2.0, -4.0]]))
+            lin.bias.copy_(torch.tensor([0.0, -0.5]))
+        layers += [lin, nn.ReLU()]
+    out = nn.Linear(2, 1, dtype=dtype)
+    with torch.no_grad():
+        out.weight.copy_(torch.tensor([[2.0, -4.0]]))
+        out.bias.zero_()
+    layers.append(out)
+    return nn.Sequential(*layers)
+
+
+def linear_pieces(x: np.ndarray, f: np.ndarray, tol: float = 1e-6) -> int:
+    """Number of linear pieces of a piecewise-linear function sampled on a grid fine enough to
+    hold at most one kink per cell: 1 + the number of slope changes larger than ``tol``."""
+    x, f = np.ravel(x), np.ravel(f)
+    slopes = np.diff(f) / np.diff(x)
+    return 1 + int(np.sum(np.abs(np.diff(slopes)) > tol * max(1.0, float(np.abs(slopes).max()))))
+
+
+def mlp_params(widths: list[int]) -> int:
+    """Parameters of a fully connected net with layer sizes ``widths`` (input first, output last)."""
+    return sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
+
+
+@functools.lru_cache(maxsize=None)
+def fit_sawtooth(widths: tuple[int, ...], k: int, seeds: tuple[int, ...], lrs: tuple[float, ...],
+                 steps: int) -> dict:
+    """Fit ReLU nets of layer sizes ``widths`` (1, ..., 1) to the k-fold sawtooth on its dyadic grid.
+
+    One net per (seed, rate), all trained at once: PyTorch's default init from the seed, full-batch
+    Adam at each rate of ``lrs`` for ``steps`` steps on the mean squared error, float64.  Every
+    parameter lives in one flat (R, P) tensor, so an Adam step costs a few tensor operations.
+    Returns 'mse' (S, n_lrs), 'max_err' (S, n_lrs), 'pieces' (S, n_lrs): linear pieces of each fit,
+    and 'curve' (S, n_lrs, n_grid): the fitted function.
+    """
+    x = sawtooth_grid(k)
+    target = sawtooth(x, k)[None]  # (1, n, 1)
+    shapes = list(zip(widths[:-1], widths[1:]))
+    sizes = [a * b for a, b in shapes] + [b for _, b in shapes]
+    S, L = len(seeds), len(lrs)
+    rows = []
+    for s in seeds:
+        g = torch.Generator().manual_seed(int(s))
+        ws = [_uniform((a, b), a, g) for a, b in shapes]
+        bs = [_uniform((b,), a, g) for a, b in shapes]
+        rows += [torch.cat([t.reshape(-1) for t in ws + bs]).double()] * L
+    theta = torch.stack(rows).requires_grad_(True)  # (R, P), R = S * L
+    lr = torch.tensor([a for _ in seeds for a in lrs], dtype=torch.float64)[:, None]
+    offs = np.cumsum([0] + sizes)
+    nl = len(shapes)
+
+    def forward(th: torch.Tensor) -> torch.Tensor:  # (R, n, 1)
+        h = x.expand(th.shape[0], -1, -1)
+        for i, (a, b) in enumerate(shapes):
+            W = th[:, offs[i]:offs[i + 1]].reshape(-1, a, b)
+            bias = th[:, offs[nl + i]:offs[nl + i + 1]].reshape(-1, 1, b)
+            h = torch.baddbmm(bias, h, W)
+            if i < nl - 1:
+                h = torch.relu(h)
+        return h
+
+    m, v = torch.zeros_like(theta), torch.zeros_like(theta)
+    b1, b2, eps = 0.9, 0.999, 1e-8
+    for t in range(1, steps + 1):
+        loss = ((forward(theta) - target) ** 2).mean(dim=(1, 2)).sum()  # sum of per-run MSEs
+        (g,) = torch.autograd.grad(loss, theta)
+        with torch.no_grad():  # Adam (Kingma & Ba 2014), one rate per run
+            m.mul_(b1).add_(g, alpha=1 - b1)
+            v.mul_(b2).addcmul_(g, g, value=1 - b2)
+            theta -= lr * (m / (1 - b1 ** t)) / ((v / (1 - b2 ** t)).sqrt() + eps)
+    with torch.no_grad():
+        f = forward(theta)[..., 0]  # (R, n)
+    err = f - target[..., 0]
+    xs, fs = x[:, 0].numpy(), f.numpy()
+    return {"mse": (err ** 2).mean(1).reshape(S, L).numpy(), "max_err": err.abs().amax(1).reshape(S, L).numpy(),
+            "pieces": np.array([linear_pieces(xs, row) for row in fs]).reshape(S, L),
+            "curve": fs.reshape(S, L, -1)}
+
+
+# -- one-hidden-layer sigmoid net vs SVM and random forest ---------------------------------------------
+
+def digits_split(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A stratified half/half split of the digits, standardised with the training half's statistics:
+    Xtr (899, 64), Xte (898, 64), ytr, yte."""
+    from sklearn.model_selection import train_test_split
+
+    X, y = data.digits()
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.5, stratify=y, random_state=seed)
+    mu, sd = Xtr.mean(0), Xtr.std(0)
+    sd = np.where(sd > 0, sd, 1.0)
+    return (Xtr - mu) / sd, (Xte - mu) / sd, ytr, yte
+
+
+@functools.lru_cache(maxsize=None)
+def classical_accuracies(seed: int, trees: int = 100) -> dict[str, float]:
+    """Test accuracy of scikit-learn's SVM (RBF kernel), random forest (``trees`` trees, 100 by
+    default) and a single decision tree, otherwise with the library's defaults, on ``digits_split(seed)``."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.svm import SVC
+    from sklearn.tree import DecisionTreeClassifier
+
+    Xtr, Xte, ytr, yte = digits_split(seed)
+    models = {"SVM": SVC(), "random forest": RandomForestClassifier(n_estimators=trees, random_state=seed),
+              "decision tree": DecisionTreeClassifier(random_state=seed)}
+    with _one_blas_thread():
+        return {k: float(m.fit(Xtr, ytr).score(Xte, yte)) for k, m in models.items()}
+
+
+@functools.lru_cache(maxsize=None)
+def sigmoid_net_accuracies(seeds: tuple[int, ...], hidden: int, lr: float, epochs: int, batch: int = 32,
+                           momentum: float = 0.9) -> np.ndarray:
+    """Test accuracy of a one-hidden-layer sigmoid net (softmax output) per seed on ``digits_split(seed)``: (S,).
+
+    The pre-2010 recipe: ``hidden`` logistic units, cross-entropy, plain mini-batch SGD with
+    momentum, PyTorch's default init from the seed; all seeds train at once (batched matmuls).
+    """
+    splits = [digits_split(s) for s in seeds]
+    Xtr = torch.tensor(np.stack([s[0] for s in splits]), dtype=torch.float32)  # (S, 899, 64)
+    ytr = torch.tensor(np.stack([s[2] for s in splits]))
+    Xte = torch.tensor(np.stack([s[1] for s in splits]), dtype=torch.float32)
+    yte = torch.tensor(np.stack([s[3] for s in splits]))
+    gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+    shapes = [((64, hidden), 64), ((1, hidden), 64), ((hidden, 10), hidden), ((1, 10), hidden)]
+    params = [torch.stack([_uniform(sh, fan, g) for g in gens]).requires_grad_(True) for sh, fan in shapes]
+    opt = torch.optim.SGD(params, lr=lr, momentum=momentum)
+    S, ntr = Xtr.shape[:2]
+    rows = torch.arange(S)[:, None]
+    rngs = [np.random.default_rng([s, 3]) for s in seeds]
+
+    def forward(x):  # (S, B, 64) -> (S, B, 10)
+        return torch.baddbmm(params[3], torch.sigmoid(torch.baddbmm(params[1], x, params[0])), params[2])
+
+    for _ in range(epochs):
+        order = torch.tensor(np.stack([r.permutation(ntr) for r in rngs]))
+        for k in range(ntr // batch):
+            idx = order[:, k * batch:(k + 1) * batch]
+            loss = F.cross_entropy(forward(Xtr[rows, idx]).reshape(-1, 10), ytr[rows, idx].reshape(-1)) * S
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    with torch.no_grad():
+        return (forward(Xte).argmax(-1) == yte).float().mean(-1).numpy().astype(float)

@@ -1,0 +1,48 @@
+"""Process set-up shared by every claim: one thread and deterministic kernels.
+
+Small-model training and linear algebra run fastest and steadiest on one thread on a shared
+2-core machine, so every worker starts with one torch thread and one BLAS thread.  Throughput
+claims ask for all threads with :func:`all_threads` and run alone (marker ``exclusive``, see
+:mod:`harness.plugin.exclusive`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+_BLAS_LIMIT = None
+
+
+def configure_threads_and_determinism(threads: int = 1) -> None:
+    global _BLAS_LIMIT
+    # cuBLAS is deterministic only with a fixed workspace (torch raises otherwise under deterministic algorithms)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    # SciPy ships its own OpenBLAS, loaded on first use (e.g. by scikit-learn); threadpoolctl only
+    # limits libraries already loaded, so load them first or their threads fight on a busy machine.
+    import scipy.linalg  # noqa: F401
+    import sklearn.utils  # noqa: F401
+
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+    if _BLAS_LIMIT is None:
+        _BLAS_LIMIT = threadpool_limits(limits=threads)
+
+
+@contextlib.contextmanager
+def all_threads():
+    """Every core for the duration (throughput measurements only); restores one thread after."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    n = os.cpu_count() or 1
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        with threadpool_limits(limits=n):
+            yield n
+    finally:
+        torch.set_num_threads(before)

@@ -1,0 +1,382 @@
+"""Sequence models: attention cost, parallel vs sequential depth, what each position sees, long-range
+recall, byte-level BPE, and reuse of trained networks (transfer, warm start).
+
+Pure functions: they build models, train and measure, and return numbers or arrays; they never
+assert, print or plot.  Shapes are given as (batch, length, width) unless stated; R is a stack of
+independent runs (one per seed) trained at once with batched matrix products.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from collections import Counter
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from harness import stats
+
+# -- attention cost ---------------------------------------------------------------------------------
+
+
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Scaled dot-product attention (Vaswani et al. 2017, eq. 1): q (B, n, d), k and v (B, m, d) -> (B, n, d).
+
+    ``mask`` (n, m) bool, True where a query may not look (e.g. later positions under a causal mask).
+    """
+    s = torch.bmm(q, k.transpose(1, 2)) / math.sqrt(q.shape[-1])  # (B, n, m): one score per query-key pair
+    if mask is not None:
+        s = s.masked_fill(mask, float("-inf"))
+    return torch.bmm(torch.softmax(s, dim=-1), v)
+
+
+def qkv(n: int, m: int, d: int, seed: int, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Random queries (1, n, d), keys and values (1, m, d)."""
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randn(1, n, d, generator=g, dtype=dtype), torch.randn(1, m, d, generator=g, dtype=dtype),
+            torch.randn(1, m, d, generator=g, dtype=dtype))
+
+
+def counted_flops(fn: Callable[[], object]) -> int:
+    """Floating-point operations of the matrix products ``fn`` runs, by torch's FlopCounterMode."""
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+def loglog_slope(x, y) -> float:
+    """Least-squares slope of log y against log x: the exponent of a power law y ~ x^k."""
+    return float(stats.fit_slope(np.log(np.asarray(x, float)), np.log(np.asarray(y, float)))[0])
+
+
+# -- parallel vs sequential ---------------------------------------------------------------------------
+
+
+def dependency_depth(output: torch.Tensor, inp: torch.Tensor) -> int:
+    """Longest chain of autograd nodes from ``inp`` (a leaf that requires grad) to ``output``.
+
+    Each node is one operation that needs its inputs finished first, so the chain length is the
+    number of operations that must run one after another (the critical path).  -1 if not connected.
+    """
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 100_000))
+    memo: dict = {}
+
+    def longest(fn) -> int:
+        if fn is None:
+            return -1
+        if fn in memo:
+            return memo[fn]
+        if getattr(fn, "variable", None) is inp:
+            memo[fn] = 0
+            return 0
+        best = -1
+        for nxt, _ in fn.next_functions:
+            d = longest(nxt)
+            if d >= 0:
+                best = max(best, d + 1)
+        memo[fn] = best
+        return best
+
+    try:
+        return longest(output.grad_fn)
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def sequence_layers(width: int, heads: int, seed: int) -> dict[str, nn.Module]:
+    """A self-attention layer and recurrent layers of the same width, PyTorch's own modules, default init."""
+    torch.manual_seed(seed)  # nn modules draw their default init from the global generator
+    return {"self-attention": nn.MultiheadAttention(width, heads, batch_first=True),
+            "RNN": nn.RNN(width, width, batch_first=True), "GRU": nn.GRU(width, width, batch_first=True)}
+
+
+def run_layer(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """(B, T, d) -> (B, T, d): self-attention with queries, keys and values all x; a recurrent layer's outputs."""
+    if isinstance(layer, nn.MultiheadAttention):
+        return layer(x, x, x, need_weights=False)[0]
+    return layer(x)[0]
+
+
+# -- what each output position depends on -------------------------------------------------------------
+
+
+def encoder(width: int, heads: int, layers: int, seed: int) -> nn.TransformerEncoder:
+    """A post-norm transformer encoder stack (no dropout), float64, default init."""
+    torch.manual_seed(seed)
+    layer = nn.TransformerEncoderLayer(width, heads, dim_feedforward=2 * width, dropout=0.0, batch_first=True,
+                                       dtype=torch.float64)
+    return nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+
+
+def causal_mask(length: int) -> torch.Tensor:
+    """(T, T) bool, True above the diagonal: position t may not look at positions s > t (GPT)."""
+    return torch.triu(torch.ones(length, length, dtype=torch.bool), diagonal=1)
+
+
+def position_jacobian(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, vectorize: bool = False) -> np.ndarray:
+    """Frobenius norm of d y_t / d x_s for every output position t and input position s: (T, T).
+
+    fn maps (1, T, d_in) -> (1, T, d_out); x is (1, T, d_in).  ``vectorize`` batches the backward
+    passes (faster for recurrent layers, slower for attention layers).
+    """
+    jac = torch.autograd.functional.jacobian(fn, x, vectorize=vectorize)  # (1, T, d_out, 1, T, d_in)
+    return jac[0, :, :, 0].pow(2).sum(dim=(1, 3)).sqrt().numpy()  # (T, T)
+
+
+def last_position_dependence(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> np.ndarray:
+    """||d y_T / d x_s|| for the last output position T and every input position s: (T,).
+
+    fn maps (1, T, d_in) -> (1, T, d_out); x is (1, T, d_in).
+    """
+    jac = torch.autograd.functional.jacobian(lambda v: fn(v)[0, -1], x, vectorize=True)  # (d_out, 1, T, d_in)
+    return jac[:, 0].pow(2).sum(dim=(0, 2)).sqrt().numpy()
+
+
+def recurrent(kind: str, width: int, seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    return {"RNN": nn.RNN, "GRU": nn.GRU, "LSTM": nn.LSTM}[kind](width, width, batch_first=True, dtype=torch.float64)
+
+
+# -- long-range recall: attention vs a GRU ------------------------------------------------------------
+
+RECALL_VALUES = 8  # values 0..7; index 8 marks the query token, which carries no value
+
+
+def recall_batch(gens: list[torch.Generator], batch: int, length: int, keys: int
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Associative recall: ``length`` (key, value) pairs with distinct keys, then a query key.
+
+    Returns keys (R, B, length+1), values (R, B, length+1) (the query's value is the marker 8) and
+    targets (R, B): the value stored under the query key.  One generator per run keeps runs independent.
+    """
+    ks, vs, ys = [], [], []
+    for g in gens:
+        key = torch.argsort(torch.rand(batch, keys, generator=g), dim=1)[:, :length]
+        val = torch.randint(0, RECALL_VALUES, (batch, length), generator=g)
+        pick = torch.randint(0, length, (batch, 1), generator=g)
+        ks.append(torch.cat([key, key.gather(1, pick)], 1))
+        vs.append(torch.cat([val, torch.full((batch, 1), RECALL_VALUES)], 1))
+        ys.append(val.gather(1, pick)[:, 0])
+    return torch.stack(ks), torch.stack(vs), torch.stack(ys)
+
+
+def _uniform(g: torch.Generator, *shape: int, fan: int) -> torch.Tensor:
+    b = 1 / math.sqrt(fan)  # PyTorch's nn.Linear / nn.GRU default range
+    return (torch.rand(*shape, generator=g) * 2 - 1) * b
+
+
+def recall_params(kind: str, seeds: list[int], keys: int, width: int) -> dict[str, torch.Tensor]:
+    """Parameters of R models stacked on a leading axis.  Both kinds share the token embedding
+    (key embedding + value embedding, width d) and an 8-way output layer; 'attention' adds one
+    single-head attention layer (W_q, W_k, W_v: d x d), 'gru' a GRU of width d."""
+    runs = []
+    for s in seeds:
+        g = torch.Generator().manual_seed(s)
+        p = {"Ek": torch.randn(keys, width, generator=g) / math.sqrt(2),
+             "Ev": torch.randn(RECALL_VALUES + 1, width, generator=g) / math.sqrt(2)}
+        if kind == "attention":
+            for n in "qkv":
+                p["W" + n] = _uniform(g, width, width, fan=width)
+        else:
+            p |= {"Wx": _uniform(g, width, 3 * width, fan=width), "Wh": _uniform(g, width, 3 * width, fan=width),
+                  "bx": _uniform(g, 1, 3 * width, fan=width), "bh": _uniform(g, 1, 3 * width, fan=width)}
+        p |= {"Wo": _uniform(g, width, RECALL_VALUES, fan=width), "bo": _uniform(g, 1, RECALL_VALUES, fan=width)}
+        runs.append(p)
+    return {k: torch.stack([p[k] for p in runs]).requires_grad_(True) for k in runs[0]}
+
+
+def _lookup(table: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """table (R, N, c), idx (R, B, T) -> (R, B, T, c)."""
+    R, B, T = idx.shape
+    return torch.gather(table, 1, idx.reshape(R, B * T, 1).expand(R, B * T, table.shape[2])).reshape(R, B, T, -1)
+
+
+def _project(p: dict, keys: torch.Tensor, vals: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+    """(Ek[key] + Ev[value]) @ W for every token, computed per vocabulary entry (a linear map commutes
+    with the lookup): (R, B, T, W's columns)."""
+    return _lookup(torch.bmm(p["Ek"], W), keys) + _lookup(torch.bmm(p["Ev"], W), vals)
+
+
+def recall_logits(p: dict, kind: str, keys: torch.Tensor, vals: torch.Tensor) -> torch.Tensor:
+    """Logits over the 8 values at the query (last) position: (R, B, 8)."""
+    R, B, T = keys.shape
+    if kind == "attention":  # the query token attends to every token (Bahdanau et al. 2014)
+        d = p["Ek"].shape[2]
+        k, v = _project(p, keys, vals, p["Wk"]), _project(p, keys, vals, p["Wv"])
+        q = _project(p, keys[:, :, -1:], vals[:, :, -1:], p["Wq"])  # (R, B, 1, d)
+        a = torch.softmax(torch.matmul(k, q.transpose(-1, -2)).squeeze(-1) / math.sqrt(d), dim=-1)  # (R, B, T)
+        h = torch.matmul(a.unsqueeze(-2), v).squeeze(-2)
+    else:  # a GRU (PyTorch's gate equations) reads the tokens one by one; its last state answers
+        width = p["Wh"].shape[1]
+        gx = _project(p, keys, vals, p["Wx"]) + p["bx"].unsqueeze(1)  # input part of every gate, all steps at once
+        h = torch.zeros(R, B, width)
+        for gt in gx.unbind(2):
+            gh = torch.baddbmm(p["bh"], h, p["Wh"])
+            xr, xz, xn = gt.chunk(3, -1)
+            hr, hz, hn = gh.chunk(3, -1)
+            r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
+            n = torch.tanh(xn + r * hn)
+            h = torch.lerp(n, h, z)  # (1 - z) * n + z * h
+    return torch.baddbmm(p["bo"], h, p["Wo"])
+
+
+def recall_param_count(kind: str, keys: int, width: int) -> int:
+    return sum(int(t[0].numel()) for t in recall_params(kind, [0], keys, width).values())
+
+
+def train_recall(kind: str, length: int, seeds: tuple[int, ...], steps: int, batch: int, lr: float, width: int,
+                 keys: int, test_size: int = 512) -> np.ndarray:
+    """Train one model per seed (Adam, fresh batches every step) and return test accuracy per seed: (R,)."""
+    p = recall_params(kind, list(seeds), keys, width)
+    opt = torch.optim.Adam(p.values(), lr=lr)
+    gens = [torch.Generator().manual_seed(s + 1) for s in seeds]
+    for _ in range(steps):
+        k, v, y = recall_batch(gens, batch, length, keys)
+        logits = recall_logits(p, kind, k, v)
+        loss = nn.functional.cross_entropy(logits.reshape(-1, RECALL_VALUES), y.reshape(-1), reduction="sum") / batch
+        opt.zero_grad(set_to_none=True)
+        loss.backward()  # sum over runs of each run's mean loss: runs do not interact
+        opt.step()
+    test = [torch.Generator().manual_seed(s + 2) for s in seeds]
+    k, v, y = recall_batch(test, test_size, length, keys)
+    with torch.no_grad():
+        return (recall_logits(p, kind, k, v).argmax(-1) == y).float().mean(1).numpy()
+
+
+# -- byte-level BPE ---------------------------------------------------------------------------------
+
+_PIECE = re.compile(r" ?[A-Za-z]+| ?[0-9]+| ?[^\sA-Za-z0-9]+|\s+")  # GPT-2-style pre-split, ASCII classes
+
+
+def pretokens(text: str) -> list[bytes]:
+    """Words with their leading space, digit runs, punctuation runs, white space; as UTF-8 bytes."""
+    return [m.group().encode("utf-8") for m in _PIECE.finditer(text)]
+
+
+def words(text: str) -> list[str]:
+    """Word-level tokens: runs of letters, lower-cased (a word-level vocabulary's units)."""
+    return [w.lower() for w in re.findall(r"[A-Za-z]+", text)]
+
+
+def bpe_train(text: str, merges: int) -> list[tuple[bytes, bytes]]:
+    """Byte-level BPE (Sennrich et al. 2016 on bytes, as GPT-2): start from the 256 single bytes and
+    merge the most frequent adjacent pair ``merges`` times (ties: the smaller pair).  Returns the merges."""
+    freq = Counter(pretokens(text))
+    seqs = {w: [bytes([b]) for b in w] for w in freq}
+    pairs: Counter = Counter()
+    for w, s in seqs.items():
+        for ab in zip(s, s[1:]):
+            pairs[ab] += freq[w]
+    out = []
+    for _ in range(merges):
+        pairs = +pairs  # drop pairs whose count fell to 0
+        if not pairs:
+            break
+        best = min(pairs, key=lambda ab: (-pairs[ab], ab))
+        out.append(best)
+        for w, s in seqs.items():
+            if best[0] not in s:
+                continue
+            new = _merge(s, best)
+            if len(new) == len(s):
+                continue
+            for ab in zip(s, s[1:]):  # only words that changed update the pair counts
+                pairs[ab] -= freq[w]
+            for ab in zip(new, new[1:]):
+                pairs[ab] += freq[w]
+            seqs[w] = new
+    return out
+
+
+def _merge(seq: list[bytes], pair: tuple[bytes, bytes]) -> list[bytes]:
+    out, i = [], 0
+    while i < len(seq):
+        if i + 1 < len(seq) and seq[i] == pair[0] and seq[i + 1] == pair[1]:
+            out.append(seq[i] + seq[i + 1])
+            i += 2
+        else:
+            out.append(seq[i])
+            i += 1
+    return out
+
+
+def bpe_vocabulary(merges: list[tuple[bytes, bytes]]) -> set[bytes]:
+    return {bytes([b]) for b in range(256)} | {a + b for a, b in merges}
+
+
+def bpe_encode_piece(piece: bytes, merges: list[tuple[bytes, bytes]]) -> list[bytes]:
+    """Apply the merges in the order learned (GPT-2's rule) to one pre-token."""
+    rank = {m: i for i, m in enumerate(merges)}
+    seq = [bytes([b]) for b in piece]
+    while len(seq) > 1:
+        cands = [(rank[p], p) for p in zip(seq, seq[1:]) if p in rank]
+        if not cands:
+            break
+        seq = _merge(seq, min(cands)[1])
+    return seq
+
+
+def bpe_encode(text: str, merges: list[tuple[bytes, bytes]]) -> list[bytes]:
+    cache: dict[bytes, list[bytes]] = {}  # words repeat: encode each distinct pre-token once
+    out = []
+    for piece in pretokens(text):
+        if piece not in cache:
+            cache[piece] = bpe_encode_piece(piece, merges)
+        out += cache[piece]
+    return out
+
+
+# -- reuse of trained networks: transfer and warm start ----------------------------------------------
+
+
+def mlp_stack(seeds: list[int], sizes: tuple[int, ...]) -> list[torch.Tensor]:
+    """ReLU MLP weights for R runs, He init, zero biases: [W1 (R, in, h), b1 (R, 1, h), ...]."""
+    out = []
+    gens = [torch.Generator().manual_seed(s) for s in seeds]
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        out.append(torch.stack([torch.randn(a, b, generator=g) * math.sqrt(2.0 / a) for g in gens]))
+        out.append(torch.zeros(len(seeds), 1, b))
+    return out
+
+
+def mlp_forward(params: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """x (R, N, in) -> logits (R, N, out)."""
+    h = x
+    for i in range(0, len(params) - 2, 2):
+        h = torch.relu(torch.baddbmm(params[i + 1], h, params[i]))
+    return torch.baddbmm(params[-1], h, params[-2])
+
+
+def train_mlp(params: list[torch.Tensor], x: torch.Tensor, y: torch.Tensor, steps: int, lr: float,
+              x_test: torch.Tensor | None = None, y_test: torch.Tensor | None = None,
+              momentum: float = 0.9) -> tuple[list[torch.Tensor], np.ndarray]:
+    """Full-batch SGD with momentum on every run at once; x (R, N, in), y (R, N).
+
+    Returns the trained weights and the test accuracy after every step, (steps, R) (empty without a test set).
+    """
+    ps = [p.detach().clone().requires_grad_(True) for p in params]
+    opt = torch.optim.SGD(ps, lr=lr, momentum=momentum)
+    acc = []
+    for _ in range(steps):
+        logits = mlp_forward(ps, x)
+        loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum") / x.shape[1]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if x_test is not None:
+            with torch.no_grad():
+                acc.append((mlp_forward(ps, x_test).argmax(-1) == y_test).float().mean(-1).numpy())
+    return [p.detach() for p in ps], np.array(acc)
+
+
+def steps_to(acc: np.ndarray, target: float) -> np.ndarray:
+    """First step (1-based) at which each run's accuracy reaches ``target``: acc (steps, R) -> (R,);
+    a run that never reaches it counts as steps + 1 (a lower bound on its true count)."""
+    hit = acc >= target
+    return np.where(hit.any(0), hit.argmax(0) + 1, acc.shape[0] + 1).astype(float)

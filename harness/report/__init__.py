@@ -1,0 +1,28 @@
+"""Report writers: everything here reads the results dict (``reports/claims.json``) and nothing else.
+
+- :mod:`~harness.report.html`: ``index.html``, one self-contained file; its template is split into
+  section includes under ``templates/``.
+- :mod:`~harness.report.figures`: the figures, as inline SVG; :mod:`~harness.report.worker`: where
+  and when they are drawn.
+- :mod:`~harness.report.badges`: one badge per claim; :mod:`~harness.report.table`: the claims as a
+  Markdown table; :mod:`~harness.report.browser`: headless Chromium for screenshots and browser tests.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def render_all(data: dict, out_dir: Path | str, figures_ready: dict | None = None) -> None:
+    """``index.html`` and ``badges/`` under ``out_dir`` from one results dict."""
+    from harness.report.badges import write_badges
+    from harness.report.html import render_html
+    from harness.results import history
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    html = render_html(data, history_runs=history.load(out_dir, data), figures_ready=figures_ready)
+    tmp = out_dir / ".index.html.tmp"
+    tmp.write_text(html, encoding="utf-8")
+    tmp.replace(out_dir / "index.html")
+    write_badges(data, out_dir / "badges")

@@ -1,0 +1,144 @@
+"""Building the results dict (``reports/claims.json``) from a run's case payloads and its catalogue."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness import verdicts as V
+from harness.catalogue import Catalogue, CatalogueError
+from harness.profiles import Profile
+from harness.results import aggregate as A
+from harness.results import files
+from harness.results.environment import environment
+
+
+@dataclass
+class RunState:
+    """What the plugin knows at the end of a run, in plain values (no pytest objects)."""
+
+    catalogue: Catalogue
+    profile: Profile
+    base_seed: int
+    device: str
+    started: float  # time.time() at the start
+    command: str  # the invocation, shell-quoted
+    reproduce: str  # the invocation with profile and seed made explicit
+    exit_status: int
+    workers: int  # pytest-xdist workers, 0 for a serial run
+    payloads: dict[str, dict] = field(default_factory=dict)  # nodeid -> case payload
+    teardown_errors: dict[str, str] = field(default_factory=dict)  # nodeid -> message
+    collect_errors: dict[str, str] = field(default_factory=dict)  # test module file name -> message
+    missing_modules: dict[str, str] = field(default_factory=dict)  # test module file name -> message
+    runs_every_claim: bool = True  # the run targets the whole claims folder
+    selected: tuple[str, ...] = ()  # --claim ids, empty for all
+    interrupted: bool = False
+
+
+def build_results(s: RunState) -> dict:
+    """The results dict of one run, valid against the schema."""
+    cat = s.catalogue
+    by_claim: dict[str, list[dict]] = {cid: [] for cid in cat.claims}
+    for nodeid, p in s.payloads.items():
+        if nodeid in s.teardown_errors and p["verdict"] != V.ERROR:
+            p = p | {"verdict": V.ERROR, "reason": f"teardown failed: {s.teardown_errors[nodeid]}"}
+        by_claim.setdefault(p["claim"], []).append(p)
+    claims = []
+    for cid, claim in cat.claims.items():
+        d = claim.to_dict()
+        cases = sorted(by_claim.get(cid, []), key=lambda p: natural_key(p["nodeid"]))
+        module_error = s.collect_errors.get(claim.test_module) or \
+            (s.missing_modules.get(claim.test_module) if s.runs_every_claim else None)
+        if module_error and not cases:
+            verdict, reason, ok = V.ERROR, f"collection error in claims/{claim.test_module}: {module_error[-600:]}", False
+        else:
+            if not cases and s.collect_errors:
+                d["not_run_reason"] = f"the run stopped at a collection error in {', '.join(sorted(s.collect_errors))}"
+            elif not cases and s.interrupted:
+                d["not_run_reason"] = "the run was interrupted before this claim ran"
+            elif not cases and s.selected:
+                d["not_run_reason"] = "not selected (--claim)"
+            verdict, reason, ok = A.aggregate(d, cases)
+            d.pop("not_run_reason", None)
+        budget = s.profile.case_budget_s
+        for c in cases:
+            c["over_budget"] = c["duration_s"] > budget
+        d.update(verdict=verdict, verdict_reason=reason, as_expected=ok, key=A.key_number(d, cases),
+                 duration_s=round(sum(c["duration_s"] for c in cases), 3),
+                 counts={v: sum(1 for c in cases if c["verdict"] == v) for v in V.CASE_VERDICTS},
+                 cases=cases)
+        claims.append(d)
+    finished = time.time()
+    return {
+        "tool": "dlclaims",
+        "schema_version": files.SCHEMA_VERSION,
+        "run": {
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(s.started)),
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(finished)),
+            "duration_s": round(finished - s.started, 2),
+            "profile": s.profile.name, "n_seeds": s.profile.n_seeds, "seed": s.base_seed,
+            "case_budget_s": s.profile.case_budget_s, "timeout_s": s.profile.timeout_s,
+            "command": s.command,
+            "reproduce": s.reproduce,
+            "interrupted": s.interrupted, "exit_status": s.exit_status,
+            "workers": s.workers,
+            "environment": environment(s.device),
+            "recorded_elsewhere": False,
+        },
+        "summary": A.summary(claims),
+        "documents": _documents(cat),
+        "claims": claims,
+        "references": [r.to_dict() for r in cat.references.values()],
+        "coverage": _coverage(cat, {c["id"]: c["verdict"] for c in claims}),
+    }
+
+
+def _coverage(cat: Catalogue, verdicts: dict[str, str]) -> list[dict]:
+    from harness.results import coverage
+
+    try:
+        return coverage.summary(cat, coverage.account(cat), verdicts)
+    except CatalogueError as exc:  # a broken coverage.toml must not cost the run its results
+        return [{"document": "(all)", "units": 0, "status": {}, "claims": 0, "claims_by_kind": {}, "unaccounted": [],
+                 "not_testable": [], "error": str(exc)}]
+
+
+def natural_key(text: str) -> list:
+    """Sort key that puts depth5 before depth10."""
+    import re
+
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", text)]
+
+
+def _documents(cat: Catalogue) -> list[dict]:
+    import tomllib
+
+    meta_path = cat.sources_dir / "documents.toml"
+    meta = tomllib.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {}
+    out = []
+    for p in sorted(cat.sources_dir.glob("*.txt")):
+        m = meta.get(p.name, {})
+        out.append({"file": p.name, "title": m.get("title", p.name), "author": m.get("author", ""),
+                    "url": m.get("url", ""), "text": p.read_text(encoding="utf-8")})
+    return out
+
+
+def with_evidence_from_elsewhere(data: dict, report_dir: Path) -> dict:
+    """Claims that did not run here (e.g. GPU-only) take their verdict from results committed under
+    ``reports/evidence/`` (recorded on another machine), clearly labelled as such.  A bad file there
+    is reported in the run's notes, not fatal."""
+    from harness.results import merge
+
+    recorded = merge.recorded_elsewhere(report_dir)
+    if not recorded:
+        return data
+    runs = [("this run", data)]
+    for f in recorded:
+        try:
+            runs.append((str(f), files.load_results(f)))
+        except files.ResultsError as exc:
+            data["run"].setdefault("warnings", []).append(f"ignored recorded evidence: {exc}")
+    if len(runs) == 1:
+        return data
+    return merge.merge(runs)
