@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from harness.evidence import assert_supported
 from harness.lab import compute as lab
 from harness.lab import runtime, timing
-from harness.evidence import assert_supported
 
 TITAN_X_GFLOPS, STATED_RATIO = 6600.0, 350.0
 PASSES = {"mlp": 11, "cnn": 5, "transformer": 5}  # profiled passes per seed: 20-150 ms of work
@@ -28,15 +28,18 @@ def test_most_of_a_training_step_is_matrix_multiplication(kind, evidence, profil
     share = np.array([r["share"] for r in runs])
     setting = {"model": kind, "passes": passes, "threads": torch.get_num_threads()}
     evidence.record("share of self CPU time in matmul/convolution ops (per-op medians over passes)", share, unit="share", setting=setting)
-    evidence.record("self CPU time per forward + backward pass (sum of per-op medians)", [r["pass_us"] / 1e3 for r in runs], unit="ms",
-                    setting=setting)
+    evidence.record(
+        "self CPU time per forward + backward pass (sum of per-op medians)", [r["pass_us"] / 1e3 for r in runs], unit="ms", setting=setting
+    )
     evidence.bound("matmul-majority", share, 1 - share, label=kind, names=("matmul and convolution", "everything else"))
     top = runs[0]["top"]
-    evidence.note(f"{kind}: {share.mean():.0%} of the time in matrix products and convolutions (seeds {share.min():.0%} to "
-                  f"{share.max():.0%}). Largest ops, first seed: " +
-                  "; ".join(f"{name} {t:.0%}{' (matmul)' if mm else ''}" for name, t, mm in top[:6]) +
-                  ". Small networks on one CPU thread: elementwise ops, pooling and per-op overhead take a larger share than at "
-                  "GPU scale, where the texts' claim is made.")
+    evidence.note(
+        f"{kind}: {share.mean():.0%} of the time in matrix products and convolutions (seeds {share.min():.0%} to "
+        f"{share.max():.0%}). Largest ops, first seed: "
+        + "; ".join(f"{name} {t:.0%}{' (matmul)' if mm else ''}" for name, t, mm in top[:6])
+        + ". Small networks on one CPU thread: elementwise ops, pooling and per-op overhead take a larger share than at "
+        "GPU scale, where the texts' claim is made."
+    )
     assert_supported(evidence)
 
 
@@ -54,9 +57,11 @@ def test_titan_x_peak_against_this_cpu(evidence, profile):
             seconds = np.array([timing.per_call(fn, calls) for _ in evidence.seeds])
     evidence.record("cores used by other processes during the measurement", [load.cores], unit="cores", per="run")
     if load.cores > 0.5:
-        pytest.skip(f"machine busy: other processes used {load.cores:.2f} of {cores} cores during the measurement, so this "
-                    "CPU's throughput cannot be measured; rerun on an idle machine")
-    gflops = 2 * n ** 3 / seconds / 1e9
+        pytest.skip(
+            f"machine busy: other processes used {load.cores:.2f} of {cores} cores during the measurement, so this "
+            "CPU's throughput cannot be measured; rerun on an idle machine"
+        )
+    gflops = 2 * n**3 / seconds / 1e9
     peak = timing.cpu_peak_gflops(cores)
     evidence.record(f"float32 matmul GFLOPS, n = {n}, {cores} threads", gflops, unit="GFLOPS", setting={"n": n, "threads": cores})
     evidence.record("timing summary (pytest-benchmark stats)", timing.summary(seconds), unit="s", per="statistic")
@@ -64,14 +69,20 @@ def test_titan_x_peak_against_this_cpu(evidence, profile):
     evidence.record("6600 GFLOPS / measured GFLOPS", ratio, unit="x", setting={"n": n})
     distance = np.abs(np.log10(ratio) - np.log10(STATED_RATIO))
     peak_distance = np.full(len(seconds), abs(np.log10(TITAN_X_GFLOPS / peak["gflops"]) - np.log10(STATED_RATIO)))
-    evidence.bound("ratio-near-350", distance, peak_distance, label=f"this CPU, {cores} threads",
-                   names=("measured matmul", "theoretical peak"))
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "unknown") \
-        if os.path.exists("/proc/cpuinfo") else "unknown"
-    evidence.note(f"This machine is a server CPU ({cpu}, {cores} cores of a virtual machine), not a laptop. It delivers "
-                  f"{np.median(gflops):.0f} GFLOPS float32 on matmul (theoretical peak {peak['gflops']:.0f}: {peak['basis']}), so "
-                  f"the TITAN X's 6.6 TFLOPS is {np.median(ratio):.0f}x of it, against the text's 'about 350 times' "
-                  f"(which implies {TITAN_X_GFLOPS / STATED_RATIO:.1f} GFLOPS for a laptop). A 2015 dual-core laptop CPU peaks at "
-                  "109-173 GFLOPS (38-60x peak to peak, shared/PAPERS.md Sec. 17); 350x matches only unvectorised or sustained "
-                  "throughput. Measured on one small modern CPU; it says nothing about a 2015 laptop's typical code.")
+    evidence.bound(
+        "ratio-near-350", distance, peak_distance, label=f"this CPU, {cores} threads", names=("measured matmul", "theoretical peak")
+    )
+    cpu = (
+        next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "unknown")
+        if os.path.exists("/proc/cpuinfo")
+        else "unknown"
+    )
+    evidence.note(
+        f"This machine is a server CPU ({cpu}, {cores} cores of a virtual machine), not a laptop. It delivers "
+        f"{np.median(gflops):.0f} GFLOPS float32 on matmul (theoretical peak {peak['gflops']:.0f}: {peak['basis']}), so "
+        f"the TITAN X's 6.6 TFLOPS is {np.median(ratio):.0f}x of it, against the text's 'about 350 times' "
+        f"(which implies {TITAN_X_GFLOPS / STATED_RATIO:.1f} GFLOPS for a laptop). A 2015 dual-core laptop CPU peaks at "
+        "109-173 GFLOPS (38-60x peak to peak, shared/PAPERS.md Sec. 17); 350x matches only unvectorised or sustained "
+        "throughput. Measured on one small modern CPU; it says nothing about a 2015 laptop's typical code."
+    )
     assert_supported(evidence)

@@ -7,29 +7,29 @@ import functools
 import numpy as np
 import pytest
 
+from harness.evidence import assert_supported
 from harness.lab import embeddings as lab
 from harness.lab import stacked
-from harness.evidence import assert_supported
 
 SENTENCES, HOMOGRAPH_RATE, EPOCHS = 2000, 0.1, 5  # corpus per seed, share of sentences with the homograph, SGNS epochs
 EVAL_PER_SENSE = 30
 HEADS = 2
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def corpora(seeds: tuple) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """The corpus of each seed and its shuffled copy: two lists of (n, 5) token arrays."""
     real = [lab.grammar_corpus(s, SENTENCES, HOMOGRAPH_RATE)[0] for s in seeds]
     return real, [lab.shuffle_tokens(c, s) for c, s in zip(real, seeds)]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def skipgram_vectors(seeds: tuple) -> tuple[np.ndarray, np.ndarray]:
     """Skip-gram word vectors on each seed's corpus and on its shuffled copy: (R, V, 16) each."""
     real, shuffled = corpora(seeds)
     vocab = len(lab.vocabulary())
     W = lab.train_skipgram(real + shuffled, list(seeds) * 2, vocab, epochs=EPOCHS, batch=1024, lr=0.02)
-    return W[: len(seeds)], W[len(seeds):]
+    return W[: len(seeds)], W[len(seeds) :]
 
 
 def eval_sentences(seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -49,39 +49,48 @@ def test_skipgram_puts_words_with_shared_contexts_close(evidence):
     for name, gs in (("corpus", g_real), ("shuffled corpus", g_shuf)):
         evidence.record(f"mean cosine, same-kind pairs (cat-dog), {name}", [g["within"] for g in gs], unit="cosine", setting=setting)
         evidence.record(f"mean cosine, different-kind pairs (cat-car), {name}", [g["across"] for g in gs], unit="cosine", setting=setting)
-    evidence.paired("shared-contexts-closer", [g["gap"] for g in g_real], [g["gap"] for g in g_shuf],
-                    label="skip-gram, window 2", names=("corpus", "shuffled corpus"))
+    evidence.paired(
+        "shared-contexts-closer",
+        [g["gap"] for g in g_real],
+        [g["gap"] for g in g_shuf],
+        label="skip-gram, window 2",
+        names=("corpus", "shuffled corpus"),
+    )
     vocab = lab.vocabulary()
     cos = lab.cosine_matrix(real[0])
     ix = {w: i for i, w in enumerate(vocab)}
-    evidence.note(f"Skip-gram on the grammar corpus: same-kind pairs at mean cosine {np.mean([g['within'] for g in g_real]):.2f}, "
-                  f"different-kind pairs of the same part of speech at {np.mean([g['across'] for g in g_real]):.2f} "
-                  f"(gap {np.mean([g['gap'] for g in g_real]):.2f}); on the shuffled tokens the gap is "
-                  f"{np.mean([g['gap'] for g in g_shuf]):+.3f}. First seed: cos(cat, dog) = {cos[ix['cat'], ix['dog']]:.2f}, "
-                  f"cos(cat, car) = {cos[ix['cat'], ix['car']]:.2f}, cos(eats, sleeps) = {cos[ix['eats'], ix['sleeps']]:.2f}, "
-                  f"cos(eats, drives) = {cos[ix['eats'], ix['drives']]:.2f}. Mikolov et al. 2013 report analogy accuracy "
-                  "(59% for NEG-5 on 1B words), not this gap; the corpus here is synthetic and tiny (10,000 tokens, 29 words).")
-    evidence.plot("mean cosine by pair type (skip-gram)", [0, 1],
-                  {"corpus": [[g["within"], g["across"]] for g in g_real],
-                   "shuffled corpus": [[g["within"], g["across"]] for g in g_shuf]},
-                  xlabel="0: same kind (cat-dog), 1: different kind (cat-car)", ylabel="mean cosine")
+    evidence.note(
+        f"Skip-gram on the grammar corpus: same-kind pairs at mean cosine {np.mean([g['within'] for g in g_real]):.2f}, "
+        f"different-kind pairs of the same part of speech at {np.mean([g['across'] for g in g_real]):.2f} "
+        f"(gap {np.mean([g['gap'] for g in g_real]):.2f}); on the shuffled tokens the gap is "
+        f"{np.mean([g['gap'] for g in g_shuf]):+.3f}. First seed: cos(cat, dog) = {cos[ix['cat'], ix['dog']]:.2f}, "
+        f"cos(cat, car) = {cos[ix['cat'], ix['car']]:.2f}, cos(eats, sleeps) = {cos[ix['eats'], ix['sleeps']]:.2f}, "
+        f"cos(eats, drives) = {cos[ix['eats'], ix['drives']]:.2f}. Mikolov et al. 2013 report analogy accuracy "
+        "(59% for NEG-5 on 1B words), not this gap; the corpus here is synthetic and tiny (10,000 tokens, 29 words)."
+    )
+    evidence.plot(
+        "mean cosine by pair type (skip-gram)",
+        [0, 1],
+        {"corpus": [[g["within"], g["across"]] for g in g_real], "shuffled corpus": [[g["within"], g["across"]] for g in g_shuf]},
+        xlabel="0: same kind (cat-dog), 1: different kind (cat-car)",
+        ylabel="mean cosine",
+    )
     assert_supported(evidence)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def static_vectors(seeds: tuple) -> np.ndarray:
     """Skip-gram word vectors on each seed's corpus only (the static model): (R, V, 16)."""
     real, _ = corpora(seeds)
     return lab.train_skipgram(real, list(seeds), len(lab.vocabulary()), epochs=EPOCHS, batch=1024, lr=0.02)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def encoders(seeds: tuple, steps: int) -> tuple[list, list]:
     """Trained and untrained encoders for the seeds (weights stacked on the run axis)."""
     real, _ = corpora(seeds)
     vocab = len(lab.vocabulary())
-    trained = lab.train_masked_lm(real, list(seeds), vocab, dim=16, layers=1, heads=HEADS, ffn=32, steps=steps, batch=64,
-                                lr=0.01)
+    trained = lab.train_masked_lm(real, list(seeds), vocab, dim=16, layers=1, heads=HEADS, ffn=32, steps=steps, batch=64, lr=0.01)
     untrained = [p.detach() for p in lab.init_encoder(list(seeds), vocab, 5, 16, 1, 32)]
     return trained, untrained
 
@@ -106,23 +115,36 @@ def test_contextual_vectors_separate_a_homographs_senses(evidence, profile):
     setting = {"encoder": "1 layer, width 16, 2 heads", "steps": steps, "eval_per_sense": EVAL_PER_SENSE}
     for name, rs in res.items():
         evidence.record(f"within-sense minus across-sense mean cosine, {name}", [d["gap"] for d in rs], unit="cosine", setting=setting)
-        evidence.record(f"sense accuracy (nearer leave-one-out centroid), {name}", [d["accuracy"] for d in rs], unit="share",
-                        setting=setting)
+        evidence.record(
+            f"sense accuracy (nearer leave-one-out centroid), {name}", [d["accuracy"] for d in rs], unit="share", setting=setting
+        )
     ctx, stat = res["contextual (trained encoder)"], res["static (skip-gram)"]
-    evidence.paired("senses-separate", [d["gap"] for d in ctx], [d["gap"] for d in stat], label="'console', two senses",
-                    names=("contextual", "static"))
-    evidence.bound("senses-identified", [d["accuracy"] for d in ctx], [d["accuracy"] for d in stat],
-                   label="'console', two senses", names=("contextual", "static"))
+    evidence.paired(
+        "senses-separate", [d["gap"] for d in ctx], [d["gap"] for d in stat], label="'console', two senses", names=("contextual", "static")
+    )
+    evidence.bound(
+        "senses-identified",
+        [d["accuracy"] for d in ctx],
+        [d["accuracy"] for d in stat],
+        label="'console', two senses",
+        names=("contextual", "static"),
+    )
     unt = res["untrained encoder"]
-    evidence.note(f"Trained encoder: the homograph's vectors in one sense have mean cosine {np.mean([d['within'] for d in ctx]):.2f}, "
-                  f"across senses {np.mean([d['across'] for d in ctx]):.2f}; its sense is read off correctly for "
-                  f"{np.mean([d['accuracy'] for d in ctx]):.0%} of occurrences. The static skip-gram vector is one vector (gap 0, "
-                  f"accuracy {np.mean([d['accuracy'] for d in stat]):.0%}): it sits between the senses, at mean cosine "
-                  f"{np.mean([b[0] for b in blend]):.2f} to the animal nouns and {np.mean([b[1] for b in blend]):.2f} to the vehicle "
-                  f"nouns. An untrained encoder of the same shape also mixes in the context, but weakly: gap "
-                  f"{np.mean([d['gap'] for d in unt]):.3f}, accuracy {np.mean([d['accuracy'] for d in unt]):.0%}; the separation "
-                  "comes from masked-token training. No paper figure to compare (the source names none).")
-    evidence.plot("the homograph's vectors: within-sense vs across-sense mean cosine", [0, 1],
-                  {name: [[d["within"], d["across"]] for d in rs] for name, rs in res.items()},
-                  xlabel="0: same sense, 1: other sense", ylabel="mean cosine")
+    evidence.note(
+        f"Trained encoder: the homograph's vectors in one sense have mean cosine {np.mean([d['within'] for d in ctx]):.2f}, "
+        f"across senses {np.mean([d['across'] for d in ctx]):.2f}; its sense is read off correctly for "
+        f"{np.mean([d['accuracy'] for d in ctx]):.0%} of occurrences. The static skip-gram vector is one vector (gap 0, "
+        f"accuracy {np.mean([d['accuracy'] for d in stat]):.0%}): it sits between the senses, at mean cosine "
+        f"{np.mean([b[0] for b in blend]):.2f} to the animal nouns and {np.mean([b[1] for b in blend]):.2f} to the vehicle "
+        f"nouns. An untrained encoder of the same shape also mixes in the context, but weakly: gap "
+        f"{np.mean([d['gap'] for d in unt]):.3f}, accuracy {np.mean([d['accuracy'] for d in unt]):.0%}; the separation "
+        "comes from masked-token training. No paper figure to compare (the source names none)."
+    )
+    evidence.plot(
+        "the homograph's vectors: within-sense vs across-sense mean cosine",
+        [0, 1],
+        {name: [[d["within"], d["across"]] for d in rs] for name, rs in res.items()},
+        xlabel="0: same sense, 1: other sense",
+        ylabel="mean cosine",
+    )
     assert_supported(evidence)

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from harness import stats
+from harness.evidence import assert_supported
 from harness.lab import generalisation as lab
 from harness.lab import stacked
-from harness.evidence import assert_supported
 
 # -- double-descent -------------------------------------------------------------------------------
 
@@ -20,7 +20,7 @@ DD_FALLING, DD_RISING, DD_PEAK, DD_OVER = 0.05, 0.9, 1.0, 10.0  # the judged poi
 DD_METRICS = {"squared": "test squared loss", "zero_one": "test zero-one error"}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def dd_curves(seeds: tuple[int, ...]) -> dict[str, np.ndarray]:
     """log10 test error per seed and feature count: {'squared', 'zero_one', 'train_squared'}: (n_seeds, n_ratios)."""
     runs = [lab.random_fourier_curve(s, DD_TRAIN, DD_TEST, DD_RATIOS) for s in seeds]
@@ -39,29 +39,52 @@ def test_test_error_peaks_at_interpolation_then_descends(metric, evidence):
     p_best = int(round(DD_RATIOS[best] * DD_TRAIN))
     setting = {"n_train": DD_TRAIN, "n_test": DD_TEST, "p_best": p_best}
     for r in (DD_FALLING, DD_RATIOS[best], DD_RISING, DD_PEAK, DD_OVER):
-        evidence.record(f"log10 {DD_METRICS[metric]}, p = {int(round(r * DD_TRAIN))} features (p/n = {r:g})",
-                        err[:, col[r]], unit="log10", setting=setting)
+        evidence.record(
+            f"log10 {DD_METRICS[metric]}, p = {int(round(r * DD_TRAIN))} features (p/n = {r:g})",
+            err[:, col[r]],
+            unit="log10",
+            setting=setting,
+        )
     peak, over, star = err[:, col[DD_PEAK]], err[:, col[DD_OVER]], err[:, best]
     names_star = (f"p = n = {DD_TRAIN}", f"p* = {p_best}")
     evidence.paired("peak-at-interpolation-threshold", peak, star, label=metric, names=names_star)
-    evidence.paired("overparameterised-beats-peak", peak, over, label=metric,
-                    names=(f"p = n = {DD_TRAIN}", f"p = {int(DD_OVER * DD_TRAIN)}"))
-    evidence.bound("overparameterised-matches-best-small", over - star, peak - star, label=metric,
-                   names=(f"p = {int(DD_OVER * DD_TRAIN)} vs p*", "p = n vs p* (control)"))
+    evidence.paired(
+        "overparameterised-beats-peak", peak, over, label=metric, names=(f"p = n = {DD_TRAIN}", f"p = {int(DD_OVER * DD_TRAIN)}")
+    )
+    evidence.bound(
+        "overparameterised-matches-best-small",
+        over - star,
+        peak - star,
+        label=metric,
+        names=(f"p = {int(DD_OVER * DD_TRAIN)} vs p*", "p = n vs p* (control)"),
+    )
     for arm, r in (("falling arm", DD_FALLING), ("rising arm", DD_RISING)):
-        evidence.paired("classical-u-below-threshold", err[:, col[r]], star, label=f"{metric}, {arm} p/n = {r:g}",
-                        names=(f"p = {int(round(r * DD_TRAIN))}", f"p* = {p_best}"))
+        evidence.paired(
+            "classical-u-below-threshold",
+            err[:, col[r]],
+            star,
+            label=f"{metric}, {arm} p/n = {r:g}",
+            names=(f"p = {int(round(r * DD_TRAIN))}", f"p* = {p_best}"),
+        )
     mean = 10 ** err.mean(axis=0)  # geometric mean over seeds
-    evidence.note(f"{DD_METRICS[metric].capitalize()} (geometric mean over {len(evidence.seeds)} seeds): best under-parameterised "
-                  f"{mean[best]:.3g} at p = {p_best}, peak {mean[col[DD_PEAK]]:.3g} at p = n = {DD_TRAIN}, "
-                  f"{mean[col[DD_OVER]]:.3g} at p = {int(DD_OVER * DD_TRAIN)}; falling arm {mean[col[DD_FALLING]]:.3g} "
-                  f"(p = {int(DD_FALLING * DD_TRAIN)}), rising arm {mean[col[DD_RISING]]:.3g} (p = {int(DD_RISING * DD_TRAIN)}). "
-                  f"Training squared loss reaches {10 ** curves['train_squared'][:, col[DD_PEAK]].mean():.1g} at p = n "
-                  "(interpolation). Belkin et al. 2019 (RFF on 10^4 MNIST digits; from memory, PAPERS.md [M]): the same shape, peak at N = n, "
-                  "the over-parameterised minimum below the classical one.")
-    evidence.plot(f"random Fourier features, min-norm least squares, n = {DD_TRAIN} digits",
-                  [r * DD_TRAIN for r in DD_RATIOS], {DD_METRICS[metric]: (10 ** err).tolist()},
-                  xlabel="number of random features p (n = 200)", ylabel=DD_METRICS[metric], log_x=True, log_y=True)
+    evidence.note(
+        f"{DD_METRICS[metric].capitalize()} (geometric mean over {len(evidence.seeds)} seeds): best under-parameterised "
+        f"{mean[best]:.3g} at p = {p_best}, peak {mean[col[DD_PEAK]]:.3g} at p = n = {DD_TRAIN}, "
+        f"{mean[col[DD_OVER]]:.3g} at p = {int(DD_OVER * DD_TRAIN)}; falling arm {mean[col[DD_FALLING]]:.3g} "
+        f"(p = {int(DD_FALLING * DD_TRAIN)}), rising arm {mean[col[DD_RISING]]:.3g} (p = {int(DD_RISING * DD_TRAIN)}). "
+        f"Training squared loss reaches {10 ** curves['train_squared'][:, col[DD_PEAK]].mean():.1g} at p = n "
+        "(interpolation). Belkin et al. 2019 (RFF on 10^4 MNIST digits; from memory, PAPERS.md [M]): the same shape, peak at N = n, "
+        "the over-parameterised minimum below the classical one."
+    )
+    evidence.plot(
+        f"random Fourier features, min-norm least squares, n = {DD_TRAIN} digits",
+        [r * DD_TRAIN for r in DD_RATIOS],
+        {DD_METRICS[metric]: (10**err).tolist()},
+        xlabel="number of random features p (n = 200)",
+        ylabel=DD_METRICS[metric],
+        log_x=True,
+        log_y=True,
+    )
     assert_supported(evidence)
 
 
@@ -88,29 +111,40 @@ def test_rewound_ticket_matches_dense_and_beats_reinit(evidence, profile):
 
     acc = {k: 100 * per_seed(r[k]) for k in ("dense", "ticket", "reinit")}  # percentage points
     setting = {"width": width, "epochs": epochs, "rounds": LT_ROUNDS, "runs_per_seed": reps, "kept_total": r["kept_total"]}
-    for k, label in (("dense", "dense network"), ("ticket", "winning ticket (original init)"),
-                     ("reinit", "same mask, random re-init")):
+    for k, label in (("dense", "dense network"), ("ticket", "winning ticket (original init)"), ("reinit", "same mask, random re-init")):
         evidence.record(f"test accuracy, {label} (mean of {reps} run(s) per seed)", acc[k], unit="%", setting=setting)
         evidence.record(f"training accuracy, {label}", 100 * per_seed(r[f"{k}_train"]), unit="%", setting=setting)
-    evidence.bound("ticket-matches-dense", acc["dense"] - acc["ticket"], acc["dense"] - acc["reinit"],
-                   label=f"{LT_REMAINING:.0%} of hidden weights", names=("dense - ticket", "dense - re-init"))
-    evidence.paired("reinit-does-worse", acc["ticket"], acc["reinit"], label=f"{LT_REMAINING:.0%} of hidden weights",
-                    names=("ticket", "re-init"))
+    evidence.bound(
+        "ticket-matches-dense",
+        acc["dense"] - acc["ticket"],
+        acc["dense"] - acc["reinit"],
+        label=f"{LT_REMAINING:.0%} of hidden weights",
+        names=("dense - ticket", "dense - re-init"),
+    )
+    evidence.paired(
+        "reinit-does-worse", acc["ticket"], acc["reinit"], label=f"{LT_REMAINING:.0%} of hidden weights", names=("ticket", "re-init")
+    )
     kept = ", ".join(f"{k:.1%}" for k in r["kept_per_layer"])
     gap = float(acc["dense"].mean() - acc["ticket"].mean())
     early = {k: float(100 * v[:, 0].mean()) for k, v in r["curves"].items()}  # first evaluation, epoch 5
-    evidence.note(f"Weights kept per layer: {kept} ({r['kept_total']:.1%} of all). Mean test accuracy: dense "
-                  f"{acc['dense'].mean():.2f}%, ticket {acc['ticket'].mean():.2f}%, re-initialised "
-                  f"{acc['reinit'].mean():.2f}% (597 test digits, width {width}, {epochs} epochs, {reps} run(s) per seed): "
-                  f"the ticket ends {abs(gap):.2f} point {'below' if gap > 0 else 'above'} the dense net. Frankle & Carbin "
-                  "2019: tickets above 10-20% of LeNet's size reach higher test accuracy than the dense net, so at this "
-                  "scale ours match within the margin without beating it; re-initialised tickets lose accuracy as pruning "
-                  f"proceeds, as here. After {min(5, epochs)} epochs: dense {early['dense']:.1f}%, ticket {early['ticket']:.1f}%, "
-                  f"re-init {early['reinit']:.1f}% (Frankle & Carbin: tickets learn faster).")
+    evidence.note(
+        f"Weights kept per layer: {kept} ({r['kept_total']:.1%} of all). Mean test accuracy: dense "
+        f"{acc['dense'].mean():.2f}%, ticket {acc['ticket'].mean():.2f}%, re-initialised "
+        f"{acc['reinit'].mean():.2f}% (597 test digits, width {width}, {epochs} epochs, {reps} run(s) per seed): "
+        f"the ticket ends {abs(gap):.2f} point {'below' if gap > 0 else 'above'} the dense net. Frankle & Carbin "
+        "2019: tickets above 10-20% of LeNet's size reach higher test accuracy than the dense net, so at this "
+        "scale ours match within the margin without beating it; re-initialised tickets lose accuracy as pruning "
+        f"proceeds, as here. After {min(5, epochs)} epochs: dense {early['dense']:.1f}%, ticket {early['ticket']:.1f}%, "
+        f"re-init {early['reinit']:.1f}% (Frankle & Carbin: tickets learn faster)."
+    )
     epochs_x = [min(epochs, e) for e in range(5, epochs + 5, 5)]  # evaluated every 5 epochs and at the end
-    evidence.plot(f"test accuracy during training (width {width}, {r['kept_total']:.0%} of weights kept)", epochs_x,
-                  {k: (100 * per_seed(v)).tolist() for k, v in r["curves"].items()}, xlabel="epoch",
-                  ylabel="test accuracy (%)")
+    evidence.plot(
+        f"test accuracy during training (width {width}, {r['kept_total']:.0%} of weights kept)",
+        epochs_x,
+        {k: (100 * per_seed(v)).tolist() for k, v in r["curves"].items()},
+        xlabel="epoch",
+        ylabel="test accuracy (%)",
+    )
     assert_supported(evidence)
 
 
@@ -133,40 +167,63 @@ def test_error_falls_with_data_and_wide_nets_gain_most(evidence, profile):
         evidence.record(f"test error, width {w}", curves[w]["test"].tolist(), unit="share", setting={"n": list(sizes)})
         evidence.record(f"training error, width {w}", curves[w]["train"].tolist(), unit="share", setting={"n": list(sizes)})
     for w in widths:
-        evidence.paired("more-data-lowers-error", log_err[w][:, first], log_err[w][:, last], label=f"width {w}",
-                        names=(f"n = {sizes[first]}", f"n = {sizes[last]}"))
-    evidence.paired("wider-model-better", log_err[LC_NARROW][:, last], log_err[wide][:, last],
-                    label=f"n = {sizes[last]}", names=(f"width {LC_NARROW}", f"width {wide}"))
+        evidence.paired(
+            "more-data-lowers-error",
+            log_err[w][:, first],
+            log_err[w][:, last],
+            label=f"width {w}",
+            names=(f"n = {sizes[first]}", f"n = {sizes[last]}"),
+        )
+    evidence.paired(
+        "wider-model-better",
+        log_err[LC_NARROW][:, last],
+        log_err[wide][:, last],
+        label=f"n = {sizes[last]}",
+        names=(f"width {LC_NARROW}", f"width {wide}"),
+    )
     advantage = log_err[LC_NARROW] - log_err[wide]  # (n_seeds, n_sizes), decades in the wide net's favour
-    evidence.record(f"log10(error width {LC_NARROW} / error width {wide}) per n", advantage.tolist(), unit="decades",
-                    setting={"n": list(sizes)})
-    evidence.paired("advantage-grows-with-data", advantage[:, last], advantage[:, first],
-                    label=f"width {wide} vs {LC_NARROW}", names=(f"n = {sizes[last]}", f"n = {sizes[first]}"))
+    evidence.record(
+        f"log10(error width {LC_NARROW} / error width {wide}) per n", advantage.tolist(), unit="decades", setting={"n": list(sizes)}
+    )
+    evidence.paired(
+        "advantage-grows-with-data",
+        advantage[:, last],
+        advantage[:, first],
+        label=f"width {wide} vs {LC_NARROW}",
+        names=(f"n = {sizes[last]}", f"n = {sizes[first]}"),
+    )
     mean = {w: c["test"].mean(axis=0) for w, c in curves.items()}
     best = [widths[int(np.argmin([mean[w][i] for w in widths]))] for i in range(len(sizes))]
     gap_pts = 100 * (mean[LC_NARROW] - mean[wide])
-    evidence.note(f"Mean test error with {sizes[first]} -> {sizes[last]} training digits: "
-                  + "; ".join(f"width {w}: {mean[w][first]:.1%} -> {mean[w][last]:.1%}" for w in widths)
-                  + f". Best width per n ({', '.join(map(str, sizes))}): {', '.join(map(str, best))}: "
-                  + ("the widest net is best at every size, so the best width does not grow with n at this scale; "
-                     if len(set(best)) == 1 else "")
-                  + f"the error ratio width {LC_NARROW} / width {wide} goes from {10 ** advantage[:, first].mean():.2f}x to "
-                  f"{10 ** advantage[:, last].mean():.2f}x (geometric mean), while the gap in percentage points goes from "
-                  f"{gap_pts[first]:.1f} to {gap_pts[last]:.1f} as both errors fall: the growth is in relative terms. "
-                  f"Training error at n = {sizes[last]}: width {LC_NARROW} {curves[LC_NARROW]['train'][:, last].mean():.1%}, "
-                  f"width {wide} {curves[wide]['train'][:, last].mean():.1%}.")
-    evidence.plot("learning curves: test error against training-set size", list(sizes),
-                  {f"width {w}": curves[w]["test"].tolist() for w in widths}, xlabel="training digits n",
-                  ylabel="test error", log_x=True, log_y=True)
+    evidence.note(
+        f"Mean test error with {sizes[first]} -> {sizes[last]} training digits: "
+        + "; ".join(f"width {w}: {mean[w][first]:.1%} -> {mean[w][last]:.1%}" for w in widths)
+        + f". Best width per n ({', '.join(map(str, sizes))}): {', '.join(map(str, best))}: "
+        + ("the widest net is best at every size, so the best width does not grow with n at this scale; " if len(set(best)) == 1 else "")
+        + f"the error ratio width {LC_NARROW} / width {wide} goes from {10 ** advantage[:, first].mean():.2f}x to "
+        f"{10 ** advantage[:, last].mean():.2f}x (geometric mean), while the gap in percentage points goes from "
+        f"{gap_pts[first]:.1f} to {gap_pts[last]:.1f} as both errors fall: the growth is in relative terms. "
+        f"Training error at n = {sizes[last]}: width {LC_NARROW} {curves[LC_NARROW]['train'][:, last].mean():.1%}, "
+        f"width {wide} {curves[wide]['train'][:, last].mean():.1%}."
+    )
+    evidence.plot(
+        "learning curves: test error against training-set size",
+        list(sizes),
+        {f"width {w}": curves[w]["test"].tolist() for w in widths},
+        xlabel="training digits n",
+        ylabel="test error",
+        log_x=True,
+        log_y=True,
+    )
     assert_supported(evidence)
 
 
 # -- minibatch-memory-flat-in-dataset-size ------------------------------------------------------------
 
+
 @pytest.mark.claim("minibatch-memory-flat-in-dataset-size")
 def test_streamed_minibatch_memory_stays_flat(evidence, profile):
-    sizes = profile.pick(quick=(1_000, 10_000, 30_000), default=(1_000, 10_000, 100_000),
-                         full=(1_000, 10_000, 100_000, 1_000_000))
+    sizes = profile.pick(quick=(1_000, 10_000, 30_000), default=(1_000, 10_000, 100_000), full=(1_000, 10_000, 100_000, 1_000_000))
     runs = {mode: [[lab.train_memory(s, n, mode) for n in sizes] for s in evidence.seeds] for mode in ("stream", "full")}
     peak = {m: np.array([[r["peak_bytes"] for r in row] for row in rs]) for m, rs in runs.items()}  # (n_seeds, n_sizes)
     x = np.log10(np.array(sizes, dtype=float))
@@ -174,18 +231,27 @@ def test_streamed_minibatch_memory_stays_flat(evidence, profile):
     for m, label in (("stream", "streamed mini-batch SGD"), ("full", "full-batch GD on the materialised set")):
         evidence.record(f"peak traced memory, {label}", peak[m].tolist(), unit="bytes", setting={"n": list(sizes)})
         evidence.record(f"slope of log10 peak vs log10 n, {label}", slope[m], unit="decades per decade")
-        evidence.record(f"held-out accuracy, {label}", [[r["accuracy"] for r in row] for row in runs[m]], unit="share",
-                        setting={"n": list(sizes)})
+        evidence.record(
+            f"held-out accuracy, {label}", [[r["accuracy"] for r in row] for row in runs[m]], unit="share", setting={"n": list(sizes)}
+        )
     evidence.bound("streamed-memory-flat", slope["stream"], slope["full"], names=("streamed", "materialised"))
     evidence.bound("materialised-memory-grows", slope["full"], slope["stream"], names=("materialised", "streamed"))
     data_mb = runs["full"][0][-1]["data_bytes"] / 1e6
-    evidence.note(f"At n = {sizes[-1]:,} the data set is {data_mb:.1f} MB (float32); peak memory while training: streamed "
-                  f"{peak['stream'][:, -1].mean() / 1e3:.0f} kB, materialised {peak['full'][:, -1].mean() / 1e6:.1f} MB. "
-                  f"The streamed model reaches {np.mean([row[-1]['accuracy'] for row in runs['stream']]):.1%} held-out "
-                  "accuracy, so the flat memory is that of a model that trains.")
-    evidence.plot("peak memory during training against data-set size", list(sizes),
-                  {"streamed mini-batches": peak["stream"].tolist(), "materialised, full batch": peak["full"].tolist()},
-                  xlabel="training examples n", ylabel="peak traced bytes", log_x=True, log_y=True)
+    evidence.note(
+        f"At n = {sizes[-1]:,} the data set is {data_mb:.1f} MB (float32); peak memory while training: streamed "
+        f"{peak['stream'][:, -1].mean() / 1e3:.0f} kB, materialised {peak['full'][:, -1].mean() / 1e6:.1f} MB. "
+        f"The streamed model reaches {np.mean([row[-1]['accuracy'] for row in runs['stream']]):.1%} held-out "
+        "accuracy, so the flat memory is that of a model that trains."
+    )
+    evidence.plot(
+        "peak memory during training against data-set size",
+        list(sizes),
+        {"streamed mini-batches": peak["stream"].tolist(), "materialised, full batch": peak["full"].tolist()},
+        xlabel="training examples n",
+        ylabel="peak traced bytes",
+        log_x=True,
+        log_y=True,
+    )
     assert_supported(evidence)
 
 
@@ -204,8 +270,10 @@ def adv_setting(profile) -> tuple[int, int]:
 def test_gradient_sign_perturbation_flips_accurate_predictions(evidence, profile):
     width, epochs = adv_setting(profile)
     net = lab.dense_digits_mlps(tuple(evidence.seeds), width, epochs)
-    sweep = {eps: lab.perturbation_flips(net["W"], net["b"], net["X_te"], net["y_te"], eps, stacked.subseed(evidence.seeds[0], 31))
-             for eps in ADV_SWEEP}
+    sweep = {
+        eps: lab.perturbation_flips(net["W"], net["b"], net["X_te"], net["y_te"], eps, stacked.subseed(evidence.seeds[0], 31))
+        for eps in ADV_SWEEP
+    }
     r = sweep[ADV_EPS]
     setting = {"eps": ADV_EPS, "width": width, "epochs": epochs}
     evidence.record("clean test accuracy", net["test_acc"], unit="share", setting=setting)
@@ -214,14 +282,21 @@ def test_gradient_sign_perturbation_flips_accurate_predictions(evidence, profile
     evidence.record("share of correct digits flipped, FGSM", r["fgsm"], unit="share", setting=setting)
     evidence.record("share of correct digits flipped, random signs", r["random"], unit="share", setting=setting)
     evidence.bound("accurate-on-clean-digits", net["test_acc"], r["fgsm_acc"], names=("clean", f"FGSM eps = {ADV_EPS:g}"))
-    evidence.paired("gradient-sign-flips-far-more", r["fgsm"], r["random"], label=f"eps = {ADV_EPS:g}",
-                    names=("FGSM", "random signs"))
-    evidence.note(f"eps = {ADV_EPS:g} on pixels in [0, 1]: clean accuracy {net['test_acc'].mean():.1%}; FGSM flips "
-                  f"{r['fgsm'].mean():.1%} of the correctly classified test digits, random signs of the same size "
-                  f"{r['random'].mean():.1%}. Goodfellow et al. 2015 (from memory): eps = 0.25 on MNIST makes a maxout "
-                  "network err on 89.4% of test digits.")
-    evidence.plot("share of correctly classified test digits whose prediction flips", list(ADV_SWEEP),
-                  {"FGSM": [[float(sweep[e]["fgsm"][i]) for e in ADV_SWEEP] for i in range(len(evidence.seeds))],
-                   "random signs": [[float(sweep[e]["random"][i]) for e in ADV_SWEEP] for i in range(len(evidence.seeds))]},
-                  xlabel="perturbation size eps (L-inf, pixels in [0, 1])", ylabel="share flipped")
+    evidence.paired("gradient-sign-flips-far-more", r["fgsm"], r["random"], label=f"eps = {ADV_EPS:g}", names=("FGSM", "random signs"))
+    evidence.note(
+        f"eps = {ADV_EPS:g} on pixels in [0, 1]: clean accuracy {net['test_acc'].mean():.1%}; FGSM flips "
+        f"{r['fgsm'].mean():.1%} of the correctly classified test digits, random signs of the same size "
+        f"{r['random'].mean():.1%}. Goodfellow et al. 2015 (from memory): eps = 0.25 on MNIST makes a maxout "
+        "network err on 89.4% of test digits."
+    )
+    evidence.plot(
+        "share of correctly classified test digits whose prediction flips",
+        list(ADV_SWEEP),
+        {
+            "FGSM": [[float(sweep[e]["fgsm"][i]) for e in ADV_SWEEP] for i in range(len(evidence.seeds))],
+            "random signs": [[float(sweep[e]["random"][i]) for e in ADV_SWEEP] for i in range(len(evidence.seeds))],
+        },
+        xlabel="perturbation size eps (L-inf, pixels in [0, 1])",
+        ylabel="share flipped",
+    )
     assert_supported(evidence)

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from harness.evidence import assert_supported
 from harness.lab import generative as lab
 from harness.lab import stacked
-from harness.evidence import assert_supported
 
 D_STEPS = 200  # discriminator-only steps that make it reject the initial generator's samples
 GRAD_BATCH = 1024
@@ -31,17 +31,24 @@ def test_non_saturating_loss_gives_larger_generator_gradients(disc, evidence):
     evidence.record("mean D(G(z)) on the batch", out["d_fake"], unit="probability", setting=setting)
     evidence.record("|gradient|, non-saturating loss -log D(G(z))", out["non_saturating"], unit="norm", setting=setting)
     evidence.record("|gradient|, minimax loss log(1 - D(G(z)))", out["minimax"], unit="norm", setting=setting)
-    evidence.paired("larger-generator-gradient", np.log10(out["non_saturating"]), np.log10(out["minimax"]),
-                    label=f"mean D(G(z)) = {out['d_fake'].mean():.2f}", names=("non-saturating", "minimax"))
+    evidence.paired(
+        "larger-generator-gradient",
+        np.log10(out["non_saturating"]),
+        np.log10(out["minimax"]),
+        label=f"mean D(G(z)) = {out['d_fake'].mean():.2f}",
+        names=("non-saturating", "minimax"),
+    )
     D = float(out["d_fake"].mean())
-    evidence.note(f"Mean D(G(z)) = {D:.3f}; measured gradient ratio (geometric mean over seeds) "
-                  f"{10 ** np.mean(np.log10(out['non_saturating'] / out['minimax'])):.1f}x; the per-sample ratio (1 - D)/D at "
-                  f"the mean D is {(1 - D) / D:.1f}x (Goodfellow et al. 2014, Sec. 3: 'much stronger gradients early in learning', "
-                  "no figure).")
+    evidence.note(
+        f"Mean D(G(z)) = {D:.3f}; measured gradient ratio (geometric mean over seeds) "
+        f"{10 ** np.mean(np.log10(out['non_saturating'] / out['minimax'])):.1f}x; the per-sample ratio (1 - D)/D at "
+        f"the mean D is {(1 - D) / D:.1f}x (Goodfellow et al. 2014, Sec. 3: 'much stronger gradients early in learning', "
+        "no figure)."
+    )
     assert_supported(evidence)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def gan_runs(seeds: tuple, steps: int) -> dict:
     return lab.train_gan(list(seeds), steps)
 
@@ -57,17 +64,30 @@ def test_small_gan_learns_a_two_mode_mixture(evidence, profile):
     evidence.record("W1 to the target, initial generator", w1_init, unit="W1", setting=setting)
     evidence.record("W1 to the target, trained generator", w1, unit="W1", setting=setting)
     evidence.record("W1 between two target samples (sampling floor)", r["floor"], unit="W1", setting=setting)
-    evidence.record("share of samples within 2 std of the modes -2 and +2, trained generator", r["mode_mass"].tolist(),
-                    unit="share", setting=setting)
-    evidence.bound("closer-than-any-gaussian", w1 / BEST_GAUSSIAN_W1, w1_init / BEST_GAUSSIAN_W1, label="1-D mixture",
-                   names=("trained generator", "initial generator"))
+    evidence.record(
+        "share of samples within 2 std of the modes -2 and +2, trained generator", r["mode_mass"].tolist(), unit="share", setting=setting
+    )
+    evidence.bound(
+        "closer-than-any-gaussian",
+        w1 / BEST_GAUSSIAN_W1,
+        w1_init / BEST_GAUSSIAN_W1,
+        label="1-D mixture",
+        names=("trained generator", "initial generator"),
+    )
     evidence.bound("covers-both-modes", cover, cover_init, label="1-D mixture", names=("trained generator", "initial generator"))
-    evidence.note(f"W1 to the target falls from {w1_init.mean():.2f} (initial generator) to {w1.mean():.3f} after {steps} steps "
-                  f"({np.mean(np.log10(w1_init / w1)):.2f} decades); the best single Gaussian is at {BEST_GAUSSIAN_W1} and two target "
-                  f"samples of 10,000 differ by {r['floor'].mean():.3f}. The modes get {r['mode_mass'].mean(axis=0)[0]:.2f} and "
-                  f"{r['mode_mass'].mean(axis=0)[1]:.2f} of the samples (target {MODE_SHARE:.3f} each): no mode collapse. "
-                  "Goodfellow et al. 2014 report Parzen log-likelihoods on images, not distances on toy mixtures.")
-    evidence.plot("W1 between generator and target during training", r["steps"].tolist(),
-                  {"GAN": r["w1"].tolist(), "best single Gaussian": [BEST_GAUSSIAN_W1] * len(r["steps"])},
-                  xlabel="training step", ylabel="Wasserstein-1 distance", log_y=True)
+    evidence.note(
+        f"W1 to the target falls from {w1_init.mean():.2f} (initial generator) to {w1.mean():.3f} after {steps} steps "
+        f"({np.mean(np.log10(w1_init / w1)):.2f} decades); the best single Gaussian is at {BEST_GAUSSIAN_W1} and two target "
+        f"samples of 10,000 differ by {r['floor'].mean():.3f}. The modes get {r['mode_mass'].mean(axis=0)[0]:.2f} and "
+        f"{r['mode_mass'].mean(axis=0)[1]:.2f} of the samples (target {MODE_SHARE:.3f} each): no mode collapse. "
+        "Goodfellow et al. 2014 report Parzen log-likelihoods on images, not distances on toy mixtures."
+    )
+    evidence.plot(
+        "W1 between generator and target during training",
+        r["steps"].tolist(),
+        {"GAN": r["w1"].tolist(), "best single Gaussian": [BEST_GAUSSIAN_W1] * len(r["steps"])},
+        xlabel="training step",
+        ylabel="Wasserstein-1 distance",
+        log_y=True,
+    )
     assert_supported(evidence)

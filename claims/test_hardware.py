@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from harness.lab import runtime, timing
 from harness.evidence import assert_supported
+from harness.lab import runtime, timing
 
 
 def matmul_fn(n: int, device: str, seed: int):
@@ -41,21 +41,29 @@ def test_matmul_speeds_up_on_all_cores(n, evidence, profile):
     one_s, all_s = np.array(one_s), np.array(all_s)
     evidence.record("cores used by other processes during the measurement", [load.cores], unit="cores", per="run")
     if load.cores > 0.5:
-        pytest.skip(f"machine busy: other processes used {load.cores:.2f} of {cores} cores during the measurement, "
-                    "so a parallel speed-up cannot be measured; rerun on an idle machine")
-    flop = 2 * n ** 3
+        pytest.skip(
+            f"machine busy: other processes used {load.cores:.2f} of {cores} cores during the measurement, "
+            "so a parallel speed-up cannot be measured; rerun on an idle machine"
+        )
+    flop = 2 * n**3
     peak = timing.cpu_peak_gflops(cores)
     evidence.record("GFLOPS, one thread", flop / one_s / 1e9, unit="GFLOPS", setting={"n": n})
     evidence.record(f"GFLOPS, {cores} threads", flop / all_s / 1e9, unit="GFLOPS", setting={"n": n})
     evidence.record("timing summary, one thread (pytest-benchmark stats)", timing.summary(one_s), unit="s", per="statistic")
     evidence.record(f"timing summary, {cores} threads (pytest-benchmark stats)", timing.summary(all_s), unit="s", per="statistic")
     share = float(np.median(flop / all_s / 1e9) / peak["gflops"])
-    evidence.note(f"Theoretical float32 peak: {peak['gflops']:.0f} GFLOPS = {peak['basis']}. Achieved (median, all threads): "
-                  f"{np.median(flop / all_s / 1e9):.1f} GFLOPS = {100 * share:.0f}% of peak. Ideal speed-up {cores}x; "
-                  f"measured {np.median(one_s / all_s):.2f}x." + (" Achieved exceeds the estimate: the clock in /proc/cpuinfo "
-                  "is below the boost clock (virtual machines do not expose it), so the true peak is higher." if share > 1 else ""))
-    evidence.paired("parallel-speedup", np.log2(1 / all_s), np.log2(1 / one_s), label=f"n = {n}",
-                    names=(f"{cores} threads", "1 thread"))
+    evidence.note(
+        f"Theoretical float32 peak: {peak['gflops']:.0f} GFLOPS = {peak['basis']}. Achieved (median, all threads): "
+        f"{np.median(flop / all_s / 1e9):.1f} GFLOPS = {100 * share:.0f}% of peak. Ideal speed-up {cores}x; "
+        f"measured {np.median(one_s / all_s):.2f}x."
+        + (
+            " Achieved exceeds the estimate: the clock in /proc/cpuinfo "
+            "is below the boost clock (virtual machines do not expose it), so the true peak is higher."
+            if share > 1
+            else ""
+        )
+    )
+    evidence.paired("parallel-speedup", np.log2(1 / all_s), np.log2(1 / one_s), label=f"n = {n}", names=(f"{cores} threads", "1 thread"))
     assert_supported(evidence)
 
 
@@ -68,9 +76,8 @@ def test_gpu_matmul_beats_cpu(n, evidence, profile):
     gpu = matmul_fn(n, "cuda", evidence.seeds[0])
     cpu = matmul_fn(n, "cpu", evidence.seeds[0])
     with runtime.all_threads() as cores:
-        t = timing.alternate({"gpu": gpu, "cpu": cpu}, repeats=len(evidence.seeds), warmup=2,
-                             sync=torch.cuda.synchronize)
-    flop = 2 * n ** 3
+        t = timing.alternate({"gpu": gpu, "cpu": cpu}, repeats=len(evidence.seeds), warmup=2, sync=torch.cuda.synchronize)
+    flop = 2 * n**3
     evidence.record(f"GFLOPS, {torch.cuda.get_device_name(0)}", flop / t["gpu"] / 1e9, unit="GFLOPS", setting={"n": n})
     evidence.record(f"GFLOPS, CPU ({cores} threads)", flop / t["cpu"] / 1e9, unit="GFLOPS", setting={"n": n})
     evidence.record("GPU timing summary (pytest-benchmark stats)", timing.summary(t["gpu"]), unit="s", per="statistic")

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from harness import stats
+from harness.evidence import assert_supported
 from harness.lab import data, models
 from harness.lab import initialisation as lab
-from harness.evidence import assert_supported
 
 CHANCE_LOSS = math.log(10)  # cross-entropy of a uniform guess over the 10 digit classes
 
@@ -30,8 +30,7 @@ def window_means(batch_loss: np.ndarray, window: int) -> np.ndarray:
 
 # -- fan-out-keeps-gradient-variance ----------------------------------------------------------------
 
-SCALINGS = {"fan-out": "N(0, 1/fan_out)", "fan-in": "N(0, 1/fan_in)", "glorot": "N(0, 2/(fan_in+fan_out))",
-            "normal": "N(0, 1)"}
+SCALINGS = {"fan-out": "N(0, 1/fan_out)", "fan-in": "N(0, 1/fan_in)", "glorot": "N(0, 2/(fan_in+fan_out))", "normal": "N(0, 1)"}
 
 
 def layer_widths(shape: str, depth: int) -> list[int]:
@@ -56,32 +55,51 @@ def test_fan_out_scaling_keeps_backpropagated_variance(shape, evidence, profile)
     fwd = {k: np.array([r[k][0] for r in runs]) for k in SCALINGS}
     hidden = range(depth - 1)  # the output layer's gradient is the one fed in: ratio 1 by construction
     for k, label in SCALINGS.items():
-        evidence.record(f"log2 back-propagated variance at layers 1, {depth // 2}, {depth - 1}: {label}",
-                        bwd[k][:, [0, depth // 2 - 1, depth - 2]].tolist(), unit="octaves",
-                        setting={"widths": f"{sizes[0]} -> {sizes[-1]}", "layers": depth})
+        evidence.record(
+            f"log2 back-propagated variance at layers 1, {depth // 2}, {depth - 1}: {label}",
+            bwd[k][:, [0, depth // 2 - 1, depth - 2]].tolist(),
+            unit="octaves",
+            setting={"widths": f"{sizes[0]} -> {sizes[-1]}", "layers": depth},
+        )
 
     def family(k: str) -> dict:
         return {f"L{l + 1}": np.abs(bwd[k][:, l]) for l in hidden}
 
     for contrast in ("fan-in", "normal"):
-        evidence.family("backward-variance-stable", family("fan-out"), family(contrast),
-                        label=f"fan-out vs {SCALINGS[contrast]}", names=("fan-out", SCALINGS[contrast]))
+        evidence.family(
+            "backward-variance-stable",
+            family("fan-out"),
+            family(contrast),
+            label=f"fan-out vs {SCALINGS[contrast]}",
+            names=("fan-out", SCALINGS[contrast]),
+        )
     m = {k: v.mean(axis=0) for k, v in bwd.items()}
-    evidence.note(f"Widths {sizes[0]} -> {sizes[-1]} over {depth} layers. Back-propagated variance at the input layer, "
-                  f"relative to the output (mean over seeds, log2): fan-out {m['fan-out'][0]:+.2f} (theory 0), fan-in "
-                  f"{m['fan-in'][0]:+.2f} (theory: the product of fan_out/fan_in over the layers above, "
-                  f"log2({sizes[-1]}/{sizes[1]}) = {math.log2(sizes[-1] / sizes[1]):+.2f}), Glorot's compromise "
-                  f"{m['glorot'][0]:+.2f}, N(0, 1) {m['normal'][0]:+.1f}. Forward variance at the "
-                  f"output layer: fan-out {fwd['fan-out'].mean(axis=0)[-1]:+.2f}, fan-in {fwd['fan-in'].mean(axis=0)[-1]:+.2f} "
-                  "octaves: each scaling keeps one direction only, which is why Glorot & Bengio 2010 (eq. 12) take the "
-                  "harmonic compromise when fan-in and fan-out differ.")
+    evidence.note(
+        f"Widths {sizes[0]} -> {sizes[-1]} over {depth} layers. Back-propagated variance at the input layer, "
+        f"relative to the output (mean over seeds, log2): fan-out {m['fan-out'][0]:+.2f} (theory 0), fan-in "
+        f"{m['fan-in'][0]:+.2f} (theory: the product of fan_out/fan_in over the layers above, "
+        f"log2({sizes[-1]}/{sizes[1]}) = {math.log2(sizes[-1] / sizes[1]):+.2f}), Glorot's compromise "
+        f"{m['glorot'][0]:+.2f}, N(0, 1) {m['normal'][0]:+.1f}. Forward variance at the "
+        f"output layer: fan-out {fwd['fan-out'].mean(axis=0)[-1]:+.2f}, fan-in {fwd['fan-in'].mean(axis=0)[-1]:+.2f} "
+        "octaves: each scaling keeps one direction only, which is why Glorot & Bengio 2010 (eq. 12) take the "
+        "harmonic compromise when fan-in and fan-out differ."
+    )
     layers = list(range(1, depth + 1))
     shown = ("fan-out", "fan-in", "glorot")  # N(0, 1) is off the scale (recorded above)
-    evidence.plot(f"back-propagated gradient variance per layer, {shape} net {sizes[0]} -> {sizes[-1]}", layers,
-                  {SCALINGS[k]: bwd[k].tolist() for k in shown}, xlabel="layer (input first)",
-                  ylabel="log2 Var[dC/ds] / Var[fed in]")
-    evidence.plot(f"forward variance per layer, same {shape} net", layers, {SCALINGS[k]: fwd[k].tolist() for k in shown},
-                  xlabel="layer (input first)", ylabel="log2 Var[s]")
+    evidence.plot(
+        f"back-propagated gradient variance per layer, {shape} net {sizes[0]} -> {sizes[-1]}",
+        layers,
+        {SCALINGS[k]: bwd[k].tolist() for k in shown},
+        xlabel="layer (input first)",
+        ylabel="log2 Var[dC/ds] / Var[fed in]",
+    )
+    evidence.plot(
+        f"forward variance per layer, same {shape} net",
+        layers,
+        {SCALINGS[k]: fwd[k].tolist() for k in shown},
+        xlabel="layer (input first)",
+        ylabel="log2 Var[s]",
+    )
     assert_supported(evidence)
 
 
@@ -96,27 +114,34 @@ DEEP_LR = 0.01  # one rate for both inits, as He et al. train both with one reci
 @pytest.mark.claim("he-init-trains-deep-relu-nets")
 def test_he_keeps_relu_second_moment_where_xavier_halves_it(evidence, profile):
     width = profile.pick(quick=128, default=256, full=512, cuda=4096)
-    per_seed = [lab.relu_second_moments(width, SIGNAL_DEPTH, tuple(INITS), s, device=profile.device)
-                for s in evidence.seeds]
+    per_seed = [lab.relu_second_moments(width, SIGNAL_DEPTH, tuple(INITS), s, device=profile.device) for s in evidence.seeds]
     log2m = {k: np.log2(np.array([m[k] for m in per_seed])) for k in INITS}  # (n_seeds, depth)
     layers = np.arange(1, SIGNAL_DEPTH + 1)
     slopes = {k: np.array([stats.fit_slope(layers, row)[0] for row in v]) for k, v in log2m.items()}
     for k, label in INITS.items():
-        evidence.record(f"slope of log2 E[x^2] per layer, {label}", slopes[k], unit="octaves/layer",
-                        setting={"width": width, "layers": SIGNAL_DEPTH})
+        evidence.record(
+            f"slope of log2 E[x^2] per layer, {label}", slopes[k], unit="octaves/layer", setting={"width": width, "layers": SIGNAL_DEPTH}
+        )
         evidence.record(f"log2 E[x^2] at layer {SIGNAL_DEPTH}, {label}", log2m[k][:, -1], unit="octaves")
-    evidence.bound("he-keeps-second-moment", np.abs(slopes["he"]), np.abs(slopes["fan-in"]), label="He",
-                   names=("He", "'Xavier'"))
-    evidence.bound("xavier-halves-per-layer", np.abs(slopes["fan-in"] + 1), np.abs(slopes["he"] + 1), label="'Xavier'",
-                   names=("'Xavier'", "He"))
+    evidence.bound("he-keeps-second-moment", np.abs(slopes["he"]), np.abs(slopes["fan-in"]), label="He", names=("He", "'Xavier'"))
+    evidence.bound(
+        "xavier-halves-per-layer", np.abs(slopes["fan-in"] + 1), np.abs(slopes["he"] + 1), label="'Xavier'", names=("'Xavier'", "He")
+    )
     dev = np.abs(log2m["he"]).max(axis=1)
-    evidence.note(f"He init: largest |log2 E[x^2]| over the {SIGNAL_DEPTH} layers {dev.mean():.2f} octaves (mean over seeds; "
-                  f"max {dev.max():.2f}), a finite-width random walk around a flat trend. 'Xavier': E[x^2] at layer "
-                  f"{SIGNAL_DEPTH} is 2^{log2m['fan-in'][:, -1].mean():.1f} (He et al. eq. 10 predicts 2^-{SIGNAL_DEPTH}). "
-                  "Both inits scale the same standard-normal draw and ReLU is positively homogeneous, so per seed the 'Xavier' profile "
-                  "is the He profile minus l octaves at layer l: the halving is the init's scale, not a different draw.")
-    evidence.plot(f"second moment of ReLU outputs per layer, width {width}", layers.tolist(),
-                  {v: log2m[k].tolist() for k, v in INITS.items()}, xlabel="hidden layer", ylabel="log2 E[x^2]")
+    evidence.note(
+        f"He init: largest |log2 E[x^2]| over the {SIGNAL_DEPTH} layers {dev.mean():.2f} octaves (mean over seeds; "
+        f"max {dev.max():.2f}), a finite-width random walk around a flat trend. 'Xavier': E[x^2] at layer "
+        f"{SIGNAL_DEPTH} is 2^{log2m['fan-in'][:, -1].mean():.1f} (He et al. eq. 10 predicts 2^-{SIGNAL_DEPTH}). "
+        "Both inits scale the same standard-normal draw and ReLU is positively homogeneous, so per seed the 'Xavier' profile "
+        "is the He profile minus l octaves at layer l: the halving is the init's scale, not a different draw."
+    )
+    evidence.plot(
+        f"second moment of ReLU outputs per layer, width {width}",
+        layers.tolist(),
+        {v: log2m[k].tolist() for k, v in INITS.items()},
+        xlabel="hidden layer",
+        ylabel="log2 E[x^2]",
+    )
     assert_supported(evidence)
 
 
@@ -127,45 +152,72 @@ def deep_relu_runs(seeds: tuple, steps: int) -> dict[str, dict[str, np.ndarray]]
     parts = [lab.stacked_weights(sizes, k, seeds) for k in INITS]
     W = [torch.cat([p[0][l] for p in parts]) for l in range(DEEP_LAYERS)]
     b = [torch.cat([p[1][l] for p in parts]) for l in range(DEEP_LAYERS)]
-    r = lab.train_stacked(X, y, W, b, "relu", torch.full((len(W[0]),), DEEP_LR), steps=steps, batch=DEEP_BATCH,
-                               optimizer="momentum", order_seeds=list(seeds) * len(INITS))
+    r = lab.train_stacked(
+        X,
+        y,
+        W,
+        b,
+        "relu",
+        torch.full((len(W[0]),), DEEP_LR),
+        steps=steps,
+        batch=DEEP_BATCH,
+        optimizer="momentum",
+        order_seeds=list(seeds) * len(INITS),
+    )
     n = len(seeds)
-    return {k: {name: v[i * n:(i + 1) * n] for name, v in r.items()} for i, k in enumerate(INITS)}
+    return {k: {name: v[i * n : (i + 1) * n] for name, v in r.items()} for i, k in enumerate(INITS)}
 
 
 @pytest.mark.claim("he-init-trains-deep-relu-nets")
 def test_30_layer_relu_net_trains_from_he_init_but_stalls_from_xavier(evidence, profile):
     steps = profile.pick(quick=160, default=200, full=200)  # the rate was fixed for this budget (catalogue)
     at = deep_relu_runs(tuple(evidence.seeds), steps)
-    setting = {"weight_layers": DEEP_LAYERS, "width": DEEP_WIDTH, "batch": DEEP_BATCH, "steps": steps,
-               "optimizer": "SGD, momentum 0.9", "rate": DEEP_LR}
+    setting = {
+        "weight_layers": DEEP_LAYERS,
+        "width": DEEP_WIDTH,
+        "batch": DEEP_BATCH,
+        "steps": steps,
+        "optimizer": "SGD, momentum 0.9",
+        "rate": DEEP_LR,
+    }
     for k, label in INITS.items():
         evidence.record(f"training loss after {steps} steps, {label}", at[k]["loss"], unit="nats", setting=setting)
         evidence.record(f"training error after {steps} steps, {label}", at[k]["error"], unit="error")
     drop = {k: at[k]["loss0"] - at[k]["loss"] for k in INITS}
-    evidence.paired("he-trains-where-xavier-stalls", at["fan-in"]["loss"], at["he"]["loss"], label=f"{steps} steps",
-                    names=("'Xavier'", "He"))
+    evidence.paired(
+        "he-trains-where-xavier-stalls", at["fan-in"]["loss"], at["he"]["loss"], label=f"{steps} steps", names=("'Xavier'", "He")
+    )
     evidence.bound("xavier-stalls", drop["fan-in"], drop["he"], label="'Xavier'", names=("'Xavier'", "He"))
     g = {k: np.log10(at[k]["grad_rms0"]) for k in INITS}  # (n_seeds, layers)
     gap = (g["he"] - g["fan-in"]).mean()
     expected = (DEEP_LAYERS - 1) / 2 * math.log10(2)  # decades: each of the other L-1 layers is 1/sqrt(2) smaller
-    evidence.note(f"After {steps} steps (about {steps * DEEP_BATCH / 1797:.1f} epochs): He net training loss "
-                  f"{at['he']['loss'].mean():.2f} nats, error {at['he']['error'].mean():.0%}; 'Xavier' net "
-                  f"{at['fan-in']['loss'].mean():.4f} nats (chance {CHANCE_LOSS:.4f}), error "
-                  f"{at['fan-in']['error'].mean():.0%}, loss change {-drop['fan-in'].mean():+.1e} nats. At the first step "
-                  f"the 'Xavier' net's weight gradients are {gap:.1f} decades smaller than He's, on average over layers "
-                  f"(2^-(L-1)/2 = 10^-{expected:.1f} expected): 'its gradients are all diminishing' (He et al. Fig. 3). "
-                  "Both nets share one rate, as in the paper; by positive homogeneity a rate 2^((L-2)/2) = 2^14, about "
-                  "10^4 times larger, would give the 'Xavier' net He's relative weight updates, so the stall holds at "
-                  "ordinary rates, not at every rate. The He net trains slowly at this width and step count; the paper's "
-                  "30-layer model also converged, but to a worse error than its 14-layer one.")
+    evidence.note(
+        f"After {steps} steps (about {steps * DEEP_BATCH / 1797:.1f} epochs): He net training loss "
+        f"{at['he']['loss'].mean():.2f} nats, error {at['he']['error'].mean():.0%}; 'Xavier' net "
+        f"{at['fan-in']['loss'].mean():.4f} nats (chance {CHANCE_LOSS:.4f}), error "
+        f"{at['fan-in']['error'].mean():.0%}, loss change {-drop['fan-in'].mean():+.1e} nats. At the first step "
+        f"the 'Xavier' net's weight gradients are {gap:.1f} decades smaller than He's, on average over layers "
+        f"(2^-(L-1)/2 = 10^-{expected:.1f} expected): 'its gradients are all diminishing' (He et al. Fig. 3). "
+        "Both nets share one rate, as in the paper; by positive homogeneity a rate 2^((L-2)/2) = 2^14, about "
+        "10^4 times larger, would give the 'Xavier' net He's relative weight updates, so the stall holds at "
+        "ordinary rates, not at every rate. The He net trains slowly at this width and step count; the paper's "
+        "30-layer model also converged, but to a worse error than its 14-layer one."
+    )
     window = max(1, steps // 20)
-    evidence.plot(f"mini-batch training loss, {DEEP_LAYERS}-layer ReLU net (mean per {window} steps)",
-                  [window * (i + 1) for i in range(steps // window)],
-                  {v: window_means(at[k]["batch_loss"], window).tolist() for k, v in INITS.items()},
-                  xlabel="step", ylabel="cross-entropy (nats)")
-    evidence.plot("weight-gradient RMS per layer at the first step", list(range(1, DEEP_LAYERS + 1)),
-                  {v: g[k].tolist() for k, v in INITS.items()}, xlabel="weight layer", ylabel="log10 RMS")
+    evidence.plot(
+        f"mini-batch training loss, {DEEP_LAYERS}-layer ReLU net (mean per {window} steps)",
+        [window * (i + 1) for i in range(steps // window)],
+        {v: window_means(at[k]["batch_loss"], window).tolist() for k, v in INITS.items()},
+        xlabel="step",
+        ylabel="cross-entropy (nats)",
+    )
+    evidence.plot(
+        "weight-gradient RMS per layer at the first step",
+        list(range(1, DEEP_LAYERS + 1)),
+        {v: g[k].tolist() for k, v in INITS.items()},
+        xlabel="weight layer",
+        ylabel="log10 RMS",
+    )
     assert_supported(evidence)
 
 
@@ -178,14 +230,24 @@ RECIPES = {  # name: (activation, init, optimiser, rate grid): one decade apart 
 TOGETHER_DEPTH, TOGETHER_WIDTH, TOGETHER_BATCH = 10, 32, 64
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def recipe_runs(recipe: str, seeds: tuple, steps: int) -> dict[str, np.ndarray]:
     """Every (seed, rate) pair of one recipe stacked; values shaped (n_seeds, n_rates, ...)."""
     act, init, opt, lrs = RECIPES[recipe]
     X, y = data.digits_tensors()
     W, b = lab.stacked_weights([64] + [TOGETHER_WIDTH] * TOGETHER_DEPTH + [10], init, seeds, repeat=len(lrs))
-    r = lab.train_stacked(X, y, W, b, act, torch.tensor(lrs * len(seeds)), steps=steps, batch=TOGETHER_BATCH,
-                               optimizer=opt, order_seeds=[s for s in seeds for _ in lrs])
+    r = lab.train_stacked(
+        X,
+        y,
+        W,
+        b,
+        act,
+        torch.tensor(lrs * len(seeds)),
+        steps=steps,
+        batch=TOGETHER_BATCH,
+        optimizer=opt,
+        order_seeds=[s for s in seeds for _ in lrs],
+    )
     return {k: v.reshape(len(seeds), len(lrs), *v.shape[1:]) for k, v in r.items()}
 
 
@@ -199,25 +261,36 @@ def test_relu_he_adam_train_a_10_layer_net_that_sigmoid_normal_sgd_cannot(eviden
     setting = {"hidden_layers": TOGETHER_DEPTH, "width": TOGETHER_WIDTH, "batch": TOGETHER_BATCH, "steps": steps}
     for name, r in runs.items():
         lr = RECIPES[name][3][best[name]]
-        evidence.record(f"training loss after {steps} steps, {name} at its best rate {lr:g}", final[name], unit="nats",
-                        setting=setting)
+        evidence.record(f"training loss after {steps} steps, {name} at its best rate {lr:g}", final[name], unit="nats", setting=setting)
         evidence.record(f"training error, {name} at rate {lr:g}", r["error"][:, best[name]], unit="error")
     after, before = "ReLU + He + Adam", "sigmoid + N(0,1) + SGD"
     evidence.bound("after-reaches-target", final[after], final[before], label=after, names=(after, before))
     evidence.bound("before-misses-target", final[before], final[after], label=before, names=(before, after))
-    evidence.note(f"Training loss after {steps} steps (mean over seeds): {after} {final[after].mean():.3f} nats, {before} "
-                  f"{final[before].mean():.2f} nats; target ln(10)/10 = {CHANCE_LOSS / 10:.3f}. Training error: "
-                  + ", ".join(f"{n} {runs[n]['error'][:, best[n]].mean():.1%}" for n in RECIPES)
-                  + ". No paper reports this comparison; it tests the texts' claim that the improvements together made "
-                  "10-layer nets trainable.")
+    evidence.note(
+        f"Training loss after {steps} steps (mean over seeds): {after} {final[after].mean():.3f} nats, {before} "
+        f"{final[before].mean():.2f} nats; target ln(10)/10 = {CHANCE_LOSS / 10:.3f}. Training error: "
+        + ", ".join(f"{n} {runs[n]['error'][:, best[n]].mean():.1%}" for n in RECIPES)
+        + ". No paper reports this comparison; it tests the texts' claim that the improvements together made "
+        "10-layer nets trainable."
+    )
     window = max(1, steps // 20)
-    evidence.plot(f"mini-batch training loss, {TOGETHER_DEPTH} hidden layers, each recipe at its best rate",
-                  [window * (i + 1) for i in range(steps // window)],
-                  {name: window_means(r["batch_loss"][:, best[name]], window).tolist() for name, r in runs.items()},
-                  xlabel="step", ylabel="cross-entropy (nats)", log_y=True)
-    evidence.plot("rate grid: final training loss (rates as multiples of the optimiser's default)", [0.1, 1.0, 10.0],
-                  {name: r["loss"].tolist() for name, r in runs.items()}, xlabel="rate / default rate",
-                  ylabel="training loss (nats)", log_x=True, log_y=True)
+    evidence.plot(
+        f"mini-batch training loss, {TOGETHER_DEPTH} hidden layers, each recipe at its best rate",
+        [window * (i + 1) for i in range(steps // window)],
+        {name: window_means(r["batch_loss"][:, best[name]], window).tolist() for name, r in runs.items()},
+        xlabel="step",
+        ylabel="cross-entropy (nats)",
+        log_y=True,
+    )
+    evidence.plot(
+        "rate grid: final training loss (rates as multiples of the optimiser's default)",
+        [0.1, 1.0, 10.0],
+        {name: r["loss"].tolist() for name, r in runs.items()},
+        xlabel="rate / default rate",
+        ylabel="training loss (nats)",
+        log_x=True,
+        log_y=True,
+    )
     assert_supported(evidence)
 
 
@@ -236,7 +309,7 @@ def cost_batch(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return X[idx], y[idx]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def backprop_costs(widths: tuple, seed: int, repeats: int) -> tuple[np.ndarray, np.ndarray]:
     """Parameter counts and gradient time / loss time per width: (n_widths,) each."""
     x, y = cost_batch(seed)
@@ -249,7 +322,7 @@ def backprop_costs(widths: tuple, seed: int, repeats: int) -> tuple[np.ndarray, 
     return np.array(params, float), np.array(ratio)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def fd_costs(widths: tuple, seed: int, repeats: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Parameter counts, counted loss evaluations per gradient, and FD time / loss time per width: (n_widths,) each."""
     x, y = cost_batch(seed)
@@ -269,10 +342,11 @@ def fd_costs(widths: tuple, seed: int, repeats: int) -> tuple[np.ndarray, np.nda
 
 
 def cost_sizes(profile) -> dict:
-    return {"bp": profile.pick(quick=(8, 32, 128), default=(8, 16, 32, 64, 128, 256, 512),
-                               full=(8, 16, 32, 64, 128, 256, 512, 1024)),
-            "fd": profile.pick(quick=(1, 2, 4), default=(1, 2, 4, 8), full=(1, 2, 4, 8, 16)),
-            "repeats": profile.pick(quick=5, default=7, full=25)}
+    return {
+        "bp": profile.pick(quick=(8, 32, 128), default=(8, 16, 32, 64, 128, 256, 512), full=(8, 16, 32, 64, 128, 256, 512, 1024)),
+        "fd": profile.pick(quick=(1, 2, 4), default=(1, 2, 4, 8), full=(1, 2, 4, 8, 16)),
+        "repeats": profile.pick(quick=5, default=7, full=25),
+    }
 
 
 def slope_log2(x: np.ndarray, y: np.ndarray) -> float:
@@ -288,23 +362,38 @@ def test_backprop_gradient_costs_a_few_loss_evaluations_at_every_size(evidence, 
     ratios = np.array([r for _, r in bp])  # (n_seeds, n_widths)
     fd_ratio = np.array([r for _, _, r in fd])
     for i, w in enumerate(c["bp"]):
-        evidence.record(f"gradient time / loss time, width {w} ({int(params[i]):,} parameters)", ratios[:, i],
-                        unit="loss evaluations", setting={"width": w, "parameters": int(params[i]), "batch": COST_BATCH})
-    evidence.family("gradient-within-five-forwards", {f"P={int(p)}": ratios[:, i] for i, p in enumerate(params)},
-                    {f"P={int(p)}": fd_ratio[:, i] for i, p in enumerate(fd[0][0])}, label="backprop",
-                    names=("backprop", "finite differences"))
+        evidence.record(
+            f"gradient time / loss time, width {w} ({int(params[i]):,} parameters)",
+            ratios[:, i],
+            unit="loss evaluations",
+            setting={"width": w, "parameters": int(params[i]), "batch": COST_BATCH},
+        )
+    evidence.family(
+        "gradient-within-five-forwards",
+        {f"P={int(p)}": ratios[:, i] for i, p in enumerate(params)},
+        {f"P={int(p)}": fd_ratio[:, i] for i, p in enumerate(fd[0][0])},
+        label="backprop",
+        names=("backprop", "finite differences"),
+    )
     bp_slope = np.array([slope_log2(params, r) for r in ratios])
     fd_slope = np.array([slope_log2(fd[0][0], r) for r in fd_ratio])
     evidence.record("slope of log2(gradient / loss time) vs log2(parameters), backprop", bp_slope, unit="per doubling")
     evidence.record("same slope, finite differences (timed)", fd_slope, unit="per doubling")
     evidence.bound("gradient-cost-flat-in-size", bp_slope, fd_slope, label="backprop", names=("backprop", "finite differences"))
-    evidence.note(f"Backprop: the gradient costs {ratios.mean(axis=0).min():.1f} to {ratios.mean(axis=0).max():.1f} loss "
-                  f"evaluations from {int(params[0]):,} to {int(params[-1]):,} parameters (CPU time of the thread, median of "
-                  f"{c['repeats']}); Griewank & Walther's cheap-gradient bound is 'often within a factor of 5'. Central "
-                  f"differences on {int(fd[0][0][-1]):,} parameters took {fd_ratio[:, -1].mean():,.0f} loss-evaluation times.")
-    evidence.plot("cost of one gradient in loss evaluations", params.tolist(),
-                  {"backprop (timed)": ratios.tolist()}, xlabel="parameters", ylabel="gradient time / loss time",
-                  log_x=True)
+    evidence.note(
+        f"Backprop: the gradient costs {ratios.mean(axis=0).min():.1f} to {ratios.mean(axis=0).max():.1f} loss "
+        f"evaluations from {int(params[0]):,} to {int(params[-1]):,} parameters (CPU time of the thread, median of "
+        f"{c['repeats']}); Griewank & Walther's cheap-gradient bound is 'often within a factor of 5'. Central "
+        f"differences on {int(fd[0][0][-1]):,} parameters took {fd_ratio[:, -1].mean():,.0f} loss-evaluation times."
+    )
+    evidence.plot(
+        "cost of one gradient in loss evaluations",
+        params.tolist(),
+        {"backprop (timed)": ratios.tolist()},
+        xlabel="parameters",
+        ylabel="gradient time / loss time",
+        log_x=True,
+    )
     assert_supported(evidence)
 
 
@@ -317,20 +406,31 @@ def test_finite_difference_cost_grows_with_the_number_of_parameters(evidence, pr
     evals = np.array([e for _, e, _ in fd])  # (n_seeds, n_widths), counted
     fd_ratio = np.array([r for _, _, r in fd])
     for i, w in enumerate(c["fd"]):
-        evidence.record(f"finite differences, width {w} ({int(params[i])} parameters): loss evaluations counted",
-                        evals[:, i], unit="evaluations", setting={"width": w, "parameters": int(params[i])})
+        evidence.record(
+            f"finite differences, width {w} ({int(params[i])} parameters): loss evaluations counted",
+            evals[:, i],
+            unit="evaluations",
+            setting={"width": w, "parameters": int(params[i])},
+        )
         evidence.record(f"finite differences, width {w}: time / loss time", fd_ratio[:, i], unit="loss evaluations")
     fd_slope = np.array([slope_log2(params, e) for e in evals])
     bp_slope = np.array([slope_log2(p, r) for p, r in bp])
     evidence.record("slope of log2(evaluations) vs log2(parameters), finite differences", fd_slope, unit="per doubling")
-    evidence.bound("fd-evaluations-grow", fd_slope, bp_slope, label="finite differences",
-                   names=("finite differences", "backprop"))
-    evidence.note(f"Central differences take exactly 2 loss evaluations per parameter ({int(evals[0, -1])} for "
-                  f"{int(params[-1])} parameters); timed, one gradient cost {fd_ratio[:, -1].mean():,.0f} loss-evaluation times "
-                  f"there, against {np.mean([r[0] for _, r in bp]):.1f} for backprop.")
-    evidence.plot("cost of one gradient in loss evaluations", params.tolist(),
-                  {"finite differences (counted)": evals.tolist(), "finite differences (timed)": fd_ratio.tolist()},
-                  xlabel="parameters", ylabel="loss evaluations", log_x=True, log_y=True)
+    evidence.bound("fd-evaluations-grow", fd_slope, bp_slope, label="finite differences", names=("finite differences", "backprop"))
+    evidence.note(
+        f"Central differences take exactly 2 loss evaluations per parameter ({int(evals[0, -1])} for "
+        f"{int(params[-1])} parameters); timed, one gradient cost {fd_ratio[:, -1].mean():,.0f} loss-evaluation times "
+        f"there, against {np.mean([r[0] for _, r in bp]):.1f} for backprop."
+    )
+    evidence.plot(
+        "cost of one gradient in loss evaluations",
+        params.tolist(),
+        {"finite differences (counted)": evals.tolist(), "finite differences (timed)": fd_ratio.tolist()},
+        xlabel="parameters",
+        ylabel="loss evaluations",
+        log_x=True,
+        log_y=True,
+    )
     assert_supported(evidence)
 
 
@@ -353,14 +453,25 @@ def test_autograd_gradient_matches_finite_differences(evidence):
         errors.append(out["autograd"]["max_abs_error"])
         n_params = out["autograd"]["n_params"]
     for k, v in scores.items():
-        evidence.record(f"gradcheck score (max |a - n| / (atol + rtol |n|)), {k}", v, unit="ratio",
-                        setting={"parameters": n_params, "dtype": "float64", "eps": 1e-6})
+        evidence.record(
+            f"gradcheck score (max |a - n| / (atol + rtol |n|)), {k}",
+            v,
+            unit="ratio",
+            setting={"parameters": n_params, "dtype": "float64", "eps": 1e-6},
+        )
     evidence.record("largest |autograd - central difference|", errors, unit="gradient")
-    evidence.bound("autograd-matches-finite-differences", scores["autograd"], scores[broken],
-                   label=f"{n_params} parameters", names=("autograd", broken))
-    evidence.note(f"All {n_params} partial derivatives agree: the largest gradcheck ratio is {max(scores['autograd']):.1e} "
-                  f"(pass below 1), the largest absolute difference {max(errors):.1e}. Omitting tanh's derivative in the "
-                  f"backward gives ratios of {min(scores[broken]):.0f} and more.")
+    evidence.bound(
+        "autograd-matches-finite-differences",
+        scores["autograd"],
+        scores[broken],
+        label=f"{n_params} parameters",
+        names=("autograd", broken),
+    )
+    evidence.note(
+        f"All {n_params} partial derivatives agree: the largest gradcheck ratio is {max(scores['autograd']):.1e} "
+        f"(pass below 1), the largest absolute difference {max(errors):.1e}. Omitting tanh's derivative in the "
+        f"backward gives ratios of {min(scores[broken]):.0f} and more."
+    )
     assert_supported(evidence)
 
 
@@ -369,7 +480,7 @@ def test_autograd_gradient_matches_finite_differences(evidence):
 XOR_RESTARTS, XOR_LR, XOR_STEPS = 32, 3.0, 500
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def xor_runs(hidden: int, seed: int) -> dict[str, np.ndarray]:
     """XOR_RESTARTS restarts of one net, seeded from ``seed``."""
     return lab.xor_train(hidden, [seed * 1000 + i for i in range(XOR_RESTARTS)], XOR_LR, XOR_STEPS)
@@ -385,17 +496,27 @@ def test_sigmoid_net_learns_xor_which_a_linear_model_cannot(hidden, evidence):
     setting = {"hidden_units": hidden, "restarts_per_seed": XOR_RESTARTS, "steps": XOR_STEPS, "rate": XOR_LR}
     evidence.record(f"share of restarts solving XOR, 2-{hidden}-1 sigmoid net", solved, unit="share", setting=setting)
     evidence.record("share of restarts solving XOR, logistic regression", solved_lin, unit="share", setting=setting)
-    evidence.bound("xor-learned", solved, solved_lin, label=f"{hidden} hidden units",
-                   names=(f"2-{hidden}-1 sigmoid net", "logistic regression"))
+    evidence.bound(
+        "xor-learned", solved, solved_lin, label=f"{hidden} hidden units", names=(f"2-{hidden}-1 sigmoid net", "logistic regression")
+    )
     lin_p = np.concatenate([r["p"] for r in linear])
-    evidence.note(f"{solved.mean():.0%} of {XOR_RESTARTS * len(nets)} restarts of the 2-{hidden}-1 net classify all four "
-                  f"points; the rest stop at a plateau or local minimum (Rumelhart et al. 1986 report these too). Logistic "
-                  f"regression ends with outputs {lin_p.min():.3f} to {lin_p.max():.3f} on every point (loss "
-                  f"{np.mean([r['loss'][:, -1].mean() for r in linear]):.4f} = ln 2): no linear boundary separates XOR.")
-    curves = {f"2-{hidden}-1 sigmoid net": [r["loss"][:, ::25].mean(axis=0).tolist() for r in nets],
-              "logistic regression": [r["loss"][:, ::25].mean(axis=0).tolist() for r in linear]}
-    evidence.plot(f"XOR training loss (mean over {XOR_RESTARTS} restarts per seed)", list(range(0, XOR_STEPS + 1, 25)),
-                  curves, xlabel="step (full batch)", ylabel="cross-entropy (nats)")
+    evidence.note(
+        f"{solved.mean():.0%} of {XOR_RESTARTS * len(nets)} restarts of the 2-{hidden}-1 net classify all four "
+        f"points; the rest stop at a plateau or local minimum (Rumelhart et al. 1986 report these too). Logistic "
+        f"regression ends with outputs {lin_p.min():.3f} to {lin_p.max():.3f} on every point (loss "
+        f"{np.mean([r['loss'][:, -1].mean() for r in linear]):.4f} = ln 2): no linear boundary separates XOR."
+    )
+    curves = {
+        f"2-{hidden}-1 sigmoid net": [r["loss"][:, ::25].mean(axis=0).tolist() for r in nets],
+        "logistic regression": [r["loss"][:, ::25].mean(axis=0).tolist() for r in linear],
+    }
+    evidence.plot(
+        f"XOR training loss (mean over {XOR_RESTARTS} restarts per seed)",
+        list(range(0, XOR_STEPS + 1, 25)),
+        curves,
+        xlabel="step (full batch)",
+        ylabel="cross-entropy (nats)",
+    )
     assert_supported(evidence)
 
 
@@ -408,7 +529,7 @@ DIGIT_MODELS = {  # name: (sizes, trainable layers; None = all)
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def digit_runs(name: str, seeds: tuple, steps: int) -> dict[str, np.ndarray]:
     """Every (seed, rate) pair stacked, trained on one split drawn with seeds[0]; values (n_seeds, n_rates)."""
     X, y = data.digits_tensors()
@@ -417,12 +538,26 @@ def digit_runs(name: str, seeds: tuple, steps: int) -> dict[str, np.ndarray]:
     sizes, trainable = DIGIT_MODELS[name]
     W, b = lab.stacked_weights(sizes, "fan-in", seeds, repeat=len(DIGIT_LRS))
     untrained = lab.evaluate(X[te], y[te], W, b, "sigmoid")[1]
-    r = lab.train_stacked(X[tr], y[tr], W, b, "sigmoid", torch.tensor(DIGIT_LRS * len(seeds)), steps=steps,
-                               batch=32, optimizer="sgd", order_seeds=[s for s in seeds for _ in DIGIT_LRS],
-                               trainable=trainable, test=(X[te], y[te]))
+    r = lab.train_stacked(
+        X[tr],
+        y[tr],
+        W,
+        b,
+        "sigmoid",
+        torch.tensor(DIGIT_LRS * len(seeds)),
+        steps=steps,
+        batch=32,
+        optimizer="sgd",
+        order_seeds=[s for s in seeds for _ in DIGIT_LRS],
+        trainable=trainable,
+        test=(X[te], y[te]),
+    )
     shape = (len(seeds), len(DIGIT_LRS))
-    return {"test_error": r["test_error"].reshape(shape), "error": r["error"].reshape(shape),
-            "untrained_test_error": untrained.reshape(shape)}
+    return {
+        "test_error": r["test_error"].reshape(shape),
+        "error": r["error"].reshape(shape),
+        "untrained_test_error": untrained.reshape(shape),
+    }
 
 
 @pytest.mark.claim("sigmoid-mlps-trainable-by-backprop")
@@ -435,18 +570,35 @@ def test_sigmoid_mlp_learns_digits_through_its_hidden_layer(evidence, profile):
     err = {name: np.maximum(r["test_error"][:, best[name]], floor) for name, r in runs.items()}
     full, frozen, linear = DIGIT_MODELS
     for name in DIGIT_MODELS:
-        evidence.record(f"held-out error, {name}, best rate {DIGIT_LRS[best[name]]:g}", err[name], unit="error",
-                        setting={"steps": steps, "batch": 32, "train": 1797 - DIGIT_HELD_OUT, "held_out": DIGIT_HELD_OUT})
+        evidence.record(
+            f"held-out error, {name}, best rate {DIGIT_LRS[best[name]]:g}",
+            err[name],
+            unit="error",
+            setting={"steps": steps, "batch": 32, "train": 1797 - DIGIT_HELD_OUT, "held_out": DIGIT_HELD_OUT},
+        )
     before = runs[full]["untrained_test_error"][:, 0]
     evidence.record("held-out error of the same MLP before training", before, unit="error")
     evidence.bound("digits-far-above-chance", err[full], before, label="sigmoid MLP", names=("trained", "untrained"))
-    evidence.paired("hidden-layer-learns", np.log2(err[frozen]), np.log2(err[full]), label="frozen vs trained hidden layer",
-                    names=("output layer only", "all layers"))
-    evidence.note(f"Held-out error (mean over seeds): sigmoid MLP {err[full].mean():.1%}, the same net with its hidden layer "
-                  f"frozen {err[frozen].mean():.1%}, linear softmax {err[linear].mean():.1%}, untrained {before.mean():.0%}. "
-                  "On 8x8 digits a linear model is already strong, so the MLP's margin over it is small; the claim "
-                  "tested is that the multi-layer sigmoid net trains, and that backprop trains its hidden layer.")
-    evidence.plot("held-out error against the rate (plain SGD)", list(DIGIT_LRS),
-                  {name: r["test_error"].tolist() for name, r in runs.items()}, xlabel="learning rate",
-                  ylabel="held-out error", log_x=True, log_y=True)
+    evidence.paired(
+        "hidden-layer-learns",
+        np.log2(err[frozen]),
+        np.log2(err[full]),
+        label="frozen vs trained hidden layer",
+        names=("output layer only", "all layers"),
+    )
+    evidence.note(
+        f"Held-out error (mean over seeds): sigmoid MLP {err[full].mean():.1%}, the same net with its hidden layer "
+        f"frozen {err[frozen].mean():.1%}, linear softmax {err[linear].mean():.1%}, untrained {before.mean():.0%}. "
+        "On 8x8 digits a linear model is already strong, so the MLP's margin over it is small; the claim "
+        "tested is that the multi-layer sigmoid net trains, and that backprop trains its hidden layer."
+    )
+    evidence.plot(
+        "held-out error against the rate (plain SGD)",
+        list(DIGIT_LRS),
+        {name: r["test_error"].tolist() for name, r in runs.items()},
+        xlabel="learning rate",
+        ylabel="held-out error",
+        log_x=True,
+        log_y=True,
+    )
     assert_supported(evidence)

@@ -7,15 +7,15 @@ import functools
 import numpy as np
 import pytest
 
-from harness.lab import data, train
 from harness.evidence import assert_supported
+from harness.lab import data, train
 
 BASE, L2, CLASSES = 100, 1e-2, 10
 LRS = np.array([0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0])  # the same grid for both methods
 COPIES = (1, 10, 100)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def excess_losses(k: int, seed: int, budget: int) -> tuple[np.ndarray, np.ndarray]:
     """log10 excess loss per learning rate after ``budget`` examples: (GD (n_lr,), SGD (n_lr,))."""
     X, y = data.subset(BASE, seed)
@@ -51,12 +51,21 @@ def test_sgd_beats_gd_at_equal_examples(k, evidence, profile):
     budget = budget_for(profile)
     t = tuned(k, evidence.seeds, budget)
     for name in ("GD", "SGD"):
-        evidence.record(f"{name} log10 excess loss at best lr {t[name]['lr']:g}", t[name]["loss"], unit="log10",
-                        setting={"copies": k, "examples": budget})
+        evidence.record(
+            f"{name} log10 excess loss at best lr {t[name]['lr']:g}",
+            t[name]["loss"],
+            unit="log10",
+            setting={"copies": k, "examples": budget},
+        )
     evidence.paired("sgd-lower-loss", t["GD"]["loss"], t["SGD"]["loss"], label=f"{k} copies", names=("GD", "SGD"))
-    evidence.plot(f"learning-rate grid, {k} copies, {budget} examples", LRS.tolist(),
-                  {"GD": t["GD"]["grid_mean"].tolist(), "SGD": t["SGD"]["grid_mean"].tolist()},
-                  xlabel="learning rate", ylabel="mean log10 excess loss", log_x=True)
+    evidence.plot(
+        f"learning-rate grid, {k} copies, {budget} examples",
+        LRS.tolist(),
+        {"GD": t["GD"]["grid_mean"].tolist(), "SGD": t["SGD"]["grid_mean"].tolist()},
+        xlabel="learning rate",
+        ylabel="mean log10 excess loss",
+        log_x=True,
+    )
     assert_supported(evidence)
 
 
@@ -67,13 +76,22 @@ def test_sgd_advantage_grows_with_redundancy(evidence, profile):
     for k in COPIES:
         t = tuned(k, evidence.seeds, budget)
         adv[k] = t["GD"]["loss"] - t["SGD"]["loss"]
-        evidence.record(f"SGD advantage at {k} copies (GD lr {t['GD']['lr']:g}, SGD lr {t['SGD']['lr']:g})", adv[k],
-                        unit="decades", setting={"copies": k})
+        evidence.record(
+            f"SGD advantage at {k} copies (GD lr {t['GD']['lr']:g}, SGD lr {t['SGD']['lr']:g})",
+            adv[k],
+            unit="decades",
+            setting={"copies": k},
+        )
     for k in COPIES[1:]:
         evidence.paired("advantage-grows", adv[k], adv[1], label=f"{k} copies vs 1", names=(f"{k} copies", "1 copy"))
-    evidence.plot("SGD's advantage over GD against redundancy", list(COPIES),
-                  {"log10 GD / SGD excess loss": [[adv[k][i] for k in COPIES] for i in range(len(evidence.seeds))]},
-                  xlabel="copies of the base set", ylabel="decades", log_x=True)
+    evidence.plot(
+        "SGD's advantage over GD against redundancy",
+        list(COPIES),
+        {"log10 GD / SGD excess loss": [[adv[k][i] for k in COPIES] for i in range(len(evidence.seeds))]},
+        xlabel="copies of the base set",
+        ylabel="decades",
+        log_x=True,
+    )
     assert_supported(evidence)
 
 

@@ -9,19 +9,22 @@ import numpy as np
 import pytest
 import torch
 
+from harness.evidence import assert_supported
 from harness.lab import data, train
 from harness.lab import optimisers as lab
-from harness.evidence import assert_supported
 
 # -- adam-step-size-per-parameter ------------------------------------------------------------------
 
 SCALE_N, SCALE_D, SCALE_STEPS, SCALE_LR = 2048, 20, 20, 0.01
 SCALE_CASES = {  # case id -> (what is rescaled, factor); 'per-parameter' draws 10^U(-3, 3) per parameter
-    "loss-x1000": ("loss", 1e3), "loss-x1e-3": ("loss", 1e-3),
-    "weight0-x1000": ("weight 0", 1e3), "weight0-x1e-3": ("weight 0", 1e-3),
-    "per-parameter": ("every weight", 3.0), "loss-x1e-7": ("loss", 1e-7),
+    "loss-x1000": ("loss", 1e3),
+    "loss-x1e-3": ("loss", 1e-3),
+    "weight0-x1000": ("weight 0", 1e3),
+    "weight0-x1e-3": ("weight 0", 1e-3),
+    "per-parameter": ("every weight", 3.0),
+    "loss-x1e-7": ("loss", 1e-7),
 }
-SWEEP = np.array([10.0 ** k for k in range(-9, 7) if k != 0])  # loss factors for the epsilon figure (1 is trivially 0)
+SWEEP = np.array([10.0**k for k in range(-9, 7) if k != 0])  # loss factors for the epsilon figure (1 is trivially 0)
 EPS = lab.ADAM_EPS
 
 
@@ -38,12 +41,11 @@ def scale_vector(what: str, factor: float, seed: int) -> torch.Tensor:
     return s
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def scale_deviation(rule: str, what: str, factor: float, seed: int) -> dict:
     """Largest relative change of the update, and the smallest |gradient| (unscaled, rescaled), for one rescaling."""
     X, y = lab.logistic_problem(SCALE_N, SCALE_D, seed)
-    return lab.update_deviation_under_rescaling(rule, X, y, scale_vector(what, factor, seed), SCALE_LR,
-                                                      SCALE_STEPS)
+    return lab.update_deviation_under_rescaling(rule, X, y, scale_vector(what, factor, seed), SCALE_LR, SCALE_STEPS)
 
 
 @pytest.mark.claim("adam-step-size-per-parameter")
@@ -55,31 +57,48 @@ def test_adam_update_ignores_gradient_scale(case, evidence, profile):
     g_min, g_scaled = (scale_deviation("adam", what, factor, seed)[k] for k in ("grad_min", "scaled_grad_min"))
     setting = {"rescaled": what, "factor": factor, "steps": SCALE_STEPS, "lr": SCALE_LR}
     for rule, name in (("adam", "Adam"), ("rmsprop", "RMSProp"), ("sgd", "SGD"), ("adagrad", "AdaGrad (not judged)")):
-        evidence.record(f"largest relative change of the update, {name}", [dev[rule]], unit="relative change",
-                        per="setting", setting=setting)
+        evidence.record(
+            f"largest relative change of the update, {name}", [dev[rule]], unit="relative change", per="setting", setting=setting
+        )
     for rule, name in (("adam", "Adam"), ("rmsprop", "RMSProp")):
         evidence.bound("update-unchanged-by-gradient-scale", [dev[rule]], [dev["sgd"]], label=name, names=(name, "SGD"))
-    evidence.note(f"Smallest |gradient| of any weight at any step: {g_min:.2g} unscaled, {g_scaled:.2g} after "
-                  f"rescaling. Epsilon = {EPS:g} sits in the denominator of both runs; while eps / (the smaller of the two) "
-                  f"is small (here {EPS / min(g_min, g_scaled):.2g}), Adam's step changes by at most about that much "
-                  f"(measured {dev['adam']:.2g}), and RMSProp's, whose running average has no bias correction, by up to "
-                  f"about 10x that early on (measured {dev['rmsprop']:.2g}). SGD's step is "
-                  f"multiplied by the factor itself (measured change {dev['sgd']:.3g}).")
+    evidence.note(
+        f"Smallest |gradient| of any weight at any step: {g_min:.2g} unscaled, {g_scaled:.2g} after "
+        f"rescaling. Epsilon = {EPS:g} sits in the denominator of both runs; while eps / (the smaller of the two) "
+        f"is small (here {EPS / min(g_min, g_scaled):.2g}), Adam's step changes by at most about that much "
+        f"(measured {dev['adam']:.2g}), and RMSProp's, whose running average has no bias correction, by up to "
+        f"about 10x that early on (measured {dev['rmsprop']:.2g}). SGD's step is "
+        f"multiplied by the factor itself (measured change {dev['sgd']:.3g})."
+    )
     if case == "loss-x1000":
         X, y = lab.logistic_problem(SCALE_N, SCALE_D, seed)
         gaps = {r: lab.gap_to_torch(r, X, y, SCALE_LR, SCALE_STEPS) for r in lab.TORCH_OPTIMISERS}
-        evidence.note("harness/optim_lib's update rules (used by the other claims of this theme) against torch.optim on "
-                      f"the same gradients over {SCALE_STEPS} steps, largest weight difference: "
-                      + ", ".join(f"{r} {v:.1g}" for r, v in gaps.items()) + " (float64 rounding).")
+        evidence.note(
+            "harness/optim_lib's update rules (used by the other claims of this theme) against torch.optim on "
+            f"the same gradients over {SCALE_STEPS} steps, largest weight difference: "
+            + ", ".join(f"{r} {v:.1g}" for r, v in gaps.items())
+            + " (float64 rounding)."
+        )
         sweep = profile.pick(quick=SWEEP[::2], default=SWEEP, full=SWEEP)
-        curves = {name: [scale_deviation(rule, "loss", float(c), seed)["deviation"] for c in sweep]
-                  for rule, name in (("adam", "Adam"), ("rmsprop", "RMSProp"), ("sgd", "SGD"))}
-        evidence.plot("relative change of the update when the loss is multiplied by a factor", sweep.tolist(), curves,
-                      xlabel="loss factor c", ylabel="max |update(c) / update(1) - 1|", log_x=True, log_y=True)
+        curves = {
+            name: [scale_deviation(rule, "loss", float(c), seed)["deviation"] for c in sweep]
+            for rule, name in (("adam", "Adam"), ("rmsprop", "RMSProp"), ("sgd", "SGD"))
+        }
+        evidence.plot(
+            "relative change of the update when the loss is multiplied by a factor",
+            sweep.tolist(),
+            curves,
+            xlabel="loss factor c",
+            ylabel="max |update(c) / update(1) - 1|",
+            log_x=True,
+            log_y=True,
+        )
         crossing = next((float(c) for c, v in zip(sweep, curves["Adam"]) if v < 0.1), float("nan"))
-        evidence.note(f"Sweep: Adam's update is within 10% of the unscaled one from c = {crossing:g} upwards; below that "
-                      f"the rescaled gradients approach eps = {EPS:g} and Adam's step shrinks with them as SGD's does. "
-                      "Kingma & Ba's abstract states the invariance to diagonal rescaling without this caveat.")
+        evidence.note(
+            f"Sweep: Adam's update is within 10% of the unscaled one from c = {crossing:g} upwards; below that "
+            f"the rescaled gradients approach eps = {EPS:g} and Adam's step shrinks with them as SGD's does. "
+            "Kingma & Ba's abstract states the invariance to diagonal rescaling without this caveat."
+        )
     assert_supported(evidence)
 
 
@@ -96,7 +115,7 @@ def bad_sizes(profile) -> tuple[int, int]:
     return profile.pick(quick=(300, 150), default=(BAD_N, 300), full=(1000, 600))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def scaled_grid(scaled: bool, seed: int, n: int, steps: int) -> np.ndarray:
     """log10 excess loss after ``steps``, per method and rate: (n_rules, n_lr); diverged runs count as 1e10."""
     X, y = data.standardised_digits()
@@ -127,19 +146,26 @@ def test_adaptive_methods_reach_lower_loss_on_badly_scaled_features(evidence, pr
     t = tuned_excess(True, evidence.seeds, n, steps)
     setting = {"feature_scales": "10^U(-2, 2)", "examples": n, "steps": steps, "batch": BAD_BATCH, "grid": "1e-5 ... 10"}
     for rule in BAD_RULES:
-        evidence.record(f"log10 excess loss, {NAMES[rule]} at its best rate {t[rule]['lr']:g}", t[rule]["loss"],
-                        unit="log10", setting=setting)
+        evidence.record(
+            f"log10 excess loss, {NAMES[rule]} at its best rate {t[rule]['lr']:g}", t[rule]["loss"], unit="log10", setting=setting
+        )
     for rule in ("adam", "rmsprop"):
-        evidence.paired("adaptive-lower-loss", t["sgd"]["loss"], t[rule]["loss"], label=NAMES[rule],
-                        names=("SGD", NAMES[rule]))
-    evidence.plot(f"learning-rate grid, features scaled over four decades, {steps} steps", BAD_LRS.tolist(),
-                  {NAMES[r]: t[r]["grid"].tolist() for r in BAD_RULES}, xlabel="learning rate",
-                  ylabel="log10 excess training loss", log_x=True)
+        evidence.paired("adaptive-lower-loss", t["sgd"]["loss"], t[rule]["loss"], label=NAMES[rule], names=("SGD", NAMES[rule]))
+    evidence.plot(
+        f"learning-rate grid, features scaled over four decades, {steps} steps",
+        BAD_LRS.tolist(),
+        {NAMES[r]: t[r]["grid"].tolist() for r in BAD_RULES},
+        xlabel="learning rate",
+        ylabel="log10 excess training loss",
+        log_x=True,
+    )
     geo = {r: 10 ** t[r]["loss"].mean() for r in BAD_RULES}  # geometric mean over seeds
-    evidence.note(f"At their best rates, excess loss (geometric mean over seeds): SGD {geo['sgd']:.2g}, RMSProp "
-                  f"{geo['rmsprop']:.2g}, Adam {geo['adam']:.2g}. The expected mechanism: SGD's rate is capped by the "
-                  "largest-scale features (the curvature there grows with the square of the scale), so the small-scale "
-                  "features' weights barely move; the adaptive methods give each weight its own step.")
+    evidence.note(
+        f"At their best rates, excess loss (geometric mean over seeds): SGD {geo['sgd']:.2g}, RMSProp "
+        f"{geo['rmsprop']:.2g}, Adam {geo['adam']:.2g}. The expected mechanism: SGD's rate is capped by the "
+        "largest-scale features (the curvature there grows with the square of the scale), so the small-scale "
+        "features' weights barely move; the adaptive methods give each weight its own step."
+    )
     assert_supported(evidence)
 
 
@@ -151,13 +177,23 @@ def test_adaptive_advantage_comes_from_bad_scaling(evidence, profile):
         adv_scaled = scaled["sgd"]["loss"] - scaled[rule]["loss"]
         adv_plain = plain["sgd"]["loss"] - plain[rule]["loss"]
         evidence.record(f"{NAMES[rule]}'s advantage over SGD, scaled features (decades)", adv_scaled, unit="decades")
-        evidence.record(f"{NAMES[rule]}'s advantage over SGD, standardised features (rates: SGD {plain['sgd']['lr']:g}, "
-                        f"{NAMES[rule]} {plain[rule]['lr']:g})", adv_plain, unit="decades")
-        evidence.paired("advantage-from-bad-scaling", adv_scaled, adv_plain, label=NAMES[rule],
-                        names=("scaled features", "standardised features"))
-    evidence.plot(f"learning-rate grid, standardised features, {steps} steps", BAD_LRS.tolist(),
-                  {NAMES[r]: plain[r]["grid"].tolist() for r in BAD_RULES}, xlabel="learning rate",
-                  ylabel="log10 excess training loss", log_x=True)
+        evidence.record(
+            f"{NAMES[rule]}'s advantage over SGD, standardised features (rates: SGD {plain['sgd']['lr']:g}, "
+            f"{NAMES[rule]} {plain[rule]['lr']:g})",
+            adv_plain,
+            unit="decades",
+        )
+        evidence.paired(
+            "advantage-from-bad-scaling", adv_scaled, adv_plain, label=NAMES[rule], names=("scaled features", "standardised features")
+        )
+    evidence.plot(
+        f"learning-rate grid, standardised features, {steps} steps",
+        BAD_LRS.tolist(),
+        {NAMES[r]: plain[r]["grid"].tolist() for r in BAD_RULES},
+        xlabel="learning rate",
+        ylabel="log10 excess training loss",
+        log_x=True,
+    )
     assert_supported(evidence)
 
 
@@ -168,13 +204,22 @@ TUNE_LRS = 10.0 ** np.arange(-4.5, 1.01, 0.25)  # 23 rates, quarter-decade steps
 TUNE_TARGETS = {"loss-10pct": 0.1, "loss-1pct": 0.01}  # final loss <= fraction x initial loss
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def tuning_grid(rule: str, seed: int, steps: int) -> tuple[np.ndarray, float]:
     """Final full-training-set loss per grid rate (n_lr,) (diverged: inf) and the initial loss."""
     X, y = data.standardised_digits()
     idx = np.random.default_rng(seed).choice(len(X), TUNE_N, replace=False)
-    out = lab.train_mlps(torch.tensor(X[idx], dtype=torch.float32), torch.tensor(y[idx]), TUNE_WIDTH,
-                               [seed] * len(TUNE_LRS), rule, TUNE_LRS, steps, TUNE_BATCH, seed)
+    out = lab.train_mlps(
+        torch.tensor(X[idx], dtype=torch.float32),
+        torch.tensor(y[idx]),
+        TUNE_WIDTH,
+        [seed] * len(TUNE_LRS),
+        rule,
+        TUNE_LRS,
+        steps,
+        TUNE_BATCH,
+        seed,
+    )
     return np.nan_to_num(out["final"], nan=np.inf), float(out["initial"][0])
 
 
@@ -201,12 +246,19 @@ def test_adam_trains_over_a_wider_range_of_rates(case, evidence, profile):
     setting = {"target": f"{frac:g} x initial loss", "steps": steps, "grid": "10^-4.5 ... 10, 0.25 decade"}
     for rule in ("adam", "sgd"):
         evidence.record(f"width of the good range of rates, {NAMES[rule]}", widths[rule], unit="decades", setting=setting)
-    evidence.paired("wider-good-rate-range", widths["adam"], widths["sgd"], label=f"target {frac:g} x initial loss",
-                    names=("Adam", "SGD"))
-    evidence.plot(f"final training loss / initial loss across the rate grid ({steps} steps)", TUNE_LRS.tolist(), curves,
-                  xlabel="learning rate", ylabel="log10(final / initial loss)", log_x=True)
-    evidence.note(f"Good range (target {frac:g} x initial loss), mean over seeds: Adam {widths['adam'].mean():.2f} decades, "
-                  f"SGD {widths['sgd'].mean():.2f} decades on the same 23-rate grid. No paper gives a width to compare.")
+    evidence.paired("wider-good-rate-range", widths["adam"], widths["sgd"], label=f"target {frac:g} x initial loss", names=("Adam", "SGD"))
+    evidence.plot(
+        f"final training loss / initial loss across the rate grid ({steps} steps)",
+        TUNE_LRS.tolist(),
+        curves,
+        xlabel="learning rate",
+        ylabel="log10(final / initial loss)",
+        log_x=True,
+    )
+    evidence.note(
+        f"Good range (target {frac:g} x initial loss), mean over seeds: Adam {widths['adam'].mean():.2f} decades, "
+        f"SGD {widths['sgd'].mean():.2f} decades on the same 23-rate grid. No paper gives a width to compare."
+    )
     assert_supported(evidence)
 
 
@@ -214,11 +266,16 @@ def test_adam_trains_over_a_wider_range_of_rates(case, evidence, profile):
 
 W_N, W_P, W_STEPS, W_SGD_EPOCHS = 100, 0.55, 500, 20
 W_LRS = np.array([0.003, 0.01, 0.03, 0.1])
-W_METHODS = {"GD": ("sgd", False), "SGD": ("sgd", True), "Adam": ("adam", False), "RMSProp": ("rmsprop", False),
-             "AdaGrad": ("adagrad", False)}  # name -> (rule, stochastic per-example)
+W_METHODS = {
+    "GD": ("sgd", False),
+    "SGD": ("sgd", True),
+    "Adam": ("adam", False),
+    "RMSProp": ("rmsprop", False),
+    "AdaGrad": ("adagrad", False),
+}  # name -> (rule, stochastic per-example)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def wilson_run(seed: int) -> dict:
     """Per method: weights at its best rate, train loss, test error, errors per rate, and the reference vectors."""
     X, y, X_test, y_test = lab.wilson_data(W_N, W_P, seed)
@@ -229,9 +286,14 @@ def wilson_run(seed: int) -> dict:
         train_loss = 0.5 * ((W @ X.T - y) ** 2).mean(axis=1)
         test_err = (np.sign(W @ X_test.T) != y_test).mean(axis=1)
         j = int(np.nanargmin(np.nan_to_num(train_loss, nan=np.inf)))
-        out[name] = {"w": W[j], "lr": float(W_LRS[j]), "train_loss": float(train_loss[j]),
-                     "train_err": float((np.sign(X @ W[j]) != y).mean()), "test_err": float(test_err[j]),
-                     "test_err_grid": test_err}
+        out[name] = {
+            "w": W[j],
+            "lr": float(W_LRS[j]),
+            "train_loss": float(train_loss[j]),
+            "train_err": float((np.sign(X @ W[j]) != y).mean()),
+            "test_err": float(test_err[j]),
+            "test_err_grid": test_err,
+        }
     out["test_negatives"] = float((y_test < 0).mean())
     return out
 
@@ -246,8 +308,7 @@ def test_adaptive_methods_generalise_worse_on_wilson_problem(evidence):
     setting = {"n": W_N, "p": W_P, "features": 3 + 5 * W_N}
     err = {m: np.array([r[m]["test_err"] for r in runs]) for m in W_METHODS}
     for m in W_METHODS:
-        evidence.record(f"test error, {m} (rates chosen: {sorted({r[m]['lr'] for r in runs})})", err[m], unit="error rate",
-                        setting=setting)
+        evidence.record(f"test error, {m} (rates chosen: {sorted({r[m]['lr'] for r in runs})})", err[m], unit="error rate", setting=setting)
         evidence.record(f"training error, {m}", [r[m]["train_err"] for r in runs], unit="error rate", setting=setting)
     for m in ("Adam", "RMSProp", "AdaGrad"):
         evidence.paired("adaptive-test-error-higher", err[m], err["SGD"], label=m, names=(m, "SGD"))
@@ -257,15 +318,22 @@ def test_adaptive_methods_generalise_worse_on_wilson_problem(evidence):
     evidence.record("cosine(SGD's w, minimum-norm solution)", norm_cos["SGD"], unit="cosine")
     evidence.bound("adaptive-weights-follow-sign", sign_cos["Adam"], sign_cos["SGD"], label="Adam", names=("Adam", "SGD"))
     evidence.bound("sgd-finds-min-norm", norm_cos["SGD"], norm_cos["Adam"], label="SGD", names=("SGD", "Adam"))
-    evidence.plot("test error at each rate of the grid (every rate fits the training set)", W_LRS.tolist(),
-                  {m: [r[m]["test_err_grid"].tolist() for r in runs] for m in W_METHODS},
-                  xlabel="learning rate", ylabel="test error", log_x=True)
+    evidence.plot(
+        "test error at each rate of the grid (every rate fits the training set)",
+        W_LRS.tolist(),
+        {m: [r[m]["test_err_grid"].tolist() for r in runs] for m in W_METHODS},
+        xlabel="learning rate",
+        ylabel="test error",
+        log_x=True,
+    )
     negatives = np.mean([r["test_negatives"] for r in runs])
-    evidence.note(f"Test error (mean over seeds): Adam {err['Adam'].mean():.3f}, RMSProp {err['RMSProp'].mean():.3f}, "
-                  f"AdaGrad {err['AdaGrad'].mean():.3f}; GD {err['GD'].mean():.3f}, SGD {err['SGD'].mean():.3f}. Share of "
-                  f"negative test points {negatives:.3f}: the adaptive solutions label every test point +1, as Wilson et "
-                  f"al.'s analysis predicts (1 - p = {1 - W_P:.2f}), and GD/SGD get 0, as their abstract states. Training "
-                  f"error is 0 for every method: the difference is in generalisation only.")
+    evidence.note(
+        f"Test error (mean over seeds): Adam {err['Adam'].mean():.3f}, RMSProp {err['RMSProp'].mean():.3f}, "
+        f"AdaGrad {err['AdaGrad'].mean():.3f}; GD {err['GD'].mean():.3f}, SGD {err['SGD'].mean():.3f}. Share of "
+        f"negative test points {negatives:.3f}: the adaptive solutions label every test point +1, as Wilson et "
+        f"al.'s analysis predicts (1 - p = {1 - W_P:.2f}), and GD/SGD get 0, as their abstract states. Training "
+        f"error is 0 for every method: the difference is in generalisation only."
+    )
     assert_supported(evidence)
 
 
@@ -275,16 +343,27 @@ LM_N, LM_STARTS, LM_BATCH, LM_LR = 1000, 8, 50, 0.05
 LM_WIDE, LM_NARROW = 64, 4
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def restarts(width: int, seed: int, steps: int) -> dict:
     """8 random starts of one net on one seed's digits: train_mlps's output (initial, final, curve, held_out)."""
     X, y = data.standardised_digits()
     perm = np.random.default_rng(seed).permutation(len(X))
     tr, ho = perm[:LM_N], perm[LM_N:]
     t = lambda a: torch.tensor(a, dtype=torch.float32)  # noqa: E731
-    inits = [int(s) for s in np.random.default_rng([seed, width]).integers(0, 2 ** 31, LM_STARTS)]
-    return lab.train_mlps(t(X[tr]), torch.tensor(y[tr]), width, inits, "momentum", np.full(LM_STARTS, LM_LR),
-                                steps, LM_BATCH, seed, eval_every=steps // 8, held_out=(t(X[ho]), torch.tensor(y[ho])))
+    inits = [int(s) for s in np.random.default_rng([seed, width]).integers(0, 2**31, LM_STARTS)]
+    return lab.train_mlps(
+        t(X[tr]),
+        torch.tensor(y[tr]),
+        width,
+        inits,
+        "momentum",
+        np.full(LM_STARTS, LM_LR),
+        steps,
+        LM_BATCH,
+        seed,
+        eval_every=steps // 8,
+        held_out=(t(X[ho]), torch.tensor(y[ho])),
+    )
 
 
 def spread(run: dict) -> float:
@@ -300,26 +379,49 @@ def test_random_starts_of_a_wide_net_reach_the_same_loss(evidence, profile):
     sp = {w: np.array([spread(r) for r in rs]) for w, rs in runs.items()}
     for w in (LM_WIDE, LM_NARROW):
         setting = {"hidden_units": w, "starts": LM_STARTS, "steps": steps}
-        evidence.record(f"spread of final training losses over {LM_STARTS} starts, {w} hidden units", sp[w],
-                        unit="share of the loss decrease", setting=setting)
-        evidence.record(f"final training losses (min, max over starts), {w} hidden units",
-                        [[float(r["final"].min()), float(r["final"].max())] for r in runs[w]], unit="nats", setting=setting)
-        evidence.record(f"held-out loss, max - min over starts ({LM_N} training, {1797 - LM_N} held-out digits), "
-                        f"{w} hidden units", [float(np.ptp(r["held_out"])) for r in runs[w]], unit="nats", setting=setting)
+        evidence.record(
+            f"spread of final training losses over {LM_STARTS} starts, {w} hidden units",
+            sp[w],
+            unit="share of the loss decrease",
+            setting=setting,
+        )
+        evidence.record(
+            f"final training losses (min, max over starts), {w} hidden units",
+            [[float(r["final"].min()), float(r["final"].max())] for r in runs[w]],
+            unit="nats",
+            setting=setting,
+        )
+        evidence.record(
+            f"held-out loss, max - min over starts ({LM_N} training, {1797 - LM_N} held-out digits), {w} hidden units",
+            [float(np.ptp(r["held_out"])) for r in runs[w]],
+            unit="nats",
+            setting=setting,
+        )
     evidence.bound("wide-starts-agree", sp[LM_WIDE], sp[LM_NARROW], names=(f"{LM_WIDE} units", f"{LM_NARROW} units"))
-    evidence.paired("narrow-spreads-more", np.log10(np.maximum(sp[LM_NARROW], 1e-6)),
-                    np.log10(np.maximum(sp[LM_WIDE], 1e-6)), names=(f"{LM_NARROW} units", f"{LM_WIDE} units"))
+    evidence.paired(
+        "narrow-spreads-more",
+        np.log10(np.maximum(sp[LM_NARROW], 1e-6)),
+        np.log10(np.maximum(sp[LM_WIDE], 1e-6)),
+        names=(f"{LM_NARROW} units", f"{LM_WIDE} units"),
+    )
     first = {w: rs[0] for w, rs in runs.items()}
-    evidence.plot(f"training loss of {LM_STARTS} random starts (first seed)", first[LM_WIDE]["steps_at"],
-                  {f"{w} hidden units": first[w]["curve"].T.tolist() for w in (LM_WIDE, LM_NARROW)},
-                  xlabel="step", ylabel="training loss (nats)", log_y=True)
+    evidence.plot(
+        f"training loss of {LM_STARTS} random starts (first seed)",
+        first[LM_WIDE]["steps_at"],
+        {f"{w} hidden units": first[w]["curve"].T.tolist() for w in (LM_WIDE, LM_NARROW)},
+        xlabel="step",
+        ylabel="training loss (nats)",
+        log_y=True,
+    )
     fin = {w: np.array([r["final"] for r in rs]) for w, rs in runs.items()}
-    evidence.note(f"Final training loss over all starts and seeds: {LM_WIDE} units {fin[LM_WIDE].min():.4f} to "
-                  f"{fin[LM_WIDE].max():.4f} nats; {LM_NARROW} units {fin[LM_NARROW].min():.3f} to {fin[LM_NARROW].max():.3f} "
-                  f"(from about {np.mean([r['initial'].mean() for r in runs[LM_WIDE]]):.2f}). Spread (mean over seeds): "
-                  f"{sp[LM_WIDE].mean():.2g} vs {sp[LM_NARROW].mean():.2g} of the loss decrease. Choromanska et al. 2015: "
-                  "large networks' minima lie in a narrow band of low loss, small networks find poor minima with "
-                  "non-zero probability; their histograms narrow as the hidden layer grows (not re-measured here). "
-                  "The narrow net's losses still fall slowly at the end, so part of its spread is slower progress, "
-                  "not only distinct minima.")
+    evidence.note(
+        f"Final training loss over all starts and seeds: {LM_WIDE} units {fin[LM_WIDE].min():.4f} to "
+        f"{fin[LM_WIDE].max():.4f} nats; {LM_NARROW} units {fin[LM_NARROW].min():.3f} to {fin[LM_NARROW].max():.3f} "
+        f"(from about {np.mean([r['initial'].mean() for r in runs[LM_WIDE]]):.2f}). Spread (mean over seeds): "
+        f"{sp[LM_WIDE].mean():.2g} vs {sp[LM_NARROW].mean():.2g} of the loss decrease. Choromanska et al. 2015: "
+        "large networks' minima lie in a narrow band of low loss, small networks find poor minima with "
+        "non-zero probability; their histograms narrow as the hidden layer grows (not re-measured here). "
+        "The narrow net's losses still fall slowly at the end, so part of its spread is slower progress, "
+        "not only distinct minima."
+    )
     assert_supported(evidence)

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
+from harness.evidence import assert_supported
 from harness.lab import models
 from harness.lab import representations as lab
-from harness.evidence import assert_supported
 
 # -- feature-engineering-unneeded -------------------------------------------------------------------
 
@@ -21,26 +21,40 @@ def test_network_learns_the_feature_a_linear_model_needs_engineered(evidence):
     runs = [lab.circles_accuracies(s) for s in evidence.seeds]
     acc = {m: np.array([r[m] for r in runs]) for m in CIRCLE_MODELS}
     setting = {"points": 1000, "noise": 0.1, "factor": 0.5, "hidden_units": 32}
-    names = {"raw linear": "logistic regression on (x1, x2)", "engineered linear": "logistic regression on (x1, x2, r^2)",
-             "raw MLP": "MLP (32 ReLU units) on (x1, x2)"}
+    names = {
+        "raw linear": "logistic regression on (x1, x2)",
+        "engineered linear": "logistic regression on (x1, x2, r^2)",
+        "raw MLP": "MLP (32 ReLU units) on (x1, x2)",
+    }
     for m in CIRCLE_MODELS:
         evidence.record(f"test accuracy, {names[m]}", acc[m], unit="accuracy", setting=setting)
     probe = np.array([r["probe R2"] for r in runs])
     evidence.record("R^2 of a linear read-out of the MLP's hidden layer predicting r^2 (test half)", probe, unit="R^2")
     evidence.bound("raw-linear-fails", acc["raw linear"], acc["raw MLP"], names=("raw linear", "raw MLP"))
-    evidence.paired("engineered-feature-rescues-linear", acc["engineered linear"], acc["raw linear"],
-                    names=("engineered linear", "raw linear"))
-    evidence.bound("net-needs-no-engineered-feature", acc["raw MLP"] - acc["engineered linear"],
-                   acc["raw linear"] - acc["engineered linear"],
-                   names=("raw MLP - engineered linear", "raw linear - engineered linear"))
-    evidence.note(f"Mean test accuracy: logistic regression on the raw coordinates {acc['raw linear'].mean():.3f} (chance 0.5), "
-                  f"with the engineered radius {acc['engineered linear'].mean():.3f}, MLP on the raw coordinates "
-                  f"{acc['raw MLP'].mean():.3f}. A linear read-out of the MLP's 32 hidden units explains "
-                  f"{probe.mean():.0%} of the variance of r^2 on held-out points: the net has built the radius feature "
-                  "that the linear model had to be given. The texts give no number to compare.")
-    evidence.plot("mean test accuracy per model", [1, 2, 3], {"mean over seeds": [float(acc[m].mean()) for m in CIRCLE_MODELS]},
-                  xlabel="1: logistic regression, raw; 2: logistic regression + radius; 3: MLP, raw", ylabel="test accuracy",
-                  kind="bar")
+    evidence.paired(
+        "engineered-feature-rescues-linear", acc["engineered linear"], acc["raw linear"], names=("engineered linear", "raw linear")
+    )
+    evidence.bound(
+        "net-needs-no-engineered-feature",
+        acc["raw MLP"] - acc["engineered linear"],
+        acc["raw linear"] - acc["engineered linear"],
+        names=("raw MLP - engineered linear", "raw linear - engineered linear"),
+    )
+    evidence.note(
+        f"Mean test accuracy: logistic regression on the raw coordinates {acc['raw linear'].mean():.3f} (chance 0.5), "
+        f"with the engineered radius {acc['engineered linear'].mean():.3f}, MLP on the raw coordinates "
+        f"{acc['raw MLP'].mean():.3f}. A linear read-out of the MLP's 32 hidden units explains "
+        f"{probe.mean():.0%} of the variance of r^2 on held-out points: the net has built the radius feature "
+        "that the linear model had to be given. The texts give no number to compare."
+    )
+    evidence.plot(
+        "mean test accuracy per model",
+        [1, 2, 3],
+        {"mean over seeds": [float(acc[m].mean()) for m in CIRCLE_MODELS]},
+        xlabel="1: logistic regression, raw; 2: logistic regression + radius; 3: MLP, raw",
+        ylabel="test accuracy",
+        kind="bar",
+    )
     assert_supported(evidence)
 
 
@@ -68,19 +82,24 @@ def test_cnn_on_raw_pixels_beats_linear_and_resists_shifts(evidence, profile):
     for kind, (lr, r) in runs.items():
         setting = {"epochs": epochs, "adam_rate": lr, "batch": 64, "parameters": lab.digit_net_params(kind)}
         evidence.record(f"clean test accuracy, {kind} on raw pixels", r["clean"], unit="accuracy", setting=setting)
-        evidence.record(f"test accuracy on one-pixel shifts (mean of 4), {kind}", r["shifted"].mean(1), unit="accuracy",
-                        setting=setting)
+        evidence.record(f"test accuracy on one-pixel shifts (mean of 4), {kind}", r["shifted"].mean(1), unit="accuracy", setting=setting)
     drop = {k: r["clean"] - r["shifted"].mean(1) for k, (_, r) in runs.items()}
     evidence.paired("cnn-beats-linear", cnn["clean"], lin["clean"], names=("CNN", "linear"))
     evidence.paired("cnn-loses-less-to-shifts", drop["MLP"], drop["CNN"], names=("MLP drop", "CNN drop"))
     err = {k: 1 - r["clean"].mean() for k, (_, r) in runs.items()}
-    evidence.note(f"Clean test error on raw 8x8 pixels: linear {err['linear']:.1%}, MLP {err['MLP']:.1%}, CNN {err['CNN']:.1%} "
-                  f"(LeCun et al. 1998, MNIST 28x28: linear 12.0%, LeNet-5 0.95%). One-pixel shifts cost the linear model "
-                  f"{drop['linear'].mean():.0%} of accuracy, the MLP {drop['MLP'].mean():.0%} and the CNN {drop['CNN'].mean():.0%}: "
-                  "pooling makes the CNN more tolerant, not invariant, since a pixel is an eighth of these images.")
-    evidence.plot("test accuracy on clean and one-pixel-shifted digits", [0, 1],
-                  {k: [[float(r["clean"][i]), float(r["shifted"].mean(1)[i])] for i in range(len(seeds))]
-                   for k, (_, r) in runs.items()}, xlabel="shift (pixels)", ylabel="test accuracy")
+    evidence.note(
+        f"Clean test error on raw 8x8 pixels: linear {err['linear']:.1%}, MLP {err['MLP']:.1%}, CNN {err['CNN']:.1%} "
+        f"(LeCun et al. 1998, MNIST 28x28: linear 12.0%, LeNet-5 0.95%). One-pixel shifts cost the linear model "
+        f"{drop['linear'].mean():.0%} of accuracy, the MLP {drop['MLP'].mean():.0%} and the CNN {drop['CNN'].mean():.0%}: "
+        "pooling makes the CNN more tolerant, not invariant, since a pixel is an eighth of these images."
+    )
+    evidence.plot(
+        "test accuracy on clean and one-pixel-shifted digits",
+        [0, 1],
+        {k: [[float(r["clean"][i]), float(r["shifted"].mean(1)[i])] for i in range(len(seeds))] for k, (_, r) in runs.items()},
+        xlabel="shift (pixels)",
+        ylabel="test accuracy",
+    )
     assert_supported(evidence)
 
 
@@ -118,21 +137,42 @@ def test_deep_narrow_construction_is_exact(evidence, profile):
     params = [models.count_params(lab.sawtooth_construction(k)) for k in ks]
     steps = profile.pick(quick=300, default=2000, full=5000)
     lr, shallow = trained_sawtooth(SHALLOW, tuple(evidence.seeds), steps)
-    evidence.record("largest error of the construction on the dyadic grid, k = 1 ... 8", errs, unit="absolute error",
-                    per="setting", setting={"k": list(ks)})
+    evidence.record(
+        "largest error of the construction on the dyadic grid, k = 1 ... 8",
+        errs,
+        unit="absolute error",
+        per="setting",
+        setting={"k": list(ks)},
+    )
     evidence.record("linear pieces of the construction, k = 1 ... 8", pieces, unit="pieces", per="setting")
     evidence.record("parameters of the construction, k = 1 ... 8 (6k + 1)", params, unit="parameters", per="setting")
-    evidence.record(f"largest error of the trained shallow 1-{2 * SAW_K}-1 net (k = {SAW_K}, Adam rate {lr:g})",
-                    shallow["max_err"], unit="absolute error", setting={"k": SAW_K, "steps": steps})
-    evidence.bound("construction-is-exact", errs, shallow["max_err"], label="k = 1 ... 8",
-                   names=("deep construction", f"trained shallow 1-{2 * SAW_K}-1"))
-    evidence.note(f"The k-layer construction has 2^k linear pieces (measured: {pieces}) with 6k + 1 parameters; a "
-                  "one-hidden-layer net with as many parameters has 2k units and at most 2k + 1 pieces "
-                  f"({[2 * k + 1 for k in ks]}), so it cannot be exact from k = 3 on. Telgarsky 2016 (Theorem 1.1) proves "
-                  "the general version: shallow nets need exponentially many units to approximate what depth builds by composition.")
-    evidence.plot("linear pieces: deep construction vs the most an equal-parameter shallow net can have", list(ks),
-                  {"deep construction (measured)": pieces, "shallow, same parameters (bound 2k + 1)": [2 * k + 1 for k in ks]},
-                  xlabel="k (compositions of the tent map)", ylabel="linear pieces", log_y=True)
+    evidence.record(
+        f"largest error of the trained shallow 1-{2 * SAW_K}-1 net (k = {SAW_K}, Adam rate {lr:g})",
+        shallow["max_err"],
+        unit="absolute error",
+        setting={"k": SAW_K, "steps": steps},
+    )
+    evidence.bound(
+        "construction-is-exact",
+        errs,
+        shallow["max_err"],
+        label="k = 1 ... 8",
+        names=("deep construction", f"trained shallow 1-{2 * SAW_K}-1"),
+    )
+    evidence.note(
+        f"The k-layer construction has 2^k linear pieces (measured: {pieces}) with 6k + 1 parameters; a "
+        "one-hidden-layer net with as many parameters has 2k units and at most 2k + 1 pieces "
+        f"({[2 * k + 1 for k in ks]}), so it cannot be exact from k = 3 on. Telgarsky 2016 (Theorem 1.1) proves "
+        "the general version: shallow nets need exponentially many units to approximate what depth builds by composition."
+    )
+    evidence.plot(
+        "linear pieces: deep construction vs the most an equal-parameter shallow net can have",
+        list(ks),
+        {"deep construction (measured)": pieces, "shallow, same parameters (bound 2k + 1)": [2 * k + 1 for k in ks]},
+        xlabel="k (compositions of the tent map)",
+        ylabel="linear pieces",
+        log_y=True,
+    )
     assert_supported(evidence)
 
 
@@ -144,24 +184,36 @@ def test_trained_deep_narrow_net_fits_sawtooth_better(k, evidence, profile):
     (lr_d, deep), (lr_s, shallow) = trained_sawtooth(DEEP, seeds, steps), trained_sawtooth(SHALLOW, seeds, steps)
     for name, lr, r, w in (("deep", lr_d, deep, DEEP), ("shallow", lr_s, shallow, SHALLOW)):
         setting = {"widths": list(w), "parameters": lab.mlp_params(list(w)), "steps": steps, "adam_rate": lr, "k": k}
-        evidence.record(f"log10 MSE, {name} {'-'.join(map(str, w))} at its best rate {lr:g}", np.log10(r["mse"]),
-                        unit="log10 MSE", setting=setting)
+        evidence.record(
+            f"log10 MSE, {name} {'-'.join(map(str, w))} at its best rate {lr:g}", np.log10(r["mse"]), unit="log10 MSE", setting=setting
+        )
         evidence.record(f"linear pieces of the fit, {name}", r["pieces"], unit="pieces", setting=setting)
-    evidence.paired("trained-deep-fits-better", np.log10(shallow["mse"]), np.log10(deep["mse"]),
-                    label=f"k = {k}", names=("shallow", "deep"))
+    evidence.paired(
+        "trained-deep-fits-better", np.log10(shallow["mse"]), np.log10(deep["mse"]), label=f"k = {k}", names=("shallow", "deep")
+    )
     x = lab.sawtooth_grid(k)[:, 0]
     var = float(lab.sawtooth(x, k).var(unbiased=False))
     collapsed = int((deep["pieces"] == 1).sum())
-    evidence.note(f"Trained on the {k}-fold sawtooth ({2 ** k} pieces), equal parameters ({lab.mlp_params(list(DEEP))}): deep "
-                  f"narrow MSE {np.exp(np.log(deep['mse']).mean()):.3g}, shallow {np.exp(np.log(shallow['mse']).mean()):.3g} "
-                  f"(geometric means; the target's variance, the MSE of a constant, is {var:.3g}). {collapsed} of "
-                  f"{len(seeds)} deep runs collapsed to a constant (one linear piece); the fits have {deep['pieces'].tolist()} (deep) "
-                  f"and {shallow['pieces'].tolist()} (shallow) pieces. The exact 25-parameter construction exists (other case) but "
-                  "gradient descent does not find it: Lu, Su & Karniadakis 2018 describe this collapse of deep narrow nets.")
+    evidence.note(
+        f"Trained on the {k}-fold sawtooth ({2**k} pieces), equal parameters ({lab.mlp_params(list(DEEP))}): deep "
+        f"narrow MSE {np.exp(np.log(deep['mse']).mean()):.3g}, shallow {np.exp(np.log(shallow['mse']).mean()):.3g} "
+        f"(geometric means; the target's variance, the MSE of a constant, is {var:.3g}). {collapsed} of "
+        f"{len(seeds)} deep runs collapsed to a constant (one linear piece); the fits have {deep['pieces'].tolist()} (deep) "
+        f"and {shallow['pieces'].tolist()} (shallow) pieces. The exact 25-parameter construction exists (other case) but "
+        "gradient descent does not find it: Lu, Su & Karniadakis 2018 describe this collapse of deep narrow nets."
+    )
     best = int(np.argmin(deep["mse"]))
-    evidence.plot(f"the {k}-fold sawtooth and the fits of seed {seeds[best]} (deep's best seed)", x.tolist(),
-                  {"target": lab.sawtooth(x, k).tolist(), "deep 1-2-2-2-2-1": deep["curve"][best].tolist(),
-                   "shallow 1-8-1": shallow["curve"][best].tolist()}, xlabel="x", ylabel="f(x)")
+    evidence.plot(
+        f"the {k}-fold sawtooth and the fits of seed {seeds[best]} (deep's best seed)",
+        x.tolist(),
+        {
+            "target": lab.sawtooth(x, k).tolist(),
+            "deep 1-2-2-2-2-1": deep["curve"][best].tolist(),
+            "shallow 1-8-1": shallow["curve"][best].tolist(),
+        },
+        xlabel="x",
+        ylabel="f(x)",
+    )
     assert_supported(evidence)
 
 
@@ -178,18 +230,29 @@ def test_shallow_sigmoid_net_does_not_beat_svm_or_forest(evidence, profile):
     classical = [lab.classical_accuracies(s) for s in seeds]
     acc = {"sigmoid net": net} | {m: np.array([c[m] for c in classical]) for m in ("SVM", "random forest", "decision tree")}
     for m, a in acc.items():
-        evidence.record(f"test accuracy, {m}", a, unit="accuracy",
-                        setting={"epochs": epochs, "hidden": SIG_HIDDEN} if m == "sigmoid net" else
-                        ({"trees": 100} if m == "random forest" else {}))
+        evidence.record(
+            f"test accuracy, {m}",
+            a,
+            unit="accuracy",
+            setting={"epochs": epochs, "hidden": SIG_HIDDEN} if m == "sigmoid net" else ({"trees": 100} if m == "random forest" else {}),
+        )
     control = net - acc["decision tree"]
     evidence.bound("net-does-not-beat-svm", net - acc["SVM"], control, names=("net - SVM", "net - decision tree"))
-    evidence.bound("net-does-not-beat-forest", net - acc["random forest"], control,
-                   names=("net - random forest", "net - decision tree"))
-    evidence.note("Mean test accuracy on the digits: " + ", ".join(f"{m} {a.mean():.3f}" for m, a in acc.items()) +
-                  ". The one-hidden-layer sigmoid net does not beat the SVM or the forest, and beats the single tree. For scale, "
-                  "LeCun et al. 1998 (MNIST, as tabulated on the MNIST page): a 300-hidden-unit net 4.7% error, a Gaussian SVM 1.4%. Our 8x8 digits are an easy, small "
-                  "problem on which every method is within a few points; the claim is historical and the texts give no number.")
-    evidence.plot("mean test accuracy per model", list(range(1, len(acc) + 1)),
-                  {"mean over seeds": [float(a.mean()) for a in acc.values()]},
-                  xlabel="; ".join(f"{i}: {m}" for i, m in enumerate(acc, 1)), ylabel="test accuracy", kind="bar")
+    evidence.bound("net-does-not-beat-forest", net - acc["random forest"], control, names=("net - random forest", "net - decision tree"))
+    evidence.note(
+        "Mean test accuracy on the digits: "
+        + ", ".join(f"{m} {a.mean():.3f}" for m, a in acc.items())
+        + ". The one-hidden-layer sigmoid net does not beat the SVM or the forest, and beats the single tree. For scale, "
+        "LeCun et al. 1998 (MNIST, as tabulated on the MNIST page): a 300-hidden-unit net 4.7% error, a Gaussian SVM 1.4%. "
+        "Our 8x8 digits are an easy, small "
+        "problem on which every method is within a few points; the claim is historical and the texts give no number."
+    )
+    evidence.plot(
+        "mean test accuracy per model",
+        list(range(1, len(acc) + 1)),
+        {"mean over seeds": [float(a.mean()) for a in acc.values()]},
+        xlabel="; ".join(f"{i}: {m}" for i, m in enumerate(acc, 1)),
+        ylabel="test accuracy",
+        kind="bar",
+    )
     assert_supported(evidence)

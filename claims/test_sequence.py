@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
+from harness.evidence import assert_supported
 from harness.lab import data, timing
 from harness.lab import sequence as lab
-from harness.evidence import assert_supported
 
 SOURCES = Path(__file__).resolve().parent.parent / "fixtures" / "sources"
 
@@ -33,8 +33,7 @@ def varied(sweep: str, nm: tuple[int, int]) -> int:
 
 @pytest.mark.claim("attention-cost-grows-as-n-times-m")
 def test_attention_flops_grow_as_n_times_m(evidence):
-    flops = {s: [lab.counted_flops(lambda nm=nm: lab.attention(*lab.qkv(*nm, HEAD_DIM, 0))) for nm in sizes]
-             for s, sizes in SWEEPS.items()}
+    flops = {s: [lab.counted_flops(lambda nm=nm: lab.attention(*lab.qkv(*nm, HEAD_DIM, 0))) for nm in sizes] for s, sizes in SWEEPS.items()}
     slope = {s: lab.loglog_slope([varied(s, nm) for nm in SWEEPS[s]], f) for s, f in flops.items()}
     for s, f in flops.items():
         evidence.record(f"counted FLOPs, {s}", f, unit="FLOP", per="setting", setting={"n_m": SWEEPS[s], "d": HEAD_DIM})
@@ -42,26 +41,41 @@ def test_attention_flops_grow_as_n_times_m(evidence):
     diag = abs(slope["n = m"] - 1)
     for s in ("n varied, m = 256", "m varied, n = 256"):
         evidence.bound("flops-linear-in-each-length", [abs(slope[s] - 1)], [diag], label=s, names=(s, "n = m"))
-    evidence.bound("flops-quadratic-when-equal", [abs(slope["n = m"] - 2)], [abs(slope["n varied, m = 256"] - 2)],
-                   label="n = m", names=("n = m", "n varied"))
+    evidence.bound(
+        "flops-quadratic-when-equal",
+        [abs(slope["n = m"] - 2)],
+        [abs(slope["n varied, m = 256"] - 2)],
+        label="n = m",
+        names=("n = m", "n varied"),
+    )
     n, m = SWEEPS["n varied, m = 256"][0]
-    evidence.note(f"FlopCounterMode counts {flops['n varied, m = 256'][0]:,} FLOPs at n = {n}, m = {m}, d = {HEAD_DIM}, "
-                  f"= 4 n m d = {4 * n * m * HEAD_DIM:,} (Q K^T and the weighted sum of V). Fitted exponents: "
-                  + ", ".join(f"{s}: {v:.3f}" for s, v in slope.items()) + " (Bahdanau et al. 2014: T_x x T_y scores).")
-    evidence.plot("counted FLOPs of one attention call", [varied(s, nm) for nm in SWEEPS["n varied, m = 256"]],
-                  {"n varied, m = 256": flops["n varied, m = 256"], "m varied, n = 256": flops["m varied, n = 256"]},
-                  xlabel="varied length", ylabel="FLOPs", log_x=True, log_y=True)
+    evidence.note(
+        f"FlopCounterMode counts {flops['n varied, m = 256'][0]:,} FLOPs at n = {n}, m = {m}, d = {HEAD_DIM}, "
+        f"= 4 n m d = {4 * n * m * HEAD_DIM:,} (Q K^T and the weighted sum of V). Fitted exponents: "
+        + ", ".join(f"{s}: {v:.3f}" for s, v in slope.items())
+        + " (Bahdanau et al. 2014: T_x x T_y scores)."
+    )
+    evidence.plot(
+        "counted FLOPs of one attention call",
+        [varied(s, nm) for nm in SWEEPS["n varied, m = 256"]],
+        {"n varied, m = 256": flops["n varied, m = 256"], "m varied, n = 256": flops["m varied, n = 256"]},
+        xlabel="varied length",
+        ylabel="FLOPs",
+        log_x=True,
+        log_y=True,
+    )
     assert_supported(evidence)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def attention_times(seeds: tuple) -> dict:
     """Fastest time per call of each (n, m) for each seed: {(n, m): (n_seeds,)}, measured once for all cases."""
     sizes = sorted({nm for s in SWEEPS.values() for nm in s})
     inputs = {nm: lab.qkv(*nm, HEAD_DIM, seeds[0]) for nm in sizes}
     with torch.no_grad():
-        t = timing.thread_time_alternate({nm: (lambda a=inputs[nm]: lab.attention(*a)) for nm in sizes},
-                                          repeats=ROUNDS * len(seeds), warmup=2)
+        t = timing.thread_time_alternate(
+            {nm: (lambda a=inputs[nm]: lab.attention(*a)) for nm in sizes}, repeats=ROUNDS * len(seeds), warmup=2
+        )
     return {nm: v.reshape(len(seeds), ROUNDS).min(axis=1) for nm, v in t.items()}
 
 
@@ -72,26 +86,45 @@ TIME_CASES = {"n-varied": "n varied, m = 256", "m-varied": "m varied, n = 256", 
 @pytest.mark.parametrize("case", list(TIME_CASES), ids=list(TIME_CASES))
 def test_attention_time_grows_as_n_times_m(case, evidence):
     best = attention_times(tuple(evidence.seeds))
-    slope = {s: np.array([lab.loglog_slope([varied(s, nm) for nm in sz], [best[nm][i] for nm in sz])
-                          for i in range(len(evidence.seeds))]) for s, sz in SWEEPS.items()}
+    slope = {
+        s: np.array([lab.loglog_slope([varied(s, nm) for nm in sz], [best[nm][i] for nm in sz]) for i in range(len(evidence.seeds))])
+        for s, sz in SWEEPS.items()
+    }
     sweep = TIME_CASES[case]
     evidence.record(f"log-log slope of time per call, {sweep}", slope[sweep], unit="exponent", setting={"d": HEAD_DIM})
-    evidence.record("fastest time per call per (n, m), median over seeds",
-                    {f"{n}x{m}": float(np.median(best[(n, m)])) for n, m in SWEEPS[sweep]}, unit="s", per="setting")
+    evidence.record(
+        "fastest time per call per (n, m), median over seeds",
+        {f"{n}x{m}": float(np.median(best[(n, m)])) for n, m in SWEEPS[sweep]},
+        unit="s",
+        per="setting",
+    )
     if case == "n-eq-m":
-        evidence.bound("time-quadratic-when-equal", np.abs(slope[sweep] - 2), np.abs(slope["n varied, m = 256"] - 2),
-                       label="n = m", names=("n = m", "n varied"))
+        evidence.bound(
+            "time-quadratic-when-equal",
+            np.abs(slope[sweep] - 2),
+            np.abs(slope["n varied, m = 256"] - 2),
+            label="n = m",
+            names=("n = m", "n varied"),
+        )
     else:
-        evidence.bound("time-linear-in-each-length", np.abs(slope[sweep] - 1), np.abs(slope["n = m"] - 1), label=sweep,
-                       names=(sweep, "n = m"))
-    evidence.note(f"Fitted time exponent, {sweep} (mean over seeds): {slope[sweep].mean():.2f}; per seed "
-                  + ", ".join(f"{v:.2f}" for v in slope[sweep])
-                  + f". One thread, float32, d = {HEAD_DIM}. The papers give the exponents (1 per length, 2 for n = m), "
-                  "not timings.")
-    evidence.plot(f"time of one attention call, {sweep} (fastest of {ROUNDS} interleaved rounds)",
-                  [varied(sweep, nm) for nm in SWEEPS[sweep]],
-                  {sweep: [[best[nm][i] for nm in SWEEPS[sweep]] for i in range(len(evidence.seeds))]},
-                  xlabel="varied length", ylabel="seconds", log_x=True, log_y=True)
+        evidence.bound(
+            "time-linear-in-each-length", np.abs(slope[sweep] - 1), np.abs(slope["n = m"] - 1), label=sweep, names=(sweep, "n = m")
+        )
+    evidence.note(
+        f"Fitted time exponent, {sweep} (mean over seeds): {slope[sweep].mean():.2f}; per seed "
+        + ", ".join(f"{v:.2f}" for v in slope[sweep])
+        + f". One thread, float32, d = {HEAD_DIM}. The papers give the exponents (1 per length, 2 for n = m), "
+        "not timings."
+    )
+    evidence.plot(
+        f"time of one attention call, {sweep} (fastest of {ROUNDS} interleaved rounds)",
+        [varied(sweep, nm) for nm in SWEEPS[sweep]],
+        {sweep: [[best[nm][i] for nm in SWEEPS[sweep]] for i in range(len(evidence.seeds))]},
+        xlabel="varied length",
+        ylabel="seconds",
+        log_x=True,
+        log_y=True,
+    )
     assert_supported(evidence)
 
 
@@ -118,19 +151,35 @@ def test_attention_depth_is_constant_where_rnn_depth_grows(evidence):
             depth[name].append(lab.dependency_depth(lab.run_layer(layer, x).sum(), x))
     slope = {name: float(np.polyfit(DEPTH_LENGTHS, d, 1)[0]) for name, d in depth.items()}
     for name, d in depth.items():
-        evidence.record(f"dependency depth (autograd nodes), {name}", d, unit="nodes", per="setting",
-                        setting={"length": list(DEPTH_LENGTHS), "width": LAYER_WIDTH})
+        evidence.record(
+            f"dependency depth (autograd nodes), {name}",
+            d,
+            unit="nodes",
+            per="setting",
+            setting={"length": list(DEPTH_LENGTHS), "width": LAYER_WIDTH},
+        )
     for name in ("RNN", "GRU"):
-        evidence.bound("attention-depth-constant", [slope["self-attention"]], [slope[name]], label=f"vs {name}",
-                       names=("self-attention", name))
-        evidence.bound("recurrent-depth-grows", [slope[name]], [slope["self-attention"]], label=name,
-                       names=(name, "self-attention"))
-    evidence.note("Longest chain of dependent operations, input to output: " +
-                  "; ".join(f"{n}: {d[0]} at length {DEPTH_LENGTHS[0]}, {d[-1]} at {DEPTH_LENGTHS[-1]} "
-                            f"({slope[n]:.2f} per position)" for n, d in depth.items()) +
-                  ". Vaswani et al. 2017, Table 1: O(1) sequential operations for self-attention, O(n) for recurrence.")
-    evidence.plot("dependency depth against sequence length", list(DEPTH_LENGTHS), depth, xlabel="sequence length",
-                  ylabel="autograd nodes on the longest chain", log_x=True, log_y=True)
+        evidence.bound(
+            "attention-depth-constant", [slope["self-attention"]], [slope[name]], label=f"vs {name}", names=("self-attention", name)
+        )
+        evidence.bound("recurrent-depth-grows", [slope[name]], [slope["self-attention"]], label=name, names=(name, "self-attention"))
+    evidence.note(
+        "Longest chain of dependent operations, input to output: "
+        + "; ".join(
+            f"{n}: {d[0]} at length {DEPTH_LENGTHS[0]}, {d[-1]} at {DEPTH_LENGTHS[-1]} ({slope[n]:.2f} per position)"
+            for n, d in depth.items()
+        )
+        + ". Vaswani et al. 2017, Table 1: O(1) sequential operations for self-attention, O(n) for recurrence."
+    )
+    evidence.plot(
+        "dependency depth against sequence length",
+        list(DEPTH_LENGTHS),
+        depth,
+        xlabel="sequence length",
+        ylabel="autograd nodes on the longest chain",
+        log_x=True,
+        log_y=True,
+    )
     assert_supported(evidence)
 
 
@@ -140,35 +189,65 @@ def test_attention_runs_at_a_higher_rate_than_rnn(evidence):
     lengths = (1,) + RATE_LENGTHS  # a length-1 call gives each layer's fixed per-call cost
     xs = {L: sequence_input(L, evidence.seeds[0]) for L in lengths}
     with torch.no_grad():
-        flops = {(n, L): lab.counted_flops(lambda l=layer, x=xs[L]: lab.run_layer(l, x))
-                 for n, layer in layers.items() for L in lengths}
-        t = timing.thread_time_alternate({(n, L): (lambda l=layer, x=xs[L]: lab.run_layer(l, x))
-                                           for n, layer in layers.items() for L in lengths},
-                                          repeats=ROUNDS * len(evidence.seeds), warmup=2)
+        flops = {(n, L): lab.counted_flops(lambda l=layer, x=xs[L]: lab.run_layer(l, x)) for n, layer in layers.items() for L in lengths}
+        t = timing.thread_time_alternate(
+            {(n, L): (lambda l=layer, x=xs[L]: lab.run_layer(l, x)) for n, layer in layers.items() for L in lengths},
+            repeats=ROUNDS * len(evidence.seeds),
+            warmup=2,
+        )
     fastest = {k: v.reshape(len(evidence.seeds), ROUNDS).min(axis=1) for k, v in t.items()}
-    best = {(n, L): np.maximum(fastest[(n, L)] - fastest[(n, 1)], 1e-6)  # above a length-1 call (1 us floor: noise)
-            for n in layers for L in RATE_LENGTHS}
+    best = {
+        (n, L): np.maximum(fastest[(n, L)] - fastest[(n, 1)], 1e-6)  # above a length-1 call (1 us floor: noise)
+        for n in layers
+        for L in RATE_LENGTHS
+    }
     rate = {(n, L): (flops[(n, L)] - flops[(n, 1)]) / best[(n, L)] for n, L in best}  # marginal FLOP/s, (n_seeds,)
     for n in layers:
-        evidence.record(f"time per call above a length-1 call ({np.median(fastest[(n, 1)]) * 1e3:.3f} ms), {n}",
-                        [best[(n, L)].tolist() for L in RATE_LENGTHS], unit="s", per="setting",
-                        setting={"length": list(RATE_LENGTHS), "width": LAYER_WIDTH})
-        evidence.record(f"GFLOP/s, {n}", [float(np.median(rate[(n, L)])) / 1e9 for L in RATE_LENGTHS], unit="GFLOP/s",
-                        per="setting", setting={"length": list(RATE_LENGTHS)})
+        evidence.record(
+            f"time per call above a length-1 call ({np.median(fastest[(n, 1)]) * 1e3:.3f} ms), {n}",
+            [best[(n, L)].tolist() for L in RATE_LENGTHS],
+            unit="s",
+            per="setting",
+            setting={"length": list(RATE_LENGTHS), "width": LAYER_WIDTH},
+        )
+        evidence.record(
+            f"GFLOP/s, {n}",
+            [float(np.median(rate[(n, L)])) / 1e9 for L in RATE_LENGTHS],
+            unit="GFLOP/s",
+            per="setting",
+            setting={"length": list(RATE_LENGTHS)},
+        )
     for name in ("RNN", "GRU"):
         ratio = {f"L{L}": np.log2(rate[("self-attention", L)] / rate[(name, L)]) for L in RATE_LENGTHS}
-        evidence.family("attention-higher-rate", ratio, {k: -v for k, v in ratio.items()}, label=f"vs {name}",
-                        names=("attention / " + name, name + " / attention"))
-    tslope = {n: np.mean([lab.loglog_slope(RATE_LENGTHS, [best[(n, L)][i] for L in RATE_LENGTHS])
-                          for i in range(len(evidence.seeds))]) for n in layers}
-    evidence.note("GFLOP/s at length " + f"{RATE_LENGTHS[-1]}: " +
-                  ", ".join(f"{n} {np.median(rate[(n, RATE_LENGTHS[-1])]) / 1e9:.2f}" for n in layers) +
-                  ". Log-log slope of time against length: " + ", ".join(f"{n} {v:.2f}" for n, v in tslope.items()) +
-                  " (the recurrent layers take one step per position; attention's FLOPs grow as L d^2 + L^2 d). "
-                  "Measured on one core; Vaswani et al. 2017 give complexities (Table 1), not single-layer timings.")
-    evidence.plot("time per call above a length-1 call, against sequence length (one thread)", list(RATE_LENGTHS),
-                  {n: [[best[(n, L)][i] for L in RATE_LENGTHS] for i in range(len(evidence.seeds))] for n in layers},
-                  xlabel="sequence length", ylabel="seconds", log_x=True, log_y=True)
+        evidence.family(
+            "attention-higher-rate",
+            ratio,
+            {k: -v for k, v in ratio.items()},
+            label=f"vs {name}",
+            names=("attention / " + name, name + " / attention"),
+        )
+    tslope = {
+        n: np.mean([lab.loglog_slope(RATE_LENGTHS, [best[(n, L)][i] for L in RATE_LENGTHS]) for i in range(len(evidence.seeds))])
+        for n in layers
+    }
+    evidence.note(
+        "GFLOP/s at length "
+        + f"{RATE_LENGTHS[-1]}: "
+        + ", ".join(f"{n} {np.median(rate[(n, RATE_LENGTHS[-1])]) / 1e9:.2f}" for n in layers)
+        + ". Log-log slope of time against length: "
+        + ", ".join(f"{n} {v:.2f}" for n, v in tslope.items())
+        + " (the recurrent layers take one step per position; attention's FLOPs grow as L d^2 + L^2 d). "
+        "Measured on one core; Vaswani et al. 2017 give complexities (Table 1), not single-layer timings."
+    )
+    evidence.plot(
+        "time per call above a length-1 call, against sequence length (one thread)",
+        list(RATE_LENGTHS),
+        {n: [[best[(n, L)][i] for L in RATE_LENGTHS] for i in range(len(evidence.seeds))] for n in layers},
+        xlabel="sequence length",
+        ylabel="seconds",
+        log_x=True,
+        log_y=True,
+    )
     assert_supported(evidence)
 
 
@@ -183,14 +262,16 @@ def log_rel(x: float, top: float) -> float:
     return float(np.log10(max(x / top, ZERO)))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def encoder_jacobians(seed: int) -> dict[str, np.ndarray]:
     """Position Jacobian norms (T, T) of the bidirectional and of the causal encoder, same weights and input."""
     enc = lab.encoder(ENC_WIDTH, ENC_HEADS, ENC_LAYERS, seed).eval()
     x = torch.randn(1, ENC_T, ENC_WIDTH, dtype=torch.float64, generator=torch.Generator().manual_seed(seed + 1))
     mask = lab.causal_mask(ENC_T)
-    return {"bidirectional": lab.position_jacobian(lambda v: enc(v), x),
-            "causal": lab.position_jacobian(lambda v: enc(v, mask=mask, is_causal=True), x)}
+    return {
+        "bidirectional": lab.position_jacobian(lambda v: enc(v), x),
+        "causal": lab.position_jacobian(lambda v: enc(v, mask=mask, is_causal=True), x),
+    }
 
 
 @pytest.mark.claim("transformer-sees-whole-sequence")
@@ -206,32 +287,52 @@ def test_encoder_sees_every_position_and_causal_mask_none_later(evidence):
         j = lab.position_jacobian(lambda v, rnn=rnn: rnn(v)[0], x, vectorize=True)
         rnn_future.append(log_rel(j[later].max(), j.max()))
     for k in smallest:
-        evidence.record(f"log10(smallest / largest position dependence), {k} encoder", smallest[k], unit="decades",
-                        setting={"T": ENC_T, "width": ENC_WIDTH, "layers": ENC_LAYERS})
-        evidence.record(f"log10(largest dependence on a later position / largest), {k} encoder", future[k],
-                        unit="decades")
+        evidence.record(
+            f"log10(smallest / largest position dependence), {k} encoder",
+            smallest[k],
+            unit="decades",
+            setting={"T": ENC_T, "width": ENC_WIDTH, "layers": ENC_LAYERS},
+        )
+        evidence.record(f"log10(largest dependence on a later position / largest), {k} encoder", future[k], unit="decades")
     evidence.record("log10(largest dependence on a later position / largest), GRU", rnn_future, unit="decades")
-    evidence.bound("every-position-visible", smallest["bidirectional"], smallest["causal"], label="bidirectional encoder",
-                   names=("bidirectional", "causal"))
-    evidence.bound("no-dependence-on-later-positions", future["causal"], future["bidirectional"], label="causal encoder",
-                   names=("causal", "bidirectional"))
-    evidence.bound("no-dependence-on-later-positions", rnn_future, future["bidirectional"], label="GRU",
-                   names=("GRU", "bidirectional"))
+    evidence.bound(
+        "every-position-visible",
+        smallest["bidirectional"],
+        smallest["causal"],
+        label="bidirectional encoder",
+        names=("bidirectional", "causal"),
+    )
+    evidence.bound(
+        "no-dependence-on-later-positions",
+        future["causal"],
+        future["bidirectional"],
+        label="causal encoder",
+        names=("causal", "bidirectional"),
+    )
+    evidence.bound("no-dependence-on-later-positions", rnn_future, future["bidirectional"], label="GRU", names=("GRU", "bidirectional"))
     j0 = jac[0]
-    evidence.note(f"Bidirectional encoder: the weakest of the {ENC_T}x{ENC_T} position dependences is "
-                  f"10^{np.mean(smallest['bidirectional']):.1f} of the strongest (mean over seeds); causal encoder: "
-                  f"{int((j0['causal'][later] == 0).sum())} of {int(later.sum())} later-position Jacobian blocks are exactly 0 "
-                  "(first seed), as are the GRU's. BERT attends both ways, GPT only to the left (Devlin et al. 2018, "
-                  "Radford et al. 2018).")
+    evidence.note(
+        f"Bidirectional encoder: the weakest of the {ENC_T}x{ENC_T} position dependences is "
+        f"10^{np.mean(smallest['bidirectional']):.1f} of the strongest (mean over seeds); causal encoder: "
+        f"{int((j0['causal'][later] == 0).sum())} of {int(later.sum())} later-position Jacobian blocks are exactly 0 "
+        "(first seed), as are the GRU's. BERT attends both ways, GPT only to the left (Devlin et al. 2018, "
+        "Radford et al. 2018)."
+    )
     last = ENC_T - 1
-    evidence.plot(f"dependence of the output at position {last + 1} on each input position (first seed)",
-                  list(range(1, ENC_T + 1)),
-                  {k: np.log10(np.maximum(j0[k][last] / j0[k].max(), ZERO)).tolist() for k in ("bidirectional", "causal")},
-                  xlabel="input position s", ylabel="log10 ||dy_T/dx_s|| / max")
-    evidence.plot("dependence of the output at position 1 on each input position (first seed; -300 = exactly 0)",
-                  list(range(1, ENC_T + 1)),
-                  {k: np.log10(np.maximum(j0[k][0] / j0[k].max(), ZERO)).tolist() for k in ("bidirectional", "causal")},
-                  xlabel="input position s", ylabel="log10 ||dy_1/dx_s|| / max")
+    evidence.plot(
+        f"dependence of the output at position {last + 1} on each input position (first seed)",
+        list(range(1, ENC_T + 1)),
+        {k: np.log10(np.maximum(j0[k][last] / j0[k].max(), ZERO)).tolist() for k in ("bidirectional", "causal")},
+        xlabel="input position s",
+        ylabel="log10 ||dy_T/dx_s|| / max",
+    )
+    evidence.plot(
+        "dependence of the output at position 1 on each input position (first seed; -300 = exactly 0)",
+        list(range(1, ENC_T + 1)),
+        {k: np.log10(np.maximum(j0[k][0] / j0[k].max(), ZERO)).tolist() for k in ("bidirectional", "causal")},
+        xlabel="input position s",
+        ylabel="log10 ||dy_1/dx_s|| / max",
+    )
     assert_supported(evidence)
 
 
@@ -252,18 +353,27 @@ def test_rnn_dependence_decays_with_distance(kind, evidence):
         slopes.append(float(np.polyfit(np.arange(1, RNN_T), prof, 1)[0]))
         enc = decay_profile(encoder_jacobians(s)["bidirectional"][-1])
         enc_slopes.append(float(np.polyfit(np.arange(1, ENC_T), enc, 1)[0]))
-    evidence.record(f"slope of log10 ||dh_T/dx_(T-k)|| against k, {kind}", slopes, unit="decades/position",
-                    setting={"T": RNN_T, "width": RNN_WIDTH})
-    evidence.record("same slope, bidirectional encoder (control)", enc_slopes, unit="decades/position",
-                    setting={"T": ENC_T, "width": ENC_WIDTH})
+    evidence.record(
+        f"slope of log10 ||dh_T/dx_(T-k)|| against k, {kind}", slopes, unit="decades/position", setting={"T": RNN_T, "width": RNN_WIDTH}
+    )
+    evidence.record(
+        "same slope, bidirectional encoder (control)", enc_slopes, unit="decades/position", setting={"T": ENC_T, "width": ENC_WIDTH}
+    )
     evidence.bound("rnn-dependence-decays", slopes, enc_slopes, label=kind, names=(kind, "bidirectional encoder"))
-    evidence.note(f"{kind} at PyTorch's default init: the dependence falls {-np.mean(slopes):.2f} decades per position "
-                  f"(half-life {np.log10(2) / max(-np.mean(slopes), 1e-9):.1f} positions); the last position's dependence on the "
-                  f"first input is 10^{np.mean([p[-1] for p in profiles]):.0f} of its dependence on the latest. The encoder's "
-                  f"slope: {np.mean(enc_slopes):+.3f}. Trained gated RNNs can keep information longer; this is the "
-                  "untrained recurrence that training must overcome.")
-    evidence.plot(f"{kind}: dependence of the last state on the input k positions back", list(range(1, RNN_T)),
-                  {kind: profiles}, xlabel="distance k", ylabel="log10 ||dh_T/dx_(T-k)|| / max")
+    evidence.note(
+        f"{kind} at PyTorch's default init: the dependence falls {-np.mean(slopes):.2f} decades per position "
+        f"(half-life {np.log10(2) / max(-np.mean(slopes), 1e-9):.1f} positions); the last position's dependence on the "
+        f"first input is 10^{np.mean([p[-1] for p in profiles]):.0f} of its dependence on the latest. The encoder's "
+        f"slope: {np.mean(enc_slopes):+.3f}. Trained gated RNNs can keep information longer; this is the "
+        "untrained recurrence that training must overcome."
+    )
+    evidence.plot(
+        f"{kind}: dependence of the last state on the input k positions back",
+        list(range(1, RNN_T)),
+        {kind: profiles},
+        xlabel="distance k",
+        ylabel="log10 ||dh_T/dx_(T-k)|| / max",
+    )
     assert_supported(evidence)
 
 
@@ -276,31 +386,48 @@ RECALL_LENGTHS, RECALL_KEYS, RECALL_WIDTH, RECALL_BATCH, RECALL_LR = (1, 4, 16),
 def test_attention_recalls_where_gru_forgets(evidence, profile):
     steps = profile.pick(quick=100, default=200, full=500)
     seeds = tuple(evidence.seeds)
-    acc = {kind: {L: lab.train_recall(kind, L, seeds, steps, RECALL_BATCH, RECALL_LR, RECALL_WIDTH, RECALL_KEYS)
-                  for L in RECALL_LENGTHS} for kind in ("attention", "gru")}
+    acc = {
+        kind: {L: lab.train_recall(kind, L, seeds, steps, RECALL_BATCH, RECALL_LR, RECALL_WIDTH, RECALL_KEYS) for L in RECALL_LENGTHS}
+        for kind in ("attention", "gru")
+    }
     setting = {"steps": steps, "batch": RECALL_BATCH, "lr": RECALL_LR, "width": RECALL_WIDTH, "keys": RECALL_KEYS}
     for kind, by_len in acc.items():
         for L, a in by_len.items():
             evidence.record(f"test accuracy, {kind}, {L} pairs", a, unit="accuracy", setting=setting | {"pairs": L})
     long = RECALL_LENGTHS[-1]
-    evidence.family("attention-stays-accurate", {f"L{L}": acc["attention"][L] for L in RECALL_LENGTHS},
-                    {f"L{L}": acc["gru"][L] for L in RECALL_LENGTHS}, names=("attention", "GRU"))
-    evidence.paired("attention-beats-rnn", acc["attention"][long], acc["gru"][long], label=f"{long} pairs",
-                    names=("attention", "GRU"))
-    evidence.paired("rnn-degrades-with-length", acc["gru"][RECALL_LENGTHS[0]], acc["gru"][long],
-                    label=f"GRU, {RECALL_LENGTHS[0]} vs {long} pairs",
-                    names=(f"{RECALL_LENGTHS[0]} pair", f"{long} pairs"))
+    evidence.family(
+        "attention-stays-accurate",
+        {f"L{L}": acc["attention"][L] for L in RECALL_LENGTHS},
+        {f"L{L}": acc["gru"][L] for L in RECALL_LENGTHS},
+        names=("attention", "GRU"),
+    )
+    evidence.paired("attention-beats-rnn", acc["attention"][long], acc["gru"][long], label=f"{long} pairs", names=("attention", "GRU"))
+    evidence.paired(
+        "rnn-degrades-with-length",
+        acc["gru"][RECALL_LENGTHS[0]],
+        acc["gru"][long],
+        label=f"GRU, {RECALL_LENGTHS[0]} vs {long} pairs",
+        names=(f"{RECALL_LENGTHS[0]} pair", f"{long} pairs"),
+    )
     params = {k: lab.recall_param_count(k, RECALL_KEYS, RECALL_WIDTH) for k in ("attention", "gru")}
-    evidence.note("Mean test accuracy (chance 12.5%): attention " +
-                  ", ".join(f"{acc['attention'][L].mean():.1%} at {L}" for L in RECALL_LENGTHS) + "; GRU " +
-                  ", ".join(f"{acc['gru'][L].mean():.1%} at {L}" for L in RECALL_LENGTHS) +
-                  f" pairs. Parameters: attention {params['attention']:,}, GRU {params['gru']:,}. A model that kept only "
-                  f"the last pair would score 1/L + (1 - 1/L)/8 = {1 / long + (1 - 1 / long) / 8:.1%} at "
-                  f"{long} pairs. Bahdanau et al. 2014, Fig. 2: the RNN encoder-decoder's BLEU falls with sentence length, "
-                  "the attention model's holds.")
-    evidence.plot("recall accuracy against the number of stored pairs", list(RECALL_LENGTHS),
-                  {k: [[float(acc[k][L][i]) for L in RECALL_LENGTHS] for i in range(len(seeds))] for k in acc},
-                  xlabel="pairs before the query", ylabel="test accuracy", log_x=True)
+    evidence.note(
+        "Mean test accuracy (chance 12.5%): attention "
+        + ", ".join(f"{acc['attention'][L].mean():.1%} at {L}" for L in RECALL_LENGTHS)
+        + "; GRU "
+        + ", ".join(f"{acc['gru'][L].mean():.1%} at {L}" for L in RECALL_LENGTHS)
+        + f" pairs. Parameters: attention {params['attention']:,}, GRU {params['gru']:,}. A model that kept only "
+        f"the last pair would score 1/L + (1 - 1/L)/8 = {1 / long + (1 - 1 / long) / 8:.1%} at "
+        f"{long} pairs. Bahdanau et al. 2014, Fig. 2: the RNN encoder-decoder's BLEU falls with sentence length, "
+        "the attention model's holds."
+    )
+    evidence.plot(
+        "recall accuracy against the number of stored pairs",
+        list(RECALL_LENGTHS),
+        {k: [[float(acc[k][L][i]) for L in RECALL_LENGTHS] for i in range(len(seeds))] for k in acc},
+        xlabel="pairs before the query",
+        ylabel="test accuracy",
+        log_x=True,
+    )
     assert_supported(evidence)
 
 
@@ -323,11 +450,17 @@ def bpe_measurements() -> dict:
         ws = lab.words(text)
         unseen = sorted({w for w in ws if w not in word_vocab})
         pieces = [lab.bpe_encode_piece((" " + w).encode(), merges) for w in unseen]
-        out[name] = {"bpe_oov": sum(t not in vocab for t in toks) / len(toks), "tokens": len(toks),
-                     "word_oov": sum(w not in word_vocab for w in ws) / len(ws), "words": len(ws),
-                     "unseen": len(unseen), "bytes_per_piece": sum(len(t) for p in pieces for t in p) / sum(map(len, pieces)),
-                     "byte_baseline": 1.0, "lossless": b"".join(toks) == text.encode("utf-8"),
-                     "example": [(w, [t.decode("utf-8", "replace") for t in p]) for w, p in zip(unseen[:4], pieces[:4])]}
+        out[name] = {
+            "bpe_oov": sum(t not in vocab for t in toks) / len(toks),
+            "tokens": len(toks),
+            "word_oov": sum(w not in word_vocab for w in ws) / len(ws),
+            "words": len(ws),
+            "unseen": len(unseen),
+            "bytes_per_piece": sum(len(t) for p in pieces for t in p) / sum(map(len, pieces)),
+            "byte_baseline": 1.0,
+            "lossless": b"".join(toks) == text.encode("utf-8"),
+            "example": [(w, [t.decode("utf-8", "replace") for t in p]) for w, p in zip(unseen[:4], pieces[:4])],
+        }
     return {"docs": out, "vocab": len(vocab), "word_vocab": len(word_vocab)}
 
 
@@ -336,25 +469,49 @@ def test_bpe_tokenises_unseen_words_into_known_pieces(evidence):
     m = bpe_measurements()
     d = m["docs"]
     short = {name: name.split("_")[0] for name in d}
-    for key, label, unit in (("bpe_oov", "BPE OOV rate", "share of tokens"),
-                             ("word_oov", "word-level OOV rate", "share of tokens"),
-                             ("bytes_per_piece", "bytes per BPE piece of unseen words", "bytes/piece")):
-        evidence.record(f"{label}, per held-out text", [d[n][key] for n in d], unit=unit, per="setting",
-                        setting={"held_out": list(short.values()), "train": BPE_TRAIN, "merges": BPE_MERGES})
-    evidence.family("bpe-has-no-oov", {short[n]: [d[n]["bpe_oov"]] for n in d},
-                    {short[n]: [d[n]["word_oov"]] for n in d}, names=("BPE", "word vocabulary"))
-    evidence.family("word-vocabulary-misses-words", {short[n]: [d[n]["word_oov"]] for n in d},
-                    {short[n]: [d[n]["bpe_oov"]] for n in d}, names=("word vocabulary", "BPE"))
-    evidence.family("unseen-words-in-subword-pieces", {short[n]: [d[n]["bytes_per_piece"]] for n in d},
-                    {short[n]: [d[n]["byte_baseline"]] for n in d}, names=(f"BPE, {BPE_MERGES} merges", "bytes only"))
+    for key, label, unit in (
+        ("bpe_oov", "BPE OOV rate", "share of tokens"),
+        ("word_oov", "word-level OOV rate", "share of tokens"),
+        ("bytes_per_piece", "bytes per BPE piece of unseen words", "bytes/piece"),
+    ):
+        evidence.record(
+            f"{label}, per held-out text",
+            [d[n][key] for n in d],
+            unit=unit,
+            per="setting",
+            setting={"held_out": list(short.values()), "train": BPE_TRAIN, "merges": BPE_MERGES},
+        )
+    evidence.family(
+        "bpe-has-no-oov",
+        {short[n]: [d[n]["bpe_oov"]] for n in d},
+        {short[n]: [d[n]["word_oov"]] for n in d},
+        names=("BPE", "word vocabulary"),
+    )
+    evidence.family(
+        "word-vocabulary-misses-words",
+        {short[n]: [d[n]["word_oov"]] for n in d},
+        {short[n]: [d[n]["bpe_oov"]] for n in d},
+        names=("word vocabulary", "BPE"),
+    )
+    evidence.family(
+        "unseen-words-in-subword-pieces",
+        {short[n]: [d[n]["bytes_per_piece"]] for n in d},
+        {short[n]: [d[n]["byte_baseline"]] for n in d},
+        names=(f"BPE, {BPE_MERGES} merges", "bytes only"),
+    )
     first = next(iter(d))
-    evidence.note(f"Vocabularies from {BPE_TRAIN}: BPE {m['vocab']} tokens (256 bytes + {BPE_MERGES} merges), words "
-                  f"{m['word_vocab']}. Held-out texts: " +
-                  "; ".join(f"{short[n]}: {v['unseen']} unseen word types, word OOV {v['word_oov']:.1%} of {v['words']} words, "
-                            f"BPE OOV {v['bpe_oov']:.0%} of {v['tokens']} tokens, decode(encode(text)) == text: {v['lossless']}"
-                            for n, v in d.items()) +
-                  ". Unseen words in pieces: " + ", ".join(f"{w} -> {'|'.join(p)}" for w, p in d[first]["example"]) +
-                  ". Sennrich et al. 2016 / GPT-2: an open vocabulary by construction.")
+    evidence.note(
+        f"Vocabularies from {BPE_TRAIN}: BPE {m['vocab']} tokens (256 bytes + {BPE_MERGES} merges), words "
+        f"{m['word_vocab']}. Held-out texts: "
+        + "; ".join(
+            f"{short[n]}: {v['unseen']} unseen word types, word OOV {v['word_oov']:.1%} of {v['words']} words, "
+            f"BPE OOV {v['bpe_oov']:.0%} of {v['tokens']} tokens, decode(encode(text)) == text: {v['lossless']}"
+            for n, v in d.items()
+        )
+        + ". Unseen words in pieces: "
+        + ", ".join(f"{w} -> {'|'.join(p)}" for w, p in d[first]["example"])
+        + ". Sennrich et al. 2016 / GPT-2: an open vocabulary by construction."
+    )
     assert_supported(evidence)
 
 
@@ -364,14 +521,13 @@ MLP_SIZES = (64, 32, 32)
 PRE_LR, FT_LR, FT_PER_CLASS, FT_TARGET = 0.05, 0.01, 20, 0.9
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def transfer_runs(seeds: tuple[int, ...], pre_steps: int, ft_steps: int) -> dict:
     """Test-accuracy curves (steps, R) of fine-tuned and scratch networks on digits 5-9."""
     X, y = data.digits_tensors()
     R = len(seeds)
     src = torch.nonzero(y < 5).squeeze(1)
-    pre, _ = lab.train_mlp(lab.mlp_stack(list(seeds), MLP_SIZES + (5,)), X[src].expand(R, -1, -1),
-                               y[src].expand(R, -1), pre_steps, PRE_LR)
+    pre, _ = lab.train_mlp(lab.mlp_stack(list(seeds), MLP_SIZES + (5,)), X[src].expand(R, -1, -1), y[src].expand(R, -1), pre_steps, PRE_LR)
     with torch.no_grad():
         pre_acc = (lab.mlp_forward(pre, X[src].expand(R, -1, -1)).argmax(-1) == y[src]).float().mean(-1).numpy()
     tr, te = [], []
@@ -384,8 +540,7 @@ def transfer_runs(seeds: tuple[int, ...], pre_steps: int, ft_steps: int) -> dict
     xtr, ytr, xte, yte = X[tr], y[tr] - 5, X[te], y[te] - 5
     head = lab.mlp_stack([s + 1 for s in seeds], MLP_SIZES + (5,))[-2:]  # a new, random 5-way head
     _, ft = lab.train_mlp(pre[:-2] + head, xtr, ytr, ft_steps, FT_LR, xte, yte)
-    _, scratch = lab.train_mlp(lab.mlp_stack([s + 2 for s in seeds], MLP_SIZES + (5,)), xtr, ytr, ft_steps, FT_LR,
-                                   xte, yte)
+    _, scratch = lab.train_mlp(lab.mlp_stack([s + 2 for s in seeds], MLP_SIZES + (5,)), xtr, ytr, ft_steps, FT_LR, xte, yte)
     return {"fine-tuned": ft, "scratch": scratch, "pretrain_acc": pre_acc}
 
 
@@ -400,17 +555,23 @@ def test_pretrained_network_learns_new_digits_faster(evidence, profile):
         evidence.record(f"steps to {FT_TARGET:.0%} test accuracy on digits 5-9, {k}", steps[k], unit="steps", setting=setting)
         evidence.record(f"test accuracy after {ft_steps} steps, {k}", final[k], unit="accuracy", setting=setting)
     evidence.record("training accuracy of the pretrained network on digits 0-4", runs["pretrain_acc"], unit="accuracy")
-    evidence.paired("fewer-steps-to-target", np.log2(steps["scratch"]), np.log2(steps["fine-tuned"]),
-                    names=("fine-tuned", "scratch"))
+    evidence.paired("fewer-steps-to-target", np.log2(steps["scratch"]), np.log2(steps["fine-tuned"]), names=("fine-tuned", "scratch"))
     evidence.paired("more-accurate-from-few-samples", final["fine-tuned"], final["scratch"], names=("fine-tuned", "scratch"))
-    evidence.note(f"Steps to {FT_TARGET:.0%} (mean): fine-tuned {steps['fine-tuned'].mean():.1f}, scratch "
-                  f"{steps['scratch'].mean():.1f} (geometric-mean speed-up "
-                  f"{2 ** np.mean(np.log2(steps['scratch'] / steps['fine-tuned'])):.2f}x); final accuracy fine-tuned "
-                  f"{final['fine-tuned'].mean():.1%}, scratch {final['scratch'].mean():.1%}. Features learned on five other "
-                  "digit classes do not speed up learning the new five at this scale. The text itself hedges: 'at least for "
-                  "the large language models'.")
-    evidence.plot(f"test accuracy on digits 5-9 while training on {FT_PER_CLASS} images per class", list(range(1, ft_steps + 1)),
-                  {k: runs[k].T.tolist() for k in ("fine-tuned", "scratch")}, xlabel="step", ylabel="test accuracy")
+    evidence.note(
+        f"Steps to {FT_TARGET:.0%} (mean): fine-tuned {steps['fine-tuned'].mean():.1f}, scratch "
+        f"{steps['scratch'].mean():.1f} (geometric-mean speed-up "
+        f"{2 ** np.mean(np.log2(steps['scratch'] / steps['fine-tuned'])):.2f}x); final accuracy fine-tuned "
+        f"{final['fine-tuned'].mean():.1%}, scratch {final['scratch'].mean():.1%}. Features learned on five other "
+        "digit classes do not speed up learning the new five at this scale. The text itself hedges: 'at least for "
+        "the large language models'."
+    )
+    evidence.plot(
+        f"test accuracy on digits 5-9 while training on {FT_PER_CLASS} images per class",
+        list(range(1, ft_steps + 1)),
+        {k: runs[k].T.tolist() for k in ("fine-tuned", "scratch")},
+        xlabel="step",
+        ylabel="test accuracy",
+    )
     assert_supported(evidence)
 
 
@@ -419,16 +580,14 @@ def test_pretrained_network_learns_new_digits_faster(evidence, profile):
 WARM_TEST, WARM_PART, WARM_LR = 597, 600, 0.05
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def warm_start_runs(seeds: tuple[int, ...], steps: int) -> dict:
     X, y = data.digits_tensors()
     perms = torch.tensor(np.stack([np.random.default_rng([s, 7]).permutation(len(X)) for s in seeds]))
-    te, a, ab = perms[:, :WARM_TEST], perms[:, WARM_TEST:WARM_TEST + WARM_PART], perms[:, WARM_TEST:]
-    old, old_curve = lab.train_mlp(lab.mlp_stack(list(seeds), MLP_SIZES + (10,)), X[a], y[a], steps, WARM_LR,
-                                       X[te], y[te])
+    te, a, ab = perms[:, :WARM_TEST], perms[:, WARM_TEST : WARM_TEST + WARM_PART], perms[:, WARM_TEST:]
+    old, old_curve = lab.train_mlp(lab.mlp_stack(list(seeds), MLP_SIZES + (10,)), X[a], y[a], steps, WARM_LR, X[te], y[te])
     _, warm = lab.train_mlp(old, X[ab], y[ab], steps, WARM_LR, X[te], y[te])
-    _, restart = lab.train_mlp(lab.mlp_stack([s + 1 for s in seeds], MLP_SIZES + (10,)), X[ab], y[ab], steps,
-                                   WARM_LR, X[te], y[te])
+    _, restart = lab.train_mlp(lab.mlp_stack([s + 1 for s in seeds], MLP_SIZES + (10,)), X[ab], y[ab], steps, WARM_LR, X[te], y[te])
     return {"old": old_curve, "warm": warm, "restart": restart}
 
 
@@ -445,14 +604,24 @@ def test_warm_start_on_additional_data_beats_restarting(evidence, profile):
     acc = {"old data only": runs["old"][-1], "warm start": runs["warm"][-1], "restart": runs["restart"][-1]}
     for k, v in acc.items():
         evidence.record(f"final test accuracy, {k}", v, unit="accuracy", setting=setting)
-    evidence.paired("warm-start-fewer-steps", np.log2(steps["restart"]), np.log2(steps["warm"]),
-                    names=("warm start", "restart"))
+    evidence.paired("warm-start-fewer-steps", np.log2(steps["restart"]), np.log2(steps["warm"]), names=("warm start", "restart"))
     evidence.paired("gains-from-new-data", acc["warm start"], acc["old data only"], names=("warm start", "old data only"))
-    evidence.note(f"Steps to the restart's final accuracy - 1 point (mean): warm start {steps['warm'].mean():.1f}, restart "
-                  f"{steps['restart'].mean():.1f}. Final test accuracy: " +
-                  ", ".join(f"{k} {v.mean():.1%}" for k, v in acc.items()) + ". Chollet gives no number; Ash & Adams "
-                  "2020 find warm-started networks generalise worse than restarted ones, though they train faster.")
-    evidence.plot("test accuracy after the new data arrive", list(range(1, warm_steps + 1)),
-                  {"warm start": runs["warm"].T.tolist(), "restart": runs["restart"].T.tolist(),
-                   "old data only (its own training)": runs["old"].T.tolist()}, xlabel="step", ylabel="test accuracy")
+    evidence.note(
+        f"Steps to the restart's final accuracy - 1 point (mean): warm start {steps['warm'].mean():.1f}, restart "
+        f"{steps['restart'].mean():.1f}. Final test accuracy: "
+        + ", ".join(f"{k} {v.mean():.1%}" for k, v in acc.items())
+        + ". Chollet gives no number; Ash & Adams "
+        "2020 find warm-started networks generalise worse than restarted ones, though they train faster."
+    )
+    evidence.plot(
+        "test accuracy after the new data arrive",
+        list(range(1, warm_steps + 1)),
+        {
+            "warm start": runs["warm"].T.tolist(),
+            "restart": runs["restart"].T.tolist(),
+            "old data only (its own training)": runs["old"].T.tolist(),
+        },
+        xlabel="step",
+        ylabel="test accuracy",
+    )
     assert_supported(evidence)

@@ -19,9 +19,9 @@ def _report(args) -> int:
 
 
 def _merge(args) -> int:
-    from harness.results.merge import merge_files
     from harness.report import render_all
     from harness.results import write_json_atomic
+    from harness.results.merge import merge_files
 
     merged = merge_files(args.results)
     out = Path(args.output)
@@ -72,16 +72,20 @@ def _badges(args) -> int:
     out = Path(args.out)
     write_badges(data, out)
     run = data["run"]
-    print(f"<!-- {len(data['claims'])} claims; profile {run['profile']}, seed {run['seed']}, "
-          f"{str(run.get('started', ''))[:10]}; `python -m harness badges` -->")
+    print(
+        f"<!-- {len(data['claims'])} claims; profile {run['profile']}, seed {run['seed']}, "
+        f"{str(run.get('started', ''))[:10]}; `python -m harness badges` -->"
+    )
     print("| theme | claims |")
     print("|---|---|")
     by_theme: dict[str, list] = {}
     for c in data["claims"]:
         by_theme.setdefault(c["theme"], []).append(c)
     for theme, claims in sorted(by_theme.items()):
-        cells = " ".join(f"[![{c['id']}: {c['verdict']}]({out.as_posix()}/{c['id']}.svg)]({args.link.format(theme=c['theme'], id=c['id'])})"
-                         for c in sorted(claims, key=lambda c: c["id"]))
+        cells = " ".join(
+            f"[![{c['id']}: {c['verdict']}]({out.as_posix()}/{c['id']}.svg)]({args.link.format(theme=c['theme'], id=c['id'])})"
+            for c in sorted(claims, key=lambda c: c["id"])
+        )
         print(f"| {theme} | {cells} |")
     return 0
 
@@ -98,18 +102,20 @@ def _list(args) -> int:
 
 
 def _coverage(args) -> int:
-    from harness.results import coverage
     from harness.catalogue import load_catalogue
+    from harness.results import coverage
 
     cat = load_catalogue(args.catalogue, args.sources)
     units = coverage.account(cat)
     gaps = 0
     for row in coverage.summary(cat, units):
         st = row["status"]
-        print(f"{row['document']}: {row['units']} sentences: {st.get('covered', 0)} covered by {row['claims']} claims "
-              f"{dict(sorted(row['claims_by_kind'].items()))}, {st.get('skipped', 0)} skipped "
-              f"{dict(sorted(row['skipped_by_reason'].items()))}, {st.get('ignored', 0)} ignored, "
-              f"{len(row['unaccounted'])} unaccounted")
+        print(
+            f"{row['document']}: {row['units']} sentences: {st.get('covered', 0)} covered by {row['claims']} claims "
+            f"{dict(sorted(row['claims_by_kind'].items()))}, {st.get('skipped', 0)} skipped "
+            f"{dict(sorted(row['skipped_by_reason'].items()))}, {st.get('ignored', 0)} ignored, "
+            f"{len(row['unaccounted'])} unaccounted"
+        )
         if args.verbose:
             for u in units[row["document"]]:
                 print(f"    {u.status:11s} {','.join(u.by)[:40]:40s} {u.text[:100]}")
@@ -118,6 +124,25 @@ def _coverage(args) -> int:
         gaps += len(row["unaccounted"])
     print(f"{gaps} sentence(s) unaccounted" if gaps else "every sentence is accounted for")
     return 1 if gaps else 0
+
+
+def _register(args) -> int:
+    """Lock the registered design of claims (all, or the ids given); a changed claim needs its amendment first."""
+    from harness import registration
+    from harness.catalogue import load_catalogue
+
+    cat = load_catalogue(args.catalogue, args.sources)
+    unknown = [c for c in args.ids if c not in cat.claims]
+    if unknown:
+        print(f"error: not claim ids in {args.catalogue}: {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    done, refused = registration.register(cat, args.ids or None)
+    for line in refused:
+        print(f"refused: {line}", file=sys.stderr)
+    print(
+        f"registered {len(done)} claim(s) in {registration.lock_path(cat)}" + (f": {', '.join(done)}" if done and len(done) <= 10 else "")
+    )
+    return 1 if refused else 0
 
 
 def _diff(args) -> int:
@@ -157,9 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("badges", help="write the badges to a folder and print the README's badge grid")
     p.add_argument("results", nargs="?", default="reports/claims.json")
     p.add_argument("-o", "--out", default=".github/badges", help="folder for the SVG and JSON badges")
-    p.add_argument("--link", default="claims/catalogue/{theme}.toml",
-                   help="where each badge links; {theme} and {id} are filled in (default: the claim's catalogue "
-                        "file; a published report: 'https://HOST/index.html#{id}')")
+    p.add_argument(
+        "--link",
+        default="claims/catalogue/{theme}.toml",
+        help="where each badge links; {theme} and {id} are filled in (default: the claim's catalogue "
+        "file; a published report: 'https://HOST/index.html#{id}')",
+    )
     p.set_defaults(func=_badges)
     p = sub.add_parser("list", help="list the catalogue's claims by theme")
     p.add_argument("--catalogue", default="claims/catalogue")
@@ -170,11 +198,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sources", default="fixtures/sources")
     p.add_argument("-v", "--verbose", action="store_true", help="list every sentence with its status")
     p.set_defaults(func=_coverage)
+    p = sub.add_parser("register", help="lock claims' registered designs (a changed claim needs an amendment entry first)")
+    p.add_argument("ids", nargs="*", metavar="ID", help="claims to register (default: all)")
+    p.add_argument("--catalogue", default="claims/catalogue")
+    p.add_argument("--sources", default="fixtures/sources")
+    p.set_defaults(func=_register)
     p = sub.add_parser("diff", help="differences in verdicts and numbers between two results files")
     p.add_argument("first")
     p.add_argument("second")
-    p.add_argument("--timed", action="append", metavar="ID",
-                   help="a claim whose numbers are timings (compare its verdict only); repeatable")
+    p.add_argument(
+        "--timed", action="append", metavar="ID", help="a claim whose numbers are timings (compare its verdict only); repeatable"
+    )
     p.set_defaults(func=_diff)
     from harness.results import stability
 

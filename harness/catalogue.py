@@ -12,6 +12,7 @@ file and the entry at fault.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -52,6 +53,8 @@ class Hypothesis:
     threshold: float  # minimum effect (paired) or bound (bound/family), in `unit`
     reason: str  # where the threshold comes from: a paper figure or the size of the effect
     test: str = "t"  # 't' (one-sided t-test) or 'wilcoxon' (one-sided signed-rank)
+    role: str = "evidence"  # 'evidence', or 'sanity': checks our code or a library, holds whatever the world is
+    #                         like, so it fails the run when broken but never counts as evidence for the claim
 
 
 @dataclass(frozen=True)
@@ -76,8 +79,16 @@ class Reference:
     unverifiable: str = ""  # why no primary source gives the value
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "fact": self.fact, "value": self.value, "unit": self.unit, "source": self.source,
-                "url": self.url, "note": self.note, "unverifiable": self.unverifiable}
+        return {
+            "id": self.id,
+            "fact": self.fact,
+            "value": self.value,
+            "unit": self.unit,
+            "source": self.source,
+            "url": self.url,
+            "note": self.note,
+            "unverifiable": self.unverifiable,
+        }
 
 
 @dataclass(frozen=True)
@@ -101,10 +112,35 @@ class Citation:
     explanation: str = ""  # why texts give different figures, where they do
 
     def to_dict(self) -> dict:
-        return {"tolerance": self.tolerance, "relative": self.relative, "reason": self.reason,
-                "explanation": self.explanation,
-                "values": [{"reference": v.reference, "value": v.value, "document": v.document, "stated": v.stated}
-                           for v in self.values]}
+        return {
+            "tolerance": self.tolerance,
+            "relative": self.relative,
+            "reason": self.reason,
+            "explanation": self.explanation,
+            "values": [{"reference": v.reference, "value": v.value, "document": v.document, "stated": v.stated} for v in self.values],
+        }
+
+
+@dataclass(frozen=True)
+class Amendment:
+    """A change to a claim's registered design made after results were seen, with the verdict it had before."""
+
+    date: str  # YYYY-MM-DD
+    field: str  # the registered field, e.g. 'design.steps' or 'hypotheses.gap.threshold'
+    old: str  # the value before, as text
+    new: str  # the value after, as text
+    why: str
+    verdict_before: str  # the claim's verdict under the old design (or 'not run' when none was measured)
+
+    def to_dict(self) -> dict:
+        return {
+            "date": self.date,
+            "field": self.field,
+            "old": self.old,
+            "new": self.new,
+            "why": self.why,
+            "verdict_before": self.verdict_before,
+        }
 
 
 @dataclass(frozen=True)
@@ -124,6 +160,8 @@ class Claim:
     hypotheses: dict[str, Hypothesis] = field(default_factory=dict)
     cases: dict[str, CaseExpectation] = field(default_factory=dict)
     citation: Citation | None = None  # citational claims: the figures checked against the reference table
+    design: dict = field(default_factory=dict)  # the registered design: settings, grids, budgets, rate grids, seeds
+    amendments: tuple[Amendment, ...] = ()  # changes to the registered fields after results were seen, oldest first
 
     @property
     def testable(self) -> bool:
@@ -162,12 +200,31 @@ class Claim:
                     "threshold": h.threshold,
                     "reason": h.reason,
                     "test": h.test,
+                    "role": h.role,
                 }
                 for h in self.hypotheses.values()
             ],
             "cases": {k: {"expected": v.expected, "reference": v.reference} for k, v in self.cases.items()},
             "citation": self.citation.to_dict() if self.citation else None,
+            "design": self.design,
+            "amendments": [a.to_dict() for a in self.amendments],
         }
+
+    def registered(self) -> dict:
+        """The fields registered before a confirmatory run: design, decision rules, alpha, expectations.
+
+        The lock file holds these per claim; changing one needs an amendment entry (see
+        :mod:`harness.registration`)."""
+        d = self.to_dict()
+        out = {k: d[k] for k in ("alpha", "expected", "expected_reference", "cases", "design")}
+        out["hypotheses"] = {h["name"]: {k: v for k, v in h.items() if k != "name"} for h in d["hypotheses"]}
+        if self.citation is not None:
+            out["citation"] = {
+                "tolerance": self.citation.tolerance,
+                "relative": self.citation.relative,
+                "values": [{"reference": v.reference, "value": v.value} for v in self.citation.values],
+            }
+        return out
 
 
 def normalise_space(text: str) -> str:
@@ -221,13 +278,29 @@ def _one_of(value: str, allowed: tuple[str, ...], key: str, path, entry) -> str:
     return value
 
 
-_CLAIM_KEYS = {"statement", "kind", "sources", "method", "paper", "alpha", "expected", "expected_reference",
-               "reason", "hypotheses", "cases", "citation"}
+_CLAIM_KEYS = {
+    "statement",
+    "kind",
+    "sources",
+    "method",
+    "paper",
+    "alpha",
+    "expected",
+    "expected_reference",
+    "reason",
+    "hypotheses",
+    "cases",
+    "citation",
+    "design",
+    "amendments",
+}
+_AMENDMENT_KEYS = {"date", "field", "old", "new", "why", "verdict_before"}
+ROLES = ("evidence", "sanity")
 _CITATION_KEYS = {"values", "tolerance", "relative", "reason", "explanation"}
 _VALUE_KEYS = {"reference", "value", "document", "stated"}
 _REFERENCE_KEYS = {"fact", "value", "unit", "source", "url", "note", "unverifiable"}
 CITATION_HYPOTHESIS = "matches-primary-source"
-_HYP_KEYS = {"metric", "unit", "comparison", "direction", "threshold", "reason", "test"}
+_HYP_KEYS = {"metric", "unit", "comparison", "direction", "threshold", "reason", "test", "role"}
 
 
 def _check_table(table, allowed: set[str], path, where: str, what: str) -> None:
@@ -251,7 +324,46 @@ def _parse_hypothesis(name: str, table: dict, path, entry) -> Hypothesis:
         threshold=_require(table, "threshold", float, path, where),
         reason=_require(table, "reason", str, path, where),
         test=_one_of(_require(table, "test", str, path, where, default="t"), ("t", "wilcoxon"), "test", path, where),
+        role=_one_of(_require(table, "role", str, path, where, default="evidence"), ROLES, "role", path, where),
     )
+
+
+def _finite(value, path, where: str):
+    """Every number in a nested TOML value must be finite: nan and inf are valid TOML but no threshold or setting."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise CatalogueError(
+            path, where, f"{value!r} is not a finite number (nan and inf are valid TOML, but never a threshold or setting)"
+        )
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _finite(v, path, f"{where}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _finite(v, path, f"{where}[{i}]")
+    return value
+
+
+def _parse_amendments(raw, path, entry: str) -> tuple[Amendment, ...]:
+    if not isinstance(raw, list):
+        raise CatalogueError(path, f"{entry}.amendments", "must be an array of tables ([[<claim>.amendments]])")
+    out = []
+    for i, a in enumerate(raw):
+        where = f"{entry}.amendments[{i}]"
+        _check_table(a, _AMENDMENT_KEYS, path, where, "each amendment is a table with date, field, old, new, why, verdict_before")
+        date = _require(a, "date", str, path, where)
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", date):
+            raise CatalogueError(path, where, f"'date' must be YYYY-MM-DD, got {date!r}")
+        out.append(
+            Amendment(
+                date=date,
+                field=_require(a, "field", str, path, where),
+                old=str(_require(a, "old", str, path, where)),
+                new=str(_require(a, "new", str, path, where)),
+                why=_require(a, "why", str, path, where),
+                verdict_before=_require(a, "verdict_before", str, path, where),
+            )
+        )
+    return tuple(out)
 
 
 def _parse_citation(table, path, entry: str, documents: set[str], references: dict[str, Reference]) -> Citation:
@@ -267,8 +379,9 @@ def _parse_citation(table, path, entry: str, documents: set[str], references: di
         ref = _require(v, "reference", str, path, w)
         if ref not in references:
             close = difflib.get_close_matches(ref, list(references), n=1)
-            raise CatalogueError(path, w, f"reference {ref!r} is not in the reference table"
-                                 + (f" (did you mean {close[0]!r}?)" if close else ""))
+            raise CatalogueError(
+                path, w, f"reference {ref!r} is not in the reference table" + (f" (did you mean {close[0]!r}?)" if close else "")
+            )
         if "value" not in v or isinstance(v["value"], bool) or not isinstance(v["value"], (int, float, str)):
             raise CatalogueError(path, w, "'value' (the figure as the text states it) must be a number or a string")
         doc = _require(v, "document", str, path, w)
@@ -281,10 +394,13 @@ def _parse_citation(table, path, entry: str, documents: set[str], references: di
     tolerance = _require(table, "tolerance", float, path, where)
     if tolerance < 0:
         raise CatalogueError(path, where, f"'tolerance' must be >= 0, got {tolerance}")
-    return Citation(values=tuple(values), tolerance=tolerance,
-                    relative=_require(table, "relative", bool, path, where, default=False),
-                    reason=_require(table, "reason", str, path, where),
-                    explanation=_require(table, "explanation", str, path, where, default=""))
+    return Citation(
+        values=tuple(values),
+        tolerance=tolerance,
+        relative=_require(table, "relative", bool, path, where, default=False),
+        reason=_require(table, "reason", str, path, where),
+        explanation=_require(table, "explanation", str, path, where, default=""),
+    )
 
 
 def citation_hypothesis(c: Citation) -> Hypothesis:
@@ -292,17 +408,24 @@ def citation_hypothesis(c: Citation) -> Hypothesis:
     unit = "fraction of the reference" if c.relative else "reference's unit"
     return Hypothesis(
         name=CITATION_HYPOTHESIS,
-        metric="|value stated in the text - value in the primary source|" + (" / |primary value|" if c.relative else "")
-               + ", per stated value (strings: 0 if equal ignoring case, else 1)",
-        unit=unit, comparison="bound", direction="less", threshold=c.tolerance + 1e-9,
-        reason=f"tolerance {c.tolerance:g} (inclusive; 1e-9 added for rounding): {c.reason}")
+        metric="|value stated in the text - value in the primary source|"
+        + (" / |primary value|" if c.relative else "")
+        + ", per stated value (strings: 0 if equal ignoring case, else 1)",
+        unit=unit,
+        comparison="bound",
+        direction="less",
+        threshold=c.tolerance + 1e-9,
+        reason=f"tolerance {c.tolerance:g} (inclusive; 1e-9 added for rounding): {c.reason}",
+    )
 
 
-def parse_claim(claim_id: str, table: dict, theme: str, path: Path, documents: set[str],
-                references: dict[str, Reference] | None = None) -> Claim:
+def parse_claim(
+    claim_id: str, table: dict, theme: str, path: Path, documents: set[str], references: dict[str, Reference] | None = None
+) -> Claim:
     if not ID_PATTERN.match(claim_id):
         raise CatalogueError(path, claim_id, "claim id must be kebab-case: lower-case letters, digits and single hyphens")
     _check_table(table, _CLAIM_KEYS, path, claim_id, "a claim must be a table")
+    _finite(table, path, claim_id)
     statement = _require(table, "statement", str, path, claim_id)
     kind = _one_of(_require(table, "kind", str, path, claim_id), KINDS, "kind", path, claim_id)
     raw_sources = _require(table, "sources", list, path, claim_id)
@@ -340,8 +463,7 @@ def parse_claim(claim_id: str, table: dict, theme: str, path: Path, documents: s
             raise CatalogueError(path, claim_id, "a citational claim is judged by its 'citation' table; remove 'hypotheses'")
         hypotheses = {CITATION_HYPOTHESIS: citation_hypothesis(citation)}
     elif kind == "citational" and not hypotheses:
-        raise CatalogueError(path, claim_id, "a citational claim needs a 'citation' table (values checked against "
-                                             "the reference table)")
+        raise CatalogueError(path, claim_id, "a citational claim needs a 'citation' table (values checked against the reference table)")
     cases = {}
     for case_id, c in _require(table, "cases", dict, path, claim_id, default={}).items():
         where = f"{claim_id}.cases.{case_id}"
@@ -352,10 +474,23 @@ def parse_claim(claim_id: str, table: dict, theme: str, path: Path, documents: s
             reference=_require(c, "reference", str, path, where),
         )
     return Claim(
-        id=claim_id, statement=statement, theme=theme, kind=kind, sources=tuple(sources), catalogue_file=str(path),
+        id=claim_id,
+        statement=statement,
+        theme=theme,
+        kind=kind,
+        sources=tuple(sources),
+        catalogue_file=str(path),
         method=_require(table, "method", str, path, claim_id, default=""),
-        paper=_require(table, "paper", str, path, claim_id, default=""), alpha=alpha, expected=expected,
-        expected_reference=reference, reason=reason, hypotheses=hypotheses, cases=cases, citation=citation,
+        paper=_require(table, "paper", str, path, claim_id, default=""),
+        alpha=alpha,
+        expected=expected,
+        expected_reference=reference,
+        reason=reason,
+        hypotheses=hypotheses,
+        cases=cases,
+        citation=citation,
+        design=_require(table, "design", dict, path, claim_id, default={}),
+        amendments=_parse_amendments(table.get("amendments", []), path, claim_id),
     )
 
 
@@ -383,10 +518,16 @@ def load_references(path: Path) -> dict[str, Reference]:
         unverifiable = _require(t, "unverifiable", str, path, rid, default="")
         if value is None and not unverifiable.strip():
             raise CatalogueError(path, rid, "give a 'value' from the primary source, or say why not in 'unverifiable'")
-        out[rid] = Reference(id=rid, fact=_require(t, "fact", str, path, rid), source=_require(t, "source", str, path, rid),
-                             value=value, unit=_require(t, "unit", str, path, rid, default=""),
-                             url=_require(t, "url", str, path, rid, default=""),
-                             note=_require(t, "note", str, path, rid, default=""), unverifiable=unverifiable)
+        out[rid] = Reference(
+            id=rid,
+            fact=_require(t, "fact", str, path, rid),
+            source=_require(t, "source", str, path, rid),
+            value=value,
+            unit=_require(t, "unit", str, path, rid, default=""),
+            url=_require(t, "url", str, path, rid, default=""),
+            note=_require(t, "note", str, path, rid, default=""),
+            unverifiable=unverifiable,
+        )
     return out
 
 

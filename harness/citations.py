@@ -42,15 +42,31 @@ def check(evidence, cat: Catalogue) -> None:
     """Record and judge every stated value of the evidence's claim (which must be citational)."""
     claim = evidence.claim
     c = claim.citation
-    for i, v in enumerate(c.values):
+    for v in c.values:
         ref = cat.references[v.reference]
         d = distance(v.value, ref.value, c.relative)
         control = distance(wrong_value(ref.value, c), ref.value, c.relative)
-        evidence.record(f"{v.document}: {v.stated}", [d], unit=claim.hypotheses[CITATION_HYPOTHESIS].unit, per="setting",
-                        setting={"stated": v.value, "reference": ref.id, "reference_value": ref.value, "unit": ref.unit,
-                                 "source": ref.source, "url": ref.url})
-        evidence.bound(CITATION_HYPOTHESIS, [d], [control], label=f"{v.document.split('_')[0]}: {v.stated}",
-                       names=(f"stated {v.value}", f"a wrong figure {wrong_value(ref.value, c)}"))
+        evidence.record(
+            f"{v.document}: {v.stated}",
+            [d],
+            unit=claim.hypotheses[CITATION_HYPOTHESIS].unit,
+            per="setting",
+            setting={
+                "stated": v.value,
+                "reference": ref.id,
+                "reference_value": ref.value,
+                "unit": ref.unit,
+                "source": ref.source,
+                "url": ref.url,
+            },
+        )
+        evidence.bound(
+            CITATION_HYPOTHESIS,
+            [d],
+            [control],
+            label=f"{v.document.split('_')[0]}: {v.stated}",
+            names=(f"stated {v.value}", f"a wrong figure {wrong_value(ref.value, c)}"),
+        )
         evidence.note(describe(v, ref) + (f". Note: {ref.note}" if ref.note else ""))
     if c.explanation:
         evidence.note(f"Why the texts differ: {c.explanation}")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-
 from harness import judge as J
 from harness.catalogue import Claim, Hypothesis
 from harness.profiles import Profile
@@ -44,19 +43,30 @@ class Evidence:
     notes: list[str] = field(default_factory=list)
     judgements: list[J.Judgement] = field(default_factory=list)
     asserted: bool = False
+    placebo_seeds: list[int] = field(default_factory=list)  # independent seeds for the paired placebo (same count)
 
     # -- recording -----------------------------------------------------------------------------
     def record(self, name: str, values, *, unit: str = "", setting: dict | None = None, per: str = "seed") -> None:
         """Values of one condition: a list with one entry per seed (``per='seed'``) or per setting."""
-        self.measurements.append({"name": name, "unit": unit, "per": per, "setting": _floats(setting or {}),
-                                  "values": _floats(values)})
+        self.measurements.append({"name": name, "unit": unit, "per": per, "setting": _floats(setting or {}), "values": _floats(values)})
 
-    def plot(self, title: str, x, lines: dict, *, xlabel: str, ylabel: str, log_y: bool = False,
-             log_x: bool = False, kind: str = "line") -> None:
+    def plot(
+        self, title: str, x, lines: dict, *, xlabel: str, ylabel: str, log_y: bool = False, log_x: bool = False, kind: str = "line"
+    ) -> None:
         """A figure for the report.  ``lines`` maps a label to y values: a list (one line) or a list
         of per-seed lists (drawn as the mean with a min-max band).  The report draws; tests only record."""
-        self.series.append({"title": title, "x": _floats(x), "lines": _floats(lines), "xlabel": xlabel,
-                            "ylabel": ylabel, "log_y": log_y, "log_x": log_x, "kind": kind})
+        self.series.append(
+            {
+                "title": title,
+                "x": _floats(x),
+                "lines": _floats(lines),
+                "xlabel": xlabel,
+                "ylabel": ylabel,
+                "log_y": log_y,
+                "log_x": log_x,
+                "kind": kind,
+            }
+        )
 
     def note(self, text: str) -> None:
         self.notes.append(str(text))
@@ -67,44 +77,77 @@ class Evidence:
             return self.claim.hypotheses[name]
         except KeyError:
             declared = ", ".join(self.claim.hypotheses) or "none"
-            raise J.JudgeError(f"claim '{self.claim.id}' declares no hypothesis '{name}' in "
-                               f"{self.claim.catalogue_file}; declared: {declared}") from None
+            raise J.JudgeError(
+                f"claim '{self.claim.id}' declares no hypothesis '{name}' in {self.claim.catalogue_file}; declared: {declared}"
+            ) from None
 
     def _keep(self, j: J.Judgement) -> J.Judgement:
         self.judgements.append(j)
         return j
 
-    def paired(self, hypothesis: str, treatment, contrast, *, label: str = "",
-               names: tuple[str, str] = ("treatment", "contrast")) -> J.Judgement:
-        return self._keep(J.judge_paired(self.hypothesis(hypothesis), self.claim.alpha, treatment, contrast,
-                                         label=label, names=names, seed=self.seeds[0]))
+    def paired(
+        self, hypothesis: str, treatment, contrast, *, placebo, label: str = "", names: tuple[str, str] = ("treatment", "contrast")
+    ) -> J.Judgement:
+        """Judge ``treatment`` against ``contrast`` per seed (each one value per seed of ``self.seeds``).
 
-    def bound(self, hypothesis: str, values, contrast, *, label: str = "",
-              names: tuple[str, str] = ("values", "contrast")) -> J.Judgement:
-        return self._keep(J.judge_bound(self.hypothesis(hypothesis), self.claim.alpha, values, contrast,
-                                        label=label, names=names, seed=self.seeds[0]))
+        ``placebo``: the contrast condition measured again, at the same budget, on ``self.placebo_seeds``
+        (one value per placebo seed).  The same rule applied to it against ``contrast`` must not come
+        out supported, or the judgement is an error: a rule that finds an effect of a condition on
+        itself cannot tell the claim's effect from seed noise.
+        """
+        hyp = self.hypothesis(hypothesis)
+        return self._keep(
+            J.judge_paired(hyp, self.claim.alpha, treatment, contrast, placebo=placebo, label=label, names=names, seed=self.seeds[0])
+        )
 
-    def family(self, hypothesis: str, settings: dict, contrast: dict, *, label: str = "",
-               names: tuple[str, str] = ("values", "contrast")) -> J.Judgement:
-        return self._keep(J.judge_family(self.hypothesis(hypothesis), self.claim.alpha, settings, contrast,
-                                         label=label, names=names, seed=self.seeds[0]))
+    def bound(self, hypothesis: str, values, contrast, *, label: str = "", names: tuple[str, str] = ("values", "contrast")) -> J.Judgement:
+        """Judge ``values`` (one per seed, or one number for a deterministic measurement) against the
+        hypothesis's bound; the same rule applied to ``contrast`` (a condition that must not pass it)
+        is the control, and a rule that passes both is an error."""
+        return self._keep(
+            J.judge_bound(self.hypothesis(hypothesis), self.claim.alpha, values, contrast, label=label, names=names, seed=self.seeds[0])
+        )
+
+    def family(
+        self, hypothesis: str, settings: dict, contrast: dict, *, label: str = "", names: tuple[str, str] = ("values", "contrast")
+    ) -> J.Judgement:
+        """Judge a bound in every setting: ``settings`` maps a setting's label to its per-seed values;
+        p-values are Holm-corrected across settings and the scope says where the bound holds.
+        ``contrast`` has the same settings and must not pass the rule."""
+        return self._keep(
+            J.judge_family(self.hypothesis(hypothesis), self.claim.alpha, settings, contrast, label=label, names=names, seed=self.seeds[0])
+        )
 
     def verdict(self) -> tuple[str, str]:
+        """The case's verdict and reason from every judgement so far (sanity checks never count as evidence)."""
         return J.combine(self.judgements)
 
     def to_dict(self) -> dict:
         verdict, reason = self.verdict() if self.judgements else (None, "")
         return {
-            "claim": self.claim.id, "case": self.case, "params": _floats({k: str(v) if not isinstance(v, (int, float)) else v
-                                                                          for k, v in self.params.items()}),
-            "seeds": list(self.seeds), "profile": self.profile.name, "verdict": verdict, "reason": reason,
-            "asserted": self.asserted, "measurements": self.measurements, "series": self.series, "notes": self.notes,
+            "claim": self.claim.id,
+            "case": self.case,
+            "params": _floats({k: str(v) if not isinstance(v, (int, float)) else v for k, v in self.params.items()}),
+            "seeds": list(self.seeds),
+            "profile": self.profile.name,
+            "verdict": verdict,
+            "reason": reason,
+            "asserted": self.asserted,
+            "measurements": self.measurements,
+            "series": self.series,
+            "notes": self.notes,
             "judgements": [j.to_dict() for j in self.judgements],
         }
 
 
 class ClaimNotSupported(AssertionError):
-    """Raised by :func:`assert_supported`; the plugin reads the verdict from the evidence."""
+    """Raised by :func:`assert_supported` when the case is measured not supported (or errs); the plugin
+    reads the verdict from the evidence.  A case declared refuted is a strict xfail on this exception."""
+
+
+class ClaimInconclusive(AssertionError):
+    """Raised by :func:`assert_supported` when the case is inconclusive.  It is not what a declared
+    refutation expects: a refutation must be measured, so an inconclusive case fails the run."""
 
 
 def assert_supported(evidence: Evidence) -> None:
@@ -112,17 +155,23 @@ def assert_supported(evidence: Evidence) -> None:
     __tracebackhide__ = True
     evidence.asserted = True
     verdict, reason = evidence.verdict()
-    if verdict == J.SUPPORTED:
+    if verdict in (J.SUPPORTED, J.NOT_MEASURED):  # not measured: sanity checks only, all passed
         return
     c = evidence.claim
     lines = [f"claim '{c.id}' is {verdict.upper()} in case [{evidence.case or '-'}]: {reason}", ""]
     for j in evidence.judgements:
         rel = ">=" if j.direction == "greater" else "<="
-        lines.append(f"  {j.hypothesis}{' (' + j.label + ')' if j.label else ''}: measured {j.effect:.4g} {j.unit} "
-                     f"[CI {j.ci[0]:.4g}, {j.ci[1]:.4g}], p = {j.p:.3g}; required {rel} {j.threshold:g} at alpha "
-                     f"{j.alpha} ({j.comparison}) -> {j.verdict}")
-    lines += ["", f"  seeds: {evidence.seeds} (profile {evidence.profile.name})",
-              f"  source: {c.sources[0].document}: \"{c.sources[0].quote[:160]}\"",
-              "  next: look at the per-seed values in reports/index.html#" + c.id +
-              "; more seeds (--claims-profile full) narrow the interval. Never loosen the threshold to pass."]
-    raise ClaimNotSupported("\n".join(lines))
+        lines.append(
+            f"  {j.hypothesis}{' (' + j.label + ')' if j.label else ''}: measured {j.effect:.4g} {j.unit} "
+            f"[CI {j.ci[0]:.4g}, {j.ci[1]:.4g}], p = {j.p:.3g}; required {rel} {j.threshold:g} at alpha "
+            f"{j.alpha} ({j.comparison}) -> {j.verdict}"
+        )
+    lines += [
+        "",
+        f"  seeds: {evidence.seeds} (profile {evidence.profile.name})",
+        f'  source: {c.sources[0].document}: "{c.sources[0].quote[:160]}"',
+        "  next: look at the per-seed values in reports/index.html#"
+        + c.id
+        + "; more seeds (--claims-profile full) narrow the interval. Never loosen the threshold to pass.",
+    ]
+    raise (ClaimInconclusive if verdict == J.INCONCLUSIVE else ClaimNotSupported)("\n".join(lines))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, replace
 
-
 TIMEOUT_MARGIN = 10  # a case over TIMEOUT_MARGIN times its budget is stopped (pytest-timeout): an error verdict
 
 
@@ -22,10 +21,10 @@ class Profile:
         """A case this far over its budget (a wide margin) is stopped and becomes an error verdict."""
         return TIMEOUT_MARGIN * self.case_budget_s
 
-    def with_budget(self, seconds: float) -> "Profile":
+    def with_budget(self, seconds: float) -> Profile:
         return replace(self, case_budget_s=seconds)
 
-    def on(self, device: str) -> "Profile":
+    def on(self, device: str) -> Profile:
         return replace(self, device=device)
 
     def pick(self, *, quick, default, full, cuda=None):

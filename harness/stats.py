@@ -44,8 +44,9 @@ def bootstrap_ci(x: np.ndarray, confidence: float, seed: int = 0, n_resamples: i
     mean = float(np.mean(x))
     if x.size < 2 or np.ptp(x) == 0:
         return mean, mean
-    res = stats.bootstrap((x,), np.mean, confidence_level=confidence, n_resamples=n_resamples,
-                          method="percentile", rng=np.random.default_rng(seed))
+    res = stats.bootstrap(
+        (x,), np.mean, confidence_level=confidence, n_resamples=n_resamples, method="percentile", rng=np.random.default_rng(seed)
+    )
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 

@@ -10,7 +10,7 @@ pytest_plugins = ["pytester"]
 
 DOC = "The quick brown fox jumps over the lazy dog.\nSigmoid gradients fade\n  with depth.\n"
 
-CATALOGUE = '''
+CATALOGUE = """
 [fox-is-quick]
 statement = "The fox is quicker than the dog."
 kind = "empirical"
@@ -34,9 +34,9 @@ comparison = "bound"
 direction = "less"
 threshold = 1.0
 reason = "a test bound"
-'''
+"""
 
-TESTS = '''
+TESTS = """
 import numpy as np
 import pytest
 from harness.evidence import assert_supported
@@ -48,21 +48,22 @@ def test_fox(terrain, evidence):
     fox = 3 + rng.normal(0, 0.1, len(evidence.seeds))
     dog = 1 + rng.normal(0, 0.1, len(evidence.seeds))
     evidence.record("fox", fox, unit="m/s")
-    evidence.paired("faster", fox, dog, names=("fox", "dog"))
+    dog_again = 1 + np.random.default_rng(evidence.placebo_seeds[0]).normal(0, 0.1, len(evidence.seeds))
+    evidence.paired("faster", fox, dog, placebo=dog_again, names=("fox", "dog"))
     assert_supported(evidence)
 
 @pytest.mark.claim("gradients-fade")
 def test_fade(evidence):
     evidence.bound("small", [0.1, 0.2, 0.15], [5.0, 6.0, 7.0])
     assert_supported(evidence)
-'''
+"""
 
 
 class Project:
     def __init__(self, pytester: pytest.Pytester):
         self.pytester = pytester
 
-    def write(self, catalogue: str = CATALOGUE, tests: str = TESTS, theme: str = "demo", doc: str = DOC) -> "Project":
+    def write(self, catalogue: str = CATALOGUE, tests: str = TESTS, theme: str = "demo", doc: str = DOC) -> Project:
         p = self.pytester
         p.makeconftest('pytest_plugins = ["harness.plugin"]\n')
         p.makeini("[pytest]\n")

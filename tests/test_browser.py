@@ -15,8 +15,7 @@ from harness.report import browser
 ROOT = Path(__file__).resolve().parents[1]
 VNU = ROOT / ".tools" / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"
 
-needs_chromium = pytest.mark.skipif(browser.chromium_path() is None,
-                                    reason="no Chromium (.ci/run installs Debian's chromium)")
+needs_chromium = pytest.mark.skipif(browser.chromium_path() is None, reason="no Chromium (.ci/run installs Debian's chromium)")
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +35,12 @@ def report(tmp_path_factory) -> tuple[Path, dict]:
     (root / "claims" / "test_demo.py").write_text(textwrap.dedent(weak))
     (root / "conftest.py").write_text('pytest_plugins = ["harness.plugin"]\n')
     (root / "pytest.ini").write_text("[pytest]\n")
-    subprocess.run([sys.executable, "-m", "pytest", "claims", "--claims-profile", "quick", "-p", "no:cacheprovider", "-q"],
-                   cwd=root, capture_output=True, check=False)
+    subprocess.run(
+        [sys.executable, "-m", "pytest", "claims", "--claims-profile", "quick", "-p", "no:cacheprovider", "-q"],
+        cwd=root,
+        capture_output=True,
+        check=False,
+    )
     return root / "reports" / "index.html", json.loads((root / "reports" / "claims.json").read_text())
 
 
@@ -105,12 +108,14 @@ def test_dark_scheme_and_badges_render(report):
             assert c["id"] in page.content()
 
 
-@pytest.mark.skipif(shutil.which("java") is None or not VNU.exists(),
-                    reason="needs java and .tools/node_modules/vnu-jar (installed by .ci/run)")
+@pytest.mark.skipif(
+    shutil.which("java") is None or not VNU.exists(), reason="needs java and .tools/node_modules/vnu-jar (installed by .ci/run)"
+)
 def test_the_report_passes_the_nu_html_checker(report):
     html, _ = report
-    out = subprocess.run(["java", "-jar", str(VNU), "--errors-only", "--format", "json", str(html)],
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        ["java", "-jar", str(VNU), "--errors-only", "--format", "json", str(html)], capture_output=True, text=True, timeout=300
+    )
     messages = json.loads(out.stderr or out.stdout or '{"messages": []}')["messages"]
     errors = [f"line {m.get('lastLine')}: {m['message']}" for m in messages if m.get("type") == "error"]
     assert not errors, "the Nu HTML Checker reports:\n" + "\n".join(errors[:20])

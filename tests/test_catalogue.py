@@ -37,7 +37,7 @@ def test_source_documents_are_unchanged_copies_of_the_shared_seeds():
         assert (SOURCES / name).read_bytes() == (seeds / name).read_bytes(), f"{name} differs from {seeds / name}"
 
 
-GOOD = '''
+GOOD = """
 [a-claim]
 statement = "A thing holds."
 kind = "empirical"
@@ -48,7 +48,7 @@ comparison = "bound"
 direction = "less"
 threshold = 1
 reason = "because"
-'''
+"""
 
 
 def _load(tmp_path: Path, text: str, name: str = "theme.toml"):
@@ -65,18 +65,21 @@ def test_a_good_entry_loads(tmp_path):
     assert not cat.missing_quotes()
 
 
-@pytest.mark.parametrize("broken, expected", [
-    ("[a-claim\n", "not valid TOML"),
-    (GOOD.replace('statement = "A thing holds."\n', ""), "[a-claim]: missing required field 'statement'"),
-    (GOOD.replace("[a-claim]", "[A_Claim]").replace("a-claim.", "A_Claim."), "[A_Claim]: claim id must be kebab-case"),
-    (GOOD.replace('document = "doc.txt"', 'document = "nope.txt"'), "document 'nope.txt' is not in the source folder"),
-    (GOOD.replace('kind = "empirical"', 'kind = "empirical"\nexpected = "refuted"'), "needs 'expected_reference'"),
-    (GOOD.replace('kind = "empirical"', 'kind = "guesswork"'), "field 'kind' is 'guesswork'; allowed"),
-    (GOOD.replace('direction = "less"', 'direction = "sideways"'), "[a-claim.hypotheses.h]: field 'direction'"),
-    (GOOD.replace('reason = "because"\n', ""), "[a-claim.hypotheses.h]: missing required field 'reason'"),
-    (GOOD.replace('kind = "empirical"', 'kind = "empirical"\ncolour = "red"'), "unknown field(s) ['colour']"),
-    (GOOD.replace('threshold = 1', 'threshold = "one"'), "field 'threshold' must be a non-empty float"),
-])
+@pytest.mark.parametrize(
+    "broken, expected",
+    [
+        ("[a-claim\n", "not valid TOML"),
+        (GOOD.replace('statement = "A thing holds."\n', ""), "[a-claim]: missing required field 'statement'"),
+        (GOOD.replace("[a-claim]", "[A_Claim]").replace("a-claim.", "A_Claim."), "[A_Claim]: claim id must be kebab-case"),
+        (GOOD.replace('document = "doc.txt"', 'document = "nope.txt"'), "document 'nope.txt' is not in the source folder"),
+        (GOOD.replace('kind = "empirical"', 'kind = "empirical"\nexpected = "refuted"'), "needs 'expected_reference'"),
+        (GOOD.replace('kind = "empirical"', 'kind = "guesswork"'), "field 'kind' is 'guesswork'; allowed"),
+        (GOOD.replace('direction = "less"', 'direction = "sideways"'), "[a-claim.hypotheses.h]: field 'direction'"),
+        (GOOD.replace('reason = "because"\n', ""), "[a-claim.hypotheses.h]: missing required field 'reason'"),
+        (GOOD.replace('kind = "empirical"', 'kind = "empirical"\ncolour = "red"'), "unknown field(s) ['colour']"),
+        (GOOD.replace("threshold = 1", 'threshold = "one"'), "field 'threshold' must be a non-empty float"),
+    ],
+)
 def test_bad_entries_name_the_file_and_the_entry(tmp_path, broken, expected):
     with pytest.raises(CatalogueError) as err:
         _load(tmp_path, broken)

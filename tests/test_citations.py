@@ -12,7 +12,7 @@ from harness.catalogue import CatalogueError, load_catalogue
 
 DOC = "CUDA came out in 2007. ImageNet has 15 million images. The perceptron dates from 1957.\n"
 
-REFERENCES = '''
+REFERENCES = """
 [cuda-year]
 fact = "CUDA 1.0 release year"
 value = 2007
@@ -29,9 +29,9 @@ source = "image-net.org"
 fact = "Year of Rosenblatt's perceptron report"
 unverifiable = "no primary source at hand"
 source = "Rosenblatt 1957, Cornell Aeronautical Laboratory report 85-460-1"
-'''
+"""
 
-HISTORY = '''
+HISTORY = """
 [cuda-2007]
 statement = "CUDA was released in 2007."
 kind = "citational"
@@ -59,7 +59,7 @@ sources = [{ document = "doc.txt", quote = "The perceptron dates from 1957." }]
 tolerance = 0
 reason = "a year is exact"
 values = [{ reference = "perceptron-year", value = 1957, document = "doc.txt", stated = "1957" }]
-'''
+"""
 
 TESTS = (Path(__file__).resolve().parents[1] / "claims" / "test_history.py").read_text()
 
@@ -83,8 +83,9 @@ def test_each_citational_claim_is_one_case_with_its_verdict(project):
 
 
 def test_a_wrong_text_declared_refuted_is_known_refuted(project):
-    history = HISTORY.replace('[imagenet-15m.citation]', 'expected = "refuted"\n'
-                              'expected_reference = "image-net.org: 14.2 million"\n[imagenet-15m.citation]')
+    history = HISTORY.replace(
+        "[imagenet-15m.citation]", 'expected = "refuted"\nexpected_reference = "image-net.org: 14.2 million"\n[imagenet-15m.citation]'
+    )
     result = _project(project, history=history).run()
     result.assert_outcomes(passed=1, xfailed=1, skipped=1)
     assert project.verdicts()["imagenet-15m"] == "known-refuted"
@@ -100,8 +101,11 @@ def _load(tmp_path, history, references=REFERENCES):
 
 
 def test_an_unknown_reference_is_named_with_a_suggestion(tmp_path):
-    with pytest.raises(CatalogueError, match=r"history.toml \[cuda-2007.citation.values\[0\]\]: reference 'cuda-yaer' "
-                                             r"is not in the reference table \(did you mean 'cuda-year'\?\)"):
+    with pytest.raises(
+        CatalogueError,
+        match=r"history.toml \[cuda-2007.citation.values\[0\]\]: reference 'cuda-yaer' "
+        r"is not in the reference table \(did you mean 'cuda-year'\?\)",
+    ):
         _load(tmp_path, HISTORY.replace('reference = "cuda-year"', 'reference = "cuda-yaer"'))
 
 
@@ -113,7 +117,9 @@ def test_a_reference_without_value_or_reason_is_an_error(tmp_path):
 def test_a_citational_claim_without_citation_is_an_error(tmp_path):
     bare = HISTORY.split("[imagenet-15m]")[0].replace(
         '[cuda-2007.citation]\ntolerance = 0\nreason = "a year is exact"\n'
-        'values = [{ reference = "cuda-year", value = 2007, document = "doc.txt", stated = "2007" }]\n', "")
+        'values = [{ reference = "cuda-year", value = 2007, document = "doc.txt", stated = "2007" }]\n',
+        "",
+    )
     with pytest.raises(CatalogueError, match=r"\[cuda-2007\]: a citational claim needs a 'citation' table"):
         _load(tmp_path, bare)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.results import coverage
 from harness.catalogue import CatalogueError, load_catalogue
+from harness.results import coverage
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -19,13 +19,13 @@ Why did it work? ReLU trains fast. Sigmoids saturate for large inputs, as e.g. G
 ![an image](x.png)
 """
 
-CAT = '''
+CAT = """
 [relu-fast]
 statement = "ReLU trains fast."
 kind = "not-testable"
 reason = "a test"
 sources = [{ document = "doc.txt", quote = "ReLU trains fast." }]
-'''
+"""
 
 
 def _cat(tmp_path, skips: str | None = None, doc: str = DOC):
@@ -40,18 +40,26 @@ def _cat(tmp_path, skips: str | None = None, doc: str = DOC):
 
 def test_sentences_are_split_on_lines_and_full_stops_and_offsets_index_the_folded_text():
     folded, units = coverage.split_units("doc.txt", DOC)
-    assert [u.text for u in units] == ["# A heading", "Why did it work?", "ReLU trains fast.",
-                                       "Sigmoids saturate for large inputs, as e.g. Glorot et al. showed.",
-                                       "Hardware got faster by 5000x [@chollet2018deep, p. 20].", "![an image](x.png)"]
-    assert all(folded[u.start:u.end] == u.text for u in units)
+    assert [u.text for u in units] == [
+        "# A heading",
+        "Why did it work?",
+        "ReLU trains fast.",
+        "Sigmoids saturate for large inputs, as e.g. Glorot et al. showed.",
+        "Hardware got faster by 5000x [@chollet2018deep, p. 20].",
+        "![an image](x.png)",
+    ]
+    assert all(folded[u.start : u.end] == u.text for u in units)
     assert [u.status for u in units] == ["ignored", "unaccounted", "unaccounted", "unaccounted", "unaccounted", "ignored"]
 
 
 def test_quotes_cover_and_skips_account_and_the_rest_is_unaccounted(tmp_path):
-    cat = _cat(tmp_path, '''
+    cat = _cat(
+        tmp_path,
+        """
         ["doc.txt"]
         skip = [{ text = "Why did it work?", why = "question" }]
-    ''')
+    """,
+    )
     units = coverage.account(cat)["doc.txt"]
     status = {u.text[:12]: (u.status, u.by) for u in units}
     assert status["ReLU trains "] == ("covered", ["relu-fast"])
@@ -63,11 +71,14 @@ def test_quotes_cover_and_skips_account_and_the_rest_is_unaccounted(tmp_path):
     assert len(row["unaccounted"]) == 2
 
 
-@pytest.mark.parametrize("skips, message", [
-    ('["doc.txt"]\nskip = [{ text = "Not in the text", why = "question" }]', r"\[doc.txt.skip\[0\]\]: text not found verbatim"),
-    ('["doc.txt"]\nskip = [{ text = "Why did it work?", why = "boring" }]', r"\[doc.txt.skip\[0\]\]: 'why' is 'boring'"),
-    ('["nodoc.txt"]\nskip = []', r"\[nodoc.txt\]: no such document"),
-])
+@pytest.mark.parametrize(
+    "skips, message",
+    [
+        ('["doc.txt"]\nskip = [{ text = "Not in the text", why = "question" }]', r"\[doc.txt.skip\[0\]\]: text not found verbatim"),
+        ('["doc.txt"]\nskip = [{ text = "Why did it work?", why = "boring" }]', r"\[doc.txt.skip\[0\]\]: 'why' is 'boring'"),
+        ('["nodoc.txt"]\nskip = []', r"\[nodoc.txt\]: no such document"),
+    ],
+)
 def test_a_bad_skip_entry_is_named(tmp_path, skips, message):
     cat = _cat(tmp_path, skips)
     with pytest.raises(CatalogueError, match=message):
@@ -76,7 +87,8 @@ def test_a_bad_skip_entry_is_named(tmp_path, skips, message):
 
 def test_every_sentence_of_the_five_texts_is_accounted_for():
     cat = load_catalogue(ROOT / "claims" / "catalogue", ROOT / "fixtures" / "sources")
-    gaps = [f"{row['document']}: {t[:120]}" for row in coverage.summary(cat, coverage.account(cat))
-            for t in row["unaccounted"]]
-    assert not gaps, (f"{len(gaps)} sentence(s) of the source texts are neither a claim's quote nor declared in "
-                      "fixtures/sources/coverage.toml (run `python -m harness coverage`):\n" + "\n".join(gaps))
+    gaps = [f"{row['document']}: {t[:120]}" for row in coverage.summary(cat, coverage.account(cat)) for t in row["unaccounted"]]
+    assert not gaps, (
+        f"{len(gaps)} sentence(s) of the source texts are neither a claim's quote nor declared in "
+        "fixtures/sources/coverage.toml (run `python -m harness coverage`):\n" + "\n".join(gaps)
+    )

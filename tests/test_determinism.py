@@ -16,14 +16,30 @@ def _numbers(data: dict) -> dict:
     for c in data["claims"]:
         for k in c["cases"]:
             ev = k.get("evidence") or {}
-            out[k["nodeid"]] = ([m["values"] for m in ev.get("measurements", [])],
-                                [(j["effect"], j["ci"], j["p"]) for j in ev.get("judgements", [])], k["verdict"])
+            out[k["nodeid"]] = (
+                [m["values"] for m in ev.get("measurements", [])],
+                [(j["effect"], j["ci"], j["p"]) for j in ev.get("judgements", [])],
+                k["verdict"],
+            )
     return out
 
 
 def _run(tmp: Path, seed: int) -> dict:
-    args = [sys.executable, "-m", "pytest", "claims/", "--claims-profile", "quick", "--claims-seed", str(seed),
-            "--claims-report-dir", str(tmp), "-p", "no:cacheprovider", "-q"]
+    args = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "claims/",
+        "--claims-profile",
+        "quick",
+        "--claims-seed",
+        str(seed),
+        "--claims-report-dir",
+        str(tmp),
+        "-p",
+        "no:cacheprovider",
+        "-q",
+    ]
     for cid in SUBSET:
         args += ["--claim", cid]
     subprocess.run(args, cwd=ROOT, capture_output=True, check=False)

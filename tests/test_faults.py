@@ -6,9 +6,9 @@ from conftest import TESTS
 
 
 def test_a_hanging_claim_becomes_an_error_at_its_timeout_and_the_rest_is_reported(project):
-    hang = TESTS.replace('@pytest.mark.claim("gradients-fade")',
-                         '@pytest.mark.claim("gradients-fade")\n@pytest.mark.timeout(1)').replace(
-        'evidence.bound("small"', '__import__("time").sleep(30)\n    evidence.bound("small"')
+    hang = TESTS.replace('@pytest.mark.claim("gradients-fade")', '@pytest.mark.claim("gradients-fade")\n@pytest.mark.timeout(1)').replace(
+        'evidence.bound("small"', '__import__("time").sleep(30)\n    evidence.bound("small"'
+    )
     result = project.write(tests=hang).run(subprocess=True)
     assert result.ret == 1
     data = project.results()
@@ -20,18 +20,23 @@ def test_a_hanging_claim_becomes_an_error_at_its_timeout_and_the_rest_is_reporte
 
 def test_the_profile_sets_each_case_s_timeout(project):
     """Without a marker of its own a case gets its profile's timeout: 10 times its per-case budget (quick: 60 s)."""
-    probe = TESTS.replace("    assert_supported(evidence)\n\n@pytest.mark.claim(\"gradients-fade\")",
-                          "    assert_supported(evidence)\n\n@pytest.mark.claim(\"gradients-fade\")", 1).replace(
-        'evidence.bound("small"',
-        'assert request.node.get_closest_marker("timeout").args == (60,)\n    evidence.bound("small"').replace(
-        "def test_fade(evidence):", "def test_fade(evidence, request):")
+    probe = (
+        TESTS.replace(
+            '    assert_supported(evidence)\n\n@pytest.mark.claim("gradients-fade")',
+            '    assert_supported(evidence)\n\n@pytest.mark.claim("gradients-fade")',
+            1,
+        )
+        .replace('evidence.bound("small"', 'assert request.node.get_closest_marker("timeout").args == (60,)\n    evidence.bound("small"')
+        .replace("def test_fade(evidence):", "def test_fade(evidence, request):")
+    )
     project.write(tests=probe).run()
     assert project.verdicts()["gradients-fade"] == "supported"
 
 
 def test_running_out_of_memory_is_an_error_with_its_message(project):
-    greedy = TESTS.replace('evidence.bound("small"',
-                           'import numpy as np\n    np.ones(2 ** 47, dtype=np.float64)  # 1 PiB\n    evidence.bound("small"')
+    greedy = TESTS.replace(
+        'evidence.bound("small"', 'import numpy as np\n    np.ones(2 ** 47, dtype=np.float64)  # 1 PiB\n    evidence.bound("small"'
+    )
     result = project.write(tests=greedy).run()
     assert result.ret == 1
     gf = next(c for c in project.results()["claims"] if c["id"] == "gradients-fade")
@@ -40,8 +45,9 @@ def test_running_out_of_memory_is_an_error_with_its_message(project):
 
 
 def test_ctrl_c_writes_what_finished_and_marks_the_rest_not_run(project):
-    interrupted = TESTS.replace('evidence.bound("small"',
-                                'import os, signal\n    os.kill(os.getpid(), signal.SIGINT)\n    evidence.bound("small"')
+    interrupted = TESTS.replace(
+        'evidence.bound("small"', 'import os, signal\n    os.kill(os.getpid(), signal.SIGINT)\n    evidence.bound("small"'
+    )
     result = project.write(tests=interrupted).run(subprocess=True)
     assert result.ret == 2  # pytest's exit code for an interrupted run
     data = project.results()

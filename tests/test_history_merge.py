@@ -7,9 +7,8 @@ import json
 
 import pytest
 
-from harness.results import history, merge, stability
 from harness.__main__ import main
-from harness.results import validate
+from harness.results import history, merge, stability, validate
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +28,12 @@ def run(tmp_path_factory, pytestconfig):
     (root / "claims" / "test_demo.py").write_text(textwrap.dedent(TESTS))
     (root / "conftest.py").write_text('pytest_plugins = ["harness.plugin"]\n')
     (root / "pytest.ini").write_text("[pytest]\n")
-    subprocess.run([sys.executable, "-m", "pytest", "claims", "--claims-profile", "quick", "-p", "no:cacheprovider",
-                    "-q", "-p", "no:randomly"], cwd=root, capture_output=True, check=False)
+    subprocess.run(
+        [sys.executable, "-m", "pytest", "claims", "--claims-profile", "quick", "-p", "no:cacheprovider", "-q", "-p", "no:randomly"],
+        cwd=root,
+        capture_output=True,
+        check=False,
+    )
     return json.loads((root / "reports" / "claims.json").read_text())
 
 
@@ -70,10 +73,13 @@ def test_merge_command_writes_json_and_html(run, tmp_path, capsys):
     assert json.loads((tmp_path / "m" / "merged.json").read_text())["merged_from"]
 
 
-@pytest.mark.parametrize("content, message", [
-    ("{not json", "is not valid JSON"),
-    ('{"tool": "pytest-html"}', "is not a dlclaims results file"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("{not json", "is not valid JSON"),
+        ('{"tool": "pytest-html"}', "is not a dlclaims results file"),
+    ],
+)
 def test_merge_refuses_a_bad_file_and_names_it(run, tmp_path, capsys, content, message):
     (tmp_path / "good.json").write_text(json.dumps(run))
     (tmp_path / "bad.json").write_text(content)

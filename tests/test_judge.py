@@ -11,9 +11,18 @@ from harness.catalogue import Hypothesis
 from harness.results.aggregate import aggregate
 
 
-def hyp(comparison="paired", direction="greater", threshold=0.5, test="t"):
-    return Hypothesis(name="h", metric="m", unit="u", comparison=comparison, direction=direction,
-                      threshold=threshold, reason="test", test=test)
+def hyp(comparison="paired", direction="greater", threshold=0.5, test="t", role="evidence"):
+    return Hypothesis(
+        name="h",
+        metric="m",
+        unit="u",
+        comparison=comparison,
+        direction=direction,
+        threshold=threshold,
+        reason="test",
+        test=test,
+        role=role,
+    )
 
 
 def test_one_sided_p_follows_the_direction():
@@ -42,41 +51,71 @@ def test_bootstrap_interval_contains_the_mean_and_is_reproducible():
 
 T = np.array([3.0, 3.1, 2.9, 3.2, 3.05])
 C = np.array([1.0, 1.1, 0.9, 1.0, 1.2])
+C_AGAIN = np.array([1.1, 0.9, 1.0, 1.15, 1.0])  # the contrast measured again on other seeds: no effect of itself
+NULL = C_AGAIN
+T_AGAIN = np.array([3.1, 2.95, 3.05, 3.0, 3.15])  # the treatment's values on other seeds, for comparisons where T is the contrast
 
 
-def test_paired_supported_and_its_swap_rejected():
-    j = J.judge_paired(hyp(), 0.05, T, C)
+def test_a_rule_that_finds_an_effect_of_a_condition_on_itself_is_an_error():
+    # the 'placebo' (the contrast on other seeds) is as far from the contrast as the treatment: seed noise
+    # is as large as the claimed effect, so the rule cannot tell them apart
+    j = J.judge_paired(hyp(), 0.05, T, C, placebo=T + 0.01)
+    assert j.verdict == J.ERROR and "placebo accepted" in j.reason
+    assert j.placebo["verdict"] == J.SUPPORTED and j.effect == pytest.approx(float(np.mean(T - C)))
+
+
+def test_a_paired_judgement_without_a_placebo_is_refused():
+    with pytest.raises(J.JudgeError, match="needs a placebo"):
+        J.judge_paired(hyp(), 0.05, T, C, placebo=None)
+
+
+def test_a_deterministic_contrast_gives_a_null_placebo():
+    j = J.judge_paired(hyp(), 0.05, T, C, placebo=C)
+    assert j.verdict == J.SUPPORTED and j.placebo["effect"] == 0.0 and j.placebo["verdict"] == J.NOT_SUPPORTED
+
+
+def test_sanity_checks_never_count_as_evidence():
+    sanity = J.judge_bound(hyp("bound", "less", 1.0, role="sanity"), 0.05, [0.1, 0.2, 0.3], [5, 6, 7])
+    broken = J.judge_bound(hyp("bound", "less", 1.0, role="sanity"), 0.05, [5, 6, 7], [9, 9, 9])
+    evidence = J.judge_paired(hyp(), 0.05, T, C, placebo=NULL)
+    assert J.combine([sanity])[0] == J.NOT_MEASURED
+    assert J.combine([sanity, evidence])[0] == J.SUPPORTED
+    assert J.combine([broken, evidence])[0] == J.ERROR
+
+
+def test_paired_supported_with_a_null_placebo_and_its_swap_rejected():
+    j = J.judge_paired(hyp(), 0.05, T, C, placebo=C_AGAIN)
     assert j.verdict == J.SUPPORTED
-    assert j.control["verdict"] == J.NOT_SUPPORTED
-    swapped = J.judge_paired(hyp(), 0.05, C, T)
+    assert j.placebo["verdict"] != J.SUPPORTED and j.swap_check == J.NOT_SUPPORTED
+    swapped = J.judge_paired(hyp(), 0.05, C, T, placebo=T_AGAIN)
     assert swapped.verdict == J.NOT_SUPPORTED
 
 
 def test_paired_significantly_below_minimum_effect_is_not_supported():
-    j = J.judge_paired(hyp(threshold=5.0), 0.05, T, C)
+    j = J.judge_paired(hyp(threshold=5.0), 0.05, T, C, placebo=NULL)
     assert j.verdict == J.NOT_SUPPORTED and "significantly below the minimum effect" in j.reason
 
 
 def test_paired_below_minimum_effect_without_certainty_is_inconclusive():
     rng = np.random.default_rng(3)
     d = rng.normal(1.0, 0.6, 6)  # significantly > 0, mean just under the minimum, not significantly under it
-    j = J.judge_paired(hyp(threshold=float(d.mean()) + 0.05), 0.05, d, np.zeros(6))
+    j = J.judge_paired(hyp(threshold=float(d.mean()) + 0.05), 0.05, d, np.zeros(6), placebo=np.zeros(6))
     assert j.verdict == J.INCONCLUSIVE and "minimum effect" in j.reason
 
 
 def test_paired_below_minimum_effect_swapped_is_not_supported_either():
-    j = J.judge_paired(hyp(threshold=5.0), 0.05, C, T)
+    j = J.judge_paired(hyp(threshold=5.0), 0.05, C, T, placebo=T_AGAIN)
     assert j.verdict == J.NOT_SUPPORTED and "wrong way" in j.reason
 
 
 def test_paired_noisy_effect_is_inconclusive():
     rng = np.random.default_rng(1)
-    j = J.judge_paired(hyp(threshold=0.0), 0.05, rng.normal(0.1, 3, 4) + 0.5, rng.normal(0, 3, 4))
+    j = J.judge_paired(hyp(threshold=0.0), 0.05, rng.normal(0.1, 3, 4) + 0.5, rng.normal(0, 3, 4), placebo=rng.normal(0, 3, 4))
     assert j.verdict in (J.INCONCLUSIVE, J.NOT_SUPPORTED)
 
 
 def test_paired_less_direction():
-    j = J.judge_paired(hyp(direction="less", threshold=1.0), 0.05, C, T)
+    j = J.judge_paired(hyp(direction="less", threshold=1.0), 0.05, C, T, placebo=T_AGAIN)
     assert j.verdict == J.SUPPORTED and j.effect < -1
 
 
@@ -105,7 +144,7 @@ def test_family_applies_holm_and_states_the_scope():
 
 def test_non_finite_values_are_refused_with_the_hypothesis_named():
     with pytest.raises(J.JudgeError, match="hypothesis 'h'.*non-finite"):
-        J.judge_paired(hyp(), 0.05, [1.0, np.inf], [0.0, 0.0])
+        J.judge_paired(hyp(), 0.05, [1.0, np.inf], [0.0, 0.0], placebo=[0.0, 0.0])
 
 
 def test_wrong_rule_for_the_declared_comparison_is_refused():
@@ -114,8 +153,8 @@ def test_wrong_rule_for_the_declared_comparison_is_refused():
 
 
 def test_combine_needs_every_judgement():
-    ok = J.judge_paired(hyp(), 0.05, T, C)
-    weak = J.judge_paired(hyp(threshold=5.0), 0.05, T, C)
+    ok = J.judge_paired(hyp(), 0.05, T, C, placebo=NULL)
+    weak = J.judge_paired(hyp(threshold=5.0), 0.05, T, C, placebo=NULL)
     assert J.combine([ok])[0] == J.SUPPORTED
     assert J.combine([ok, weak])[0] == J.NOT_SUPPORTED
     assert J.combine([])[0] == J.ERROR
@@ -124,29 +163,48 @@ def test_combine_needs_every_judgement():
 # -- aggregation of cases into a claim verdict ------------------------------------------------------
 
 CLAIM = {"kind": "empirical", "expected": "supported", "expected_reference": "", "reason": ""}
+DISPUTED = CLAIM | {"expected": "disputed", "expected_reference": "Santurkar et al. 2018"}
 
 
 def case(verdict, expected="supported", name="c"):
     return {"verdict": verdict, "expected": expected, "case": name, "test": "t", "reason": f"{name} {verdict}"}
 
 
-@pytest.mark.parametrize("cases, verdict, as_expected", [
-    ([case("supported"), case("supported")], "supported", True),
-    ([case("supported"), case("inconclusive")], "inconclusive", False),
-    ([case("inconclusive"), case("not-supported")], "not-supported", False),
-    ([case("supported"), case("error")], "error", False),
-    ([case("skipped"), case("skipped")], "skipped", True),
-    ([case("supported"), case("skipped")], "supported", True),
-    ([case("supported"), case("not-supported", "refuted", "tanh")], "supported", True),
-    ([case("not-supported", "refuted")], "known-refuted", True),
-    ([case("supported", "refuted")], "supported", False),
-    ([], "not-run", True),
-])
-def test_aggregate(cases, verdict, as_expected):
-    got, reason, ok = aggregate(CLAIM, cases)
-    assert (got, ok) == (verdict, as_expected), reason
+@pytest.mark.parametrize(
+    "claim, cases, verdict, as_expected",
+    [
+        (CLAIM, [case("supported"), case("supported")], "supported", True),
+        (CLAIM, [case("supported"), case("inconclusive")], "inconclusive", False),
+        (CLAIM, [case("inconclusive"), case("not-supported")], "inconclusive", False),
+        (CLAIM, [case("supported"), case("error")], "error", False),
+        (CLAIM, [case("skipped"), case("skipped")], "skipped", True),
+        (CLAIM, [case("supported"), case("skipped")], "supported", True),
+        (CLAIM, [case("not-measured")], "not-measured", True),
+        (CLAIM, [case("supported"), case("not-supported", "refuted", "tanh")], "supported-in-part", True),
+        (CLAIM, [case("supported"), case("not-supported", "supported", "tanh")], "supported-in-part", False),
+        (CLAIM, [case("not-supported", "refuted")], "known-refuted", True),
+        (CLAIM, [case("not-supported")], "not-supported", False),
+        # a refutation must be measured: an inconclusive case declared refuted is inconclusive and fails the run
+        (CLAIM, [case("inconclusive", "refuted")], "inconclusive", False),
+        (CLAIM, [case("supported", "refuted")], "supported", False),
+        # disputed is an annotation: the measured verdict shows, and the run never fails on it
+        (DISPUTED, [case("not-supported", "disputed")], "not-supported", True),
+        (DISPUTED, [case("supported", "disputed")], "supported", True),
+        (DISPUTED, [case("inconclusive", "disputed")], "inconclusive", True),
+        (CLAIM, [], "not-run", True),
+    ],
+)
+def test_aggregate(claim, cases, verdict, as_expected):
+    got = aggregate(claim, cases)
+    assert (got.verdict, got.as_expected) == (verdict, as_expected), got.reason
 
 
-def test_aggregate_names_out_of_scope_cases():
-    _, reason, _ = aggregate(CLAIM, [case("supported"), case("not-supported", "refuted", "tanh")])
-    assert "out of scope, as declared: tanh" in reason
+def test_aggregate_states_where_a_claim_holds_in_part():
+    got = aggregate(CLAIM, [case("supported", name="relu"), case("not-supported", "refuted", "tanh")])
+    assert got.scope == "holds in relu; not in tanh" and "out of scope as declared" in got.reason
+
+
+def test_a_disputed_claim_carries_its_reference_and_a_refutation_not_measured_says_so():
+    assert aggregate(DISPUTED, [case("not-supported", "disputed")]).disputed == "Santurkar et al. 2018"
+    got = aggregate(CLAIM | {"expected_reference": "Krizhevsky 2012"}, [case("inconclusive", "refuted", "tanh")])
+    assert got.declared.startswith("declared refuted (Krizhevsky 2012) but not measured so: tanh")

@@ -21,9 +21,13 @@ def test_a_test_naming_an_undeclared_claim_is_a_collection_error(project):
     project.write(tests=TESTS.replace('@pytest.mark.claim("gradients-fade")', '@pytest.mark.claim("gradients-fadez")'))
     result = project.run()
     assert result.ret == 2
-    result.stdout.fnmatch_lines(["*ERROR collecting claims/test_demo.py*",
-                                 "*test test_fade names claim 'gradients-fadez', which no catalogue declares*",
-                                 "*claim 'gradients-fade' is declared in *demo.toml but no test in test_demo.py*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR collecting claims/test_demo.py*",
+            "*test test_fade names claim 'gradients-fadez', which no catalogue declares*",
+            "*claim 'gradients-fade' is declared in *demo.toml but no test in test_demo.py*",
+        ]
+    )
 
 
 def test_a_test_without_a_claim_marker_is_a_collection_error(project):
@@ -36,7 +40,8 @@ def test_a_test_without_a_claim_marker_is_a_collection_error(project):
 def test_a_theme_without_its_module_errs_its_claims_and_the_rest_still_runs(project):
     project.write()
     (project.pytester.path / "claims" / "catalogue" / "other.toml").write_text(
-        CATALOGUE.replace("fox-is-quick", "owl-is-wise").replace("gradients-fade", "owls-fly"))
+        CATALOGUE.replace("fox-is-quick", "owl-is-wise").replace("gradients-fade", "owls-fly")
+    )
     result = project.run()
     assert result.ret == 1
     result.stdout.fnmatch_lines(["*other.toml declares theme 'other'*test_other.py does not exist*"])
@@ -91,27 +96,36 @@ def test_a_failing_claim_keeps_its_evidence_and_says_what_was_measured(project):
     weak = TESTS.replace("fox = 3 +", "fox = 1.2 +")
     result = project.write(tests=weak).run()
     assert result.ret == 1
-    result.stdout.fnmatch_lines(["*claim 'fox-is-quick' is NOT-SUPPORTED*significantly below the minimum effect 0.5*",
-                                 "*faster: measured * m/s*required >= 0.5*", "*source: doc.txt*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*claim 'fox-is-quick' is NOT-SUPPORTED*significantly below the minimum effect 0.5*",
+            "*faster: measured * m/s*required >= 0.5*",
+            "*source: doc.txt*",
+        ]
+    )
     fox = next(c for c in project.results()["claims"] if c["id"] == "fox-is-quick")
     assert fox["verdict"] == "not-supported"
     assert fox["cases"][0]["evidence"]["measurements"][0]["values"], "values per seed are kept"
 
 
 def test_a_test_that_forgets_to_assert_is_an_error(project):
-    lazy = TESTS.replace("    evidence.bound(\"small\", [0.1, 0.2, 0.15], [5.0, 6.0, 7.0])\n    assert_supported(evidence)",
-                         "    evidence.bound(\"small\", [5.0, 6.0, 7.0], [0.1, 0.2, 0.15])")
+    lazy = TESTS.replace(
+        '    evidence.bound("small", [0.1, 0.2, 0.15], [5.0, 6.0, 7.0])\n    assert_supported(evidence)',
+        '    evidence.bound("small", [5.0, 6.0, 7.0], [0.1, 0.2, 0.15])',
+    )
     result = project.write(tests=lazy).run()
     assert result.ret == 1
     assert project.verdicts()["gradients-fade"] == "error"
 
 
 def test_a_declared_refutation_is_a_strict_xfail(project):
-    refuted = CATALOGUE.replace('kind = "empirical"\nsources = [{ document = "doc.txt", quote = "Sigmoid',
-                                'kind = "empirical"\nexpected = "refuted"\nexpected_reference = "Nobody 2024"\n'
-                                'sources = [{ document = "doc.txt", quote = "Sigmoid')
-    lost = TESTS.replace('evidence.bound("small", [0.1, 0.2, 0.15], [5.0, 6.0, 7.0])',
-                         'evidence.bound("small", [5.0, 6.0, 7.0], [0.1, 0.2, 0.15])')
+    refuted = CATALOGUE.replace(
+        'kind = "empirical"\nsources = [{ document = "doc.txt", quote = "Sigmoid',
+        'kind = "empirical"\nexpected = "refuted"\nexpected_reference = "Nobody 2024"\nsources = [{ document = "doc.txt", quote = "Sigmoid',
+    )
+    lost = TESTS.replace(
+        'evidence.bound("small", [0.1, 0.2, 0.15], [5.0, 6.0, 7.0])', 'evidence.bound("small", [5.0, 6.0, 7.0], [0.1, 0.2, 0.15])'
+    )
     result = project.write(catalogue=refuted, tests=lost).run()
     result.assert_outcomes(passed=2, xfailed=1)
     assert project.verdicts()["gradients-fade"] == "known-refuted"
@@ -140,8 +154,7 @@ def test_xdist_gives_the_same_verdicts_and_numbers_as_a_serial_run(project):
     result.assert_outcomes(passed=3)
     parallel = project.results()
     assert parallel["run"]["workers"] == 2
-    key = lambda d: {c["id"]: (c["verdict"], [(k["nodeid"], k["evidence"]["judgements"]) for k in c["cases"]])
-                     for c in d["claims"]}
+    key = lambda d: {c["id"]: (c["verdict"], [(k["nodeid"], k["evidence"]["judgements"]) for k in c["cases"]]) for c in d["claims"]}
     assert key(parallel) == key(serial)
     assert {k["worker"] for c in parallel["claims"] for k in c["cases"]} <= {"gw0", "gw1"}
 
@@ -168,8 +181,9 @@ def test_a_declared_case_that_names_no_case_is_a_collection_error(project):
     misspelt = CATALOGUE + '[fox-is-quick.cases.gras]\nexpected = "refuted"\nreference = "typo"\n'
     result = project.write(catalogue=misspelt).run()
     assert result.ret != 0
-    result.stdout.fnmatch_lines(["*[[]fox-is-quick.cases.gras[]] names no case of the claim's tests "
-                                 "(case ids: grass, road); did you mean 'grass'?*"])
+    result.stdout.fnmatch_lines(
+        ["*[[]fox-is-quick.cases.gras[]] names no case of the claim's tests (case ids: grass, road); did you mean 'grass'?*"]
+    )
 
 
 def test_a_case_key_names_a_whole_case_id_or_one_parameter_s_id_never_a_fragment():
@@ -181,8 +195,9 @@ def test_a_case_key_names_a_whole_case_id_or_one_parameter_s_id_never_a_fragment
     def item(idlist):
         return SimpleNamespace(callspec=SimpleNamespace(id="-".join(idlist), _idlist=tuple(idlist)))
 
-    claim = SimpleNamespace(expected="supported", expected_reference="",
-                            cases={"depth8": SimpleNamespace(expected="refuted", reference="r")})
+    claim = SimpleNamespace(
+        expected="supported", expected_reference="", cases={"depth8": SimpleNamespace(expected="refuted", reference="r")}
+    )
     assert _case_expectation(claim, _case_ids(item(["depth8"]))) == "refuted"
     assert _case_expectation(claim, _case_ids(item(["relu", "depth8"]))) == "refuted"  # stacked parametrize
     assert _case_expectation(claim, _case_ids(item(["gradient-at-depth8"]))) == "supported"  # one id's fragment

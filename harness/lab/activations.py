@@ -61,7 +61,7 @@ def full_loss(net, X, y) -> float:
         return float(torch.nn.functional.cross_entropy(net(X), y))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def dying_run(seed: int, width: int, lr: float, epochs: int) -> dict:
     """Two ReLU hidden layers (He init) take one SGD step of rate ``lr`` on 128 digits, then ``epochs``
     epochs of SGD at DIE_SMALL (same batch and order for every rate).  Dead shares are over all digits."""
@@ -75,14 +75,17 @@ def dying_run(seed: int, width: int, lr: float, epochs: int) -> dict:
     net.zero_grad(set_to_none=True)
     torch.nn.functional.cross_entropy(net(X), y).backward()  # full-data gradient at the new weights
     g = models.linears(net)[-2].weight.grad.abs().amax(dim=1).numpy()  # per unit of the last hidden layer
-    out = {"loss_before": loss0, "loss_after": full_loss(net, X, y),
-           "dead_step": [float(a.mean()) for a in after],
-           "grad_dead": float(g[after[-1]].max()) if after[-1].any() else 0.0,
-           "grad_live": float(np.median(g[~after[-1]])) if (~after[-1]).any() else 0.0}
+    out = {
+        "loss_before": loss0,
+        "loss_after": full_loss(net, X, y),
+        "dead_step": [float(a.mean()) for a in after],
+        "grad_dead": float(g[after[-1]].max()) if after[-1].any() else 0.0,
+        "grad_live": float(np.median(g[~after[-1]])) if (~after[-1]).any() else 0.0,
+    }
     for _ in range(epochs):
         perm = rng.permutation(len(X))
         for k in range(len(X) // DIE_BATCH):
-            b = torch.tensor(perm[k * DIE_BATCH:(k + 1) * DIE_BATCH])
+            b = torch.tensor(perm[k * DIE_BATCH : (k + 1) * DIE_BATCH])
             sgd_step(net, X[b], y[b], DIE_SMALL)
     if epochs:
         later = dead_units(net, X)
@@ -96,14 +99,12 @@ def dying_run(seed: int, width: int, lr: float, epochs: int) -> dict:
 def stacked_init(seeds: tuple, n_lrs: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """He-initialised weights of each seed's MLP, repeated per rate: W (R, in, out), b (R, 1, out), R = seeds x rates."""
     nets = [models.linears(models.mlp(64, SPEED_WIDTH, SPEED_DEPTH, 10, "relu", "he", s)) for s in seeds]
-    Ws = [torch.stack([nets[i][l].weight.detach().T for i in range(len(seeds)) for _ in range(n_lrs)])
-          for l in range(SPEED_DEPTH + 1)]
-    bs = [torch.stack([nets[i][l].bias.detach()[None, :] for i in range(len(seeds)) for _ in range(n_lrs)])
-          for l in range(SPEED_DEPTH + 1)]
+    Ws = [torch.stack([nets[i][l].weight.detach().T for i in range(len(seeds)) for _ in range(n_lrs)]) for l in range(SPEED_DEPTH + 1)]
+    bs = [torch.stack([nets[i][l].bias.detach()[None, :] for i in range(len(seeds)) for _ in range(n_lrs)]) for l in range(SPEED_DEPTH + 1)]
     return Ws, bs
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def epochs_to_targets(act: str, seeds: tuple, order: int, lrs: tuple, targets: tuple, cap: int) -> np.ndarray:
     """Epochs until the full-training-set error first falls to each target: (n_seeds, n_lrs, n_targets).
 
@@ -116,7 +117,7 @@ def epochs_to_targets(act: str, seeds: tuple, order: int, lrs: tuple, targets: t
     f_ = {"relu": torch.relu_, "tanh": torch.tanh_}[act]  # in place, for evaluation without autograd
     Ws, bs = stacked_init(seeds, len(lrs))
     params = [p.clone().requires_grad_(True) for p in Ws + bs]
-    Ws, bs = params[: SPEED_DEPTH + 1], params[SPEED_DEPTH + 1:]
+    Ws, bs = params[: SPEED_DEPTH + 1], params[SPEED_DEPTH + 1 :]
     vel = [torch.zeros_like(p) for p in params]
     lr = torch.tensor([float(a) for _ in seeds for a in lrs])[:, None, None]
     per_epoch = n // SPEED_BATCH
@@ -138,8 +139,9 @@ def epochs_to_targets(act: str, seeds: tuple, order: int, lrs: tuple, targets: t
     tg = np.array(targets)
     for t in range(cap * per_epoch):
         xb, yb = X[idx[:, t]], y[idx[:, t]]
-        loss = torch.nn.functional.cross_entropy(forward(xb, Ws, bs).reshape(-1, 10), yb.reshape(-1),
-                                                 reduction="sum") / SPEED_BATCH  # sum over runs of each run's mean
+        loss = (
+            torch.nn.functional.cross_entropy(forward(xb, Ws, bs).reshape(-1, 10), yb.reshape(-1), reduction="sum") / SPEED_BATCH
+        )  # sum over runs of each run's mean
         grads = torch.autograd.grad(loss, params)
         with torch.no_grad():
             for p, v, g in zip(params, vel, grads):

@@ -15,9 +15,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-
-
 # == Architectures =================================================================================
+
 
 def learned_layers(model: nn.Module) -> dict[str, int]:
     """Layers with weights, by kind: {'conv': ..., 'fc': ...}."""
@@ -42,13 +41,29 @@ def alexnet(pool: tuple[int, int] = (3, 2), two_gpu: bool = True, classes: int =
         return nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)
 
     return nn.Sequential(
-        nn.Conv2d(3, 96, 11, stride=4), nn.ReLU(), lrn(), nn.MaxPool2d(z, s),
-        nn.Conv2d(96, 256, 5, padding=2, groups=g), nn.ReLU(), lrn(), nn.MaxPool2d(z, s),
-        nn.Conv2d(256, 384, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(384, 384, 3, padding=1, groups=g), nn.ReLU(),
-        nn.Conv2d(384, 256, 3, padding=1, groups=g), nn.ReLU(), nn.MaxPool2d(z, s),
-        nn.Flatten(), nn.Dropout(0.5), nn.Linear(256 * 6 * 6, 4096), nn.ReLU(),
-        nn.Dropout(0.5), nn.Linear(4096, 4096), nn.ReLU(), nn.Linear(4096, classes),
+        nn.Conv2d(3, 96, 11, stride=4),
+        nn.ReLU(),
+        lrn(),
+        nn.MaxPool2d(z, s),
+        nn.Conv2d(96, 256, 5, padding=2, groups=g),
+        nn.ReLU(),
+        lrn(),
+        nn.MaxPool2d(z, s),
+        nn.Conv2d(256, 384, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(384, 384, 3, padding=1, groups=g),
+        nn.ReLU(),
+        nn.Conv2d(384, 256, 3, padding=1, groups=g),
+        nn.ReLU(),
+        nn.MaxPool2d(z, s),
+        nn.Flatten(),
+        nn.Dropout(0.5),
+        nn.Linear(256 * 6 * 6, 4096),
+        nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.Linear(4096, 4096),
+        nn.ReLU(),
+        nn.Linear(4096, classes),
     )
 
 
@@ -65,8 +80,16 @@ def vgg16(classes: int = 1000) -> nn.Sequential:
         else:
             layers += [nn.Conv2d(c, v, 3, padding=1), nn.ReLU()]
             c = v
-    layers += [nn.Flatten(), nn.Linear(512 * 7 * 7, 4096), nn.ReLU(), nn.Dropout(0.5), nn.Linear(4096, 4096),
-               nn.ReLU(), nn.Dropout(0.5), nn.Linear(4096, classes)]
+    layers += [
+        nn.Flatten(),
+        nn.Linear(512 * 7 * 7, 4096),
+        nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.Linear(4096, 4096),
+        nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.Linear(4096, classes),
+    ]
     return nn.Sequential(*layers)
 
 
@@ -168,12 +191,12 @@ def conv_stack(specs: list[tuple[int, int, bool]], channels: int, pool_between: 
             layers.append(nn.ReLU())
             if pool_between and i == 1:
                 layers.append(nn.AvgPool2d(2, 2))
-        layers.append(nn.Conv2d(channels, channels, (kh, kw), padding="same", bias=False,
-                                groups=channels if depthwise else 1))
+        layers.append(nn.Conv2d(channels, channels, (kh, kw), padding="same", bias=False, groups=channels if depthwise else 1))
     return nn.Sequential(*layers)
 
 
 # -- GPT-2 / GPT-3 --------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class GPTConfig:

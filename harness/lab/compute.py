@@ -17,8 +17,10 @@ from harness.lab.stacked import subseed
 # == Compute ========================================================================================
 
 # aten ops (forward and backward) that are matrix multiplications or convolutions
-MATMUL_OPS = re.compile(r"^aten::(mm|bmm|addmm|baddbmm|addbmm|matmul|linear|einsum|dot|mv|addmv"
-                        r"|_?convolution(_backward)?|conv\dd|(mkldnn|slow|thnn)_conv\w*|_nnpack\w*)$")
+MATMUL_OPS = re.compile(
+    r"^aten::(mm|bmm|addmm|baddbmm|addbmm|matmul|linear|einsum|dot|mv|addmv"
+    r"|_?convolution(_backward)?|conv\dd|(mkldnn|slow|thnn)_conv\w*|_nnpack\w*)$"
+)
 
 
 def compute_models(kind: str, seed: int) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
@@ -30,14 +32,22 @@ def compute_models(kind: str, seed: int) -> tuple[torch.nn.Module, torch.Tensor,
     tokens with a linear head.
     """
     from torch import nn
+
     torch.manual_seed(subseed(seed, 701))
     g = _gen(seed, 702)
     if kind == "mlp":
         model = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10))
         x = torch.randn(128, 64, generator=g)
     elif kind == "cnn":
-        model = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
-                              nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * 16, 10))
+        model = nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(64 * 16, 10),
+        )
         x = torch.randn(64, 1, 8, 8, generator=g)
     elif kind == "transformer":
         block = nn.TransformerEncoderLayer(128, 4, 512, dropout=0.0, activation="gelu", batch_first=True)
@@ -91,5 +101,9 @@ def matmul_time_share(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, 
     per_pass = np.sum([times[k] for k in names], axis=0)
     shares = np.sum([times[k] for k in names if MATMUL_OPS.match(k)], axis=0) / np.maximum(per_pass, 1e-9)
     order = np.argsort(-typical)[:8]
-    return {"share": float(typical[is_mm].sum() / total), "shares": shares, "pass_us": float(total),
-            "top": [(names[i], float(typical[i] / total), bool(is_mm[i])) for i in order]}
+    return {
+        "share": float(typical[is_mm].sum() / total),
+        "shares": shares,
+        "pass_us": float(total),
+        "top": [(names[i], float(typical[i] / total), bool(is_mm[i])) for i in order],
+    }

@@ -24,14 +24,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import integrate
 
 from harness.lab import stacked
-from scipy import integrate
 
 DTYPE = np.float32
 
 
 # -- batched MLPs -----------------------------------------------------------------------------------
+
 
 @dataclass
 class Net:
@@ -46,8 +47,17 @@ class Net:
     residual: bool = False  # any residual run (else the skip and multiplier operations are left out)
 
 
-def init_nets(seeds: list[int], depth: int, width: int, residual: list[bool], *, in_features: int = 64,
-              out_features: int = 10, branch_multiplier: float | None = None, zero_output: bool = False) -> Net:
+def init_nets(
+    seeds: list[int],
+    depth: int,
+    width: int,
+    residual: list[bool],
+    *,
+    in_features: int = 64,
+    out_features: int = 10,
+    branch_multiplier: float | None = None,
+    zero_output: bool = False,
+) -> Net:
     """One network per entry of ``seeds`` (repeat a seed to share its weights between runs).
 
     Weights are He-normal, N(0, 2 / fan_in) (He et al. 2015), biases 0; a seed gives plain and residual
@@ -105,8 +115,14 @@ def cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.nda
     return loss, (p - onehot) / p.shape[-2]
 
 
-def backward(net: Net, x: np.ndarray, hs: list[np.ndarray], acts: list[np.ndarray], g: np.ndarray,
-             out: tuple[list[np.ndarray], list[np.ndarray]] | None = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def backward(
+    net: Net,
+    x: np.ndarray,
+    hs: list[np.ndarray],
+    acts: list[np.ndarray],
+    g: np.ndarray,
+    out: tuple[list[np.ndarray], list[np.ndarray]] | None = None,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Gradients of the loss (given dloss/dlogits ``g``, (R, B, out)) for every weight and bias, shaped as net's.
 
     ``out``: arrays (gW, gb) shaped like (net.Ws, net.bs) to write the gradients into (saves a copy per layer)."""
@@ -154,8 +170,17 @@ class TrainResult:
     batch_loss: np.ndarray  # (R, steps) mini-batch loss before each step's update, nats
 
 
-def train_sgd(net: Net, X: np.ndarray, y: np.ndarray, lrs: np.ndarray, order: np.ndarray, *, momentum: float = 0.9,
-              eval_every: int = 0, eval_idx: np.ndarray | None = None) -> TrainResult:
+def train_sgd(
+    net: Net,
+    X: np.ndarray,
+    y: np.ndarray,
+    lrs: np.ndarray,
+    order: np.ndarray,
+    *,
+    momentum: float = 0.9,
+    eval_every: int = 0,
+    eval_idx: np.ndarray | None = None,
+) -> TrainResult:
     """Mini-batch SGD with momentum (PyTorch's form: v = m v + g; w -= lr v), no weight decay, in place.
 
     X: (N, in), y: (N,), lrs: (R,) one rate per run, order: (R, steps, batch) example indices per step
@@ -176,7 +201,7 @@ def train_sgd(net: Net, X: np.ndarray, y: np.ndarray, lrs: np.ndarray, order: np
 
     def views(buf):
         v = [buf[:, a:b].reshape((R,) + sh) for a, b, sh in zip(offsets[:-1], offsets[1:], shapes)]
-        return v[: len(net.Ws)], v[len(net.Ws):]
+        return v[: len(net.Ws)], v[len(net.Ws) :]
 
     net.Ws, net.bs = views(flat)
     gviews = views(grad)
@@ -216,8 +241,8 @@ def batch_orders(seeds: list[int], n: int, steps: int, batch: int) -> np.ndarray
 
 # -- residual blocks and the identity ---------------------------------------------------------------
 
-def residual_block(x: np.ndarray, W1: np.ndarray, b1: np.ndarray, W2: np.ndarray, b2: np.ndarray,
-                   skip: bool = True) -> np.ndarray:
+
+def residual_block(x: np.ndarray, W1: np.ndarray, b1: np.ndarray, W2: np.ndarray, b2: np.ndarray, skip: bool = True) -> np.ndarray:
     """He et al. 2016's two-layer unit without normalisation: x + relu(x W1 + b1) W2 + b2 (skip=False drops x).
 
     x: (B, d); W1: (d, k); W2: (k, d).  Returns (B, d).
@@ -227,6 +252,7 @@ def residual_block(x: np.ndarray, W1: np.ndarray, b1: np.ndarray, W2: np.ndarray
 
 
 # -- residual nets as Euler steps of an ODE (Chen et al. 2018, eq. 1) -------------------------------
+
 
 @dataclass(frozen=True)
 class VectorField:
@@ -277,6 +303,7 @@ def residual_net(f: VectorField, h0: np.ndarray, layers: int, step: float | None
 def ode_solution(f: VectorField, h0: np.ndarray, t1: float = 1.0) -> np.ndarray:
     """h(t1) for dh/dt = f(h, t), h(0) = h0 (B, d), by scipy's DOP853 at rtol 1e-12, atol 1e-12: (B, d)."""
     shape = h0.shape
-    sol = integrate.solve_ivp(lambda t, v: f(v.reshape(shape), t).ravel(), (0.0, t1), h0.astype(np.float64).ravel(),
-                              method="DOP853", rtol=1e-12, atol=1e-12)
+    sol = integrate.solve_ivp(
+        lambda t, v: f(v.reshape(shape), t).ravel(), (0.0, t1), h0.astype(np.float64).ravel(), method="DOP853", rtol=1e-12, atol=1e-12
+    )
     return sol.y[:, -1].reshape(shape)

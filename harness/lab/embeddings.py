@@ -94,8 +94,17 @@ def skipgram_pairs(tokens: np.ndarray, window: int) -> tuple[np.ndarray, np.ndar
     return np.concatenate(centre), np.concatenate(context)
 
 
-def train_skipgram(corpora: list[np.ndarray], seeds: list[int], vocab: int, dim: int = 16, window: int = 2,
-                   negatives: int = 5, epochs: int = 5, batch: int = 512, lr: float = 0.01) -> np.ndarray:
+def train_skipgram(
+    corpora: list[np.ndarray],
+    seeds: list[int],
+    vocab: int,
+    dim: int = 16,
+    window: int = 2,
+    negatives: int = 5,
+    epochs: int = 5,
+    batch: int = 512,
+    lr: float = 0.01,
+) -> np.ndarray:
     """Skip-gram with negative sampling (Mikolov et al. 2013, eq. 4), one run per corpus, trained at once.
 
     Objective per (centre w, context c) pair: log s(v'_c . v_w) + sum over ``negatives`` words n drawn
@@ -170,6 +179,7 @@ def shared_context_gap(vectors: np.ndarray) -> dict[str, float]:
 
 # -- a tiny transformer encoder trained by masked-token prediction ----------------------------------
 
+
 def _layer_norm(x: torch.Tensor) -> torch.Tensor:
     return F.layer_norm(x, x.shape[-1:])
 
@@ -189,8 +199,12 @@ def init_encoder(seeds: list[int], vocab: int, length: int, dim: int, layers: in
 
     params = [normal((vocab + 1, dim), 0.02 * math.sqrt(dim)), normal((length, dim), 0.02 * math.sqrt(dim))]
     for _ in range(layers):
-        params += [normal((dim, 3 * dim), dim ** -0.5), normal((dim, dim), dim ** -0.5),
-                   normal((dim, ffn), dim ** -0.5), normal((ffn, dim), ffn ** -0.5)]
+        params += [
+            normal((dim, 3 * dim), dim**-0.5),
+            normal((dim, dim), dim**-0.5),
+            normal((dim, ffn), dim**-0.5),
+            normal((ffn, dim), ffn**-0.5),
+        ]
     params.append(torch.zeros(R, 1, vocab))
     return [p.requires_grad_(True) for p in params]
 
@@ -207,7 +221,7 @@ def encode(params: list[torch.Tensor], tokens: torch.Tensor, heads: int) -> torc
     x = x.reshape(R, B * L, dim)
     blocks = params[2:-1]
     for i in range(0, len(blocks), 4):
-        w_qkv, w_o, w_1, w_2 = blocks[i:i + 4]
+        w_qkv, w_o, w_1, w_2 = blocks[i : i + 4]
         q, k, v = torch.bmm(_layer_norm(x), w_qkv).split(dim, dim=-1)  # (R, B L, dim) each
         q, k, v = (t.reshape(R * B, L, heads, dim // heads).transpose(1, 2) for t in (q, k, v))  # (R B, H, L, dh)
         att = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(dim // heads), dim=-1)  # (R B, H, L, L)
@@ -217,9 +231,18 @@ def encode(params: list[torch.Tensor], tokens: torch.Tensor, heads: int) -> torc
     return _layer_norm(x)
 
 
-def train_masked_lm(corpora: list[np.ndarray], seeds: list[int], vocab: int, dim: int = 32, layers: int = 2,
-                    heads: int = 2, ffn: int = 64, steps: int = 400, batch: int = 128,
-                    lr: float = 3e-3) -> list[torch.Tensor]:
+def train_masked_lm(
+    corpora: list[np.ndarray],
+    seeds: list[int],
+    vocab: int,
+    dim: int = 32,
+    layers: int = 2,
+    heads: int = 2,
+    ffn: int = 64,
+    steps: int = 400,
+    batch: int = 128,
+    lr: float = 3e-3,
+) -> list[torch.Tensor]:
     """Train R encoders by masked-token prediction (BERT's objective), one per corpus, at once.
 
     Each step draws ``batch`` sentences per run and one position per sentence to predict; that token
@@ -239,8 +262,9 @@ def train_masked_lm(corpora: list[np.ndarray], seeds: list[int], vocab: int, dim
         where = torch.randint(0, L, (R, batch, 1), generator=g)
         target = x.gather(-1, where)
         u = torch.rand(R, batch, 1, generator=g)
-        replaced = torch.where(u < 0.8, torch.full_like(target, vocab),
-                               torch.where(u < 0.9, torch.randint(0, vocab, target.shape, generator=g), target))
+        replaced = torch.where(
+            u < 0.8, torch.full_like(target, vocab), torch.where(u < 0.9, torch.randint(0, vocab, target.shape, generator=g), target)
+        )
         x = x.scatter(-1, where, replaced)
         h = encode(params, x, heads)
         h = h.gather(2, where[..., None].expand(R, batch, 1, dim)).squeeze(2)  # (R, B, dim)

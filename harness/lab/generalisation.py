@@ -27,6 +27,7 @@ def split(seed: int, n_train: int) -> tuple[np.ndarray, np.ndarray]:
 
 # -- double descent: minimum-norm least squares on random Fourier features ------------------------
 
+
 def min_norm_solve(F: np.ndarray, Y: np.ndarray) -> np.ndarray:
     """Minimum-norm least-squares solution w of F w = Y: F (n, p), Y (n, k) -> (p, k).
 
@@ -51,7 +52,7 @@ def random_fourier_curve(seed: int, n_train: int, n_test: int, ratios: tuple[flo
     X, y = data.digits()
     rng = np.random.default_rng([seed, 1])
     perm = rng.permutation(len(X))
-    tr, te = perm[:n_train], perm[n_train:n_train + n_test]
+    tr, te = perm[:n_train], perm[n_train : n_train + n_test]
     Y = np.eye(CLASSES)[y]
     sq_norms = (X[tr] ** 2).sum(1)
     d2 = sq_norms[:, None] + sq_norms[None, :] - 2 * X[tr] @ X[tr].T
@@ -73,11 +74,11 @@ def random_fourier_curve(seed: int, n_train: int, n_test: int, ratios: tuple[flo
 
 # -- stacked MLPs on digits -----------------------------------------------------------------------
 
+
 def stacked_init(seeds: list[int], sizes: tuple[int, ...]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Xavier-normal weights (Glorot & Bengio 2010, as Frankle & Carbin use) of one ReLU MLP per seed,
     built by ``models.mlp``: W[l] (R, sizes[l], sizes[l+1]), b[l] (R, 1, sizes[l+1]) (zeros)."""
-    nets = [models.linears(models.mlp(sizes[0], sizes[1], len(sizes) - 2, sizes[-1], "relu", "xavier", s))
-            for s in seeds]
+    nets = [models.linears(models.mlp(sizes[0], sizes[1], len(sizes) - 2, sizes[-1], "relu", "xavier", s)) for s in seeds]
     Ws = [torch.stack([n[l].weight.detach().T.clone() for n in nets]) for l in range(len(sizes) - 1)]
     bs = [torch.stack([n[l].bias.detach()[None, :].clone() for n in nets]) for l in range(len(sizes) - 1)]
     return Ws, bs
@@ -98,8 +99,18 @@ def accuracy(Ws, bs, X: torch.Tensor, y: torch.Tensor) -> np.ndarray:
         return (forward(X, Ws, bs).argmax(-1) == y).float().mean(-1).numpy().astype(np.float64)
 
 
-def train_stacked(Ws, bs, masks, X: torch.Tensor, y: torch.Tensor, orders: torch.Tensor, lr: float,
-                  eval_every: int = 0, X_test: torch.Tensor | None = None, y_test: torch.Tensor | None = None):
+def train_stacked(
+    Ws,
+    bs,
+    masks,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    orders: torch.Tensor,
+    lr: float,
+    eval_every: int = 0,
+    X_test: torch.Tensor | None = None,
+    y_test: torch.Tensor | None = None,
+):
     """Adam (mini-batch cross-entropy, no regularisation) on masked stacked MLPs, all runs at once.
 
     X (R, n, in), y (R, n): each run's training set; orders (R, steps, batch) index into it.  masks[l]
@@ -108,8 +119,7 @@ def train_stacked(Ws, bs, masks, X: torch.Tensor, y: torch.Tensor, orders: torch
     ``eval_every`` steps and at the end, or None).
     """
     L = len(Ws)
-    params = [(w * m).clone().requires_grad_(True) for w, m in zip(Ws, masks)] + \
-             [b.clone().requires_grad_(True) for b in bs]
+    params = [(w * m).clone().requires_grad_(True) for w, m in zip(Ws, masks)] + [b.clone().requires_grad_(True) for b in bs]
     opt = torch.optim.Adam(params, lr=lr, fused=True)
     rows = torch.arange(X.shape[0])[:, None]
     R, steps, batch = orders.shape
@@ -117,14 +127,14 @@ def train_stacked(Ws, bs, masks, X: torch.Tensor, y: torch.Tensor, orders: torch
     for t in range(steps):
         idx = orders[:, t]
         logits = forward(X[rows, idx], [p * m for p, m in zip(params[:L], masks)], params[L:])
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, CLASSES), y[rows, idx].reshape(-1),
-                                                 reduction="sum") / batch  # sum over runs of each run's mean
+        loss = (
+            torch.nn.functional.cross_entropy(logits.reshape(-1, CLASSES), y[rows, idx].reshape(-1), reduction="sum") / batch
+        )  # sum over runs of each run's mean
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         if X_test is not None and eval_every and ((t + 1) % eval_every == 0 or t + 1 == steps):
-            curve.append(accuracy([p.detach() * m for p, m in zip(params[:L], masks)], [b.detach() for b in params[L:]],
-                                  X_test, y_test))
+            curve.append(accuracy([p.detach() * m for p, m in zip(params[:L], masks)], [b.detach() for b in params[L:]], X_test, y_test))
     W_out = [p.detach() * m for p, m in zip(params[:L], masks)]
     return W_out, [b.detach() for b in params[L:]], (np.stack(curve, axis=1) if curve else None)
 
@@ -135,18 +145,24 @@ def digits_split_tensors(seeds: list[int], n_train: int):
     X, y = data.digits()
     X, y = torch.tensor(X, dtype=torch.float32), torch.tensor(y)
     splits = [split(s, n_train) for s in seeds]
-    return (torch.stack([X[tr] for tr, _ in splits]), torch.stack([y[tr] for tr, _ in splits]),
-            torch.stack([X[te] for _, te in splits]), torch.stack([y[te] for _, te in splits]))
+    return (
+        torch.stack([X[tr] for tr, _ in splits]),
+        torch.stack([y[tr] for tr, _ in splits]),
+        torch.stack([X[te] for _, te in splits]),
+        torch.stack([y[te] for _, te in splits]),
+    )
 
 
-@functools.lru_cache(maxsize=None)
-def dense_digits_mlps(seeds: tuple[int, ...], width: int, epochs: int, n_train: int = 1200, batch: int = 60,
-                      lr: float = 1.2e-3, eval_epochs: int = 5) -> dict:
+@functools.cache
+def dense_digits_mlps(
+    seeds: tuple[int, ...], width: int, epochs: int, n_train: int = 1200, batch: int = 60, lr: float = 1.2e-3, eval_epochs: int = 5
+) -> dict:
     """Two-hidden-layer ReLU MLPs 64-width-width-10, Xavier init, trained with Adam on ``n_train`` raw digits.
 
     Frankle & Carbin's LeNet recipe (Adam, rate 1.2e-3, batch 60), scaled to digits.  Returns the initial
     and trained stacked weights, the split tensors, the batch orders, test accuracy (R,) and its curve
-    (R, ceil(epochs / eval_epochs)), evaluated every ``eval_epochs`` epochs and at the end.  Cached: the lottery-ticket and adversarial claims share these networks.
+    (R, ceil(epochs / eval_epochs)), evaluated every ``eval_epochs`` epochs and at the end.  Cached: the lottery-ticket
+    and adversarial claims share these networks.
     """
     seeds_l = list(seeds)
     sizes = (64, width, width, CLASSES)
@@ -157,9 +173,23 @@ def dense_digits_mlps(seeds: tuple[int, ...], width: int, epochs: int, n_train: 
     ones = [torch.ones_like(w) for w in W0]
     every = steps_per_epoch * eval_epochs
     W, b, curve = train_stacked(W0, b0, ones, X_tr, y_tr, orders, lr, every, X_te, y_te)
-    return {"W0": W0, "b0": b0, "W": W, "b": b, "X_tr": X_tr, "y_tr": y_tr, "X_te": X_te, "y_te": y_te,
-            "orders": orders, "lr": lr, "sizes": sizes, "eval_every": every,
-            "test_acc": accuracy(W, b, X_te, y_te), "train_acc": accuracy(W, b, X_tr, y_tr), "curve": curve}
+    return {
+        "W0": W0,
+        "b0": b0,
+        "W": W,
+        "b": b,
+        "X_tr": X_tr,
+        "y_tr": y_tr,
+        "X_te": X_te,
+        "y_te": y_te,
+        "orders": orders,
+        "lr": lr,
+        "sizes": sizes,
+        "eval_every": every,
+        "test_acc": accuracy(W, b, X_te, y_te),
+        "train_acc": accuracy(W, b, X_tr, y_tr),
+        "curve": curve,
+    }
 
 
 def magnitude_masks(Ws: list[torch.Tensor], masks: list[torch.Tensor], keep: list[float]) -> list[torch.Tensor]:
@@ -175,7 +205,7 @@ def magnitude_masks(Ws: list[torch.Tensor], masks: list[torch.Tensor], keep: lis
     return out
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def lottery_tickets(seeds: tuple[int, ...], width: int, epochs: int, remaining: float, rounds: int) -> dict:
     """Iterative magnitude pruning with rewinding to the original init, and the random-re-init control.
 
@@ -206,23 +236,41 @@ def lottery_tickets(seeds: tuple[int, ...], width: int, epochs: int, remaining: 
     def twice(t: torch.Tensor) -> torch.Tensor:
         return torch.cat([t, t])
 
-    W, b, curve = train_stacked(both(W0, W0r), both(b0, b0r), both(masks, masks), twice(dense["X_tr"]),
-                                twice(dense["y_tr"]), twice(orders), lr, every, twice(dense["X_te"]), twice(dense["y_te"]))
+    W, b, curve = train_stacked(
+        both(W0, W0r),
+        both(b0, b0r),
+        both(masks, masks),
+        twice(dense["X_tr"]),
+        twice(dense["y_tr"]),
+        twice(orders),
+        lr,
+        every,
+        twice(dense["X_te"]),
+        twice(dense["y_te"]),
+    )
     test = accuracy(W, b, twice(dense["X_te"]), twice(dense["y_te"]))
     train = accuracy(W, b, twice(dense["X_tr"]), twice(dense["y_tr"]))
     total = sum(float(m[0].numel()) for m in masks)
-    return {"dense": dense["test_acc"], "ticket": test[:R], "reinit": test[R:],
-            "curves": {"dense": dense["curve"], "ticket": curve[:R], "reinit": curve[R:]},
-            "kept_per_layer": [float(m[0].mean()) for m in masks],
-            "kept_total": sum(float(m[0].sum()) for m in masks) / total,
-            "dense_train": dense["train_acc"], "ticket_train": train[:R], "reinit_train": train[R:]}
+    return {
+        "dense": dense["test_acc"],
+        "ticket": test[:R],
+        "reinit": test[R:],
+        "curves": {"dense": dense["curve"], "ticket": curve[:R], "reinit": curve[R:]},
+        "kept_per_layer": [float(m[0].mean()) for m in masks],
+        "kept_total": sum(float(m[0].sum()) for m in masks) / total,
+        "dense_train": dense["train_acc"],
+        "ticket_train": train[:R],
+        "reinit_train": train[R:],
+    }
 
 
 # -- learning curves over training-set size and width ---------------------------------------------
 
-@functools.lru_cache(maxsize=None)
-def learning_curves(seeds: tuple[int, ...], sizes: tuple[int, ...], widths: tuple[int, ...], steps: int,
-                    batch: int, lr: float, n_test: int = 597) -> dict[int, dict[str, np.ndarray]]:
+
+@functools.cache
+def learning_curves(
+    seeds: tuple[int, ...], sizes: tuple[int, ...], widths: tuple[int, ...], steps: int, batch: int, lr: float, n_test: int = 597
+) -> dict[int, dict[str, np.ndarray]]:
     """Test and training error of one-hidden-layer ReLU MLPs (width w, Xavier init) trained on the first n
     digits of each seed's shuffle, for every n in ``sizes``; the last ``n_test`` digits are the test set.
 
@@ -242,14 +290,19 @@ def learning_curves(seeds: tuple[int, ...], sizes: tuple[int, ...], widths: tupl
         ones = [torch.ones_like(x) for x in W0]
         W, b, _ = train_stacked(W0, b0, ones, X_tr[rr], y_tr[rr], orders, lr)
         test = 1 - accuracy(W, b, X_te[rr], y_te[rr])
-        train = np.array([1 - accuracy([x[r:r + 1] for x in W], [x[r:r + 1] for x in b],
-                                       X_tr[rr[r:r + 1], :n], y_tr[rr[r:r + 1], :n])[0] for r, (_, n) in enumerate(runs)])
+        train = np.array(
+            [
+                1 - accuracy([x[r : r + 1] for x in W], [x[r : r + 1] for x in b], X_tr[rr[r : r + 1], :n], y_tr[rr[r : r + 1], :n])[0]
+                for r, (_, n) in enumerate(runs)
+            ]
+        )
         shape = (len(seeds_l), len(sizes))
         out[w] = {"test": test.reshape(shape), "train": train.reshape(shape)}
     return out
 
 
 # -- memory of streamed mini-batch training vs full-batch training on materialised data -------------
+
 
 def teacher(seed: int, dim: int) -> np.ndarray:
     """A fixed random linear teacher that labels the synthetic stream: (dim, 10)."""
@@ -275,12 +328,13 @@ def _softmax_grad(W: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def stream_accuracy(W: np.ndarray, seed: int, T: np.ndarray, batch: int) -> float:
     """Accuracy on 10 held-out batches of the stream (indices past any training batch)."""
-    hits = [float(((x @ W).argmax(1) == y).mean()) for x, y in (stream_batch(seed, 10 ** 9 + k, batch, T) for k in range(10))]
+    hits = [float(((x @ W).argmax(1) == y).mean()) for x, y in (stream_batch(seed, 10**9 + k, batch, T) for k in range(10))]
     return float(np.mean(hits))
 
 
-def train_memory(seed: int, n_examples: int, mode: str, *, dim: int = 16, batch: int = 256, epochs: int = 1,
-                 lr: float = 0.5) -> dict[str, float]:
+def train_memory(
+    seed: int, n_examples: int, mode: str, *, dim: int = 16, batch: int = 256, epochs: int = 1, lr: float = 0.5
+) -> dict[str, float]:
     """Peak traced memory (tracemalloc, bytes) of training softmax regression on ``n_examples`` examples.
 
     mode 'stream': mini-batch SGD, each batch regenerated from the seeded stream when it is needed and
@@ -315,11 +369,11 @@ def train_memory(seed: int, n_examples: int, mode: str, *, dim: int = 16, batch:
     peak = tracemalloc.get_traced_memory()[1] - base
     if not was_tracing:
         tracemalloc.stop()
-    return {"peak_bytes": float(peak), "data_bytes": float(n_batches * batch * dim * 4),
-            "accuracy": stream_accuracy(W, seed, T, batch)}
+    return {"peak_bytes": float(peak), "data_bytes": float(n_batches * batch * dim * 4), "accuracy": stream_accuracy(W, seed, T, batch)}
 
 
 # -- adversarial examples (FGSM) ------------------------------------------------------------------
+
 
 def perturbation_flips(Ws, bs, X: torch.Tensor, y: torch.Tensor, eps: float, seed: int) -> dict[str, np.ndarray]:
     """Share of correctly classified rows whose prediction changes under an L-inf perturbation of size eps.

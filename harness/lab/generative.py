@@ -62,8 +62,9 @@ def discriminator_logit(disc: list[torch.Tensor], x: torch.Tensor) -> torch.Tens
     return mlp_forward(disc, x, slope=0.2)
 
 
-def train_discriminator(gen: list[torch.Tensor], disc: list[torch.Tensor], steps: int, g: torch.Generator,
-                        batch: int = 256, lr: float = 1e-3) -> None:
+def train_discriminator(
+    gen: list[torch.Tensor], disc: list[torch.Tensor], steps: int, g: torch.Generator, batch: int = 256, lr: float = 1e-3
+) -> None:
     """Train D alone (G fixed) to tell target samples from G's, in place (Adam, D's loss of Goodfellow et al.)."""
     opt = torch.optim.Adam(disc, lr=lr, betas=(0.5, 0.999), fused=True)
     R = gen[0].shape[0]
@@ -77,8 +78,7 @@ def train_discriminator(gen: list[torch.Tensor], disc: list[torch.Tensor], steps
         opt.step()
 
 
-def generator_gradient_norms(gen: list[torch.Tensor], disc: list[torch.Tensor], n: int,
-                             g: torch.Generator) -> dict[str, np.ndarray]:
+def generator_gradient_norms(gen: list[torch.Tensor], disc: list[torch.Tensor], n: int, g: torch.Generator) -> dict[str, np.ndarray]:
     """Norms of the gradient w.r.t. G's parameters of both generator losses, per run, on one batch of z.
 
     minimax (Goodfellow et al. 2014, eq. 1): minimise mean log(1 - D(G(z))) = -mean softplus(a);
@@ -90,7 +90,7 @@ def generator_gradient_norms(gen: list[torch.Tensor], disc: list[torch.Tensor], 
     for name, loss_of in (("minimax", lambda a: -F.softplus(a)), ("non_saturating", lambda a: F.softplus(-a))):
         a = discriminator_logit(disc, mlp_forward(gen, z, slope=0.2))
         grads = torch.autograd.grad(loss_of(a).mean(dim=(1, 2)).sum(), gen)  # runs are independent
-        out[name] = torch.sqrt(sum((gr ** 2).sum(dim=tuple(range(1, gr.ndim))) for gr in grads)).detach().numpy()
+        out[name] = torch.sqrt(sum((gr**2).sum(dim=tuple(range(1, gr.ndim))) for gr in grads)).detach().numpy()
         out["d_fake"] = torch.sigmoid(a).mean(dim=(1, 2)).detach().numpy()
     return out
 
@@ -100,8 +100,9 @@ def wasserstein1(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(np.abs(np.sort(x) - np.sort(y))))
 
 
-def train_gan(seeds: list[int], steps: int, batch: int = 128, lr: float = 2e-3, n_eval: int = 10_000,
-              checkpoints: int = 10) -> dict[str, np.ndarray]:
+def train_gan(
+    seeds: list[int], steps: int, batch: int = 128, lr: float = 2e-3, n_eval: int = 10_000, checkpoints: int = 10
+) -> dict[str, np.ndarray]:
     """A small GAN per seed on the 1-D two-Gaussian mixture, all seeds at once.
 
     G: z in R^2 -> 32 -> 32 -> 1; D: 1 -> 32 -> 32 -> 1; both LeakyReLU 0.2 (ReLU generators sometimes
@@ -152,5 +153,10 @@ def train_gan(seeds: list[int], steps: int, batch: int = 128, lr: float = 2e-3, 
             marks.append(step)
     with torch.no_grad():
         a, b = mixture_samples(n_eval, g_eval, R)[..., 0].numpy(), mixture_samples(n_eval, g_eval, R)[..., 0].numpy()
-    return {"w1": np.stack(curve, axis=1), "steps": np.array(marks), "mode_mass": mass, "mode_mass_init": mass0,
-            "floor": np.array([wasserstein1(a[r], b[r]) for r in range(R)])}
+    return {
+        "w1": np.stack(curve, axis=1),
+        "steps": np.array(marks),
+        "mode_mass": mass,
+        "mode_mass_init": mass0,
+        "floor": np.array([wasserstein1(a[r], b[r]) for r in range(R)]),
+    }

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -33,14 +33,19 @@ SCHEMES: dict[str, Callable[[int, int], float]] = {
 }
 
 ACTS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "linear": lambda h: h,
+    "relu": torch.relu,
+    "sigmoid": torch.sigmoid,
+    "tanh": torch.tanh,
+    "linear": lambda h: h,
 }
 
 
 # -- weights -------------------------------------------------------------------------------------
 
-def stacked_weights(sizes: Sequence[int], scheme: str, seeds: Sequence[int], *, repeat: int = 1,
-                    dtype=torch.float32) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+
+def stacked_weights(
+    sizes: Sequence[int], scheme: str, seeds: Sequence[int], *, repeat: int = 1, dtype=torch.float32
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Weights and zero biases of one MLP per seed, each repeated ``repeat`` times (seed-major).
 
     sizes: [in, hidden..., out].  Returns W[l]: (R, sizes[l], sizes[l+1]) and b[l]: (R, 1, sizes[l+1]),
@@ -68,8 +73,10 @@ def forward(h: torch.Tensor, W: Sequence[torch.Tensor], b: Sequence[torch.Tensor
 
 # -- variance profiles at initialisation -------------------------------------------------------------
 
-def linear_variance_profiles(sizes: Sequence[int], schemes: Sequence[str], seed: int, batch: int = 64
-                             ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+
+def linear_variance_profiles(
+    sizes: Sequence[int], schemes: Sequence[str], seed: int, batch: int = 64
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Forward and back-propagated variances per layer of a deep *linear* net at initialisation (float64).
 
     The net maps N(0, 1) inputs (batch, sizes[0]) through len(sizes)-1 linear layers without biases;
@@ -91,13 +98,13 @@ def linear_variance_profiles(sizes: Sequence[int], schemes: Sequence[str], seed:
             h.retain_grad()
             s.append(h)
         (h * up).sum().backward()
-        out[scheme] = (np.array([float(t.detach().var()) for t in s]),
-                       np.array([float(t.grad.var()) for t in s]) / float(up.var()))
+        out[scheme] = (np.array([float(t.detach().var()) for t in s]), np.array([float(t.grad.var()) for t in s]) / float(up.var()))
     return out
 
 
-def relu_second_moments(width: int, depth: int, schemes: Sequence[str], seed: int, batch: int = 64,
-                        device: str = "cpu") -> dict[str, np.ndarray]:
+def relu_second_moments(
+    width: int, depth: int, schemes: Sequence[str], seed: int, batch: int = 64, device: str = "cpu"
+) -> dict[str, np.ndarray]:
     """E[x_l^2] of each hidden ReLU layer's output (over batch and units) on N(0, 1) inputs: (depth,) per scheme.
 
     He et al. 2015, Sec. 2.2: Var[y_l] = n_l Var[w_l] E[x_{l-1}^2] and E[x_l^2] = Var[y_l] / 2, so
@@ -114,15 +121,17 @@ def relu_second_moments(width: int, depth: int, schemes: Sequence[str], seed: in
             h, m = x, []
             for w in unit:
                 h = torch.relu(torch.bmm(h, w * math.sqrt(SCHEMES[scheme](width, width))))
-                m.append(float((h ** 2).mean()))
+                m.append(float((h**2).mean()))
             out[scheme] = np.array(m)
     return out
 
 
 # -- batched training ------------------------------------------------------------------------------
 
-def evaluate(X: torch.Tensor, y: torch.Tensor, W: Sequence[torch.Tensor], b: Sequence[torch.Tensor], act: str
-             ) -> tuple[np.ndarray, np.ndarray]:
+
+def evaluate(
+    X: torch.Tensor, y: torch.Tensor, W: Sequence[torch.Tensor], b: Sequence[torch.Tensor], act: str
+) -> tuple[np.ndarray, np.ndarray]:
     """Mean cross-entropy and error of each stacked run on all of (X, y): (R,) each.  X: (n, in); y: (n,)."""
     R, n = W[0].shape[0], len(X)
     with torch.no_grad():
@@ -132,10 +141,22 @@ def evaluate(X: torch.Tensor, y: torch.Tensor, W: Sequence[torch.Tensor], b: Seq
     return loss.numpy().copy(), err.numpy().copy()
 
 
-def train_stacked(X: torch.Tensor, y: torch.Tensor, W: list[torch.Tensor], b: list[torch.Tensor], act: str,
-                  lrs: torch.Tensor, *, steps: int, batch: int, optimizer: str, order_seeds: Sequence[int],
-                  momentum: float = 0.9, trainable: Sequence[int] | None = None,
-                  test: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, np.ndarray]:
+def train_stacked(
+    X: torch.Tensor,
+    y: torch.Tensor,
+    W: list[torch.Tensor],
+    b: list[torch.Tensor],
+    act: str,
+    lrs: torch.Tensor,
+    *,
+    steps: int,
+    batch: int,
+    optimizer: str,
+    order_seeds: Sequence[int],
+    momentum: float = 0.9,
+    trainable: Sequence[int] | None = None,
+    test: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> dict[str, np.ndarray]:
     """Train R stacked MLPs on (X, y) with cross-entropy; returns training-loss curves and final values.
 
     X: (n, in) float; y: (n,) int64; W, b as from :func:`stacked_weights` (copied, not changed);
@@ -160,8 +181,12 @@ def train_stacked(X: torch.Tensor, y: torch.Tensor, W: list[torch.Tensor], b: li
     state = [(torch.zeros_like(p), torch.zeros_like(p)) for p in params]
     per_epoch = n // batch
     epochs = -(-steps // per_epoch)
-    orders = [np.concatenate([np.random.default_rng([int(s), 7, e]).permutation(n)[: per_epoch * batch]
-                              for e in range(max(epochs, 1))])[: steps * batch].reshape(steps, batch) for s in order_seeds]
+    orders = [
+        np.concatenate([np.random.default_rng([int(s), 7, e]).permutation(n)[: per_epoch * batch] for e in range(max(epochs, 1))])[
+            : steps * batch
+        ].reshape(steps, batch)
+        for s in order_seeds
+    ]
     idx = torch.tensor(np.stack(orders))  # (R, steps, batch): shuffled epochs, a run's order fixed by its seed
 
     loss0, _ = evaluate(X, y, Wp, bp, act)
@@ -191,14 +216,20 @@ def train_stacked(X: torch.Tensor, y: torch.Tensor, W: list[torch.Tensor], b: li
     loss, err = evaluate(X, y, Wp, bp, act)
     bad = ~np.isfinite(loss)
     loss[bad], err[bad] = worst, 1.0
-    out = {"loss": loss, "error": err, "loss0": loss0, "grad_rms0": grad_rms0,
-           "batch_loss": np.where(np.isfinite(batch_loss), batch_loss, worst)}
+    out = {
+        "loss": loss,
+        "error": err,
+        "loss0": loss0,
+        "grad_rms0": grad_rms0,
+        "batch_loss": np.where(np.isfinite(batch_loss), batch_loss, worst),
+    }
     if test is not None:
         out["test_error"] = np.where(bad, 1.0, evaluate(*test, Wp, bp, act)[1])
     return out
 
 
 # -- the cost and correctness of back-propagated gradients --------------------------------------------
+
 
 def parameter_count(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
@@ -224,8 +255,7 @@ def gradient_timings(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, r
     return {k: float(np.median(v)) for k, v in t.items()}
 
 
-def finite_difference_gradient(f: Callable[[], float], params: Sequence[torch.Tensor], eps: float
-                               ) -> tuple[list[torch.Tensor], int, float]:
+def finite_difference_gradient(f: Callable[[], float], params: Sequence[torch.Tensor], eps: float) -> tuple[list[torch.Tensor], int, float]:
     """Central differences (f(p + eps e_i) - f(p - eps e_i)) / (2 eps) for every scalar parameter.
 
     f evaluates the loss at the current parameter values (it is called, never differentiated).
@@ -284,8 +314,15 @@ class TanhMLP(torch.nn.Module):
         return self.layers[-1](x)
 
 
-def gradcheck_scores(reference: torch.nn.Module, candidates: dict[str, torch.nn.Module], x: torch.Tensor,
-                     y: torch.Tensor, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3) -> dict[str, dict]:
+def gradcheck_scores(
+    reference: torch.nn.Module,
+    candidates: dict[str, torch.nn.Module],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+) -> dict[str, dict]:
     """How far each candidate's autograd gradient is from central finite differences of ``reference`` (float64).
 
     Every candidate computes the same loss as ``reference`` with the same parameters in the same order
@@ -294,6 +331,7 @@ def gradcheck_scores(reference: torch.nn.Module, candidates: dict[str, torch.nn.
     atol and rtol; below 1, every partial derivative passes.  Returns per candidate 'score',
     'max_abs_error', and for all: 'n_params' and 'evaluations' (loss evaluations the differences took).
     """
+
     def f() -> float:
         return float(torch.nn.functional.cross_entropy(reference(x), y))
 
@@ -304,8 +342,12 @@ def gradcheck_scores(reference: torch.nn.Module, candidates: dict[str, torch.nn.
         params = list(model.parameters())
         analytic = torch.autograd.grad(torch.nn.functional.cross_entropy(model(x), y), params)
         err = (torch.cat([t.reshape(-1) for t in analytic]) - n).abs()
-        out[name] = {"score": float((err / (atol + rtol * n.abs())).max()), "max_abs_error": float(err.max()),
-                     "n_params": int(n.numel()), "evaluations": calls}
+        out[name] = {
+            "score": float((err / (atol + rtol * n.abs())).max()),
+            "max_abs_error": float(err.max()),
+            "n_params": int(n.numel()),
+            "evaluations": calls,
+        }
     return out
 
 
@@ -319,8 +361,7 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * z))  # overflow-free logistic
 
 
-def xor_train(hidden: int, seeds: Sequence[int], lr: float, steps: int, init_scale: float = 1.0
-              ) -> dict[str, np.ndarray]:
+def xor_train(hidden: int, seeds: Sequence[int], lr: float, steps: int, init_scale: float = 1.0) -> dict[str, np.ndarray]:
     """Full-batch gradient descent on XOR with back-propagation written out (numpy, float64), one run per seed.
 
     hidden > 0: 2 -> hidden (logistic sigmoid) -> 1 (logistic), the 2-layer sigmoid net of Rumelhart,

@@ -25,7 +25,7 @@ def preactivation_variances(model: nn.Sequential, x: torch.Tensor) -> np.ndarray
     """Variance (over batch and units) of each hidden Linear layer's output: (n_hidden,)."""
     out, h = [], x
     mods = list(model)
-    for i, m in enumerate(mods[:-1]):
+    for m in mods[:-1]:
         h = m(h)
         if isinstance(m, nn.Linear):
             out.append(float(h.var()))

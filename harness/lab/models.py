@@ -34,8 +34,9 @@ def init_linear_(layer: nn.Linear, scheme: str, generator: torch.Generator) -> N
         layer.bias.zero_()
 
 
-def mlp(in_features: int, width: int, depth: int, out_features: int, activation: str, init: str, seed: int,
-        dtype=torch.float32) -> nn.Sequential:
+def mlp(
+    in_features: int, width: int, depth: int, out_features: int, activation: str, init: str, seed: int, dtype=torch.float32
+) -> nn.Sequential:
     """``depth`` hidden Linear+activation layers of ``width`` units, then a Linear output layer."""
     g = torch.Generator().manual_seed(seed)
     layers: list[nn.Module] = []

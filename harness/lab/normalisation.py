@@ -61,8 +61,9 @@ def shifted_digits(per_pixel: bool) -> tuple[np.ndarray, np.ndarray]:
     for dy in (-1, 0, 1):
         for dx in (-1, 0, 1):
             s = np.zeros_like(img)
-            s[:, max(dy, 0):8 + min(dy, 0), max(dx, 0):8 + min(dx, 0)] = \
-                img[:, max(-dy, 0):8 + min(-dy, 0), max(-dx, 0):8 + min(-dx, 0)]
+            s[:, max(dy, 0) : 8 + min(dy, 0), max(dx, 0) : 8 + min(dx, 0)] = img[
+                :, max(-dy, 0) : 8 + min(-dy, 0), max(-dx, 0) : 8 + min(-dx, 0)
+            ]
             out.append(s.reshape(-1, 64))
     if per_pixel:
         mu, sd = X.mean(0), X.std(0)
@@ -82,17 +83,31 @@ def _stack_init(seeds: tuple[int, ...], reps: int, width: int, depth: int, act: 
     """Each seed's MLP (harness.models.mlp), repeated ``reps`` times per seed, seed-major:
     W[l] (S*reps, in, out), b[l] (S*reps, 1, out)."""
     nets = [models.linears(models.mlp(64, width, depth, 10, act, init, s)) for s in seeds]
-    W = [torch.stack([nets[i][l].weight.detach().T for i in range(len(seeds)) for _ in range(reps)])
-         for l in range(depth + 1)]
-    b = [torch.stack([nets[i][l].bias.detach()[None, :] for i in range(len(seeds)) for _ in range(reps)])
-         for l in range(depth + 1)]
+    W = [torch.stack([nets[i][l].weight.detach().T for i in range(len(seeds)) for _ in range(reps)]) for l in range(depth + 1)]
+    b = [torch.stack([nets[i][l].bias.detach()[None, :] for i in range(len(seeds)) for _ in range(reps)]) for l in range(depth + 1)]
     return W, b
 
 
-def train_grid(conditions: tuple[Condition, ...], seeds: tuple[int, ...], lrs: tuple[float, ...], *,
-               n_train: int | None, width: int, depth: int, act: str, init: str, steps: int, batch: int,
-               momentum: float, eval_every: int, probe: int | None = None, test_every: int = 0,
-               per_pixel: bool = True, decay_last: float = 0.0, track_shift: bool = True) -> dict:
+def train_grid(
+    conditions: tuple[Condition, ...],
+    seeds: tuple[int, ...],
+    lrs: tuple[float, ...],
+    *,
+    n_train: int | None,
+    width: int,
+    depth: int,
+    act: str,
+    init: str,
+    steps: int,
+    batch: int,
+    momentum: float,
+    eval_every: int,
+    probe: int | None = None,
+    test_every: int = 0,
+    per_pixel: bool = True,
+    decay_last: float = 0.0,
+    track_shift: bool = True,
+) -> dict:
     """Train every (condition, seed, rate) MLP at once; SGD with momentum, cross-entropy, float32.
 
     Data: ``n_train`` digits per seed (``split``), or all 1797 when None; the rest is the test set.
@@ -139,8 +154,8 @@ def train_grid(conditions: tuple[Condition, ...], seeds: tuple[int, ...], lrs: t
     params += [torch.ones(R, 1, width) for _ in range(depth)] + [torch.zeros(R, 1, width) for _ in range(depth)]
     for p in params:
         p.requires_grad_(True)
-    Wl, bl = params[: depth + 1], params[depth + 1: 2 * depth + 2]
-    gam, bet = params[2 * depth + 2: 3 * depth + 2], params[3 * depth + 2:]
+    Wl, bl = params[: depth + 1], params[depth + 1 : 2 * depth + 2]
+    gam, bet = params[2 * depth + 2 : 3 * depth + 2], params[3 * depth + 2 :]
     vel = [torch.zeros_like(p) for p in params]
     f = models.ACTIVATIONS[act]()
 
@@ -150,8 +165,7 @@ def train_grid(conditions: tuple[Condition, ...], seeds: tuple[int, ...], lrs: t
     orders = []
     for s in seeds:
         rng = np.random.default_rng([s, 1])
-        orders.append(np.concatenate([rng.permutation(n_tr)[: per_epoch * batch] for _ in range(epochs)])
-                      .reshape(-1, batch)[:steps])
+        orders.append(np.concatenate([rng.permutation(n_tr)[: per_epoch * batch] for _ in range(epochs)]).reshape(-1, batch)[:steps])
     pos = torch.tensor(np.stack(orders))[r_s]  # (R, steps, batch) positions in the seed's training split
     gen = torch.Generator().manual_seed(int(seeds[0]))
 
@@ -213,8 +227,11 @@ def train_grid(conditions: tuple[Condition, ...], seeds: tuple[int, ...], lrs: t
             out, _ = forward(gather(rows), False, n_tr)
         yy = y_all[rows]
         correct = (out.argmax(-1) == yy).float()
-        te_loss = nn.functional.cross_entropy(out[:, n_tr:].reshape(-1, 10), yy[:, n_tr:].reshape(-1),
-                                              reduction="none").reshape(R, n_te).mean(1) if n_te else torch.zeros(R)
+        te_loss = (
+            nn.functional.cross_entropy(out[:, n_tr:].reshape(-1, 10), yy[:, n_tr:].reshape(-1), reduction="none").reshape(R, n_te).mean(1)
+            if n_te
+            else torch.zeros(R)
+        )
         te_acc = correct[:, n_tr:].mean(1) if n_te else torch.zeros(R)
         return correct[:, :n_tr].mean(1), te_acc, te_loss
 
@@ -270,7 +287,8 @@ def train_grid(conditions: tuple[Condition, ...], seeds: tuple[int, ...], lrs: t
     return {
         "eval_steps": np.array(ev_steps),
         "train_loss": torch.stack(losses, -1).numpy().reshape(*shape, -1),
-        "train_acc": tr_acc.numpy().reshape(shape), "test_acc": te_acc.numpy().reshape(shape),
+        "train_acc": tr_acc.numpy().reshape(shape),
+        "test_acc": te_acc.numpy().reshape(shape),
         "test_loss": te_loss.numpy().reshape(shape),
         "test_curve_steps": np.array(test_steps),
         "test_acc_curve": torch.stack(test_curve, -1).numpy().reshape(*shape, -1) if test_curve else np.zeros((*shape, 0)),
@@ -279,9 +297,22 @@ def train_grid(conditions: tuple[Condition, ...], seeds: tuple[int, ...], lrs: t
     }
 
 
-def train_small(conditions: tuple[Condition, ...], seeds: tuple[int, ...], *, n_train: int, width: int, depth: int,
-                steps: int, batch: int, lr: float, momentum: float, decay_last: float, loss_every: int = 0,
-                curve_every: int = 0, curve_test: int = 300) -> dict:
+def train_small(
+    conditions: tuple[Condition, ...],
+    seeds: tuple[int, ...],
+    *,
+    n_train: int,
+    width: int,
+    depth: int,
+    steps: int,
+    batch: int,
+    lr: float,
+    momentum: float,
+    decay_last: float,
+    loss_every: int = 0,
+    curve_every: int = 0,
+    curve_test: int = 300,
+) -> dict:
     """The small-data runs of the regularisation claims: every (condition, seed) ReLU MLP (He init) trained at
     once, one rate for all; SGD with momentum on the mean cross-entropy of each mini-batch, float32, globally
     standardised digits (``shifted_digits(False)``, as augmentation needs).
@@ -322,8 +353,7 @@ def train_small(conditions: tuple[Condition, ...], seeds: tuple[int, ...], *, n_
     orders = []
     for s in seeds:  # the per-seed batch order of train_grid
         rng = np.random.default_rng([s, 1])
-        orders.append(np.concatenate([rng.permutation(n_train)[: per_epoch * batch] for _ in range(epochs)])
-                      .reshape(-1, batch)[:steps])
+        orders.append(np.concatenate([rng.permutation(n_train)[: per_epoch * batch] for _ in range(epochs)]).reshape(-1, batch)[:steps])
     batches = torch.gather(tr_idx, 1, torch.tensor(np.stack(orders)).reshape(S, -1)).reshape(S, steps, batch)
     rng = np.random.default_rng([int(seeds[0]), 5])  # numpy's PCG64: several times faster than torch.rand here
     flat, unshifted = Xs.reshape(-1, 64), Xs[4]
@@ -363,7 +393,8 @@ def train_small(conditions: tuple[Condition, ...], seeds: tuple[int, ...], *, n_
     correct = (out.argmax(-1) == yy).float()
     te_loss = -torch.log_softmax(out[:, :, n_train:], -1).gather(-1, yy[:, n_train:].expand(C, -1, -1)[..., None])
     return {
-        "train_acc": correct[:, :, :n_train].mean(-1).numpy(), "test_acc": correct[:, :, n_train:].mean(-1).numpy(),
+        "train_acc": correct[:, :, :n_train].mean(-1).numpy(),
+        "test_acc": correct[:, :, n_train:].mean(-1).numpy(),
         "test_loss": te_loss.mean((-1, -2)).numpy(),
         "loss_steps": np.array(loss_steps),
         "train_loss": torch.stack(losses, -1).numpy() if losses else np.zeros((C, S, 0)),
@@ -380,7 +411,7 @@ def keep_mask(rng: np.random.Generator, shape: tuple, keep: float) -> torch.Tens
     if keep == 0.5:
         bits = np.unpackbits(np.frombuffer(rng.bytes(-(-n // 8)), dtype=np.uint8))[:n]
     else:
-        bits = (rng.integers(0, 2 ** 16, n, dtype=np.uint16) < round(keep * 2 ** 16)).view(np.uint8)
+        bits = (rng.integers(0, 2**16, n, dtype=np.uint16) < round(keep * 2**16)).view(np.uint8)
     return torch.from_numpy(bits.reshape(shape)).to(torch.float32).mul_(1 / keep)
 
 
@@ -461,8 +492,7 @@ def check_train_small_gradients(seed: int = 0, n: int = 3) -> float:
     (BN makes the hidden biases' gradients exactly 0, so entry-wise ratios are meaningless).  float32."""
     g = torch.Generator().manual_seed(seed)
     r = lambda *s: torch.randn(*s, generator=g)
-    W0, b0 = [r(n, 64, 16) * 0.2, r(n, 16, 16) * 0.3, r(n, 16, 10) * 0.3], [r(n, 1, 16) * 0.1, r(n, 1, 16) * 0.1,
-                                                                          r(n, 1, 10) * 0.1]
+    W0, b0 = [r(n, 64, 16) * 0.2, r(n, 16, 16) * 0.3, r(n, 16, 10) * 0.3], [r(n, 1, 16) * 0.1, r(n, 1, 16) * 0.1, r(n, 1, 10) * 0.1]
     x, onehot = r(n, 12, 64), nn.functional.one_hot(torch.randint(0, 10, (n, 12), generator=g), 10).float()
     worst = 0.0
     for cond in (Condition(), Condition(bn=True), Condition(bn=True, keep_input=0.8, keep_hidden=0.5)):
@@ -485,6 +515,7 @@ def check_train_small_gradients(seed: int = 0, n: int = 3) -> float:
         worst = max(worst, max(float((a - b).abs().max()) for a, b in zip(mine, ref)) / scale)
     return worst
 
+
 def steps_to_target(eval_steps: np.ndarray, losses: np.ndarray, target: float) -> np.ndarray:
     """First evaluated step at which the loss is <= target; ``eval_steps[-1]`` (the cap) if never.
     losses (..., E) -> (...)."""
@@ -494,6 +525,7 @@ def steps_to_target(eval_steps: np.ndarray, losses: np.ndarray, target: float) -
 
 
 # -- torch.nn.BatchNorm1d in a trained net ---------------------------------------------------------
+
 
 def bn_net(width: int, seed: int) -> nn.Sequential:
     """64 -> [Linear, BatchNorm1d, ReLU] x 2 -> Linear 10, float64, He init (harness.models)."""
@@ -543,8 +575,11 @@ def batchnorm1d_check(seed: int, width: int, steps: int, batch: int = 64, lr: fl
     def io(model: nn.Sequential, x: torch.Tensor, train: bool) -> list[tuple[torch.Tensor, torch.Tensor]]:
         model = copy.deepcopy(model).train(train)
         seen = []
-        hooks = [m.register_forward_hook(lambda m, i, o: seen.append((i[0].detach(), o.detach())))
-                 for m in model if isinstance(m, nn.BatchNorm1d)]
+        hooks = [
+            m.register_forward_hook(lambda m, i, o: seen.append((i[0].detach(), o.detach())))
+            for m in model
+            if isinstance(m, nn.BatchNorm1d)
+        ]
         with torch.no_grad():
             model(x)
         for h in hooks:
@@ -560,9 +595,18 @@ def batchnorm1d_check(seed: int, width: int, steps: int, batch: int = 64, lr: fl
 
     tr, ev = io(net, X[a], True), io(net, X[a], False)
     tr_mix, ev_mix = io(net, X[mixed], True), io(net, X[mixed], False)
-    out = {"xhat_dev_train": 0.0, "xhat_dev_input": 0.0, "err_train_batch": 0.0, "err_train_running": 0.0,
-           "err_eval_running": 0.0, "err_eval_batch": 0.0, "dep_train": 0.0, "dep_eval": 0.0,
-           "running_vs_population": 0.0, "min_batch_var": math.inf}
+    out = {
+        "xhat_dev_train": 0.0,
+        "xhat_dev_input": 0.0,
+        "err_train_batch": 0.0,
+        "err_train_running": 0.0,
+        "err_eval_running": 0.0,
+        "err_eval_batch": 0.0,
+        "dep_train": 0.0,
+        "dep_eval": 0.0,
+        "running_vs_population": 0.0,
+        "min_batch_var": math.inf,
+    }
     h = X
     with torch.no_grad():
         for i, bnl in enumerate(bns):
@@ -598,10 +642,12 @@ AXES = {  # the groups of elements that share one mean and variance, for an (N, 
 
 def norm_layers(C: int, H: int, W: int, groups: int) -> dict[str, nn.Module]:
     """torch's four layers, float64, default affine initialisation (gamma 1, beta 0), training mode."""
-    return {"LayerNorm": nn.LayerNorm([C, H, W], dtype=torch.float64),
-            "GroupNorm": nn.GroupNorm(groups, C, dtype=torch.float64),
-            "InstanceNorm2d": nn.InstanceNorm2d(C, dtype=torch.float64),
-            "BatchNorm2d": nn.BatchNorm2d(C, dtype=torch.float64).train()}
+    return {
+        "LayerNorm": nn.LayerNorm([C, H, W], dtype=torch.float64),
+        "GroupNorm": nn.GroupNorm(groups, C, dtype=torch.float64),
+        "InstanceNorm2d": nn.InstanceNorm2d(C, dtype=torch.float64),
+        "BatchNorm2d": nn.BatchNorm2d(C, dtype=torch.float64).train(),
+    }
 
 
 def group_ids(axes: str, shape: tuple[int, int, int, int], groups: int) -> torch.Tensor:
@@ -610,8 +656,7 @@ def group_ids(axes: str, shape: tuple[int, int, int, int], groups: int) -> torch
     N, C, H, W = shape
     n = torch.arange(N)[:, None, None, None].expand(shape)
     c = torch.arange(C)[None, :, None, None].expand(shape)
-    return {"LayerNorm": n, "GroupNorm": n * groups + c // (C // groups), "InstanceNorm2d": n * C + c,
-            "BatchNorm2d": c}[axes].contiguous()
+    return {"LayerNorm": n, "GroupNorm": n * groups + c // (C // groups), "InstanceNorm2d": n * C + c, "BatchNorm2d": c}[axes].contiguous()
 
 
 def group_deviation(z: torch.Tensor, ids: torch.Tensor) -> float:

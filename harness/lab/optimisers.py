@@ -32,8 +32,13 @@ ADAGRAD_EPS, MOMENTUM = 1e-10, 0.9
 def new_state(rule: str, w) -> dict:
     """Zeroed optimiser state for parameters shaped like ``w`` (numpy array or torch tensor)."""
     zeros = (lambda a: a * 0) if isinstance(w, np.ndarray) else torch.zeros_like
-    return {"sgd": {}, "momentum": {"b": None}, "rmsprop": {"v": zeros(w)}, "adam": {"m": zeros(w), "v": zeros(w)},
-            "adagrad": {"s": zeros(w)}}[rule]
+    return {
+        "sgd": {},
+        "momentum": {"b": None},
+        "rmsprop": {"v": zeros(w)},
+        "adam": {"m": zeros(w), "v": zeros(w)},
+        "adagrad": {"s": zeros(w)},
+    }[rule]
 
 
 def step_(rule: str, w, g, state: dict, lr, t: int) -> None:
@@ -50,7 +55,7 @@ def step_(rule: str, w, g, state: dict, lr, t: int) -> None:
         b1, b2 = ADAM_BETAS
         state["m"] = b1 * state["m"] + (1 - b1) * g
         state["v"] = b2 * state["v"] + (1 - b2) * g * g
-        w -= (lr / (1 - b1 ** t)) * state["m"] / (state["v"] ** 0.5 / (1 - b2 ** t) ** 0.5 + ADAM_EPS)
+        w -= (lr / (1 - b1**t)) * state["m"] / (state["v"] ** 0.5 / (1 - b2**t) ** 0.5 + ADAM_EPS)
     elif rule == "adagrad":
         state["s"] = state["s"] + g * g
         w -= lr * g / (state["s"] ** 0.5 + ADAGRAD_EPS)
@@ -84,8 +89,7 @@ def logistic_problem(n: int, d: int, seed: int) -> tuple[torch.Tensor, torch.Ten
     return X, torch.where(flip, 1 - y, y)
 
 
-def update_deviation_under_rescaling(rule: str, X: torch.Tensor, y: torch.Tensor, scale: torch.Tensor, lr: float,
-                                     steps: int) -> dict:
+def update_deviation_under_rescaling(rule: str, X: torch.Tensor, y: torch.Tensor, scale: torch.Tensor, lr: float, steps: int) -> dict:
     """How ``torch.optim``'s update changes when every gradient is multiplied by ``scale``, along one trajectory.
 
     X: (n, d); y: (n,) logistic regression without intercept, weights from 0; scale: (d,) one factor per
@@ -140,8 +144,10 @@ def gap_to_torch(rule: str, X: torch.Tensor, y: torch.Tensor, lr: float, steps: 
 
 # -- softmax regression on badly scaled features (numpy, whole grids at once) --------------------
 
-def softmax_grid(X: np.ndarray, y: np.ndarray, classes: int, rules: tuple[str, ...], lrs: np.ndarray, steps: int,
-                 batch: int, l2: float, seed: int) -> np.ndarray:
+
+def softmax_grid(
+    X: np.ndarray, y: np.ndarray, classes: int, rules: tuple[str, ...], lrs: np.ndarray, steps: int, batch: int, l2: float, seed: int
+) -> np.ndarray:
     """Final objective of mini-batch training from W = 0, every rule at every rate: (n_rules, n_lr).
 
     All runs see the same mini-batches (shuffled epochs drawn with ``seed``), so rules and rates
@@ -157,7 +163,7 @@ def softmax_grid(X: np.ndarray, y: np.ndarray, classes: int, rules: tuple[str, .
     order = np.concatenate([rng.permutation(n) for _ in range(steps * batch // n + 1)])
     with np.errstate(over="ignore", invalid="ignore"):
         for t in range(1, steps + 1):
-            idx = order[(t - 1) * batch: t * batch]
+            idx = order[(t - 1) * batch : t * batch]
             z = Xb[idx] @ W  # (R, L, batch, c)
             # clipped at -60: exp(-60) ~ 1e-26 changes no probability, and it keeps exp out of the
             # subnormal range, which costs ~100x per operation on x86 when features span four decades
@@ -172,12 +178,17 @@ def softmax_grid(X: np.ndarray, y: np.ndarray, classes: int, rules: tuple[str, .
 
 # -- one-hidden-layer ReLU networks, many runs batched ------------------------------------------
 
+
 def _stacked_mlp(width: int, inits: list[int], in_features: int, classes: int) -> list[torch.Tensor]:
     """He-initialised one-hidden-layer nets (harness.models.mlp), one per init seed: W1 (R, in, width),
     b1 (R, 1, width), W2 (R, width, classes), b2 (R, 1, classes); float32."""
     nets = [models.linears(models.mlp(in_features, width, 1, classes, "relu", "he", s)) for s in inits]
-    return [torch.stack([n[0].weight.detach().T for n in nets]), torch.stack([n[0].bias.detach()[None] for n in nets]),
-            torch.stack([n[1].weight.detach().T for n in nets]), torch.stack([n[1].bias.detach()[None] for n in nets])]
+    return [
+        torch.stack([n[0].weight.detach().T for n in nets]),
+        torch.stack([n[0].bias.detach()[None] for n in nets]),
+        torch.stack([n[1].weight.detach().T for n in nets]),
+        torch.stack([n[1].bias.detach()[None] for n in nets]),
+    ]
 
 
 def _logits(params: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
@@ -194,9 +205,19 @@ def _full_loss(params: list[torch.Tensor], X: torch.Tensor, y: torch.Tensor) -> 
     return torch.logsumexp(z, -1).mean(-1) - z.gather(-1, y.expand(z.shape[0], -1)[..., None]).squeeze(-1).mean(-1)
 
 
-def train_mlps(X: torch.Tensor, y: torch.Tensor, width: int, inits: list[int], rule: str, lrs: np.ndarray,
-               steps: int, batch: int, order_seed: int, eval_every: int = 0,
-               held_out: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict:
+def train_mlps(
+    X: torch.Tensor,
+    y: torch.Tensor,
+    width: int,
+    inits: list[int],
+    rule: str,
+    lrs: np.ndarray,
+    steps: int,
+    batch: int,
+    order_seed: int,
+    eval_every: int = 0,
+    held_out: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> dict:
     """Train R = len(inits) one-hidden-layer ReLU nets (He init, seed per run) with one rule, run i at lrs[i].
 
     X: (n, in) float32; y: (n,) class indices.  Every run sees the same mini-batches (shuffled epochs
@@ -215,7 +236,7 @@ def train_mlps(X: torch.Tensor, y: torch.Tensor, width: int, inits: list[int], r
     with torch.no_grad():
         out["initial"] = _full_loss(params, X, y).numpy().astype(float)
     for t in range(1, steps + 1):
-        idx = order[(t - 1) * batch: t * batch]
+        idx = order[(t - 1) * batch : t * batch]
         logits = _logits(params, X[idx])
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, classes), y[idx].repeat(R), reduction="sum") / batch
         grads = torch.autograd.grad(loss, params)  # the sum over runs of each run's mean loss: per-run gradients
@@ -235,6 +256,7 @@ def train_mlps(X: torch.Tensor, y: torch.Tensor, width: int, inits: list[int], r
 
 # -- Wilson et al. 2017, Sec. 3.3: a separable problem where adaptive methods generalise badly ------
 
+
 def wilson_data(n: int, p: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Wilson et al.'s construction: training set X (n, 3 + 5n), y (n,) in {-1, +1}, and a test set of 1000.
 
@@ -251,15 +273,14 @@ def wilson_data(n: int, p: float, seed: int) -> tuple[np.ndarray, np.ndarray, np
     X = np.zeros((n, 3 + 5 * n))
     X[:, 0], X[:, 1], X[:, 2] = y, 1.0, 1.0
     for i in range(n):
-        X[i, 3 + 5 * i: 3 + 5 * i + (1 if y[i] > 0 else 5)] = 1.0
+        X[i, 3 + 5 * i : 3 + 5 * i + (1 if y[i] > 0 else 5)] = 1.0
     y_test = np.where(rng.random(1000) < p, 1.0, -1.0)
     X_test = np.zeros((1000, X.shape[1]))  # unseen unique features: their weights are 0 for every method from 0
     X_test[:, 0], X_test[:, 1], X_test[:, 2] = y_test, 1.0, 1.0
     return X, y, X_test, y_test
 
 
-def least_squares_fit(X: np.ndarray, y: np.ndarray, rule: str, lrs: np.ndarray, steps: int, batch: int,
-                      seed: int) -> np.ndarray:
+def least_squares_fit(X: np.ndarray, y: np.ndarray, rule: str, lrs: np.ndarray, steps: int, batch: int, seed: int) -> np.ndarray:
     """Minimise (1/2n)||Xw - y||^2 from w = 0 with ``rule`` at each rate: weights (n_lr, d).
 
     ``batch`` = n gives the full-batch method (GD, or the deterministic adaptive methods of
@@ -272,7 +293,7 @@ def least_squares_fit(X: np.ndarray, y: np.ndarray, rule: str, lrs: np.ndarray, 
     rng = np.random.default_rng(seed)
     order = np.concatenate([rng.permutation(n) for _ in range(steps * batch // n + 1)])
     for t in range(1, steps + 1):
-        idx = order[(t - 1) * batch: t * batch] if batch < n else slice(None)
+        idx = order[(t - 1) * batch : t * batch] if batch < n else slice(None)
         Xi = X[idx]
         step_(rule, W, (W @ Xi.T - y[idx]) @ Xi / Xi.shape[0], state, lr, t)
     return W

@@ -35,8 +35,7 @@ def grid_world(size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return nxt, reward, terminal
 
 
-def value_iteration(nxt: np.ndarray, reward: np.ndarray, terminal: np.ndarray, gamma: float,
-                    tol: float = 1e-12) -> np.ndarray:
+def value_iteration(nxt: np.ndarray, reward: np.ndarray, terminal: np.ndarray, gamma: float, tol: float = 1e-12) -> np.ndarray:
     """Q* from the Bellman optimality equation Q(s, a) = r(s, a) + gamma max_a' Q(s', a'): (S, A).
 
     Iterated to a fixed point (sup-norm change below ``tol``); terminal states have value 0.
@@ -61,8 +60,7 @@ def epsilon_greedy(q: np.ndarray, eps: float | np.ndarray, rng: np.random.Genera
     return epsilon_greedy_from(q, eps, rng.random((n, A)), rng.random(n), rng.integers(0, A, n))
 
 
-def epsilon_greedy_from(q: np.ndarray, eps: float | np.ndarray, tie: np.ndarray, coin: np.ndarray,
-                        random_action: np.ndarray) -> np.ndarray:
+def epsilon_greedy_from(q: np.ndarray, eps: float | np.ndarray, tie: np.ndarray, coin: np.ndarray, random_action: np.ndarray) -> np.ndarray:
     """``epsilon_greedy`` with its random numbers given: tie (n, A) and coin (n,) uniform on [0, 1),
     random_action (n,) uniform over the A actions (so a loop can draw them in bulk)."""
     best = q == q.max(axis=1, keepdims=True)
@@ -70,8 +68,17 @@ def epsilon_greedy_from(q: np.ndarray, eps: float | np.ndarray, tie: np.ndarray,
     return np.where(coin < eps, random_action, greedy)
 
 
-def q_learning(seeds: list[int], size: int, gamma: float, eps: tuple[float, ...], alpha: float, steps: int,
-               checkpoints: tuple[int, ...], anneal: float = 0.1, max_episode: int = 100) -> dict[str, np.ndarray]:
+def q_learning(
+    seeds: list[int],
+    size: int,
+    gamma: float,
+    eps: tuple[float, ...],
+    alpha: float,
+    steps: int,
+    checkpoints: tuple[int, ...],
+    anneal: float = 0.1,
+    max_episode: int = 100,
+) -> dict[str, np.ndarray]:
     """Tabular Q-learning (Watkins 1989) on ``grid_world(size)``, one agent per seed, all at once.
 
     ``eps`` holds one final epsilon per agent (R = len(seeds) = len(eps)).  Each step: act
@@ -109,8 +116,7 @@ def q_learning(seeds: list[int], size: int, gamma: float, eps: tuple[float, ...]
             tie, coin = rng.random((chunk, R, A)), rng.random((chunk, R))
             rand_a, rand_s = rng.integers(0, A, (chunk, R)), rng.choice(starts, (chunk, R))
             ts = np.arange(t, t + chunk)[:, None]
-            eps_t = np.where(final_eps == 0, 0.0,
-                             np.maximum(final_eps, 1 - (1 - final_eps) * ts / max(1.0, anneal * steps)))  # (chunk, R)
+            eps_t = np.where(final_eps == 0, 0.0, np.maximum(final_eps, 1 - (1 - final_eps) * ts / max(1.0, anneal * steps)))  # (chunk, R)
         i = (t - 1) % chunk
         e = eps_t[i]
         action = epsilon_greedy_from(Qs[base + state], e, tie[i], coin[i], rand_a[i])
@@ -129,8 +135,12 @@ def q_learning(seeds: list[int], size: int, gamma: float, eps: tuple[float, ...]
     best = q_star == q_star.max(axis=1, keepdims=True)
     chosen = Q.argmax(axis=2)  # (R, S)
     optimal = best[np.arange(S)[None, :], chosen][:, live].mean(axis=1)
-    return {"error": np.stack(errors, axis=1), "greedy_optimal": optimal,
-            "visited": visits[:, live].reshape(R, -1).mean(axis=1), "q_star": q_star}
+    return {
+        "error": np.stack(errors, axis=1),
+        "greedy_optimal": optimal,
+        "visited": visits[:, live].reshape(R, -1).mean(axis=1),
+        "q_star": q_star,
+    }
 
 
 def greedy_frequency(seed: int, eps: float, actions: int, n: int) -> int:

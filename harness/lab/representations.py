@@ -18,8 +18,8 @@ from torch.nn import functional as F
 
 from harness.lab import data
 
-
 # == Representations ===============================================================================
+
 
 def _one_blas_thread():
     """One BLAS/OpenMP thread for the libraries loaded *now*.  The suite limits threads when it starts,
@@ -32,6 +32,7 @@ def _one_blas_thread():
 
 # -- concentric circles: engineered vs learned features ----------------------------------------------
 
+
 def circles(n: int, seed: int, noise: float = 0.1, factor: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's two concentric circles (radii 1 and ``factor``), shuffled: X (n, 2), y (n,) in {0, 1}."""
     from sklearn.datasets import make_circles
@@ -41,7 +42,7 @@ def circles(n: int, seed: int, noise: float = 0.1, factor: float = 0.5) -> tuple
 
 def radius_feature(X: np.ndarray) -> np.ndarray:
     """The hand-engineered feature: raw inputs plus the squared radius x1^2 + x2^2: (n, 3)."""
-    return np.c_[X, (X ** 2).sum(axis=1)]
+    return np.c_[X, (X**2).sum(axis=1)]
 
 
 def circles_accuracies(seed: int, n: int = 1000, hidden: int = 32) -> dict[str, float]:
@@ -62,16 +63,14 @@ def circles_accuracies(seed: int, n: int = 1000, hidden: int = 32) -> dict[str, 
     with _one_blas_thread():
         raw = LogisticRegression().fit(Xtr, ytr).score(Xte, yte)
         eng = LogisticRegression().fit(radius_feature(Xtr), ytr).score(radius_feature(Xte), yte)
-        mlp = MLPClassifier(hidden_layer_sizes=(hidden,), activation="relu", solver="lbfgs", max_iter=2000,
-                            random_state=seed).fit(Xtr, ytr)
+        mlp = MLPClassifier(hidden_layer_sizes=(hidden,), activation="relu", solver="lbfgs", max_iter=2000, random_state=seed).fit(Xtr, ytr)
 
     def hidden_layer(A):  # (n, hidden): the MLP's learned representation
         return np.maximum(A @ mlp.coefs_[0] + mlp.intercepts_[0], 0.0)
 
     r2 = radius_feature(Xtr)[:, 2], radius_feature(Xte)[:, 2]
     probe = LinearRegression().fit(hidden_layer(Xtr), r2[0]).score(hidden_layer(Xte), r2[1])
-    return {"raw linear": float(raw), "engineered linear": float(eng), "raw MLP": float(mlp.score(Xte, yte)),
-            "probe R2": float(probe)}
+    return {"raw linear": float(raw), "engineered linear": float(eng), "raw MLP": float(mlp.score(Xte, yte)), "probe R2": float(probe)}
 
 
 # -- digits: CNN vs MLP vs linear model on raw pixels, one-pixel shifts --------------------------------
@@ -89,8 +88,9 @@ def shift_images(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     """Translate images (..., H, W) by (dy, dx) pixels, filling with 0 (the digits' background)."""
     out = torch.zeros_like(x)
     H, W = x.shape[-2:]
-    out[..., max(dy, 0):H + min(dy, 0), max(dx, 0):W + min(dx, 0)] = \
-        x[..., max(-dy, 0):H + min(-dy, 0), max(-dx, 0):W + min(-dx, 0)]
+    out[..., max(dy, 0) : H + min(dy, 0), max(dx, 0) : W + min(dx, 0)] = x[
+        ..., max(-dy, 0) : H + min(-dy, 0), max(-dx, 0) : W + min(-dx, 0)
+    ]
     return out
 
 
@@ -139,7 +139,7 @@ def _forward(kind: str, p: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     return torch.baddbmm(p[5], h.reshape(B, S, 128).transpose(0, 1), p[4])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def digit_net_accuracies(kind: str, seeds: tuple[int, ...], lr: float, epochs: int, batch: int = 64) -> dict:
     """Train one ``kind`` network per seed on its half of the raw digits (``digit_halves``); test on the other half.
 
@@ -160,7 +160,7 @@ def digit_net_accuracies(kind: str, seeds: tuple[int, ...], lr: float, epochs: i
     for _ in range(epochs):
         order = torch.tensor(np.stack([r.permutation(ntr) for r in rngs]))
         for k in range(ntr // batch):
-            idx = order[:, k * batch:(k + 1) * batch]
+            idx = order[:, k * batch : (k + 1) * batch]
             logits = _forward(kind, params, Xtr[rows, idx])
             # sum of each seed's mean loss: seeds share no parameters, so each trains as if alone
             loss = F.cross_entropy(logits.reshape(-1, 10), ytr[rows, idx].reshape(-1)) * S
@@ -170,8 +170,9 @@ def digit_net_accuracies(kind: str, seeds: tuple[int, ...], lr: float, epochs: i
     with torch.no_grad():
         Xte, yte = X[te], y[te]
         clean = (_forward(kind, params, Xte).argmax(-1) == yte).float().mean(-1)
-        shifted = torch.stack([(_forward(kind, params, shift_images(Xte, dy, dx)).argmax(-1) == yte).float().mean(-1)
-                               for dy, dx in SHIFTS], dim=1)
+        shifted = torch.stack(
+            [(_forward(kind, params, shift_images(Xte, dy, dx)).argmax(-1) == yte).float().mean(-1) for dy, dx in SHIFTS], dim=1
+        )
     return {"clean": clean.numpy().astype(float), "shifted": shifted.numpy().astype(float)}
 
 
@@ -179,10 +180,11 @@ def digit_halves(seed: int) -> tuple[np.ndarray, np.ndarray]:
     """The random half/half split of the digits used for ``seed`` by every digit model: train and test indices."""
     n = 1797
     perm = np.random.default_rng([seed, 0]).permutation(n)
-    return perm[: n // 2], perm[n // 2:]
+    return perm[: n // 2], perm[n // 2 :]
 
 
 # -- Telgarsky's sawtooth ---------------------------------------------------------------------------
+
 
 def tent(x: torch.Tensor) -> torch.Tensor:
     """Telgarsky's tent map on [0, 1]: m(x) = 2x for x < 1/2, 2 - 2x after; m(x) = 2 relu(x) - 4 relu(x - 1/2)."""
@@ -198,7 +200,7 @@ def sawtooth(x: torch.Tensor, k: int) -> torch.Tensor:
 
 def sawtooth_grid(k: int, points_per_piece: int = 8) -> torch.Tensor:
     """A dyadic grid on [0, 1] that contains every kink of the k-fold sawtooth: (2^k * points_per_piece + 1, 1) float64."""
-    n = 2 ** k * points_per_piece
+    n = 2**k * points_per_piece
     return (torch.arange(n + 1, dtype=torch.float64) / n)[:, None]
 
 
@@ -242,9 +244,8 @@ def mlp_params(widths: list[int]) -> int:
     return sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
 
 
-@functools.lru_cache(maxsize=None)
-def fit_sawtooth(widths: tuple[int, ...], k: int, seeds: tuple[int, ...], lrs: tuple[float, ...],
-                 steps: int) -> dict:
+@functools.cache
+def fit_sawtooth(widths: tuple[int, ...], k: int, seeds: tuple[int, ...], lrs: tuple[float, ...], steps: int) -> dict:
     """Fit ReLU nets of layer sizes ``widths`` (1, ..., 1) to the k-fold sawtooth on its dyadic grid.
 
     One net per (seed, rate), all trained at once: PyTorch's default init from the seed, full-batch
@@ -272,8 +273,8 @@ def fit_sawtooth(widths: tuple[int, ...], k: int, seeds: tuple[int, ...], lrs: t
     def forward(th: torch.Tensor) -> torch.Tensor:  # (R, n, 1)
         h = x.expand(th.shape[0], -1, -1)
         for i, (a, b) in enumerate(shapes):
-            W = th[:, offs[i]:offs[i + 1]].reshape(-1, a, b)
-            bias = th[:, offs[nl + i]:offs[nl + i + 1]].reshape(-1, 1, b)
+            W = th[:, offs[i] : offs[i + 1]].reshape(-1, a, b)
+            bias = th[:, offs[nl + i] : offs[nl + i + 1]].reshape(-1, 1, b)
             h = torch.baddbmm(bias, h, W)
             if i < nl - 1:
                 h = torch.relu(h)
@@ -287,17 +288,21 @@ def fit_sawtooth(widths: tuple[int, ...], k: int, seeds: tuple[int, ...], lrs: t
         with torch.no_grad():  # Adam (Kingma & Ba 2014), one rate per run
             m.mul_(b1).add_(g, alpha=1 - b1)
             v.mul_(b2).addcmul_(g, g, value=1 - b2)
-            theta -= lr * (m / (1 - b1 ** t)) / ((v / (1 - b2 ** t)).sqrt() + eps)
+            theta -= lr * (m / (1 - b1**t)) / ((v / (1 - b2**t)).sqrt() + eps)
     with torch.no_grad():
         f = forward(theta)[..., 0]  # (R, n)
     err = f - target[..., 0]
     xs, fs = x[:, 0].numpy(), f.numpy()
-    return {"mse": (err ** 2).mean(1).reshape(S, L).numpy(), "max_err": err.abs().amax(1).reshape(S, L).numpy(),
-            "pieces": np.array([linear_pieces(xs, row) for row in fs]).reshape(S, L),
-            "curve": fs.reshape(S, L, -1)}
+    return {
+        "mse": (err**2).mean(1).reshape(S, L).numpy(),
+        "max_err": err.abs().amax(1).reshape(S, L).numpy(),
+        "pieces": np.array([linear_pieces(xs, row) for row in fs]).reshape(S, L),
+        "curve": fs.reshape(S, L, -1),
+    }
 
 
 # -- one-hidden-layer sigmoid net vs SVM and random forest ---------------------------------------------
+
 
 def digits_split(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """A stratified half/half split of the digits, standardised with the training half's statistics:
@@ -311,7 +316,7 @@ def digits_split(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
     return (Xtr - mu) / sd, (Xte - mu) / sd, ytr, yte
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def classical_accuracies(seed: int, trees: int = 100) -> dict[str, float]:
     """Test accuracy of scikit-learn's SVM (RBF kernel), random forest (``trees`` trees, 100 by
     default) and a single decision tree, otherwise with the library's defaults, on ``digits_split(seed)``."""
@@ -320,15 +325,19 @@ def classical_accuracies(seed: int, trees: int = 100) -> dict[str, float]:
     from sklearn.tree import DecisionTreeClassifier
 
     Xtr, Xte, ytr, yte = digits_split(seed)
-    models = {"SVM": SVC(), "random forest": RandomForestClassifier(n_estimators=trees, random_state=seed),
-              "decision tree": DecisionTreeClassifier(random_state=seed)}
+    models = {
+        "SVM": SVC(),
+        "random forest": RandomForestClassifier(n_estimators=trees, random_state=seed),
+        "decision tree": DecisionTreeClassifier(random_state=seed),
+    }
     with _one_blas_thread():
         return {k: float(m.fit(Xtr, ytr).score(Xte, yte)) for k, m in models.items()}
 
 
-@functools.lru_cache(maxsize=None)
-def sigmoid_net_accuracies(seeds: tuple[int, ...], hidden: int, lr: float, epochs: int, batch: int = 32,
-                           momentum: float = 0.9) -> np.ndarray:
+@functools.cache
+def sigmoid_net_accuracies(
+    seeds: tuple[int, ...], hidden: int, lr: float, epochs: int, batch: int = 32, momentum: float = 0.9
+) -> np.ndarray:
     """Test accuracy of a one-hidden-layer sigmoid net (softmax output) per seed on ``digits_split(seed)``: (S,).
 
     The pre-2010 recipe: ``hidden`` logistic units, cross-entropy, plain mini-batch SGD with
@@ -353,7 +362,7 @@ def sigmoid_net_accuracies(seeds: tuple[int, ...], hidden: int, lr: float, epoch
     for _ in range(epochs):
         order = torch.tensor(np.stack([r.permutation(ntr) for r in rngs]))
         for k in range(ntr // batch):
-            idx = order[:, k * batch:(k + 1) * batch]
+            idx = order[:, k * batch : (k + 1) * batch]
             loss = F.cross_entropy(forward(Xtr[rows, idx]).reshape(-1, 10), ytr[rows, idx].reshape(-1)) * S
             opt.zero_grad(set_to_none=True)
             loss.backward()

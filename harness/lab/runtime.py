@@ -18,13 +18,12 @@ def configure_threads_and_determinism(threads: int = 1) -> None:
     global _BLAS_LIMIT
     # cuBLAS is deterministic only with a fixed workspace (torch raises otherwise under deterministic algorithms)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    import torch
-    from threadpoolctl import threadpool_limits
-
     # SciPy ships its own OpenBLAS, loaded on first use (e.g. by scikit-learn); threadpoolctl only
     # limits libraries already loaded, so load them first or their threads fight on a busy machine.
     import scipy.linalg  # noqa: F401
     import sklearn.utils  # noqa: F401
+    import torch
+    from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)

@@ -12,7 +12,7 @@ import math
 import re
 import sys
 from collections import Counter
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -38,8 +38,11 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Ten
 def qkv(n: int, m: int, d: int, seed: int, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Random queries (1, n, d), keys and values (1, m, d)."""
     g = torch.Generator().manual_seed(seed)
-    return (torch.randn(1, n, d, generator=g, dtype=dtype), torch.randn(1, m, d, generator=g, dtype=dtype),
-            torch.randn(1, m, d, generator=g, dtype=dtype))
+    return (
+        torch.randn(1, n, d, generator=g, dtype=dtype),
+        torch.randn(1, m, d, generator=g, dtype=dtype),
+        torch.randn(1, m, d, generator=g, dtype=dtype),
+    )
 
 
 def counted_flops(fn: Callable[[], object]) -> int:
@@ -92,8 +95,11 @@ def dependency_depth(output: torch.Tensor, inp: torch.Tensor) -> int:
 def sequence_layers(width: int, heads: int, seed: int) -> dict[str, nn.Module]:
     """A self-attention layer and recurrent layers of the same width, PyTorch's own modules, default init."""
     torch.manual_seed(seed)  # nn modules draw their default init from the global generator
-    return {"self-attention": nn.MultiheadAttention(width, heads, batch_first=True),
-            "RNN": nn.RNN(width, width, batch_first=True), "GRU": nn.GRU(width, width, batch_first=True)}
+    return {
+        "self-attention": nn.MultiheadAttention(width, heads, batch_first=True),
+        "RNN": nn.RNN(width, width, batch_first=True),
+        "GRU": nn.GRU(width, width, batch_first=True),
+    }
 
 
 def run_layer(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -109,8 +115,7 @@ def run_layer(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
 def encoder(width: int, heads: int, layers: int, seed: int) -> nn.TransformerEncoder:
     """A post-norm transformer encoder stack (no dropout), float64, default init."""
     torch.manual_seed(seed)
-    layer = nn.TransformerEncoderLayer(width, heads, dim_feedforward=2 * width, dropout=0.0, batch_first=True,
-                                       dtype=torch.float64)
+    layer = nn.TransformerEncoderLayer(width, heads, dim_feedforward=2 * width, dropout=0.0, batch_first=True, dtype=torch.float64)
     return nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
 
 
@@ -148,8 +153,7 @@ def recurrent(kind: str, width: int, seed: int) -> nn.Module:
 RECALL_VALUES = 8  # values 0..7; index 8 marks the query token, which carries no value
 
 
-def recall_batch(gens: list[torch.Generator], batch: int, length: int, keys: int
-                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def recall_batch(gens: list[torch.Generator], batch: int, length: int, keys: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Associative recall: ``length`` (key, value) pairs with distinct keys, then a query key.
 
     Returns keys (R, B, length+1), values (R, B, length+1) (the query's value is the marker 8) and
@@ -178,14 +182,20 @@ def recall_params(kind: str, seeds: list[int], keys: int, width: int) -> dict[st
     runs = []
     for s in seeds:
         g = torch.Generator().manual_seed(s)
-        p = {"Ek": torch.randn(keys, width, generator=g) / math.sqrt(2),
-             "Ev": torch.randn(RECALL_VALUES + 1, width, generator=g) / math.sqrt(2)}
+        p = {
+            "Ek": torch.randn(keys, width, generator=g) / math.sqrt(2),
+            "Ev": torch.randn(RECALL_VALUES + 1, width, generator=g) / math.sqrt(2),
+        }
         if kind == "attention":
             for n in "qkv":
                 p["W" + n] = _uniform(g, width, width, fan=width)
         else:
-            p |= {"Wx": _uniform(g, width, 3 * width, fan=width), "Wh": _uniform(g, width, 3 * width, fan=width),
-                  "bx": _uniform(g, 1, 3 * width, fan=width), "bh": _uniform(g, 1, 3 * width, fan=width)}
+            p |= {
+                "Wx": _uniform(g, width, 3 * width, fan=width),
+                "Wh": _uniform(g, width, 3 * width, fan=width),
+                "bx": _uniform(g, 1, 3 * width, fan=width),
+                "bh": _uniform(g, 1, 3 * width, fan=width),
+            }
         p |= {"Wo": _uniform(g, width, RECALL_VALUES, fan=width), "bo": _uniform(g, 1, RECALL_VALUES, fan=width)}
         runs.append(p)
     return {k: torch.stack([p[k] for p in runs]).requires_grad_(True) for k in runs[0]}
@@ -230,8 +240,9 @@ def recall_param_count(kind: str, keys: int, width: int) -> int:
     return sum(int(t[0].numel()) for t in recall_params(kind, [0], keys, width).values())
 
 
-def train_recall(kind: str, length: int, seeds: tuple[int, ...], steps: int, batch: int, lr: float, width: int,
-                 keys: int, test_size: int = 512) -> np.ndarray:
+def train_recall(
+    kind: str, length: int, seeds: tuple[int, ...], steps: int, batch: int, lr: float, width: int, keys: int, test_size: int = 512
+) -> np.ndarray:
     """Train one model per seed (Adam, fresh batches every step) and return test accuracy per seed: (R,)."""
     p = recall_params(kind, list(seeds), keys, width)
     opt = torch.optim.Adam(p.values(), lr=lr)
@@ -353,9 +364,16 @@ def mlp_forward(params: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     return torch.baddbmm(params[-1], h, params[-2])
 
 
-def train_mlp(params: list[torch.Tensor], x: torch.Tensor, y: torch.Tensor, steps: int, lr: float,
-              x_test: torch.Tensor | None = None, y_test: torch.Tensor | None = None,
-              momentum: float = 0.9) -> tuple[list[torch.Tensor], np.ndarray]:
+def train_mlp(
+    params: list[torch.Tensor],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    steps: int,
+    lr: float,
+    x_test: torch.Tensor | None = None,
+    y_test: torch.Tensor | None = None,
+    momentum: float = 0.9,
+) -> tuple[list[torch.Tensor], np.ndarray]:
     """Full-batch SGD with momentum on every run at once; x (R, N, in), y (R, N).
 
     Returns the trained weights and the test accuracy after every step, (steps, R) (empty without a test set).

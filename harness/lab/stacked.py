@@ -13,7 +13,7 @@ import torch
 
 def subseed(seed: int, *tags: int) -> int:
     """A new 31-bit seed derived from ``seed`` and ``tags`` (a second init, a data order, a split, ...)."""
-    return int(np.random.default_rng([seed, *tags]).integers(2 ** 31))
+    return int(np.random.default_rng([seed, *tags]).integers(2**31))
 
 
 def generator(seed: int, *tags: int) -> torch.Generator:
@@ -21,8 +21,7 @@ def generator(seed: int, *tags: int) -> torch.Generator:
     return torch.Generator().manual_seed(subseed(seed, *tags))
 
 
-def batch_orders(seeds: list[int], sizes: list[int], steps: int, batch: int, tag: int, *,
-                 size_in_key: bool = True) -> np.ndarray:
+def batch_orders(seeds: list[int], sizes: list[int], steps: int, batch: int, tag: int, *, size_in_key: bool = True) -> np.ndarray:
     """Mini-batch indices per run, reshuffled every epoch: int array (R, steps, batch), R = len(seeds).
 
     Run r draws from ``np.random.default_rng([seeds[r], tag, sizes[r]])`` (``[seeds[r], tag]`` when

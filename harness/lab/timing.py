@@ -5,15 +5,19 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 
-def alternate(conditions: dict[str, Callable[[], None]], repeats: int, warmup: int = 1,
-              sync: Callable[[], None] = lambda: None,
-              clock: Callable[[], float] = time.perf_counter) -> dict[str, np.ndarray]:
+def alternate(
+    conditions: dict[str, Callable[[], None]],
+    repeats: int,
+    warmup: int = 1,
+    sync: Callable[[], None] = lambda: None,
+    clock: Callable[[], float] = time.perf_counter,
+) -> dict[str, np.ndarray]:
     """Seconds per call for each condition, (repeats,) each, measured in interleaved rounds.
 
     ``sync`` runs after each call inside the timed region (e.g. torch.cuda.synchronize).
@@ -107,8 +111,13 @@ def cpu_peak_gflops(threads: int | None = None) -> dict:
         lanes, basis = 4, "SSE"
     flop_per_cycle = lanes * 2 * 2 if "fma" in flags or "avx512f" in flags else lanes * 2
     cores = threads or os.cpu_count() or 1
-    return {"gflops": cores * ghz * flop_per_cycle, "cores": cores, "ghz": ghz, "flop_per_cycle": flop_per_cycle,
-            "basis": f"{cores} core(s) x {ghz:.2f} GHz x {flop_per_cycle} FLOP/cycle ({basis})"}
+    return {
+        "gflops": cores * ghz * flop_per_cycle,
+        "cores": cores,
+        "ghz": ghz,
+        "flop_per_cycle": flop_per_cycle,
+        "basis": f"{cores} core(s) x {ghz:.2f} GHz x {flop_per_cycle} FLOP/cycle ({basis})",
+    }
 
 
 class ForeignLoad:
@@ -126,8 +135,9 @@ class ForeignLoad:
     def __exit__(self, *exc):
         wall = time.perf_counter() - self._t0
         busy, own = _busy_seconds(), _own_cpu_seconds()
-        self.cores = float("nan") if busy is None or self._busy0 is None else \
-            max(0.0, ((busy - self._busy0) - (own - self._own0)) / max(wall, 1e-9))
+        self.cores = (
+            float("nan") if busy is None or self._busy0 is None else max(0.0, ((busy - self._busy0) - (own - self._own0)) / max(wall, 1e-9))
+        )
         return False
 
 

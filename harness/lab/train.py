@@ -10,9 +10,9 @@ so all rates see the same example order.
 from __future__ import annotations
 
 import numpy as np
+from scipy import optimize
 
 from harness.lab.stacked import with_bias
-from scipy import optimize
 
 
 def softmax_loss(W: np.ndarray, X: np.ndarray, y: np.ndarray, l2: float) -> np.ndarray:
@@ -20,7 +20,7 @@ def softmax_loss(W: np.ndarray, X: np.ndarray, y: np.ndarray, l2: float) -> np.n
     z = with_bias(X) @ W  # (..., n, c)
     z = z - z.max(axis=-1, keepdims=True)
     ce = np.log(np.exp(z).sum(axis=-1)) - z[..., np.arange(len(y)), y]
-    return ce.mean(axis=-1) + 0.5 * l2 * (W ** 2).sum(axis=(-2, -1))
+    return ce.mean(axis=-1) + 0.5 * l2 * (W**2).sum(axis=(-2, -1))
 
 
 def optimum(X: np.ndarray, y: np.ndarray, classes: int, l2: float) -> float:
@@ -34,11 +34,12 @@ def optimum(X: np.ndarray, y: np.ndarray, classes: int, l2: float) -> float:
         z = z - z.max(axis=1, keepdims=True)
         e = np.exp(z)
         p = e / e.sum(axis=1, keepdims=True)
-        loss = np.mean(np.log(e.sum(axis=1)) - z[np.arange(len(y)), y]) + 0.5 * l2 * (W ** 2).sum()
+        loss = np.mean(np.log(e.sum(axis=1)) - z[np.arange(len(y)), y]) + 0.5 * l2 * (W**2).sum()
         return loss, (Xb.T @ (p - Y) / len(y) + l2 * W).ravel()
 
-    res = optimize.minimize(f, np.zeros(shape).ravel(), jac=True, method="L-BFGS-B",
-                            options={"gtol": 1e-10, "ftol": 1e-15, "maxiter": 10000})
+    res = optimize.minimize(
+        f, np.zeros(shape).ravel(), jac=True, method="L-BFGS-B", options={"gtol": 1e-10, "ftol": 1e-15, "maxiter": 10000}
+    )
     return float(res.fun)
 
 
@@ -57,8 +58,7 @@ def gd_trajectory(X: np.ndarray, y: np.ndarray, classes: int, lrs: np.ndarray, s
     return np.array(out)
 
 
-def sgd_run(X: np.ndarray, y: np.ndarray, classes: int, lrs: np.ndarray, examples: int, l2: float,
-            seed: int) -> np.ndarray:
+def sgd_run(X: np.ndarray, y: np.ndarray, classes: int, lrs: np.ndarray, examples: int, l2: float, seed: int) -> np.ndarray:
     """Per-example SGD from W = 0 over shuffled epochs, ``examples`` updates per rate: (n_lr, d+1, c)."""
     rng = np.random.default_rng(seed)
     Xb = with_bias(X)

@@ -34,20 +34,26 @@ def check_module(cat: Catalogue, module: pytest.Module, result) -> list[str]:
         cid = marks[0].args[0]
         if cid not in cat:
             close = difflib.get_close_matches(cid, list(cat.claims), n=1)
-            problems.append(f"test {fn.originalname} names claim '{cid}', which no catalogue declares"
-                            + (f" (did you mean '{close[0]}'?)" if close else ""))
+            problems.append(
+                f"test {fn.originalname} names claim '{cid}', which no catalogue declares"
+                + (f" (did you mean '{close[0]}'?)" if close else "")
+            )
             continue
         claim = cat[cid]
         if claim.theme != theme:
-            problems.append(f"test {fn.originalname} names claim '{cid}' of theme '{claim.theme}' "
-                            f"({claim.catalogue_file}); move the test to claims/{claim.test_module}")
+            problems.append(
+                f"test {fn.originalname} names claim '{cid}' of theme '{claim.theme}' "
+                f"({claim.catalogue_file}); move the test to claims/{claim.test_module}"
+            )
         elif not claim.testable:
             problems.append(f"test {fn.originalname} names claim '{cid}', declared not-testable in {claim.catalogue_file}")
         tested.add(cid)
     for claim in cat.by_theme().get(theme, []):
         if claim.testable and claim.id not in tested:
-            problems.append(f"claim '{claim.id}' is declared in {claim.catalogue_file} but no test in "
-                            f"{module.path.name} has @pytest.mark.claim('{claim.id}')")
+            problems.append(
+                f"claim '{claim.id}' is declared in {claim.catalogue_file} but no test in "
+                f"{module.path.name} has @pytest.mark.claim('{claim.id}')"
+            )
     # every declared case must name a case that exists: a misspelt key would silently judge it as 'supported'
     ids: dict[str, list[set[str]]] = {}
     for fn in functions:
@@ -61,9 +67,11 @@ def check_module(cat: Catalogue, module: pytest.Module, result) -> list[str]:
         for key in cat[cid].cases:
             if not any(key in c for c in cases):
                 close = difflib.get_close_matches(key, known, n=1)
-                problems.append(f"{cat[cid].catalogue_file}: [{cid}.cases.{key}] names no case of the claim's tests "
-                                f"(case ids: {', '.join(known) or 'none, the tests are not parametrised'})"
-                                + (f"; did you mean '{close[0]}'?" if close else ""))
+                problems.append(
+                    f"{cat[cid].catalogue_file}: [{cid}.cases.{key}] names no case of the claim's tests "
+                    f"(case ids: {', '.join(known) or 'none, the tests are not parametrised'})"
+                    + (f"; did you mean '{close[0]}'?" if close else "")
+                )
     return problems
 
 
@@ -92,5 +100,3 @@ def expectation_reference(claim, case: set[str]) -> str:
         if key in case:
             return exp.reference
     return claim.expected_reference
-
-

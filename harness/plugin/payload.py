@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from harness import verdicts as V
 from harness.catalogue import Claim
-from harness.evidence import ClaimNotSupported, Evidence
+from harness.evidence import ClaimInconclusive, ClaimNotSupported, Evidence
 from harness.plugin.collection import case_expectation, case_ids
 
 
@@ -27,7 +27,7 @@ class Outcome:
     xfail_marked: bool  # the report carries 'wasxfail' (an expected failure, strict or not)
     exception: str | None  # the exception's type name, None when nothing was raised
     message: str  # the skip reason or the exception's first line
-    claim_not_supported: bool  # the exception is assert_supported's ClaimNotSupported
+    claim_not_supported: bool  # the exception is assert_supported's (ClaimNotSupported or ClaimInconclusive)
     strict_xpass: bool  # a strict xfail that passed (pytest marks it failed, with no exception)
 
 
@@ -74,10 +74,14 @@ def outcome(call, report) -> Outcome:
         first_line = str(exc.value).strip().splitlines()[0][:400]
     skipped_reason = short(report.longrepr) if report.skipped or report.when == "setup" else ""
     return Outcome(
-        phase=report.when, passed=report.passed, skipped=report.skipped, failed=report.failed,
-        xfail_marked=xfail_marked, exception=exc.typename if exc is not None else None,
+        phase=report.when,
+        passed=report.passed,
+        skipped=report.skipped,
+        failed=report.failed,
+        xfail_marked=xfail_marked,
+        exception=exc.typename if exc is not None else None,
         message=skipped_reason or first_line,
-        claim_not_supported=exc is not None and exc.errisinstance(ClaimNotSupported),
+        claim_not_supported=exc is not None and exc.errisinstance((ClaimNotSupported, ClaimInconclusive)),
         # pytest reports a strict xpass as a failure without an exception; its longrepr says so
         strict_xpass=report.failed and exc is None and not xfail_marked and "XPASS(strict)" in str(report.longrepr),
     )
@@ -89,11 +93,18 @@ def case_payload(item, call, report, claim: Claim, ev: Evidence | None) -> dict:
     measured = ev.verdict() if ev is not None and ev.judgements else None
     verdict, reason = classify(outcome(call, report), measured, ev.asserted if ev is not None else False)
     return {
-        "claim": claim.id, "nodeid": item.nodeid, "test": item.originalname if hasattr(item, "originalname") else item.name,
-        "case": callspec.id if callspec else "", "params": {k: repr(v) if not isinstance(v, (int, float, str, bool)) else v
-                                                           for k, v in (callspec.params.items() if callspec else [])},
-        "verdict": verdict, "reason": reason, "expected": case_expectation(claim, case_ids(item)),
-        "outcome": report.outcome, "duration_s": round(float(report.duration), 4),
+        "claim": claim.id,
+        "nodeid": item.nodeid,
+        "test": item.originalname if hasattr(item, "originalname") else item.name,
+        "case": callspec.id if callspec else "",
+        "params": {
+            k: repr(v) if not isinstance(v, (int, float, str, bool)) else v for k, v in (callspec.params.items() if callspec else [])
+        },
+        "verdict": verdict,
+        "reason": reason,
+        "expected": case_expectation(claim, case_ids(item)),
+        "outcome": report.outcome,
+        "duration_s": round(float(report.duration), 4),
         "worker": os.environ.get("PYTEST_XDIST_WORKER", "main"),
         "evidence": ev.to_dict() if ev is not None else None,
     }

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from harness.catalogue import Catalogue, CatalogueError, load_catalogue
-from harness.evidence import ClaimNotSupported, Evidence
+from harness.evidence import ClaimInconclusive, ClaimNotSupported, Evidence
 from harness.plugin import summary
 from harness.plugin.collection import case_expectation, case_ids, check_module, expectation_reference
 from harness.plugin.exclusive import exclusive_slot
@@ -48,8 +48,10 @@ class ClaimsSession:
             import torch
 
             if not torch.cuda.is_available():
-                raise pytest.UsageError("--claims-device cuda: this machine has no CUDA device (torch.cuda.is_available() "
-                                        "is False); run on a GPU machine, or leave the option out for the CPU")
+                raise pytest.UsageError(
+                    "--claims-device cuda: this machine has no CUDA device (torch.cuda.is_available() "
+                    "is False); run on a GPU machine, or leave the option out for the CPU"
+                )
         self.run_profile = self.run_profile.on(self.device)
         self.is_worker = hasattr(config, "workerinput")
         self.claims_dir = root_path(config, "claims_dir")
@@ -70,8 +72,7 @@ class ClaimsSession:
     def load(self) -> Catalogue:
         if self.catalogue is None:
             try:
-                self.catalogue = load_catalogue(root_path(self.config, "claims_catalogue"),
-                                                root_path(self.config, "claims_sources"))
+                self.catalogue = load_catalogue(root_path(self.config, "claims_catalogue"), root_path(self.config, "claims_sources"))
             except CatalogueError as exc:
                 raise pytest.UsageError(f"claim catalogue error: {exc}") from None
         return self.catalogue
@@ -97,7 +98,8 @@ class ClaimsSession:
                 # Every other theme still runs; these claims become errors and the run fails.
                 self.missing_modules[claims[0].test_module] = (
                     f"{claims[0].catalogue_file} declares theme '{theme}' (claims: {', '.join(c.id for c in claims)}) "
-                    f"but its test module {module} does not exist")
+                    f"but its test module {module} does not exist"
+                )
         for wanted in self.config.getoption("claim"):
             if wanted not in cat:
                 close = difflib.get_close_matches(wanted, list(cat.claims), n=3)
@@ -129,21 +131,23 @@ class ClaimsSession:
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         p = self.run_profile
-        return [f"dlclaims: profile {p.name} ({p.description}), base seed {self.base_seed}, device {self.device}, "
-                f"per-case budget {p.case_budget_s:g} s (stopped at {p.timeout_s:g} s)",
-                f"dlclaims: reproduce with: {self.reproduce_command()}"]
+        return [
+            f"dlclaims: profile {p.name} ({p.description}), base seed {self.base_seed}, device {self.device}, "
+            f"per-case budget {p.case_budget_s:g} s (stopped at {p.timeout_s:g} s)",
+            f"dlclaims: reproduce with: {self.reproduce_command()}",
+        ]
 
     # -- collection ----------------------------------------------------------------------------
     @pytest.hookimpl(wrapper=True)
     def pytest_make_collect_report(self, collector):
         report = yield
-        if (isinstance(collector, pytest.Module) and self._under_claims(collector.path)
-                and report.outcome == "passed"):
+        if isinstance(collector, pytest.Module) and self._under_claims(collector.path) and report.outcome == "passed":
             problems = check_module(self.load(), collector, report.result)
             if problems:
                 report.outcome = "failed"
-                report.longrepr = f"dlclaims: {collector.path.name} does not match the claim catalogue:\n" + \
-                    "\n".join(f"  - {p}" for p in problems)
+                report.longrepr = f"dlclaims: {collector.path.name} does not match the claim catalogue:\n" + "\n".join(
+                    f"  - {p}" for p in problems
+                )
         return report
 
     def pytest_collection_modifyitems(self, session, config, items: list) -> None:
@@ -164,11 +168,17 @@ class ClaimsSession:
             case = case_ids(item)
             expectation = case_expectation(claim, case)
             if expectation == "refuted":
-                item.add_marker(pytest.mark.xfail(strict=True, raises=ClaimNotSupported,
-                                                  reason=f"known refuted: {expectation_reference(claim, case)}"))
+                item.add_marker(
+                    pytest.mark.xfail(strict=True, raises=ClaimNotSupported, reason=f"known refuted: {expectation_reference(claim, case)}")
+                )
             elif expectation == "disputed":
-                item.add_marker(pytest.mark.xfail(strict=False, raises=ClaimNotSupported,
-                                                  reason=f"disputed: {expectation_reference(claim, case)}"))
+                item.add_marker(
+                    pytest.mark.xfail(
+                        strict=False,
+                        raises=(ClaimNotSupported, ClaimInconclusive),
+                        reason=f"disputed: {expectation_reference(claim, case)}",
+                    )
+                )
             if config.pluginmanager.hasplugin("timeout") and item.get_closest_marker("timeout") is None:
                 item.add_marker(pytest.mark.timeout(self.run_profile.timeout_s))
         if drop:
@@ -181,8 +191,13 @@ class ClaimsSession:
     def _plan_early_figures(self, items: list) -> None:
         """In a serial run (no xdist) of many claims on a machine with a spare core, draw each claim's
         figures in a worker process as soon as its last case has run."""
-        if self.is_worker or getattr(self.config.option, "numprocesses", None) or self.config.option.collectonly \
-                or self.config.getoption("claims_no_report") or (os.cpu_count() or 1) < 2:
+        if (
+            self.is_worker
+            or getattr(self.config.option, "numprocesses", None)
+            or self.config.option.collectonly
+            or self.config.getoption("claims_no_report")
+            or (os.cpu_count() or 1) < 2
+        ):
             return
         for item in items:
             mark = item.get_closest_marker("claim")
@@ -260,9 +275,14 @@ class ClaimsSession:
             raise pytest.UsageError(f"{request.node.nodeid} uses the evidence fixture without @pytest.mark.claim('<id>')")
         claim = self.load()[mark.args[0]]
         callspec = getattr(request.node, "callspec", None)
-        ev = Evidence(claim=claim, seeds=derive_seeds(self.base_seed, claim.id, self.run_profile.n_seeds),
-                      profile=self.run_profile, case=callspec.id if callspec else "",
-                      params=dict(callspec.params) if callspec else {})
+        ev = Evidence(
+            claim=claim,
+            seeds=derive_seeds(self.base_seed, claim.id, self.run_profile.n_seeds),
+            placebo_seeds=derive_seeds(self.base_seed, f"{claim.id}/placebo", self.run_profile.n_seeds),
+            profile=self.run_profile,
+            case=callspec.id if callspec else "",
+            params=dict(callspec.params) if callspec else {},
+        )
         request.node.stash[EVIDENCE_KEY] = ev
         return ev
 
@@ -304,8 +324,7 @@ class ClaimsSession:
             self.interrupted = True
         data = build.build_results(self.run_state(session))
         self.results = data
-        if any(not c["as_expected"] and c["verdict"] == "error" for c in data["claims"]) \
-                and session.exitstatus == pytest.ExitCode.OK:
+        if any(not c["as_expected"] and c["verdict"] == "error" for c in data["claims"]) and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         if self.config.getoption("claims_no_report"):
             return
@@ -319,20 +338,29 @@ class ClaimsSession:
         """What this run knows, in plain values, for :func:`harness.results.build.build_results`."""
         args = list(self.config.invocation_params.args)
         return RunState(
-            catalogue=self.catalogue, profile=self.run_profile, base_seed=self.base_seed, device=self.device,
-            started=self.started, command="pytest " + " ".join(shlex.quote(a) for a in args),
-            reproduce=self.reproduce_command(), exit_status=int(session.exitstatus),
-            workers=int(getattr(self.config.option, "numprocesses", 0) or 0), payloads=self.payloads,
-            teardown_errors=self.teardown_errors, collect_errors=self.collect_errors,
-            missing_modules=self.missing_modules, runs_every_claim=self.runs_every_claim(),
-            selected=tuple(self.config.getoption("claim")), interrupted=self.interrupted)
+            catalogue=self.catalogue,
+            profile=self.run_profile,
+            base_seed=self.base_seed,
+            device=self.device,
+            started=self.started,
+            command="pytest " + " ".join(shlex.quote(a) for a in args),
+            reproduce=self.reproduce_command(),
+            exit_status=int(session.exitstatus),
+            workers=int(getattr(self.config.option, "numprocesses", 0) or 0),
+            payloads=self.payloads,
+            teardown_errors=self.teardown_errors,
+            collect_errors=self.collect_errors,
+            missing_modules=self.missing_modules,
+            runs_every_claim=self.runs_every_claim(),
+            selected=tuple(self.config.getoption("claim")),
+            interrupted=self.interrupted,
+        )
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus, config) -> None:
         for message in self.missing_modules.values():
             terminalreporter.write_line(f"dlclaims: catalogue error: {message}", red=True)
         if self.results is not None:
-            summary.write(terminalreporter, self.results,
-                          None if config.getoption("claims_no_report") else self.report_dir)
+            summary.write(terminalreporter, self.results, None if config.getoption("claims_no_report") else self.report_dir)
 
 
 def session_catalogue(config: pytest.Config) -> Catalogue:

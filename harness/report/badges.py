@@ -10,15 +10,19 @@ from harness.verdicts import COLOURS, LABELS
 
 def badge_json(claim: dict) -> dict:
     """shields.io endpoint badge: https://shields.io/badges/endpoint-badge."""
-    return {"schemaVersion": 1, "label": claim["id"], "message": LABELS[claim["verdict"]],
-            "color": COLOURS[claim["verdict"]].lstrip("#"), "isError": claim["verdict"] == "error"}
+    return {
+        "schemaVersion": 1,
+        "label": claim["id"],
+        "message": LABELS[claim["verdict"]],
+        "color": COLOURS[claim["verdict"]].lstrip("#"),
+        "isError": claim["verdict"] == "error",
+    }
 
 
 def badge_svg(claim: dict) -> str:
     import anybadge
 
-    return anybadge.Badge(label=claim["id"], value=LABELS[claim["verdict"]],
-                          default_color=COLOURS[claim["verdict"]]).badge_svg_text
+    return anybadge.Badge(label=claim["id"], value=LABELS[claim["verdict"]], default_color=COLOURS[claim["verdict"]]).badge_svg_text
 
 
 def write_badges(data: dict, out: Path) -> None:

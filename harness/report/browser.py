@@ -38,8 +38,7 @@ def open_page(html: Path, *, javascript: bool = True, color_scheme: str = "light
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=exe, headless=True, args=["--no-sandbox"])
         try:
-            ctx = browser.new_context(java_script_enabled=javascript, color_scheme=color_scheme,
-                                      viewport={"width": width, "height": 900})
+            ctx = browser.new_context(java_script_enabled=javascript, color_scheme=color_scheme, viewport={"width": width, "height": 900})
 
             def guard(route):
                 url = route.request.url

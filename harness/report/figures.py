@@ -12,6 +12,8 @@ import re
 
 import numpy as np
 
+from harness.verdicts import COLOURS
+
 _counter = itertools.count()
 _scope = ["f"]  # id prefix of the figures being drawn: the claim's id, so ids stay unique across processes
 
@@ -39,7 +41,7 @@ def _svg(fig) -> str:
 def _inline(text: str, prefix: str) -> str:
     """An SVG fit to inline in HTML: no XML prolog or RDF metadata (not allowed in HTML's SVG), and
     every id prefixed so several figures in one page never share an id."""
-    text = text[text.index("<svg"):]
+    text = text[text.index("<svg") :]
     text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
     text = re.sub(r'\sxmlns:(?:dc|cc|rdf)="[^"]*"', "", text)
     ids = set(re.findall(r'\sid="([^"]+)"', text))
@@ -73,13 +75,15 @@ def series_figure(s: dict) -> str:
     fig, ax = _figure()
     x = np.asarray(s["x"], dtype=float)
     for label, ys in s["lines"].items():
-        arr = np.array([[np.nan if v is None else v for v in row] for row in ys], dtype=float) \
-            if ys and isinstance(ys[0], list) else np.array([np.nan if v is None else v for v in ys], dtype=float)
+        arr = (
+            np.array([[np.nan if v is None else v for v in row] for row in ys], dtype=float)
+            if ys and isinstance(ys[0], list)
+            else np.array([np.nan if v is None else v for v in ys], dtype=float)
+        )
         if arr.ndim == 2:  # per-seed rows: mean with a min-max band
             mean = np.nanmean(arr, axis=0)
-            line, = ax.plot(x[: mean.size], mean, marker="o", ms=3, label=f"{label} (mean of {arr.shape[0]})")
-            ax.fill_between(x[: mean.size], np.nanmin(arr, axis=0), np.nanmax(arr, axis=0), alpha=0.2,
-                            color=line.get_color(), lw=0)
+            (line,) = ax.plot(x[: mean.size], mean, marker="o", ms=3, label=f"{label} (mean of {arr.shape[0]})")
+            ax.fill_between(x[: mean.size], np.nanmin(arr, axis=0), np.nanmax(arr, axis=0), alpha=0.2, color=line.get_color(), lw=0)
         else:
             if s.get("kind") == "bar":
                 ax.bar([str(v) for v in s["x"]], arr, label=label, alpha=0.7)
@@ -114,14 +118,15 @@ def effect_figure(claim: dict) -> str | None:
     fig.set_size_inches(5.6, height)
     # Room on the left for the longest row label (about 0.055 in a character at 7 pt), at most half the width.
     longest = max(len(label) for label, _ in rows)
-    fig.subplots_adjust(left=min(0.5, 0.03 + 0.055 * longest / 5.6), right=0.97,
-                        bottom=0.5 / height, top=1 - 0.35 / height)
-    for i, (label, j) in enumerate(rows):
-        colour = {"supported": "#2e7d32", "not-supported": "#c62828"}.get(j["verdict"], "#ef6c00")
-        ax.errorbar(j["effect"], i, xerr=[[j["effect"] - j["ci"][0]], [j["ci"][1] - j["effect"]]], fmt="o",
-                    color=colour, capsize=3)
-        threshold = j["threshold"] if j["comparison"] != "paired" else \
-            (abs(j["threshold"]) if j["direction"] == "greater" else -abs(j["threshold"]))
+    fig.subplots_adjust(left=min(0.5, 0.03 + 0.055 * longest / 5.6), right=0.97, bottom=0.5 / height, top=1 - 0.35 / height)
+    for i, (_label, j) in enumerate(rows):
+        colour = COLOURS.get(j["verdict"], COLOURS["inconclusive"])
+        ax.errorbar(j["effect"], i, xerr=[[j["effect"] - j["ci"][0]], [j["ci"][1] - j["effect"]]], fmt="o", color=colour, capsize=3)
+        threshold = (
+            j["threshold"]
+            if j["comparison"] != "paired"
+            else (abs(j["threshold"]) if j["direction"] == "greater" else -abs(j["threshold"]))
+        )
         ax.plot([threshold], [i], marker="|", ms=14, color="#333")
     # long labels lose their middle (the table above has them whole): the case and the hypothesis's end stay
     short = [r[0] if len(r[0]) <= 48 else r[0][:22] + "…" + r[0][-25:] for r in rows]
@@ -137,7 +142,7 @@ def family_figure(case: dict, j: dict) -> str:
     means = [s["effect"] for s in j["settings"]]
     lo = [s["effect"] - s["ci"][0] for s in j["settings"]]
     hi = [s["ci"][1] - s["effect"] for s in j["settings"]]
-    colours = ["#2e7d32" if s["verdict"] == "supported" else "#c62828" for s in j["settings"]]
+    colours = [COLOURS["supported"] if s["verdict"] == "supported" else COLOURS["not-supported"] for s in j["settings"]]
     ax.errorbar(range(len(labels)), means, yerr=[lo, hi], fmt="none", ecolor="#999")
     ax.scatter(range(len(labels)), means, c=colours, s=14, zorder=3)
     ax.axhline(j["threshold"], color="#333", ls="--", lw=1, label=f"bound {j['threshold']:g}")

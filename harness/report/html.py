@@ -16,6 +16,7 @@ from harness.report import worker
 from harness.results import history
 from harness.verdicts import COLOURS, LABELS
 
+
 def highlight_segments(text: str, quotes: list[tuple[str, str]]) -> list[tuple[str, str | None]]:
     """Split ``text`` into (segment, anchor-or-None) so that each quote's first occurrence is marked.
 
@@ -72,22 +73,36 @@ def holds_map(claim: dict) -> dict | None:
             return c["case"] if unique_cases else f"{c['test']}[{c['case']}]" if c["case"] else c["test"]
         return ", ".join(f"{k}={c['params'].get(k)}" for k in varying) or (c["case"] or c["test"])
 
-    cell = {key(c): {"verdict": c["verdict"], "effect": _case_effect(c), "expected": c["expected"], "case": c["case"]}
-            for c in cases}
+    cell = {key(c): {"verdict": c["verdict"], "effect": _case_effect(c), "expected": c["expected"], "case": c["case"]} for c in cases}
     unit = next((j["unit"] for c in cases for j in (c.get("evidence") or {}).get("judgements", [])), "")
     if len(varying) == 2 and not several_tests:
         rows = list(dict.fromkeys(str(c["params"].get(varying[0])) for c in cases))
         cols = list(dict.fromkeys(str(c["params"].get(varying[1])) for c in cases))
-        return {"kind": "grid", "row_key": varying[0], "col_key": varying[1], "rows": rows, "cols": cols,
-                "cells": {f"{r}|{k}": cell.get((r, k)) for r in rows for k in cols}, "unit": unit}
-    return {"kind": "list", "keys": (["case"] if several_tests else varying) or ["case"], "unit": unit,
-            "rows": [{"setting": label(c), **cell[key(c)]} for c in cases]}
+        return {
+            "kind": "grid",
+            "row_key": varying[0],
+            "col_key": varying[1],
+            "rows": rows,
+            "cols": cols,
+            "cells": {f"{r}|{k}": cell.get((r, k)) for r in rows for k in cols},
+            "unit": unit,
+        }
+    return {
+        "kind": "list",
+        "keys": (["case"] if several_tests else varying) or ["case"],
+        "unit": unit,
+        "rows": [{"setting": label(c), **cell[key(c)]} for c in cases],
+    }
 
 
-def render_html(data: dict, *, with_plots: bool = True, history_runs: list[dict] | None = None,
-                figures_ready: dict | None = None) -> str:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
-                             autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+def render_html(data: dict, *, with_plots: bool = True, history_runs: list[dict] | None = None, figures_ready: dict | None = None) -> str:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters["fmt"] = _fmt
     env.filters["cite_distance"] = distance
     figures = worker.all_figures(data["claims"], ready=figures_ready) if with_plots else {}
@@ -97,15 +112,26 @@ def render_html(data: dict, *, with_plots: bool = True, history_runs: list[dict]
     for c in data["claims"]:
         for i, s in enumerate(c["sources"]):
             quotes_by_doc.setdefault(s["document"], []).append((f"q-{c['id']}-{i}", s["quote"]))
-    documents = [d | {"segments": highlight_segments(d["text"], quotes_by_doc.get(d["file"], []))}
-                 for d in data.get("documents", [])]
+    documents = [d | {"segments": highlight_segments(d["text"], quotes_by_doc.get(d["file"], []))} for d in data.get("documents", [])]
     themes = sorted({c["theme"] for c in data["claims"]})
     present = [v for v in LABELS if data["summary"]["counts"].get(v)]
     return env.get_template("report.html.j2").render(
-        data=data, run=data["run"], claims=data["claims"], summary=data["summary"], documents=documents,
-        themes=themes, labels=LABELS, colours=COLOURS, figures=figures, present=present,
+        data=data,
+        run=data["run"],
+        claims=data["claims"],
+        summary=data["summary"],
+        documents=documents,
+        themes=themes,
+        labels=LABELS,
+        colours=COLOURS,
+        figures=figures,
+        present=present,
         doc_titles={d["file"]: d["title"] for d in data.get("documents", [])},
-        history=history.per_claim(runs), changes=history.changes(runs), n_runs=len(runs),
-        holds={c["id"]: holds_map(c) for c in data["claims"]}, references=references,
-        coverage=data.get("coverage") or [], kinds=("empirical", "analytic", "citational", "not-testable"),
+        history=history.per_claim(runs),
+        changes=history.changes(runs),
+        n_runs=len(runs),
+        holds={c["id"]: holds_map(c) for c in data["claims"]},
+        references=references,
+        coverage=data.get("coverage") or [],
+        kinds=("empirical", "analytic", "citational", "not-testable"),
     )

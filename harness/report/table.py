@@ -13,7 +13,6 @@ def markdown_table(data: dict, kinds: set[str] | None = None) -> str:
         if kinds and c["kind"] not in kinds:
             continue
         k = c.get("key")
-        key = "" if not k else (f"{k['effect']:.3g} {k['unit']} ({'>' if k['direction'] == 'greater' else '<'} "
-                                f"{k['threshold']:.3g})")
+        key = "" if not k else (f"{k['effect']:.3g} {k['unit']} ({'>' if k['direction'] == 'greater' else '<'} {k['threshold']:.3g})")
         rows.append(f"| {c['theme']} | `{c['id']}` | {c['kind']} | {LABELS[c['verdict']]} | {key} |")
     return "\n".join(rows)

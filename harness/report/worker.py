@@ -17,8 +17,9 @@ from pathlib import Path
 from harness.report.figures import claim_figures
 
 
-def all_figures(claims: list[dict], workers: int | None = None,
-                ready: dict[str, list[tuple[str, str]]] | None = None) -> dict[str, list[tuple[str, str]]]:
+def all_figures(
+    claims: list[dict], workers: int | None = None, ready: dict[str, list[tuple[str, str]]] | None = None
+) -> dict[str, list[tuple[str, str]]]:
     """Every claim's figures, drawn in worker processes when there are many (matplotlib is the
     slowest part of writing a report).  ``ready``: figures already drawn (by :class:`EarlyFigures`)."""
 
@@ -73,8 +74,13 @@ class EarlyFigures:
         (self.dir / "todo").mkdir()
         (self.dir / "done").mkdir()
         env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
-        self._proc = subprocess.Popen([sys.executable, "-m", "harness.report.worker", "--serve", str(self.dir)], env=env,
-                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "harness.report.worker", "--serve", str(self.dir)],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         self._sent: dict[str, str] = {}  # claim id -> fingerprint of what was sent
 
     def submit(self, claim: dict) -> None:

@@ -48,10 +48,9 @@ def build_results(s: RunState) -> dict:
     for cid, claim in cat.claims.items():
         d = claim.to_dict()
         cases = sorted(by_claim.get(cid, []), key=lambda p: natural_key(p["nodeid"]))
-        module_error = s.collect_errors.get(claim.test_module) or \
-            (s.missing_modules.get(claim.test_module) if s.runs_every_claim else None)
+        module_error = s.collect_errors.get(claim.test_module) or (s.missing_modules.get(claim.test_module) if s.runs_every_claim else None)
         if module_error and not cases:
-            verdict, reason, ok = V.ERROR, f"collection error in claims/{claim.test_module}: {module_error[-600:]}", False
+            cv = A.ClaimVerdict(V.ERROR, f"collection error in claims/{claim.test_module}: {module_error[-600:]}", False)
         else:
             if not cases and s.collect_errors:
                 d["not_run_reason"] = f"the run stopped at a collection error in {', '.join(sorted(s.collect_errors))}"
@@ -59,15 +58,23 @@ def build_results(s: RunState) -> dict:
                 d["not_run_reason"] = "the run was interrupted before this claim ran"
             elif not cases and s.selected:
                 d["not_run_reason"] = "not selected (--claim)"
-            verdict, reason, ok = A.aggregate(d, cases)
+            cv = A.aggregate(d, cases)
             d.pop("not_run_reason", None)
         budget = s.profile.case_budget_s
         for c in cases:
             c["over_budget"] = c["duration_s"] > budget
-        d.update(verdict=verdict, verdict_reason=reason, as_expected=ok, key=A.key_number(d, cases),
-                 duration_s=round(sum(c["duration_s"] for c in cases), 3),
-                 counts={v: sum(1 for c in cases if c["verdict"] == v) for v in V.CASE_VERDICTS},
-                 cases=cases)
+        d.update(
+            verdict=cv.verdict,
+            verdict_reason=cv.reason,
+            as_expected=cv.as_expected,
+            scope=cv.scope,
+            disputed=cv.disputed,
+            declared=cv.declared,
+            key=A.key_number(d, cases, cv.verdict),
+            duration_s=round(sum(c["duration_s"] for c in cases), 3),
+            counts={v: sum(1 for c in cases if c["verdict"] == v) for v in V.CASE_VERDICTS},
+            cases=cases,
+        )
         claims.append(d)
     finished = time.time()
     return {
@@ -77,11 +84,15 @@ def build_results(s: RunState) -> dict:
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(s.started)),
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(finished)),
             "duration_s": round(finished - s.started, 2),
-            "profile": s.profile.name, "n_seeds": s.profile.n_seeds, "seed": s.base_seed,
-            "case_budget_s": s.profile.case_budget_s, "timeout_s": s.profile.timeout_s,
+            "profile": s.profile.name,
+            "n_seeds": s.profile.n_seeds,
+            "seed": s.base_seed,
+            "case_budget_s": s.profile.case_budget_s,
+            "timeout_s": s.profile.timeout_s,
             "command": s.command,
             "reproduce": s.reproduce,
-            "interrupted": s.interrupted, "exit_status": s.exit_status,
+            "interrupted": s.interrupted,
+            "exit_status": s.exit_status,
             "workers": s.workers,
             "environment": environment(s.device),
             "recorded_elsewhere": False,
@@ -100,8 +111,18 @@ def _coverage(cat: Catalogue, verdicts: dict[str, str]) -> list[dict]:
     try:
         return coverage.summary(cat, coverage.account(cat), verdicts)
     except CatalogueError as exc:  # a broken coverage.toml must not cost the run its results
-        return [{"document": "(all)", "units": 0, "status": {}, "claims": 0, "claims_by_kind": {}, "unaccounted": [],
-                 "not_testable": [], "error": str(exc)}]
+        return [
+            {
+                "document": "(all)",
+                "units": 0,
+                "status": {},
+                "claims": 0,
+                "claims_by_kind": {},
+                "unaccounted": [],
+                "not_testable": [],
+                "error": str(exc),
+            }
+        ]
 
 
 def natural_key(text: str) -> list:
@@ -119,8 +140,15 @@ def _documents(cat: Catalogue) -> list[dict]:
     out = []
     for p in sorted(cat.sources_dir.glob("*.txt")):
         m = meta.get(p.name, {})
-        out.append({"file": p.name, "title": m.get("title", p.name), "author": m.get("author", ""),
-                    "url": m.get("url", ""), "text": p.read_text(encoding="utf-8")})
+        out.append(
+            {
+                "file": p.name,
+                "title": m.get("title", p.name),
+                "author": m.get("author", ""),
+                "url": m.get("url", ""),
+                "text": p.read_text(encoding="utf-8"),
+            }
+        )
     return out
 
 

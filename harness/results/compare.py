@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+
 def _close(a, b, rel: float) -> bool:
     if isinstance(a, (int, float)) and isinstance(b, (int, float)):
         if isinstance(a, bool) or isinstance(b, bool):

@@ -69,7 +69,7 @@ def _sentences(text: str) -> list[str]:
     out: list[str] = []
     for part in _SENTENCE_END.split(text):
         if out and _ABBREVIATION.search(out[-1]):
-            gap = text[text.index(out[-1]) + len(out[-1]):].split(part, 1)[0]
+            gap = text[text.index(out[-1]) + len(out[-1]) :].split(part, 1)[0]
             out[-1] = out[-1] + gap + part
         else:
             out.append(part)
@@ -131,8 +131,13 @@ def account(cat: Catalogue, skips_path: Path | None = None) -> dict[str, list[Un
     out = {}
     for doc, text in documents.items():
         folded, units = split_units(doc, text)
-        quotes = [(c.id, span) for c in cat.claims.values() for s in c.sources if s.document == doc
-                  for span in _spans(folded, normalise_space(s.quote))]
+        quotes = [
+            (c.id, span)
+            for c in cat.claims.values()
+            for s in c.sources
+            if s.document == doc
+            for span in _spans(folded, normalise_space(s.quote))
+        ]
         skip_spans = [(why, span) for t, why in skips.get(doc, []) for span in _spans(folded, t)]
         for u in units:
             by = sorted({cid for cid, span in quotes if _covers(span, u)})
@@ -166,11 +171,21 @@ def summary(cat: Catalogue, units: dict[str, list[Unit]], verdicts: dict[str, st
         for u in us:
             if u.status == "skipped":
                 skipped[u.by[0]] = skipped.get(u.by[0], 0) + 1
-        rows.append({
-            "document": doc, "units": len(us), "status": status, "skipped_by_reason": skipped,
-            "claims": len(claims), "claims_by_kind": kinds, "claims_by_verdict": by_verdict,
-            "unaccounted": [u.text for u in us if u.status == "unaccounted"],
-            "not_testable": [{"id": cid, "statement": cat[cid].statement, "reason": cat[cid].reason}
-                             for cid in claims if cat[cid].kind == "not-testable"],
-        })
+        rows.append(
+            {
+                "document": doc,
+                "units": len(us),
+                "status": status,
+                "skipped_by_reason": skipped,
+                "claims": len(claims),
+                "claims_by_kind": kinds,
+                "claims_by_verdict": by_verdict,
+                "unaccounted": [u.text for u in us if u.status == "unaccounted"],
+                "not_testable": [
+                    {"id": cid, "statement": cat[cid].statement, "reason": cat[cid].reason}
+                    for cid in claims
+                    if cat[cid].kind == "not-testable"
+                ],
+            }
+        )
     return rows

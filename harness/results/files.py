@@ -10,7 +10,7 @@ import os
 import tempfile
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: verdicts 'supported-in-part' and 'not-measured'; 'disputed' became an annotation
 SCHEMA_PATH = Path(__file__).with_name("schema") / "claims.schema.json"
 
 
@@ -37,7 +37,14 @@ def write_json_atomic(data: dict, path: Path) -> None:
 
 
 def load_schema() -> dict:
-    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    """The JSON Schema of the results file, with its verdict lists taken from :mod:`harness.verdicts`."""
+    from harness import verdicts as V
+
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    defs = schema["$defs"]
+    defs["verdict"]["enum"], defs["case_verdict"]["enum"] = list(V.ORDER), list(V.CASE_VERDICTS)
+    defs["judgement_verdict"]["enum"] = list(V.JUDGEMENTS)
+    return schema
 
 
 def validate(data: dict, path="results") -> None:
@@ -62,10 +69,11 @@ def load_results(path: Path | str) -> dict:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ResultsError(path, f"is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
-                                 "it may be truncated or corrupt") from None
+        raise ResultsError(
+            path, f"is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); it may be truncated or corrupt"
+        ) from None
     if not isinstance(data, dict) or data.get("tool") != "dlclaims":
-        raise ResultsError(path, "is not a dlclaims results file (no \"tool\": \"dlclaims\" at the top level)")
+        raise ResultsError(path, 'is not a dlclaims results file (no "tool": "dlclaims" at the top level)')
     if data.get("schema_version") != SCHEMA_VERSION:
         raise ResultsError(path, f"has schema_version {data.get('schema_version')!r}; this harness reads version {SCHEMA_VERSION}")
     validate(data, path)

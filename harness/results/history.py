@@ -20,10 +20,15 @@ SHOWN = 10  # runs shown per claim in the report
 def run_summary(data: dict) -> dict:
     run = data["run"]
     return {
-        "started": run["started"], "profile": run["profile"], "seed": run["seed"],
-        "git_commit": run["environment"].get("git_commit"), "duration_s": run["duration_s"],
-        "claims": {c["id"]: {"verdict": c["verdict"], "effect": (c.get("key") or {}).get("effect"),
-                             "ci": (c.get("key") or {}).get("ci")} for c in data["claims"]},
+        "started": run["started"],
+        "profile": run["profile"],
+        "seed": run["seed"],
+        "git_commit": run["environment"].get("git_commit"),
+        "duration_s": run["duration_s"],
+        "claims": {
+            c["id"]: {"verdict": c["verdict"], "effect": (c.get("key") or {}).get("effect"), "ci": (c.get("key") or {}).get("ci")}
+            for c in data["claims"]
+        },
     }
 
 
@@ -76,8 +81,9 @@ def changes(runs: list[dict]) -> dict[str, list[str]]:
             out.setdefault(cid, []).append("new claim since the previous run")
             continue
         if before["verdict"] != now["verdict"]:
-            out.setdefault(cid, []).append(f"verdict flipped: {before['verdict']} -> {now['verdict']} "
-                                           f"(seed {prev['seed']} -> {last['seed']})")
+            out.setdefault(cid, []).append(
+                f"verdict flipped: {before['verdict']} -> {now['verdict']} (seed {prev['seed']} -> {last['seed']})"
+            )
         if _outside(now["effect"], before.get("ci")) and _outside(before["effect"], now.get("ci")):
             out.setdefault(cid, []).append(f"effect drifted beyond its interval: {before['effect']:.4g} -> {now['effect']:.4g}")
     return out
@@ -88,6 +94,7 @@ def per_claim(runs: list[dict]) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {}
     for r in runs[-SHOWN:]:
         for cid, c in r["claims"].items():
-            out.setdefault(cid, []).append({"started": r["started"], "profile": r["profile"], "seed": r["seed"],
-                                            "verdict": c["verdict"], "effect": c["effect"]})
+            out.setdefault(cid, []).append(
+                {"started": r["started"], "profile": r["profile"], "seed": r["seed"], "verdict": c["verdict"], "effect": c["effect"]}
+            )
     return out

@@ -21,9 +21,17 @@ NOT_RAN = V.NOT_RAN
 
 def _origin(path: str, data: dict) -> dict:
     run, env = data["run"], data["run"]["environment"]
-    return {"file": str(path), "started": run["started"], "profile": run["profile"], "seed": run["seed"],
-            "device": env.get("device"), "cuda_device": env.get("cuda_device"), "cpu_model": env.get("cpu_model"),
-            "git_commit": env.get("git_commit"), "recorded_elsewhere": run.get("recorded_elsewhere", False)}
+    return {
+        "file": str(path),
+        "started": run["started"],
+        "profile": run["profile"],
+        "seed": run["seed"],
+        "device": env.get("device"),
+        "cuda_device": env.get("cuda_device"),
+        "cpu_model": env.get("cpu_model"),
+        "git_commit": env.get("git_commit"),
+        "recorded_elsewhere": run.get("recorded_elsewhere", False),
+    }
 
 
 def merge(runs: list[tuple[str, dict]]) -> dict:
@@ -51,8 +59,10 @@ def merge(runs: list[tuple[str, dict]]) -> dict:
             case.setdefault("environment", env)
         c["recorded_in"] = origins[i] | {"index": i}
         if i > 0:
-            c["verdict_reason"] = (f"recorded elsewhere ({origins[i]['cuda_device'] or origins[i]['cpu_model']}, "
-                                   f"{origins[i]['started']}, {Path(origins[i]['file']).name}): {c['verdict_reason']}")
+            c["verdict_reason"] = (
+                f"recorded elsewhere ({origins[i]['cuda_device'] or origins[i]['cpu_model']}, "
+                f"{origins[i]['started']}, {Path(origins[i]['file']).name}): {c['verdict_reason']}"
+            )
         claims.append(c)
     out["claims"] = claims
     out["summary"] = A.summary(claims)

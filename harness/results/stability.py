@@ -19,8 +19,22 @@ def run_seeds(seeds: list[int], profile: str, out: Path, extra: list[str]) -> li
     runs = []
     for seed in seeds:
         folder = out / f"seed-{seed}"
-        cmd = [sys.executable, "-m", "pytest", "claims/", "--claims-profile", profile, "--claims-seed", str(seed),
-               "--claims-report-dir", str(folder), "-p", "no:cacheprovider", "-q", *extra]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "claims/",
+            "--claims-profile",
+            profile,
+            "--claims-seed",
+            str(seed),
+            "--claims-report-dir",
+            str(folder),
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            *extra,
+        ]
         print(f"[stability] {' '.join(cmd[2:])}", flush=True)
         t0 = time.time()
         subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, check=False)
@@ -33,8 +47,9 @@ def analyse(results: list[tuple[int, dict]]) -> dict:
     claims: dict[str, dict] = {}
     for seed, data in results:
         for c in data["claims"]:
-            row = claims.setdefault(c["id"], {"id": c["id"], "theme": c["theme"], "verdicts": {}, "effects": {},
-                                              "unit": (c.get("key") or {}).get("unit", "")})
+            row = claims.setdefault(
+                c["id"], {"id": c["id"], "theme": c["theme"], "verdicts": {}, "effects": {}, "unit": (c.get("key") or {}).get("unit", "")}
+            )
             row["verdicts"][str(seed)] = c["verdict"]
             row["effects"][str(seed)] = (c.get("key") or {}).get("effect")
     for row in claims.values():
@@ -44,8 +59,10 @@ def analyse(results: list[tuple[int, dict]]) -> dict:
         row["unstable"] = len(seen) > 1
         row["effect_min"] = min(effects) if effects else None
         row["effect_max"] = max(effects) if effects else None
-    return {"claims": sorted(claims.values(), key=lambda r: (r["theme"], r["id"])),
-            "unstable": [r["id"] for r in claims.values() if r["unstable"]]}
+    return {
+        "claims": sorted(claims.values(), key=lambda r: (r["theme"], r["id"])),
+        "unstable": [r["id"] for r in claims.values() if r["unstable"]],
+    }
 
 
 def render(table: dict) -> str:
@@ -55,8 +72,11 @@ def render(table: dict) -> str:
         mark = "  UNSTABLE" if r["unstable"] else ""
         lines.append(f"{r['id']:44s} {', '.join(r['seen']):32s} {eff}{mark}")
     n = len(table["unstable"])
-    lines.append(f"{n} unstable claim(s): {', '.join(table['unstable'])}" if n else
-                 f"no verdict flips over {len(table['seeds'])} base seeds ({table['profile']} profile)")
+    lines.append(
+        f"{n} unstable claim(s): {', '.join(table['unstable'])}"
+        if n
+        else f"no verdict flips over {len(table['seeds'])} base seeds ({table['profile']} profile)"
+    )
     return "\n".join(lines)
 
 
@@ -74,8 +94,7 @@ def main(args) -> int:
         except ResultsError as exc:
             print(f"error: the run with seed {seed} left no readable results: {exc}", file=sys.stderr)
             return 2
-    table = analyse(loaded) | {"profile": args.profile, "seeds": seeds,
-                               "durations_s": {str(s): round(d, 1) for s, _, d in runs}}
+    table = analyse(loaded) | {"profile": args.profile, "seeds": seeds, "durations_s": {str(s): round(d, 1) for s, _, d in runs}}
     write_json_atomic(table, out / "stability.json")
     print(render(table))
     print(f"wrote {out / 'stability.json'}")
