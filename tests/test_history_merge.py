@@ -114,4 +114,6 @@ def test_stability_reports_claims_whose_verdict_flips(run):
     assert table["unstable"] == ["gradients-fade"]
     row = next(r for r in table["claims"] if r["id"] == "gradients-fade")
     assert row["seen"] == ["inconclusive", "supported"]
+    assert (row["verdict"], row["held"], row["runs"]) == ("supported", 2, 3)  # "held on 2 of 3 base seeds"
+    assert "supported (2 of 3)" in stability.render(table | {"profile": "quick", "seeds": [0, 1, 2]})
     assert "UNSTABLE" in stability.render(table | {"profile": "quick", "seeds": [0, 1, 2]})

@@ -55,6 +55,9 @@ def analyse(results: list[tuple[int, dict]]) -> dict:
     for row in claims.values():
         seen = sorted(set(row["verdicts"].values()))
         effects = [e for e in row["effects"].values() if e is not None]
+        counted = [v for v in row["verdicts"].values()]
+        modal = max(seen, key=counted.count)
+        row["verdict"], row["held"], row["runs"] = modal, counted.count(modal), len(counted)  # "held on k of N base seeds"
         row["seen"] = seen
         row["unstable"] = len(seen) > 1
         row["effect_min"] = min(effects) if effects else None
@@ -66,11 +69,12 @@ def analyse(results: list[tuple[int, dict]]) -> dict:
 
 
 def render(table: dict) -> str:
-    lines = [f"{'claim':44s} {'verdicts seen':32s} key effect (min .. max)"]
+    lines = [f"{'claim':44s} {'verdict (held on k of N seeds)':40s} {'verdicts seen':32s} key effect (min .. max)"]
     for r in table["claims"]:
         eff = "-" if r["effect_min"] is None else f"{r['effect_min']:.4g} .. {r['effect_max']:.4g} {r['unit']}"
         mark = "  UNSTABLE" if r["unstable"] else ""
-        lines.append(f"{r['id']:44s} {', '.join(r['seen']):32s} {eff}{mark}")
+        held = f"{r['verdict']} ({r['held']} of {r['runs']})"
+        lines.append(f"{r['id']:44s} {held:40s} {', '.join(r['seen']):32s} {eff}{mark}")
     n = len(table["unstable"])
     lines.append(
         f"{n} unstable claim(s): {', '.join(table['unstable'])}"
