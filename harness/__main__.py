@@ -126,6 +126,27 @@ def _coverage(args) -> int:
     return 1 if gaps else 0
 
 
+def _join(args) -> int:
+    """Join the shards of one run (pytest-split) into one results file and report."""
+    from harness.report import render_all
+    from harness.results import write_json_atomic
+    from harness.results.shards import ShardError, join_files
+
+    try:
+        data = join_files(args.results)
+    except ShardError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.output)
+    write_json_atomic(data, out)
+    if not args.no_html:
+        render_all(data, out.parent)
+    counts = {k: v for k, v in data["summary"]["counts"].items() if v}
+    print(f"joined {len(args.results)} shard(s): " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    print(f"wrote {out}" + ("" if args.no_html else f" and {out.parent / 'index.html'}"))
+    return 0
+
+
 def _register(args) -> int:
     """Lock the registered design of claims (all, or the ids given); a changed claim needs its amendment first."""
     from harness import registration
@@ -198,6 +219,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sources", default="fixtures/sources")
     p.add_argument("-v", "--verbose", action="store_true", help="list every sentence with its status")
     p.set_defaults(func=_coverage)
+    p = sub.add_parser("join", help="join the shards of one run (pytest --splits N --group I) into one results file")
+    p.add_argument("results", nargs="+", help="each shard's claims.json")
+    p.add_argument("-o", "--output", required=True, help="the joined results file (index.html is written beside it)")
+    p.add_argument("--no-html", action="store_true", help="write only the joined JSON")
+    p.set_defaults(func=_join)
     p = sub.add_parser("register", help="lock claims' registered designs (a changed claim needs an amendment entry first)")
     p.add_argument("ids", nargs="*", metavar="ID", help="claims to register (default: all)")
     p.add_argument("--catalogue", default="claims/catalogue")

@@ -334,6 +334,11 @@ class ClaimsSession:
         history.archive(data, self.report_dir)
         render_all(data, self.report_dir, figures_ready=self.early.take(data["claims"]) if self.early else None)
 
+    def shard(self) -> tuple[int, int] | None:
+        """(group, splits) when pytest-split runs one shard of the suite, else None."""
+        splits, group = getattr(self.config.option, "splits", None), getattr(self.config.option, "group", None)
+        return (int(group), int(splits)) if splits and group else None
+
     def run_state(self, session: pytest.Session) -> RunState:
         """What this run knows, in plain values, for :func:`harness.results.build.build_results`."""
         args = list(self.config.invocation_params.args)
@@ -353,6 +358,7 @@ class ClaimsSession:
             missing_modules=self.missing_modules,
             runs_every_claim=self.runs_every_claim(),
             selected=tuple(self.config.getoption("claim")),
+            shard=self.shard(),
             interrupted=self.interrupted,
         )
 

@@ -33,6 +33,7 @@ class RunState:
     missing_modules: dict[str, str] = field(default_factory=dict)  # test module file name -> message
     runs_every_claim: bool = True  # the run targets the whole claims folder
     selected: tuple[str, ...] = ()  # --claim ids, empty for all
+    shard: tuple[int, int] | None = None  # (group, splits) of a pytest-split shard (--splits N --group I)
     interrupted: bool = False
 
 
@@ -58,6 +59,8 @@ def build_results(s: RunState) -> dict:
                 d["not_run_reason"] = "the run was interrupted before this claim ran"
             elif not cases and s.selected:
                 d["not_run_reason"] = "not selected (--claim)"
+            elif not cases and s.shard:
+                d["not_run_reason"] = f"in another shard (this is shard {s.shard[0]} of {s.shard[1]})"
             cv = A.aggregate(d, cases)
             d.pop("not_run_reason", None)
         budget = s.profile.case_budget_s
@@ -96,6 +99,7 @@ def build_results(s: RunState) -> dict:
             "workers": s.workers,
             "environment": environment(s.device),
             "recorded_elsewhere": False,
+            **({"shard": {"group": s.shard[0], "splits": s.shard[1]}} if s.shard else {}),
         },
         "summary": A.summary(claims),
         "documents": _documents(cat),
