@@ -32,6 +32,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--claims-device", choices=("cpu", "cuda"), default="cpu", help="device for claims that can use one (default: cpu)")
     g.addoption("--claims-no-report", action="store_true", help="do not write reports/ at the end of the run")
     g.addoption(
+        "--claims-changed",
+        action="store_true",
+        help="rerun only the claims whose fingerprint (catalogue entry, test module, the harness code it imports, profile, "
+        "seed, package versions) differs from the existing report's; keep the others, marked with the run they come from",
+    )
+    g.addoption(
         "--claims-case-budget",
         type=_positive_seconds,
         default=None,

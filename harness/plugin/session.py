@@ -67,6 +67,7 @@ class ClaimsSession:
         self.interrupted = False
         self.early = None  # plots.EarlyFigures in a serial run of many claims: figures drawn on an idle core
         self.unfinished: dict[str, set[str]] = {}  # claim id -> node ids still to run (serial runs)
+        self.kept: dict[str, dict] = {}  # --claims-changed: unchanged claims' results from the last report
 
     # -- set-up --------------------------------------------------------------------------------
     def load(self) -> Catalogue:
@@ -152,6 +153,12 @@ class ClaimsSession:
 
     def pytest_collection_modifyitems(self, session, config, items: list) -> None:
         wanted = set(config.getoption("claim"))
+        if config.getoption("claims_changed"):  # on xdist workers too: every process must deselect the same claims
+            from harness.plugin.changed import unchanged
+
+            self.kept, why = unchanged(self.load(), self.claims_dir, self.report_dir / "claims.json", self.run_profile.name, self.base_seed)
+            if not self.is_worker:
+                config.get_terminal_writer().line(why)
         keep, drop = [], []
         for item in items:
             mark = item.get_closest_marker("claim")
@@ -160,7 +167,7 @@ class ClaimsSession:
                 continue
             self.collected_claims = True
             cid = mark.args[0]
-            if wanted and cid not in wanted:
+            if (wanted and cid not in wanted) or cid in self.kept:
                 drop.append(item)
                 continue
             keep.append(item)
@@ -323,6 +330,10 @@ class ClaimsSession:
         if exitstatus == pytest.ExitCode.INTERRUPTED:
             self.interrupted = True
         data = build.build_results(self.run_state(session))
+        if self.kept:
+            from harness.plugin.changed import carry_over
+
+            data = carry_over(data, self.kept)
         self.results = data
         if any(not c["as_expected"] and c["verdict"] == "error" for c in data["claims"]) and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -359,6 +370,8 @@ class ClaimsSession:
             runs_every_claim=self.runs_every_claim(),
             selected=tuple(self.config.getoption("claim")),
             shard=self.shard(),
+            claims_dir=self.claims_dir,
+            kept=tuple(self.kept),
             interrupted=self.interrupted,
         )
 

@@ -12,6 +12,7 @@ from harness.profiles import Profile
 from harness.results import aggregate as A
 from harness.results import files
 from harness.results.environment import environment
+from harness.results.fingerprint import fingerprint
 
 
 @dataclass
@@ -34,6 +35,8 @@ class RunState:
     runs_every_claim: bool = True  # the run targets the whole claims folder
     selected: tuple[str, ...] = ()  # --claim ids, empty for all
     shard: tuple[int, int] | None = None  # (group, splits) of a pytest-split shard (--splits N --group I)
+    claims_dir: Path | None = None  # the claim test modules, for each claim's fingerprint
+    kept: tuple[str, ...] = ()  # --claims-changed: claims not rerun (their results are carried over)
     interrupted: bool = False
 
 
@@ -59,6 +62,8 @@ def build_results(s: RunState) -> dict:
                 d["not_run_reason"] = "the run was interrupted before this claim ran"
             elif not cases and s.selected:
                 d["not_run_reason"] = "not selected (--claim)"
+            elif not cases and cid in s.kept:
+                d["not_run_reason"] = "unchanged since the last report (--claims-changed)"
             elif not cases and s.shard:
                 d["not_run_reason"] = f"in another shard (this is shard {s.shard[0]} of {s.shard[1]})"
             cv = A.aggregate(d, cases)
@@ -66,6 +71,8 @@ def build_results(s: RunState) -> dict:
         budget = s.profile.case_budget_s
         for c in cases:
             c["over_budget"] = c["duration_s"] > budget
+        if s.claims_dir is not None:
+            d["fingerprint"] = fingerprint(claim, s.claims_dir, s.profile.name, s.base_seed, cat.sources_dir.parent / "references.toml")
         d.update(
             verdict=cv.verdict,
             verdict_reason=cv.reason,
