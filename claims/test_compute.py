@@ -20,25 +20,28 @@ QUICK_PASSES = {"mlp": 7, "cnn": 3, "transformer": 3}  # Chollet 1.3.1: 6.6 TFLO
 @pytest.mark.claim("deep-nets-mostly-matmul")
 @pytest.mark.parametrize("kind", ["mlp", "cnn", "transformer"])
 def test_most_of_a_training_step_is_matrix_multiplication(kind, evidence, profile):
+    model, x, y = lab.compute_models(kind, evidence.seeds[0])
+    r = lab.matmul_flop_share(model, x, y)  # the same for every seed: the count depends on the shapes only
+    setting = {"model": kind, "other FLOPs per element": lab.OTHER_FLOPS_PER_ELEMENT}
+    evidence.record("FLOPs per pass, matrix products and convolutions", [r["matmul_flops"]], unit="FLOP", setting=setting)
+    evidence.record("FLOPs per forward + backward pass, other ops (upper bound)", [r["other_flops"]], unit="FLOP", setting=setting)
+    evidence.bound("matmul-flop-majority", [r["share"]], [1 - r["share"]], label=kind, names=("matmul and convolution", "everything else"))
+    # Context, not judged: the share of this CPU's time (profiler wall time per op, one thread)
     passes = profile.pick(quick=QUICK_PASSES[kind], default=PASSES[kind], full=2 * PASSES[kind])
-    runs = []
-    for s in evidence.seeds:
-        model, x, y = lab.compute_models(kind, s)
-        runs.append(lab.matmul_time_share(model, x, y, repeats=passes))
-    share = np.array([r["share"] for r in runs])
-    setting = {"model": kind, "passes": passes, "threads": torch.get_num_threads()}
-    evidence.record("share of self CPU time in matmul/convolution ops (per-op medians over passes)", share, unit="share", setting=setting)
-    evidence.record(
-        "self CPU time per forward + backward pass (sum of per-op medians)", [r["pass_us"] / 1e3 for r in runs], unit="ms", setting=setting
-    )
-    evidence.bound("matmul-majority", share, 1 - share, label=kind, names=("matmul and convolution", "everything else"))
-    top = runs[0]["top"]
+    runs = [lab.matmul_time_share(*lab.compute_models(kind, s), repeats=passes) for s in evidence.seeds]
+    share = np.array([t["share"] for t in runs])
+    timed = {"model": kind, "passes": passes, "threads": torch.get_num_threads()}
+    evidence.record("share of self CPU time in matmul/convolution ops (per-op medians over passes)", share, unit="share", setting=timed)
+    evidence.record("self CPU time per pass (sum of per-op medians)", [t["pass_us"] / 1e3 for t in runs], unit="ms", setting=timed)
     evidence.note(
-        f"{kind}: {share.mean():.0%} of the time in matrix products and convolutions (seeds {share.min():.0%} to "
-        f"{share.max():.0%}). Largest ops, first seed: "
-        + "; ".join(f"{name} {t:.0%}{' (matmul)' if mm else ''}" for name, t, mm in top[:6])
-        + ". Small networks on one CPU thread: elementwise ops, pooling and per-op overhead take a larger share than at "
-        "GPU scale, where the texts' claim is made."
+        f"{kind}: {r['share']:.1%} of the arithmetic of a forward + backward pass is matrix products and convolutions "
+        f"({r['matmul_flops'] / 1e6:.0f} MFLOP counted exactly, against at most {r['other_flops'] / 1e6:.0f} MFLOP for every other op at "
+        f"{lab.OTHER_FLOPS_PER_ELEMENT} FLOPs per output element). Largest other ops: "
+        + "; ".join(f"{name} {f / 1e6:.1f} MFLOP" for name, f in r["top"][:4])
+        + f". Time on this CPU (one thread, context): {share.mean():.0%} in matrix products and convolutions (seeds "
+        f"{share.min():.0%} to {share.max():.0%}). Largest ops by time, first seed: "
+        + "; ".join(f"{name} {t:.0%}{' (matmul)' if mm else ''}" for name, t, mm in runs[0]["top"][:6])
+        + "."
     )
     assert_supported(evidence)
 
