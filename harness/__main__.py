@@ -111,7 +111,7 @@ def _coverage(args) -> int:
     for row in coverage.summary(cat, units):
         st = row["status"]
         print(
-            f"{row['document']}: {row['units']} sentences: {st.get('covered', 0)} covered by {row['claims']} claims "
+            f"{row['document']}: {row['units']} clauses: {st.get('covered', 0)} covered by {row['claims']} claims "
             f"{dict(sorted(row['claims_by_kind'].items()))}, {st.get('skipped', 0)} skipped "
             f"{dict(sorted(row['skipped_by_reason'].items()))}, {st.get('ignored', 0)} ignored, "
             f"{len(row['unaccounted'])} unaccounted"
@@ -122,7 +122,7 @@ def _coverage(args) -> int:
         for text in row["unaccounted"]:
             print(f"    UNACCOUNTED: {text[:160]}")
         gaps += len(row["unaccounted"])
-    print(f"{gaps} sentence(s) unaccounted" if gaps else "every sentence is accounted for")
+    print(f"{gaps} clause(s) unaccounted" if gaps else "every clause is accounted for")
     return 1 if gaps else 0
 
 

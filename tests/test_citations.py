@@ -131,3 +131,12 @@ def test_distance_and_wrong_value():
     assert citations.distance("Adam", "RMSProp", False) == 1.0
     wrong = citations.wrong_value(100.0, cat_like)
     assert citations.distance(wrong, 100.0, True) > 0.05
+
+
+def test_a_misquote_is_a_collection_error_naming_claim_and_document(project):
+    from conftest import CATALOGUE
+
+    project.write(catalogue=CATALOGUE.replace("The quick brown fox jumps", "The quick red fox jumps", 1))
+    result = project.run()
+    assert result.ret == 2  # interrupted: an error during collection, not a verdict
+    result.stdout.fnmatch_lines(["*claim 'fox-is-quick' (*demo.toml): doc.txt does not contain 'The quick red fox jumps*"])

@@ -107,3 +107,57 @@ def matmul_time_share(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, 
         "pass_us": float(total),
         "top": [(names[i], float(typical[i] / total), bool(is_mm[i])) for i in order],
     }
+
+
+# Upper bound on the arithmetic of one output element of an op that is neither a matrix product nor a view:
+# the costliest pointwise ops here (GELU through erf, exp in softmax, layer norm's mean, variance and scaling,
+# and their backward ops) take about 10 to 20 FLOPs per element in vectorised math libraries; 20 for all of
+# them overstates everything that is not a matrix product, so the matmul share is a lower bound.
+OTHER_FLOPS_PER_ELEMENT = 20
+
+
+def matmul_flop_share(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:
+    """Share of the arithmetic of one forward + backward pass (cross-entropy loss) done by matrix products.
+
+    Matrix products and convolutions (mm, bmm, addmm, convolution and their backward ops) are counted
+    exactly by PyTorch's FLOP counter (2 FLOPs per multiply-add); every other aten op that is not a view
+    counts ``OTHER_FLOPS_PER_ELEMENT`` FLOPs per element of its outputs (an upper bound, see above).
+    Attention runs on the math backend so that its products are counted as products.  Returns
+    'share' (float), 'matmul_flops', 'other_flops' and 'top' (the 6 largest other ops: (name, FLOPs)).
+    """
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_flatten
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counted = FlopCounterMode(display=False)
+    products = {str(k) for k in counted.flop_registry}  # the ops the counter knows: products and convolutions
+
+    class Elements(TorchDispatchMode):
+        """Elements written by every op that is neither a product nor a view."""
+
+        def __init__(self):
+            super().__init__()
+            self.ops: dict[str, int] = {}
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            name = str(func.overloadpacket)
+            if not func.is_view and name not in products:
+                n = sum(t.numel() for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor))
+                self.ops[name] = self.ops.get(name, 0) + n
+            return out
+
+    elements = Elements()
+    model.zero_grad(set_to_none=True)
+    with sdpa_kernel(SDPBackend.MATH), counted, elements:
+        F.cross_entropy(model(x), y).backward()
+    matmul = float(counted.get_total_flops())
+    other = {k: float(OTHER_FLOPS_PER_ELEMENT * v) for k, v in elements.ops.items()}
+    total_other = sum(other.values())
+    return {
+        "share": matmul / (matmul + total_other),
+        "matmul_flops": matmul,
+        "other_flops": total_other,
+        "top": sorted(other.items(), key=lambda kv: -kv[1])[:6],
+    }

@@ -142,6 +142,13 @@ class ClaimsSession:
     @pytest.hookimpl(wrapper=True)
     def pytest_make_collect_report(self, collector):
         report = yield
+        if isinstance(collector, pytest.Dir) and Path(collector.path).resolve() == self.claims_dir and report.outcome == "passed":
+            missing = self.load().missing_quotes()  # a quote not in its document: the claim would cite what no text says
+            if missing:
+                report.outcome = "failed"
+                report.longrepr = "dlclaims: quotes not found verbatim in their source documents:\n" + "\n".join(
+                    f"  - claim '{c.id}' ({c.catalogue_file}): {s.document} does not contain {s.quote[:100]!r}" for c, s in missing
+                )
         if isinstance(collector, pytest.Module) and self._under_claims(collector.path) and report.outcome == "passed":
             problems = check_module(self.load(), collector, report.result)
             if problems:

@@ -1,8 +1,10 @@
-"""Coverage of the source texts: every sentence is a claim's quote, a declared non-statement, or a gap.
+"""Coverage of the source texts: every clause is a claim's quote, a declared non-statement, or a gap.
 
-Each document is split into sentences ("units") on its lines and on sentence-ending punctuation,
-after folding white space exactly as quotes are folded.  A unit is *covered* when a claim's quote
-overlaps it (by at least 20 characters, or the whole of the shorter of the two); *skipped* when
+Each document is split into sentences on its lines and on sentence-ending punctuation, after
+folding white space exactly as quotes are folded, and each sentence into clauses ("units") at
+semicolons, colons, dashes and a comma before a clause word ('but', 'which', 'while', ...).  A unit
+is *covered* when claims' quotes span at least 80 % of its characters (link targets, which state
+nothing, not counted), so a clause a quote only touches stays a gap; *skipped* when
 ``fixtures/sources/coverage.toml`` lists it as text that states nothing (a question, a heading, a
 link, a citation list, ...); *ignored* automatically when it cannot state anything (a Markdown
 heading, a rule, an image or fewer than three words); otherwise it is *unaccounted*, and the
@@ -17,8 +19,14 @@ from pathlib import Path
 
 from harness.catalogue import Catalogue, CatalogueError, normalise_space, read_toml
 
-SKIP_REASONS = ("question", "heading", "link or image", "citation list", "formatting", "introduction", "repeat")
+SKIP_REASONS = ("question", "heading", "link or image", "citation list", "formatting", "introduction", "repeat", "example")
 MIN_OVERLAP = 20  # characters a quote must share with a sentence to cover it (or the whole of the shorter)
+MIN_QUOTED = 0.8  # share of a clause's characters (link targets aside) that quotes must span to cover it
+_CLAUSE_BREAK = re.compile(
+    r"(?:;\s+|:\s+(?=\S)|\s+--\s+|\s*—\s*"
+    r"|,\s+(?=(?:but|which|while|whereas|because|so|thus|hence|although|though|making|leading)\b))"
+)
+_LINK_TARGET = re.compile(r"\]\([^)]*\)|<a [^>]*>|</a>|https?://\S+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’)\]*]*\s+(?=[\"'“‘(\[*]*[A-Z])")
 _ABBREVIATION = re.compile(r"(?:\b(?:e\.g|i\.e|al|vs|Fig|fig|Eq|eq|Dr|Mr|Ms|p|pp|cf|approx|No|St)\.|\b[A-Z]\.)$")
 _PREFIX = re.compile(r"^(?:>\s*)*(?:[-*+]\s+|\d+[.)]\s+)?")
@@ -51,7 +59,7 @@ def split_units(document: str, text: str) -> tuple[str, list[Unit]]:
         body_start = _PREFIX.match(line).end()
         auto = _auto_ignored(line)
         pos = body_start
-        for part in _sentences(line[body_start:]) if not auto else [line[body_start:]]:
+        for part in [c for sent in _sentences(line[body_start:]) for c in _clauses(sent)] if not auto else [line[body_start:]]:
             if not part:
                 continue
             at = line.index(part, pos)
@@ -74,6 +82,25 @@ def _sentences(text: str) -> list[str]:
         else:
             out.append(part)
     return out
+
+
+def _clauses(sentence: str) -> list[str]:
+    """A sentence's clauses: split at semicolons, colons, dashes and a comma before a clause word."""
+    return [c for c in _CLAUSE_BREAK.split(sentence) if c]
+
+
+def _quoted(spans: list[tuple[int, int]], u: Unit) -> bool:
+    """Whether the spans cover at least MIN_QUOTED of the unit's characters outside link targets."""
+    counted = [True] * (u.end - u.start)
+    for m in _LINK_TARGET.finditer(u.text):
+        for i in range(m.start(), m.end()):
+            counted[i] = False
+    inside = [False] * (u.end - u.start)
+    for a, b in spans:
+        for i in range(max(a, u.start), min(b, u.end)):
+            inside[i - u.start] = True
+    total = sum(counted)
+    return total == 0 or sum(c and i for c, i in zip(counted, inside)) >= MIN_QUOTED * total
 
 
 def _auto_ignored(line: str) -> str:
@@ -140,8 +167,9 @@ def account(cat: Catalogue, skips_path: Path | None = None) -> dict[str, list[Un
         ]
         skip_spans = [(why, span) for t, why in skips.get(doc, []) for span in _spans(folded, t)]
         for u in units:
-            by = sorted({cid for cid, span in quotes if _covers(span, u)})
-            if by:
+            touching = [(cid, span) for cid, span in quotes if _covers(span, u)]
+            by = sorted({cid for cid, _ in touching})
+            if by and _quoted([span for _, span in touching], u):
                 u.status, u.by = "covered", by
             elif u.status != "ignored":
                 why = [w for w, span in skip_spans if span[0] <= u.start and u.end <= span[1] or _covers(span, u)]
