@@ -385,27 +385,41 @@ RECALL_LENGTHS, RECALL_KEYS, RECALL_WIDTH, RECALL_BATCH, RECALL_LR = (1, 4, 16),
 @pytest.mark.claim("attention-beats-rnn-on-long-range-recall")
 def test_attention_recalls_where_gru_forgets(evidence, profile):
     steps = profile.pick(quick=100, default=200, full=500)
-    seeds = tuple(evidence.seeds)
-    acc = {
-        kind: {L: lab.train_recall(kind, L, seeds, steps, RECALL_BATCH, RECALL_LR, RECALL_WIDTH, RECALL_KEYS) for L in RECALL_LENGTHS}
-        for kind in ("attention", "gru")
-    }
+    seeds, R = tuple(evidence.seeds), len(evidence.seeds)
+    long = RECALL_LENGTHS[-1]
+
+    def train(kind, L, runs):
+        return lab.train_recall(kind, L, runs, steps, RECALL_BATCH, RECALL_LR, RECALL_WIDTH, RECALL_KEYS)
+
+    acc = {kind: {L: train(kind, L, seeds) for L in RECALL_LENGTHS[:-1]} for kind in ("attention", "gru")}
+    acc["attention"][long] = train("attention", long, seeds)
+    # the GRU at the longest length is the contrast of both paired hypotheses: its placebo (the same
+    # training on the placebo seeds) runs in the same stack, as runs are independent
+    both = train("gru", long, seeds + tuple(evidence.placebo_seeds))
+    acc["gru"][long], gru_placebo = both[:R], both[R:]
     setting = {"steps": steps, "batch": RECALL_BATCH, "lr": RECALL_LR, "width": RECALL_WIDTH, "keys": RECALL_KEYS}
     for kind, by_len in acc.items():
         for L, a in by_len.items():
             evidence.record(f"test accuracy, {kind}, {L} pairs", a, unit="accuracy", setting=setting | {"pairs": L})
-    long = RECALL_LENGTHS[-1]
     evidence.family(
         "attention-stays-accurate",
         {f"L{L}": acc["attention"][L] for L in RECALL_LENGTHS},
         {f"L{L}": acc["gru"][L] for L in RECALL_LENGTHS},
         names=("attention", "GRU"),
     )
-    evidence.paired("attention-beats-rnn", acc["attention"][long], acc["gru"][long], label=f"{long} pairs", names=("attention", "GRU"))
+    evidence.paired(
+        "attention-beats-rnn",
+        acc["attention"][long],
+        acc["gru"][long],
+        placebo=gru_placebo,
+        label=f"{long} pairs",
+        names=("attention", "GRU"),
+    )
     evidence.paired(
         "rnn-degrades-with-length",
         acc["gru"][RECALL_LENGTHS[0]],
         acc["gru"][long],
+        placebo=gru_placebo,
         label=f"GRU, {RECALL_LENGTHS[0]} vs {long} pairs",
         names=(f"{RECALL_LENGTHS[0]} pair", f"{long} pairs"),
     )
@@ -522,8 +536,9 @@ PRE_LR, FT_LR, FT_PER_CLASS, FT_TARGET = 0.05, 0.01, 20, 0.9
 
 
 @functools.cache
-def transfer_runs(seeds: tuple[int, ...], pre_steps: int, ft_steps: int) -> dict:
-    """Test-accuracy curves (steps, R) of fine-tuned and scratch networks on digits 5-9."""
+def transfer_runs(seeds: tuple[int, ...], placebo_seeds: tuple[int, ...], pre_steps: int, ft_steps: int) -> dict:
+    """Test-accuracy curves (steps, R) of fine-tuned and scratch networks on digits 5-9; 'scratch placebo':
+    the scratch training again on the placebo seeds (their own splits and inits), in the same stack."""
     X, y = data.digits_tensors()
     R = len(seeds)
     src = torch.nonzero(y < 5).squeeze(1)
@@ -531,7 +546,7 @@ def transfer_runs(seeds: tuple[int, ...], pre_steps: int, ft_steps: int) -> dict
     with torch.no_grad():
         pre_acc = (lab.mlp_forward(pre, X[src].expand(R, -1, -1)).argmax(-1) == y[src]).float().mean(-1).numpy()
     tr, te = [], []
-    for s in seeds:
+    for s in seeds + placebo_seeds:
         rng = np.random.default_rng([s, 6])
         pick = np.concatenate([rng.choice(np.flatnonzero(y.numpy() == c), FT_PER_CLASS, replace=False) for c in range(5, 10)])
         tr.append(pick)
@@ -539,24 +554,37 @@ def transfer_runs(seeds: tuple[int, ...], pre_steps: int, ft_steps: int) -> dict
     tr, te = torch.tensor(np.stack(tr)), torch.tensor(np.stack(te))
     xtr, ytr, xte, yte = X[tr], y[tr] - 5, X[te], y[te] - 5
     head = lab.mlp_stack([s + 1 for s in seeds], MLP_SIZES + (5,))[-2:]  # a new, random 5-way head
-    _, ft = lab.train_mlp(pre[:-2] + head, xtr, ytr, ft_steps, FT_LR, xte, yte)
-    _, scratch = lab.train_mlp(lab.mlp_stack([s + 2 for s in seeds], MLP_SIZES + (5,)), xtr, ytr, ft_steps, FT_LR, xte, yte)
-    return {"fine-tuned": ft, "scratch": scratch, "pretrain_acc": pre_acc}
+    _, ft = lab.train_mlp(pre[:-2] + head, xtr[:R], ytr[:R], ft_steps, FT_LR, xte[:R], yte[:R])
+    runs = seeds + placebo_seeds
+    _, scratch = lab.train_mlp(lab.mlp_stack([s + 2 for s in runs], MLP_SIZES + (5,)), xtr, ytr, ft_steps, FT_LR, xte, yte)
+    return {"fine-tuned": ft, "scratch": scratch[:, :R], "scratch placebo": scratch[:, R:], "pretrain_acc": pre_acc}
 
 
 @pytest.mark.claim("transfer-learning-works")
 def test_pretrained_network_learns_new_digits_faster(evidence, profile):
     ft_steps = profile.pick(quick=100, default=150, full=300)
-    runs = transfer_runs(tuple(evidence.seeds), profile.pick(quick=100, default=200, full=400), ft_steps)
-    steps = {k: lab.steps_to(runs[k], FT_TARGET) for k in ("fine-tuned", "scratch")}
+    runs = transfer_runs(tuple(evidence.seeds), tuple(evidence.placebo_seeds), profile.pick(quick=100, default=200, full=400), ft_steps)
+    steps = {k: lab.steps_to(runs[k], FT_TARGET) for k in ("fine-tuned", "scratch", "scratch placebo")}
     final = {k: runs[k][-1] for k in ("fine-tuned", "scratch")}
     setting = {"per_class": FT_PER_CLASS, "steps": ft_steps, "lr": FT_LR, "target": FT_TARGET}
-    for k in steps:
+    for k in ("fine-tuned", "scratch"):
         evidence.record(f"steps to {FT_TARGET:.0%} test accuracy on digits 5-9, {k}", steps[k], unit="steps", setting=setting)
         evidence.record(f"test accuracy after {ft_steps} steps, {k}", final[k], unit="accuracy", setting=setting)
     evidence.record("training accuracy of the pretrained network on digits 0-4", runs["pretrain_acc"], unit="accuracy")
-    evidence.paired("fewer-steps-to-target", np.log2(steps["scratch"]), np.log2(steps["fine-tuned"]), names=("fine-tuned", "scratch"))
-    evidence.paired("more-accurate-from-few-samples", final["fine-tuned"], final["scratch"], names=("fine-tuned", "scratch"))
+    evidence.paired(
+        "fewer-steps-to-target",
+        -np.log2(steps["fine-tuned"]),  # fewer steps is better: the difference is log2(scratch / fine-tuned)
+        -np.log2(steps["scratch"]),
+        placebo=-np.log2(steps["scratch placebo"]),
+        names=("fine-tuned", "scratch"),
+    )
+    evidence.paired(
+        "more-accurate-from-few-samples",
+        final["fine-tuned"],
+        final["scratch"],
+        placebo=runs["scratch placebo"][-1],
+        names=("fine-tuned", "scratch"),
+    )
     evidence.note(
         f"Steps to {FT_TARGET:.0%} (mean): fine-tuned {steps['fine-tuned'].mean():.1f}, scratch "
         f"{steps['scratch'].mean():.1f} (geometric-mean speed-up "
@@ -581,31 +609,56 @@ WARM_TEST, WARM_PART, WARM_LR = 597, 600, 0.05
 
 
 @functools.cache
-def warm_start_runs(seeds: tuple[int, ...], steps: int) -> dict:
+def warm_start_runs(seeds: tuple[int, ...], placebo_seeds: tuple[int, ...], steps: int) -> dict:
+    """Test-accuracy curves (steps, R) of the model on the old data, the warm start and the restart;
+    'old placebo' and 'restart placebo': the two contrasts trained again on the placebo seeds (their
+    own splits and inits), in the same stacks as the seeds' runs."""
     X, y = data.digits_tensors()
-    perms = torch.tensor(np.stack([np.random.default_rng([s, 7]).permutation(len(X)) for s in seeds]))
+    R = len(seeds)
+    runs = seeds + placebo_seeds
+    perms = torch.tensor(np.stack([np.random.default_rng([s, 7]).permutation(len(X)) for s in runs]))
     te, a, ab = perms[:, :WARM_TEST], perms[:, WARM_TEST : WARM_TEST + WARM_PART], perms[:, WARM_TEST:]
-    old, old_curve = lab.train_mlp(lab.mlp_stack(list(seeds), MLP_SIZES + (10,)), X[a], y[a], steps, WARM_LR, X[te], y[te])
-    _, warm = lab.train_mlp(old, X[ab], y[ab], steps, WARM_LR, X[te], y[te])
-    _, restart = lab.train_mlp(lab.mlp_stack([s + 1 for s in seeds], MLP_SIZES + (10,)), X[ab], y[ab], steps, WARM_LR, X[te], y[te])
-    return {"old": old_curve, "warm": warm, "restart": restart}
+    old, old_curve = lab.train_mlp(lab.mlp_stack(list(runs), MLP_SIZES + (10,)), X[a], y[a], steps, WARM_LR, X[te], y[te])
+    _, warm = lab.train_mlp([p[:R] for p in old], X[ab[:R]], y[ab[:R]], steps, WARM_LR, X[te[:R]], y[te[:R]])
+    _, restart = lab.train_mlp(lab.mlp_stack([s + 1 for s in runs], MLP_SIZES + (10,)), X[ab], y[ab], steps, WARM_LR, X[te], y[te])
+    return {
+        "old": old_curve[:, :R],
+        "warm": warm,
+        "restart": restart[:, :R],
+        "old placebo": old_curve[:, R:],
+        "restart placebo": restart[:, R:],
+    }
 
 
 @pytest.mark.claim("training-continues-on-new-data")
 def test_warm_start_on_additional_data_beats_restarting(evidence, profile):
     warm_steps = profile.pick(quick=100, default=150, full=300)
-    runs = warm_start_runs(tuple(evidence.seeds), warm_steps)
+    runs = warm_start_runs(tuple(evidence.seeds), tuple(evidence.placebo_seeds), warm_steps)
     target = runs["restart"][-1] - 0.01  # per seed
     steps = {k: lab.steps_to(runs[k] - target[None, :], 0.0) for k in ("warm", "restart")}
+    placebo_target = runs["restart placebo"][-1] - 0.01  # the same rule on the placebo seeds
+    steps["restart placebo"] = lab.steps_to(runs["restart placebo"] - placebo_target[None, :], 0.0)
     setting = {"old": WARM_PART, "new": WARM_PART, "test": WARM_TEST, "steps": warm_steps, "lr": WARM_LR}
     evidence.record("target: restart's final test accuracy - 1 point", target, unit="accuracy", setting=setting)
-    for k in steps:
+    for k in ("warm", "restart"):
         evidence.record(f"steps to the target, {k}", steps[k], unit="steps", setting=setting)
     acc = {"old data only": runs["old"][-1], "warm start": runs["warm"][-1], "restart": runs["restart"][-1]}
     for k, v in acc.items():
         evidence.record(f"final test accuracy, {k}", v, unit="accuracy", setting=setting)
-    evidence.paired("warm-start-fewer-steps", np.log2(steps["restart"]), np.log2(steps["warm"]), names=("warm start", "restart"))
-    evidence.paired("gains-from-new-data", acc["warm start"], acc["old data only"], names=("warm start", "old data only"))
+    evidence.paired(
+        "warm-start-fewer-steps",
+        -np.log2(steps["warm"]),  # fewer steps is better: the difference is log2(restart / warm start)
+        -np.log2(steps["restart"]),
+        placebo=-np.log2(steps["restart placebo"]),
+        names=("warm start", "restart"),
+    )
+    evidence.paired(
+        "gains-from-new-data",
+        acc["warm start"],
+        acc["old data only"],
+        placebo=runs["old placebo"][-1],
+        names=("warm start", "old data only"),
+    )
     evidence.note(
         f"Steps to the restart's final accuracy - 1 point (mean): warm start {steps['warm'].mean():.1f}, restart "
         f"{steps['restart'].mean():.1f}. Final test accuracy: "
