@@ -268,9 +268,12 @@ def encoder_jacobians(seed: int) -> dict[str, np.ndarray]:
     enc = lab.encoder(ENC_WIDTH, ENC_HEADS, ENC_LAYERS, seed).eval()
     x = torch.randn(1, ENC_T, ENC_WIDTH, dtype=torch.float64, generator=torch.Generator().manual_seed(seed + 1))
     mask = lab.causal_mask(ENC_T)
+    # is_causal=False: PyTorch then applies the mask passed in (with is_causal=True it may ignore it and
+    # build its own); the transposed mask shows that the mask we pass decides what each position sees
     return {
         "bidirectional": lab.position_jacobian(lambda v: enc(v), x),
-        "causal": lab.position_jacobian(lambda v: enc(v, mask=mask, is_causal=True), x),
+        "causal": lab.position_jacobian(lambda v: enc(v, mask=mask, is_causal=False), x),
+        "transposed mask": lab.position_jacobian(lambda v: enc(v, mask=mask.T, is_causal=False), x),
     }
 
 
@@ -295,6 +298,11 @@ def test_encoder_sees_every_position_and_causal_mask_none_later(evidence):
         )
         evidence.record(f"log10(largest dependence on a later position / largest), {k} encoder", future[k], unit="decades")
     evidence.record("log10(largest dependence on a later position / largest), GRU", rnn_future, unit="decades")
+    evidence.record(
+        "log10(largest dependence on a later position / largest), encoder with the causal mask transposed",
+        [log_rel(j["transposed mask"][later].max(), j["transposed mask"].max()) for j in jac],
+        unit="decades",
+    )
     evidence.bound(
         "every-position-visible",
         smallest["bidirectional"],
