@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from harness import citations
 from harness.evidence import assert_supported
 from harness.lab import data, timing
 from harness.lab import sequence as lab
@@ -662,6 +663,13 @@ def test_pretrained_network_learns_new_digits_faster(evidence, profile):
         xlabel="step",
         ylabel="test accuracy",
     )
+    assert_supported(evidence)
+
+
+@pytest.mark.claim("transfer-learning-works-for-language-models")
+def test_language_model_transfer_matches_the_primary_sources(evidence, claims_catalogue):
+    """The text's own scope (large language models), checked against the GPT and BERT papers."""
+    citations.check(evidence, claims_catalogue)
     assert_supported(evidence)
 
 
