@@ -24,12 +24,16 @@ def corpora(seeds: tuple) -> tuple[list[np.ndarray], list[np.ndarray]]:
 
 
 @functools.cache
-def skipgram_vectors(seeds: tuple) -> tuple[np.ndarray, np.ndarray]:
-    """Skip-gram word vectors on each seed's corpus and on its shuffled copy: (R, V, 16) each."""
-    real, shuffled = corpora(seeds)
-    vocab = len(lab.vocabulary())
-    W = lab.train_skipgram(real + shuffled, list(seeds) * 2, vocab, epochs=EPOCHS, batch=1024, lr=0.02)
-    return W[: len(seeds)], W[len(seeds) :]
+def skipgram_vectors(groups: tuple[tuple[tuple, bool], ...]) -> list[np.ndarray]:
+    """Skip-gram word vectors for groups of (seeds, shuffled?), all trained at once (runs are
+    independent): one (R, V, 16) array per group, on its seeds' corpora or their shuffled copies."""
+    corp, run_seeds = [], []
+    for seeds, shuffled in groups:
+        corp += corpora(seeds)[shuffled]
+        run_seeds += list(seeds)
+    W = lab.train_skipgram(corp, run_seeds, len(lab.vocabulary()), epochs=EPOCHS, batch=1024, lr=0.02)
+    ends = np.cumsum([0] + [len(seeds) for seeds, _ in groups])
+    return [W[a:b] for a, b in zip(ends[:-1], ends[1:])]
 
 
 def eval_sentences(seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -41,10 +45,11 @@ def eval_sentences(seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.mark.claim("skipgram-puts-shared-contexts-close")
 def test_skipgram_puts_words_with_shared_contexts_close(evidence):
-    seeds = tuple(evidence.seeds)
-    real, shuffled = skipgram_vectors(seeds)
+    seeds, placebo_seeds = tuple(evidence.seeds), tuple(evidence.placebo_seeds)
+    real, shuffled, placebo = skipgram_vectors(((seeds, False), (seeds, True), (placebo_seeds, True)))
     g_real = [lab.shared_context_gap(w) for w in real]
     g_shuf = [lab.shared_context_gap(w) for w in shuffled]
+    g_placebo = [lab.shared_context_gap(w)["gap"] for w in placebo]  # the shuffled corpus again, placebo seeds
     setting = {"sentences": SENTENCES, "epochs": EPOCHS, "dim": 16, "window": 2, "negatives": 5}
     for name, gs in (("corpus", g_real), ("shuffled corpus", g_shuf)):
         evidence.record(f"mean cosine, same-kind pairs (cat-dog), {name}", [g["within"] for g in gs], unit="cosine", setting=setting)
@@ -53,6 +58,7 @@ def test_skipgram_puts_words_with_shared_contexts_close(evidence):
         "shared-contexts-closer",
         [g["gap"] for g in g_real],
         [g["gap"] for g in g_shuf],
+        placebo=g_placebo,
         label="skip-gram, window 2",
         names=("corpus", "shuffled corpus"),
     )
@@ -79,13 +85,6 @@ def test_skipgram_puts_words_with_shared_contexts_close(evidence):
 
 
 @functools.cache
-def static_vectors(seeds: tuple) -> np.ndarray:
-    """Skip-gram word vectors on each seed's corpus only (the static model): (R, V, 16)."""
-    real, _ = corpora(seeds)
-    return lab.train_skipgram(real, list(seeds), len(lab.vocabulary()), epochs=EPOCHS, batch=1024, lr=0.02)
-
-
-@functools.cache
 def encoders(seeds: tuple, steps: int) -> tuple[list, list]:
     """Trained and untrained encoders for the seeds (weights stacked on the run axis)."""
     real, _ = corpora(seeds)
@@ -100,7 +99,7 @@ def test_contextual_vectors_separate_a_homographs_senses(evidence, profile):
     seeds = tuple(evidence.seeds)
     steps = profile.pick(quick=200, default=200, full=400)
     trained, untrained = encoders(seeds, steps)
-    static = static_vectors(seeds)
+    static, static_placebo = skipgram_vectors(((seeds, False), (tuple(evidence.placebo_seeds), False)))
     h_index = lab.vocabulary().index(lab.HOMOGRAPH)
     groups = lab.word_groups()
     res = {"contextual (trained encoder)": [], "static (skip-gram)": [], "untrained encoder": []}
@@ -119,8 +118,19 @@ def test_contextual_vectors_separate_a_homographs_senses(evidence, profile):
             f"sense accuracy (nearer leave-one-out centroid), {name}", [d["accuracy"] for d in rs], unit="share", setting=setting
         )
     ctx, stat = res["contextual (trained encoder)"], res["static (skip-gram)"]
+    # the placebo: the static model again, on the placebo seeds' corpora and evaluation sentences
+    # (one vector for every occurrence, so its gap is 0 on any seed: it equals the contrast)
+    stat_placebo = [
+        lab.sense_separation(np.repeat(w[h_index][None], 2 * EVAL_PER_SENSE, 0), eval_sentences(s)[1])["gap"]
+        for w, s in zip(static_placebo, evidence.placebo_seeds)
+    ]
     evidence.paired(
-        "senses-separate", [d["gap"] for d in ctx], [d["gap"] for d in stat], label="'console', two senses", names=("contextual", "static")
+        "senses-separate",
+        [d["gap"] for d in ctx],
+        [d["gap"] for d in stat],
+        placebo=stat_placebo,
+        label="'console', two senses",
+        names=("contextual", "static"),
     )
     evidence.bound(
         "senses-identified",

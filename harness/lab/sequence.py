@@ -244,8 +244,28 @@ def train_recall(
     kind: str, length: int, seeds: tuple[int, ...], steps: int, batch: int, lr: float, width: int, keys: int, test_size: int = 512
 ) -> np.ndarray:
     """Train one model per seed (Adam, fresh batches every step) and return test accuracy per seed: (R,)."""
+    return train_recall_eval(kind, length, seeds, steps, batch, [lr] * len(seeds), width, keys, test_size)["test"]
+
+
+def train_recall_eval(
+    kind: str,
+    length: int,
+    seeds: tuple[int, ...],
+    steps: int,
+    batch: int,
+    lrs: list[float],
+    width: int,
+    keys: int,
+    test_size: int = 512,
+    val_size: int = 0,
+) -> dict[str, np.ndarray]:
+    """Train one model per run (Adam at the run's own rate ``lrs[r]``, fresh batches every step); a seed may
+    repeat with different rates (same init and batches).  Returns 'test' accuracy per run (R,) on
+    ``test_size`` fresh sequences and, when ``val_size`` > 0, 'val' accuracy on as many other fresh
+    sequences (for choosing a rate without touching the test set)."""
     p = recall_params(kind, list(seeds), keys, width)
-    opt = torch.optim.Adam(p.values(), lr=lr)
+    opt = torch.optim.Adam(p.values(), lr=1.0)
+    rate = torch.tensor(lrs, dtype=torch.float32)
     gens = [torch.Generator().manual_seed(s + 1) for s in seeds]
     for _ in range(steps):
         k, v, y = recall_batch(gens, batch, length, keys)
@@ -253,11 +273,18 @@ def train_recall(
         loss = nn.functional.cross_entropy(logits.reshape(-1, RECALL_VALUES), y.reshape(-1), reduction="sum") / batch
         opt.zero_grad(set_to_none=True)
         loss.backward()  # sum over runs of each run's mean loss: runs do not interact
-        opt.step()
-    test = [torch.Generator().manual_seed(s + 2) for s in seeds]
-    k, v, y = recall_batch(test, test_size, length, keys)
-    with torch.no_grad():
-        return (recall_logits(p, kind, k, v).argmax(-1) == y).float().mean(1).numpy()
+        before = [t.detach().clone() for t in p.values()]
+        opt.step()  # Adam's step at rate 1; its moments do not depend on the rate, so scaling the step per run
+        with torch.no_grad():  # gives each run Adam at its own rate
+            for t, b in zip(p.values(), before):
+                t.copy_(b + rate.view(-1, *[1] * (t.ndim - 1)) * (t - b))
+    out = {}
+    for name, offset, size in (("test", 2, test_size), ("val", 3, val_size)):
+        if size:
+            k, v, y = recall_batch([torch.Generator().manual_seed(s + offset) for s in seeds], size, length, keys)
+            with torch.no_grad():
+                out[name] = (recall_logits(p, kind, k, v).argmax(-1) == y).float().mean(1).numpy()
+    return out
 
 
 # -- byte-level BPE ---------------------------------------------------------------------------------
