@@ -31,8 +31,14 @@ def test_network_learns_the_feature_a_linear_model_needs_engineered(evidence):
     probe = np.array([r["probe R2"] for r in runs])
     evidence.record("R^2 of a linear read-out of the MLP's hidden layer predicting r^2 (test half)", probe, unit="R^2")
     evidence.bound("raw-linear-fails", acc["raw linear"], acc["raw MLP"], names=("raw linear", "raw MLP"))
+    placebo = np.array([lab.circles_linear_accuracy(s) for s in evidence.placebo_seeds])
+    evidence.record(f"test accuracy, {names['raw linear']}, placebo seeds", placebo, unit="accuracy", setting=setting)
     evidence.paired(
-        "engineered-feature-rescues-linear", acc["engineered linear"], acc["raw linear"], names=("engineered linear", "raw linear")
+        "engineered-feature-rescues-linear",
+        acc["engineered linear"],
+        acc["raw linear"],
+        placebo=placebo,
+        names=("engineered linear", "raw linear"),
     )
     evidence.bound(
         "net-needs-no-engineered-feature",
@@ -108,14 +114,21 @@ def test_cnn_on_raw_pixels_beats_linear_and_resists_shifts(evidence, profile):
 SAW_K = 4  # 8 teeth, 16 pieces: the trained comparison
 DEEP = (1,) + (2,) * SAW_K + (1,)  # the construction's shape, 6k + 1 = 25 parameters
 SHALLOW = (1, 2 * SAW_K, 1)  # 3m + 1 = 25 parameters
-SAW_LRS = (0.001, 0.01, 0.03)
+SAW_LRS = (0.001, 0.003, 0.01, 0.03, 0.1)  # Adam rates, the same grid for both nets
+SAW_INITS = lab.SAWTOOTH_INITS  # PyTorch's default and He's: each net at its best (init, rate)
 
 
-def trained_sawtooth(widths: tuple, seeds: tuple, steps: int) -> tuple[float, dict]:
-    """Best Adam rate of SAW_LRS on the mean log10 MSE over seeds, and that rate's per-seed results."""
-    r = lab.fit_sawtooth(widths, SAW_K, seeds, SAW_LRS, steps)
-    j = int(np.argmin(np.log10(r["mse"]).mean(axis=0)))
-    return SAW_LRS[j], {key: v[:, j] for key, v in r.items()}
+def trained_sawtooth(widths: tuple, seeds: tuple, steps: int, placebo_seeds: tuple = ()):
+    """Best (init, Adam rate) of SAW_INITS x SAW_LRS on the mean log10 MSE over seeds, and its per-seed results:
+    ((init, rate), results).  With ``placebo_seeds`` the same procedure (grid, budget, selection) runs on
+    them in the same batch, and a second ((init, rate), results) pair is returned for them."""
+    runs = {i: lab.fit_sawtooth(widths, SAW_K, tuple(seeds) + tuple(placebo_seeds), SAW_LRS, steps, i) for i in SAW_INITS}
+    out = []
+    for rows in (slice(0, len(seeds)), slice(len(seeds), None))[: 2 if placebo_seeds else 1]:
+        score = {(i, j): np.log10(r["mse"][rows, j]).mean() for i, r in runs.items() for j in range(len(SAW_LRS))}
+        i, j = min(score, key=score.get)
+        out.append(((i, SAW_LRS[j]), {key: v[rows, j] for key, v in runs[i].items()}))
+    return tuple(out) if placebo_seeds else out[0]
 
 
 def construction_errors(ks: range) -> tuple[list[float], list[int]]:
@@ -136,7 +149,7 @@ def test_deep_narrow_construction_is_exact(evidence, profile):
     errs, pieces = construction_errors(ks)
     params = [models.count_params(lab.sawtooth_construction(k)) for k in ks]
     steps = profile.pick(quick=300, default=2000, full=5000)
-    lr, shallow = trained_sawtooth(SHALLOW, tuple(evidence.seeds), steps)
+    (init, lr), shallow = trained_sawtooth(SHALLOW, tuple(evidence.seeds), steps)
     evidence.record(
         "largest error of the construction on the dyadic grid, k = 1 ... 8",
         errs,
@@ -147,7 +160,7 @@ def test_deep_narrow_construction_is_exact(evidence, profile):
     evidence.record("linear pieces of the construction, k = 1 ... 8", pieces, unit="pieces", per="setting")
     evidence.record("parameters of the construction, k = 1 ... 8 (6k + 1)", params, unit="parameters", per="setting")
     evidence.record(
-        f"largest error of the trained shallow 1-{2 * SAW_K}-1 net (k = {SAW_K}, Adam rate {lr:g})",
+        f"largest error of the trained shallow 1-{2 * SAW_K}-1 net (k = {SAW_K}, {init} init, Adam rate {lr:g})",
         shallow["max_err"],
         unit="absolute error",
         setting={"k": SAW_K, "steps": steps},
@@ -181,15 +194,32 @@ def test_deep_narrow_construction_is_exact(evidence, profile):
 def test_trained_deep_narrow_net_fits_sawtooth_better(k, evidence, profile):
     steps = profile.pick(quick=300, default=2000, full=5000)
     seeds = tuple(evidence.seeds)
-    (lr_d, deep), (lr_s, shallow) = trained_sawtooth(DEEP, seeds, steps), trained_sawtooth(SHALLOW, seeds, steps)
-    for name, lr, r, w in (("deep", lr_d, deep, DEEP), ("shallow", lr_s, shallow, SHALLOW)):
-        setting = {"widths": list(w), "parameters": lab.mlp_params(list(w)), "steps": steps, "adam_rate": lr, "k": k}
+    ((lr_d, deep), (lr_p, placebo)), (lr_s, shallow) = (
+        trained_sawtooth(DEEP, seeds, steps, tuple(evidence.placebo_seeds)),
+        trained_sawtooth(SHALLOW, seeds, steps),
+    )
+    for name, (init, lr), r, w in (("deep", lr_d, deep, DEEP), ("shallow", lr_s, shallow, SHALLOW)):
+        setting = {"widths": list(w), "parameters": lab.mlp_params(list(w)), "steps": steps, "init": init, "adam_rate": lr, "k": k}
         evidence.record(
-            f"log10 MSE, {name} {'-'.join(map(str, w))} at its best rate {lr:g}", np.log10(r["mse"]), unit="log10 MSE", setting=setting
+            f"log10 MSE, {name} {'-'.join(map(str, w))} at its best init and rate ({init}, {lr:g})",
+            np.log10(r["mse"]),
+            unit="log10 MSE",
+            setting=setting,
         )
         evidence.record(f"linear pieces of the fit, {name}", r["pieces"], unit="pieces", setting=setting)
+    evidence.record(
+        f"log10 MSE, deep {'-'.join(map(str, DEEP))} at its best init and rate ({lr_p[0]}, {lr_p[1]:g}), placebo seeds",
+        np.log10(placebo["mse"]),
+        unit="log10 MSE",
+        setting={"widths": list(DEEP), "steps": steps, "init": lr_p[0], "adam_rate": lr_p[1], "k": k},
+    )
     evidence.paired(
-        "trained-deep-fits-better", np.log10(shallow["mse"]), np.log10(deep["mse"]), label=f"k = {k}", names=("shallow", "deep")
+        "trained-deep-fits-better",
+        np.log10(shallow["mse"]),
+        np.log10(deep["mse"]),
+        placebo=np.log10(placebo["mse"]),
+        label=f"k = {k}",
+        names=("shallow", "deep"),
     )
     x = lab.sawtooth_grid(k)[:, 0]
     var = float(lab.sawtooth(x, k).var(unbiased=False))
