@@ -368,10 +368,17 @@ def sigmoid_net_accuracies(
     momentum, PyTorch's default init from the seed; all seeds train at once (batched matmuls).
     """
     splits = [digits_split(s) for s in seeds]
-    Xtr = torch.tensor(np.stack([s[0] for s in splits]), dtype=torch.float32)  # (S, 899, 64)
-    ytr = torch.tensor(np.stack([s[2] for s in splits]))
-    Xte = torch.tensor(np.stack([s[1] for s in splits]), dtype=torch.float32)
-    yte = torch.tensor(np.stack([s[3] for s in splits]))
+    (test,) = _train_sigmoid_nets(
+        seeds, [(s[0], s[2]) for s in splits], [[(s[1], s[3]) for s in splits]], hidden, lr, epochs, batch, momentum
+    )
+    return test
+
+
+def _train_sigmoid_nets(seeds, train: list, evals: list, hidden: int, lr: float, epochs: int, batch: int, momentum: float) -> list:
+    """Train one sigmoid net per seed on its ``train`` pair (X (n, 64), y (n,)); return the accuracy on
+    each entry of ``evals`` (a list, per seed, of (X, y) pairs): a list of (S,) arrays."""
+    Xtr = torch.tensor(np.stack([t[0] for t in train]), dtype=torch.float32)  # (S, n, 64)
+    ytr = torch.tensor(np.stack([t[1] for t in train]))
     gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
     shapes = [((64, hidden), 64), ((1, hidden), 64), ((hidden, 10), hidden), ((1, 10), hidden)]
     params = [torch.stack([_uniform(sh, fan, g) for g in gens]).requires_grad_(True) for sh, fan in shapes]
@@ -391,5 +398,71 @@ def sigmoid_net_accuracies(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+    out = []
     with torch.no_grad():
-        return (forward(Xte).argmax(-1) == yte).float().mean(-1).numpy().astype(float)
+        for ev in evals:
+            X = torch.tensor(np.stack([e[0] for e in ev]), dtype=torch.float32)
+            y = torch.tensor(np.stack([e[1] for e in ev]))
+            out.append((forward(X).argmax(-1) == y).float().mean(-1).numpy().astype(float))
+    return out
+
+
+# -- the same comparison with every model tuned by one validation protocol ------------------------------
+
+NET_GRID = tuple((h, lr) for h in (64, 256) for lr in (0.03, 0.1, 0.3, 1.0))  # (hidden units, SGD rate)
+SVM_GRID = tuple((c, g) for c in (1.0, 10.0, 100.0) for g in (0.003, 0.01, 0.03))  # (C, gamma), RBF kernel
+FOREST_GRID = ("sqrt", "log2", 0.3)  # max_features of a 100-tree random forest
+TREE_GRID = (6, 10, None)  # max_depth of the single decision tree (the control)
+
+
+def digits_validation_split(seed: int) -> tuple[np.ndarray, ...]:
+    """``digits_split``'s test half, and its training half split again 2/3 : 1/3 (stratified) into a fitting
+    and a validation part, all standardised with the fitting part's statistics:
+    Xfit (599, 64), Xval (300, 64), Xte (898, 64), yfit, yval, yte."""
+    from sklearn.model_selection import train_test_split
+
+    X, y = data.digits()
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.5, stratify=y, random_state=seed)
+    Xfit, Xval, yfit, yval = train_test_split(Xtr, ytr, test_size=1 / 3, stratify=ytr, random_state=seed)
+    mu, sd = Xfit.mean(0), Xfit.std(0)
+    sd = np.where(sd > 0, sd, 1.0)
+    return (Xfit - mu) / sd, (Xval - mu) / sd, (Xte - mu) / sd, yfit, yval, yte
+
+
+@functools.cache
+def sigmoid_net_validated(seeds: tuple[int, ...], epochs: int, batch: int = 64, momentum: float = 0.9) -> dict:
+    """The sigmoid net of ``sigmoid_net_accuracies`` at every (hidden, rate) of NET_GRID, fitted on the fitting part
+    of ``digits_validation_split``; per seed the configuration with the best validation accuracy.
+    Returns 'test' (S,): that net's test accuracy, 'choice' (S,): its index in NET_GRID, 'val' (S, len(NET_GRID))."""
+    splits = [digits_validation_split(s) for s in seeds]
+    train = [(s[0], s[3]) for s in splits]
+    evals = [[(s[1], s[4]) for s in splits], [(s[2], s[5]) for s in splits]]
+    runs = [_train_sigmoid_nets(seeds, train, evals, h, lr, epochs, batch, momentum) for h, lr in NET_GRID]
+    val, test = np.stack([r[0] for r in runs], axis=1), np.stack([r[1] for r in runs], axis=1)  # (S, G)
+    choice = val.argmax(axis=1)
+    return {"test": test[np.arange(len(seeds)), choice], "choice": choice, "val": val}
+
+
+@functools.cache
+def classical_validated(seed: int) -> dict[str, tuple[float, int]]:
+    """The SVM (RBF), random forest and decision tree, each at every configuration of its grid (SVM_GRID,
+    FOREST_GRID, TREE_GRID) fitted on the fitting part of ``digits_validation_split(seed)``; per model the
+    configuration with the best validation accuracy (the first on ties).  Returns model -> (test accuracy
+    of that fitted model, its index in the grid)."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.svm import SVC
+    from sklearn.tree import DecisionTreeClassifier
+
+    Xfit, Xval, Xte, yfit, yval, yte = digits_validation_split(seed)
+    grids = {
+        "SVM": [SVC(C=c, gamma=g) for c, g in SVM_GRID],
+        "random forest": [RandomForestClassifier(n_estimators=100, max_features=f, random_state=seed) for f in FOREST_GRID],
+        "decision tree": [DecisionTreeClassifier(max_depth=d, random_state=seed) for d in TREE_GRID],
+    }
+    out = {}
+    with _one_blas_thread():
+        for name, models in grids.items():
+            fitted = [m.fit(Xfit, yfit) for m in models]
+            j = int(np.argmax([m.score(Xval, yval) for m in fitted]))
+            out[name] = (float(fitted[j].score(Xte, yte)), j)
+    return out
