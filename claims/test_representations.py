@@ -269,16 +269,11 @@ GRIDS = {"sigmoid net": lab.NET_GRID, "SVM": lab.SVM_GRID, "random forest": lab.
 
 
 def at_edge(grid: tuple, chosen: list) -> list:
-    """The chosen configurations that lie on the edge of their grid in some coordinate (a numeric one only)."""
+    """The chosen configurations that lie on the edge of their grid in a coordinate with more than two
+    values (grids are declared in increasing order; the tree's unlimited depth is an edge that cannot widen)."""
     cols = list(zip(*[g if isinstance(g, tuple) else (g,) for g in grid]))
-    edges = []
-    for c in chosen:
-        cc = c if isinstance(c, tuple) else (c,)
-        for v, col in zip(cc, cols):
-            nums = sorted(x for x in set(col) if isinstance(x, (int, float)) and not isinstance(x, bool))
-            if len(nums) > 2 and v in (nums[0], nums[-1]) and c not in edges:
-                edges.append(c)
-    return edges
+    ends = [(vals[0], vals[-1]) if len(vals := list(dict.fromkeys(col))) > 2 else () for col in cols]
+    return list(dict.fromkeys(c for c in chosen if any(v in e for v, e in zip(c if isinstance(c, tuple) else (c,), ends))))
 
 
 @pytest.mark.claim("shallow-nets-could-not-beat-svms-and-forests")
