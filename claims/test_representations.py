@@ -278,6 +278,7 @@ def at_edge(grid: tuple, chosen: list) -> list:
 
 @pytest.mark.claim("shallow-nets-could-not-beat-svms-and-forests")
 def test_shallow_sigmoid_net_does_not_beat_svm_or_forest(evidence, profile):
+    profile.require("default", "four models tuned on their grids cost about 9 s of CPU even at 10 epochs, over the smoke run's 6 s")
     epochs = profile.pick(quick=10, default=40, full=100)
     seeds = tuple(evidence.seeds)
     net = lab.sigmoid_net_validated(seeds, epochs)
