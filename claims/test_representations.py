@@ -147,6 +147,13 @@ def trained_sawtooth(widths: tuple, seeds: tuple, steps: int, placebo_seeds: tup
     return tuple(out) if placebo_seeds else out[0]
 
 
+def grid_range(widths: tuple, seeds: tuple, steps: int, placebo_seeds: tuple = ()) -> str:
+    """'lowest to highest' mean log10 MSE over ``seeds`` across the (init, rate) grid of ``trained_sawtooth`` (its cached runs)."""
+    runs = [lab.fit_sawtooth(widths, SAW_K, tuple(seeds) + tuple(placebo_seeds), SAW_LRS, steps, i) for i in SAW_INITS]
+    means = np.concatenate([np.log10(r["mse"][: len(seeds)]).mean(axis=0) for r in runs])
+    return f"{means.min():.3f} to {means.max():.3f}"
+
+
 def construction_errors(ks: range) -> tuple[list[float], list[int]]:
     """Largest error and number of linear pieces of the k-layer construction, per k."""
     errs, pieces = [], []
@@ -210,8 +217,9 @@ def test_deep_narrow_construction_is_exact(evidence, profile):
 def test_trained_deep_narrow_net_fits_sawtooth_better(k, evidence, profile):
     steps = profile.pick(quick=300, default=2000, full=5000)
     seeds = tuple(evidence.seeds)
+    placebo_seeds = tuple(evidence.placebo_seeds)
     ((lr_d, deep), (lr_p, placebo)), (lr_s, shallow) = (
-        trained_sawtooth(DEEP, seeds, steps, tuple(evidence.placebo_seeds)),
+        trained_sawtooth(DEEP, seeds, steps, placebo_seeds),
         trained_sawtooth(SHALLOW, seeds, steps),
     )
     for name, (init, lr), r, w in (("deep", lr_d, deep, DEEP), ("shallow", lr_s, shallow, SHALLOW)):
@@ -246,7 +254,11 @@ def test_trained_deep_narrow_net_fits_sawtooth_better(k, evidence, profile):
         f"(geometric means; the target's variance, the MSE of a constant, is {var:.3g}). {collapsed} of "
         f"{len(seeds)} deep runs collapsed to a constant (one linear piece); the fits have {deep['pieces'].tolist()} (deep) "
         f"and {shallow['pieces'].tolist()} (shallow) pieces. The exact 25-parameter construction exists (other case) but "
-        "gradient descent does not find it: Lu, Su & Karniadakis 2018 describe this collapse of deep narrow nets."
+        "gradient descent does not find it: Lu, Su & Karniadakis 2018 describe this collapse of deep narrow nets. "
+        f"Best (init, rate): deep {lr_d[0]}, {lr_d[1]:g}; shallow {lr_s[0]}, {lr_s[1]:g}"
+        + (" (a rate on the edge of the grid)" if {lr_d[1], lr_s[1]} & {SAW_LRS[0], SAW_LRS[-1]} else "")
+        + f"; mean log10 MSE over the whole (init, rate) grid: deep {grid_range(DEEP, seeds, steps, placebo_seeds)}, "
+        f"shallow {grid_range(SHALLOW, seeds, steps)} (a constant: {np.log10(var):.3f})."
     )
     best = int(np.argmin(deep["mse"]))
     evidence.plot(
