@@ -44,12 +44,13 @@ def test_epsilon_greedy_takes_the_greedy_action_with_1_minus_e_plus_e_over_a(eps
     assert_supported(evidence)
 
 
-def agents(seeds: tuple, greedy_too: bool) -> dict:
-    """Q-learning runs: the epsilon-greedy agents (first R) and, if asked, purely greedy agents (last R), at once."""
+def agents(seeds: tuple, greedy_too: bool, placebo_seeds: tuple = ()) -> dict:
+    """Q-learning runs, all at once: the epsilon-greedy agents (first R), if asked purely greedy agents
+    (next R), then epsilon-greedy agents on ``placebo_seeds`` (the placebo of the contrast, last)."""
     R = len(seeds)
-    if greedy_too:
-        return lab.q_learning(list(seeds) * 2, SIZE, GAMMA, (FINAL_EPS,) * R + (0.0,) * R, ALPHA, STEPS, CHECKPOINTS)
-    return lab.q_learning(list(seeds), SIZE, GAMMA, (FINAL_EPS,) * R, ALPHA, STEPS, CHECKPOINTS)
+    run = list(seeds) * (2 if greedy_too else 1) + list(placebo_seeds)
+    eps = (FINAL_EPS,) * R + ((0.0,) * R if greedy_too else ()) + (FINAL_EPS,) * len(placebo_seeds)
+    return lab.q_learning(run, SIZE, GAMMA, eps, ALPHA, STEPS, CHECKPOINTS)
 
 
 @pytest.mark.claim("q-learning-reaches-bellman-optimum")
@@ -85,25 +86,28 @@ def test_q_learning_converges_to_the_value_iteration_optimum(evidence):
 @pytest.mark.claim("epsilon-greedy-explores")
 def test_epsilon_greedy_explores_where_greedy_does_not(evidence):
     R = len(evidence.seeds)
-    r = agents(tuple(evidence.seeds), greedy_too=True)
-    eps_err, greedy_err = r["error"][:R, -1], r["error"][R:, -1]
+    r = agents(tuple(evidence.seeds), greedy_too=True, placebo_seeds=tuple(evidence.placebo_seeds))
+    eps_err, greedy_err, placebo = r["error"][:R, -1], r["error"][R : 2 * R, -1], r["error"][2 * R :, -1]
     setting = {"grid": f"{SIZE}x{SIZE}", "steps": STEPS}
     evidence.record("max |Q - Q*|, epsilon-greedy agent", eps_err, unit="reward", setting=setting)
     evidence.record("max |Q - Q*|, greedy agent", greedy_err, unit="reward", setting=setting)
     evidence.record("share of state-action pairs ever tried, epsilon-greedy", r["visited"][:R], unit="share", setting=setting)
-    evidence.record("share of state-action pairs ever tried, greedy", r["visited"][R:], unit="share", setting=setting)
-    evidence.paired("greedy-agent-misses-q-star", greedy_err, eps_err, label=f"{SIZE}x{SIZE} grid", names=("greedy", "epsilon-greedy"))
+    evidence.record("share of state-action pairs ever tried, greedy", r["visited"][R : 2 * R], unit="share", setting=setting)
+    evidence.record("max |Q - Q*|, epsilon-greedy agent, placebo seeds", placebo, unit="reward", setting=setting)
+    evidence.paired(
+        "greedy-agent-misses-q-star", greedy_err, eps_err, placebo=placebo, label=f"{SIZE}x{SIZE} grid", names=("greedy", "epsilon-greedy")
+    )
     evidence.note(
-        f"After {STEPS:,} steps the greedy agents have tried {r['visited'][R:].mean():.0%} of the state-action pairs "
+        f"After {STEPS:,} steps the greedy agents have tried {r['visited'][R : 2 * R].mean():.0%} of the state-action pairs "
         f"(epsilon-greedy: {r['visited'][:R].mean():.0%}) and are off Q* by up to {greedy_err.mean():.2f} "
-        f"(epsilon-greedy: {eps_err.mean():.2g}); their greedy action is optimal in {r['greedy_optimal'][R:].mean():.0%} of "
+        f"(epsilon-greedy: {eps_err.mean():.2g}); their greedy action is optimal in {r['greedy_optimal'][R : 2 * R].mean():.0%} of "
         f"states (epsilon-greedy: {r['greedy_optimal'][:R].mean():.0%}). Both start episodes in random states, so the "
         "greedy agents do visit every state; what they miss is the actions they never retry."
     )
     evidence.plot(
         "max |Q - Q*| during Q-learning",
         list(CHECKPOINTS),
-        {"epsilon-greedy (1 -> 0.1)": r["error"][:R].tolist(), "greedy (epsilon 0)": r["error"][R:].tolist()},
+        {"epsilon-greedy (1 -> 0.1)": r["error"][:R].tolist(), "greedy (epsilon 0)": r["error"][R : 2 * R].tolist()},
         xlabel="steps",
         ylabel="max |Q - Q*|",
         log_x=True,

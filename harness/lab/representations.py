@@ -45,6 +45,19 @@ def radius_feature(X: np.ndarray) -> np.ndarray:
     return np.c_[X, (X**2).sum(axis=1)]
 
 
+def circles_linear_accuracy(seed: int, n: int = 1000, engineered: bool = False) -> float:
+    """Test accuracy (second half of ``n`` points) of logistic regression fitted on the first half, on
+    the raw coordinates (x1, x2) or, if ``engineered``, on (x1, x2, r^2); L-BFGS with scikit-learn's
+    default L2 penalty.  Alone, it is the placebo of 'raw linear' at a small part of the cost."""
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = circles(n, seed)
+    h = n // 2
+    f = radius_feature if engineered else (lambda A: A)
+    with _one_blas_thread():
+        return float(LogisticRegression().fit(f(X[:h]), y[:h]).score(f(X[h:]), y[h:]))
+
+
 def circles_accuracies(seed: int, n: int = 1000, hidden: int = 32) -> dict[str, float]:
     """Test accuracy (second half of ``n`` points) of three models fitted on the first half.
 
@@ -54,15 +67,14 @@ def circles_accuracies(seed: int, n: int = 1000, hidden: int = 32) -> dict[str, 
     of r^2 on the test half that a linear read-out of the MLP's hidden layer explains (the read-out
     fitted on the training half): whether the net has built the radius feature itself.
     """
-    from sklearn.linear_model import LinearRegression, LogisticRegression
+    from sklearn.linear_model import LinearRegression
     from sklearn.neural_network import MLPClassifier
 
     X, y = circles(n, seed)
     h = n // 2
     Xtr, ytr, Xte, yte = X[:h], y[:h], X[h:], y[h:]
+    raw, eng = circles_linear_accuracy(seed, n), circles_linear_accuracy(seed, n, engineered=True)
     with _one_blas_thread():
-        raw = LogisticRegression().fit(Xtr, ytr).score(Xte, yte)
-        eng = LogisticRegression().fit(radius_feature(Xtr), ytr).score(radius_feature(Xte), yte)
         mlp = MLPClassifier(hidden_layer_sizes=(hidden,), activation="relu", solver="lbfgs", max_iter=2000, random_state=seed).fit(Xtr, ytr)
 
     def hidden_layer(A):  # (n, hidden): the MLP's learned representation
@@ -244,11 +256,18 @@ def mlp_params(widths: list[int]) -> int:
     return sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
 
 
+SAWTOOTH_INITS = ("default", "he")  # PyTorch's default U(-1/sqrt(fan_in), 1/sqrt(fan_in)); He et al. 2015 normal, zero biases
+
+
 @functools.cache
-def fit_sawtooth(widths: tuple[int, ...], k: int, seeds: tuple[int, ...], lrs: tuple[float, ...], steps: int) -> dict:
+def fit_sawtooth(
+    widths: tuple[int, ...], k: int, seeds: tuple[int, ...], lrs: tuple[float, ...], steps: int, init: str = "default"
+) -> dict:
     """Fit ReLU nets of layer sizes ``widths`` (1, ..., 1) to the k-fold sawtooth on its dyadic grid.
 
-    One net per (seed, rate), all trained at once: PyTorch's default init from the seed, full-batch
+    One net per (seed, rate), all trained at once: ``init`` from the seed ('default': PyTorch's
+    U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases; 'he': weights N(0, 2/fan_in), He et
+    al. 2015, the init made for ReLU nets, biases 0), full-batch
     Adam at each rate of ``lrs`` for ``steps`` steps on the mean squared error, float64.  Every
     parameter lives in one flat (R, P) tensor, so an Adam step costs a few tensor operations.
     Returns 'mse' (S, n_lrs), 'max_err' (S, n_lrs), 'pieces' (S, n_lrs): linear pieces of each fit,
@@ -264,6 +283,11 @@ def fit_sawtooth(widths: tuple[int, ...], k: int, seeds: tuple[int, ...], lrs: t
         g = torch.Generator().manual_seed(int(s))
         ws = [_uniform((a, b), a, g) for a, b in shapes]
         bs = [_uniform((b,), a, g) for a, b in shapes]
+        if init == "he":
+            ws = [torch.randn((a, b), generator=g) * math.sqrt(2.0 / a) for a, b in shapes]
+            bs = [torch.zeros(b) for _, b in shapes]
+        elif init != "default":
+            raise ValueError(f"init must be one of {SAWTOOTH_INITS}, got {init!r}")
         rows += [torch.cat([t.reshape(-1) for t in ws + bs]).double()] * L
     theta = torch.stack(rows).requires_grad_(True)  # (R, P), R = S * L
     lr = torch.tensor([a for _ in seeds for a in lrs], dtype=torch.float64)[:, None]
@@ -304,50 +328,13 @@ def fit_sawtooth(widths: tuple[int, ...], k: int, seeds: tuple[int, ...], lrs: t
 # -- one-hidden-layer sigmoid net vs SVM and random forest ---------------------------------------------
 
 
-def digits_split(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """A stratified half/half split of the digits, standardised with the training half's statistics:
-    Xtr (899, 64), Xte (898, 64), ytr, yte."""
-    from sklearn.model_selection import train_test_split
-
-    X, y = data.digits()
-    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.5, stratify=y, random_state=seed)
-    mu, sd = Xtr.mean(0), Xtr.std(0)
-    sd = np.where(sd > 0, sd, 1.0)
-    return (Xtr - mu) / sd, (Xte - mu) / sd, ytr, yte
-
-
-@functools.cache
-def classical_accuracies(seed: int, trees: int = 100) -> dict[str, float]:
-    """Test accuracy of scikit-learn's SVM (RBF kernel), random forest (``trees`` trees, 100 by
-    default) and a single decision tree, otherwise with the library's defaults, on ``digits_split(seed)``."""
-    from sklearn.ensemble import RandomForestClassifier
-    from sklearn.svm import SVC
-    from sklearn.tree import DecisionTreeClassifier
-
-    Xtr, Xte, ytr, yte = digits_split(seed)
-    models = {
-        "SVM": SVC(),
-        "random forest": RandomForestClassifier(n_estimators=trees, random_state=seed),
-        "decision tree": DecisionTreeClassifier(random_state=seed),
-    }
-    with _one_blas_thread():
-        return {k: float(m.fit(Xtr, ytr).score(Xte, yte)) for k, m in models.items()}
-
-
-@functools.cache
-def sigmoid_net_accuracies(
-    seeds: tuple[int, ...], hidden: int, lr: float, epochs: int, batch: int = 32, momentum: float = 0.9
-) -> np.ndarray:
-    """Test accuracy of a one-hidden-layer sigmoid net (softmax output) per seed on ``digits_split(seed)``: (S,).
-
-    The pre-2010 recipe: ``hidden`` logistic units, cross-entropy, plain mini-batch SGD with
-    momentum, PyTorch's default init from the seed; all seeds train at once (batched matmuls).
-    """
-    splits = [digits_split(s) for s in seeds]
-    Xtr = torch.tensor(np.stack([s[0] for s in splits]), dtype=torch.float32)  # (S, 899, 64)
-    ytr = torch.tensor(np.stack([s[2] for s in splits]))
-    Xte = torch.tensor(np.stack([s[1] for s in splits]), dtype=torch.float32)
-    yte = torch.tensor(np.stack([s[3] for s in splits]))
+def _train_sigmoid_nets(seeds, train: list, evals: list, hidden: int, lr: float, epochs: int, batch: int, momentum: float) -> list:
+    """A one-hidden-layer sigmoid net (softmax output) per seed, the pre-2010 recipe: ``hidden`` logistic
+    units, cross-entropy, mini-batch SGD with momentum, PyTorch's default init from the seed; all seeds
+    train at once (batched matmuls).  Trains on each seed's ``train`` pair (X (n, 64), y (n,)) and returns
+    the accuracy on each entry of ``evals`` (a list, per seed, of (X, y) pairs): a list of (S,) arrays."""
+    Xtr = torch.tensor(np.stack([t[0] for t in train]), dtype=torch.float32)  # (S, n, 64)
+    ytr = torch.tensor(np.stack([t[1] for t in train]))
     gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
     shapes = [((64, hidden), 64), ((1, hidden), 64), ((hidden, 10), hidden), ((1, 10), hidden)]
     params = [torch.stack([_uniform(sh, fan, g) for g in gens]).requires_grad_(True) for sh, fan in shapes]
@@ -367,5 +354,71 @@ def sigmoid_net_accuracies(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+    out = []
     with torch.no_grad():
-        return (forward(Xte).argmax(-1) == yte).float().mean(-1).numpy().astype(float)
+        for ev in evals:
+            X = torch.tensor(np.stack([e[0] for e in ev]), dtype=torch.float32)
+            y = torch.tensor(np.stack([e[1] for e in ev]))
+            out.append((forward(X).argmax(-1) == y).float().mean(-1).numpy().astype(float))
+    return out
+
+
+# -- the same comparison with every model tuned by one validation protocol ------------------------------
+
+NET_GRID = tuple((h, lr) for h in (64, 256) for lr in (0.03, 0.1, 0.3, 1.0, 3.0))  # (hidden units, SGD rate)
+SVM_GRID = tuple((c, g) for c in (0.1, 1.0, 10.0, 100.0, 1000.0) for g in (0.001, 0.003, 0.01, 0.03, 0.1))  # (C, gamma), RBF kernel
+FOREST_GRID = (0.05, "log2", "sqrt", 0.3)  # max_features of a 100-tree random forest: 3, 6, 8 or 19 of the 64 pixels
+TREE_GRID = (6, 10, None)  # max_depth of the single decision tree (the control)
+
+
+def digits_validation_split(seed: int) -> tuple[np.ndarray, ...]:
+    """A stratified half/half train/test split of the digits per seed; the training half split again
+    2/3 : 1/3 (stratified) into a fitting and a validation part; all standardised with the fitting
+    part's statistics: Xfit (599, 64), Xval (300, 64), Xte (898, 64), yfit, yval, yte."""
+    from sklearn.model_selection import train_test_split
+
+    X, y = data.digits()
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.5, stratify=y, random_state=seed)
+    Xfit, Xval, yfit, yval = train_test_split(Xtr, ytr, test_size=1 / 3, stratify=ytr, random_state=seed)
+    mu, sd = Xfit.mean(0), Xfit.std(0)
+    sd = np.where(sd > 0, sd, 1.0)
+    return (Xfit - mu) / sd, (Xval - mu) / sd, (Xte - mu) / sd, yfit, yval, yte
+
+
+@functools.cache
+def sigmoid_net_validated(seeds: tuple[int, ...], epochs: int, batch: int = 64, momentum: float = 0.9) -> dict:
+    """The sigmoid net of ``_train_sigmoid_nets`` at every (hidden, rate) of NET_GRID, fitted on the fitting part
+    of ``digits_validation_split``; per seed the configuration with the best validation accuracy.
+    Returns 'test' (S,): that net's test accuracy, 'choice' (S,): its index in NET_GRID, 'val' (S, len(NET_GRID))."""
+    splits = [digits_validation_split(s) for s in seeds]
+    train = [(s[0], s[3]) for s in splits]
+    evals = [[(s[1], s[4]) for s in splits], [(s[2], s[5]) for s in splits]]
+    runs = [_train_sigmoid_nets(seeds, train, evals, h, lr, epochs, batch, momentum) for h, lr in NET_GRID]
+    val, test = np.stack([r[0] for r in runs], axis=1), np.stack([r[1] for r in runs], axis=1)  # (S, G)
+    choice = val.argmax(axis=1)
+    return {"test": test[np.arange(len(seeds)), choice], "choice": choice, "val": val}
+
+
+@functools.cache
+def classical_validated(seed: int) -> dict[str, tuple[float, int]]:
+    """The SVM (RBF), random forest and decision tree, each at every configuration of its grid (SVM_GRID,
+    FOREST_GRID, TREE_GRID) fitted on the fitting part of ``digits_validation_split(seed)``; per model the
+    configuration with the best validation accuracy (the first on ties).  Returns model -> (test accuracy
+    of that fitted model, its index in the grid)."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.svm import SVC
+    from sklearn.tree import DecisionTreeClassifier
+
+    Xfit, Xval, Xte, yfit, yval, yte = digits_validation_split(seed)
+    grids = {
+        "SVM": [SVC(C=c, gamma=g) for c, g in SVM_GRID],
+        "random forest": [RandomForestClassifier(n_estimators=100, max_features=f, random_state=seed) for f in FOREST_GRID],
+        "decision tree": [DecisionTreeClassifier(max_depth=d, random_state=seed) for d in TREE_GRID],
+    }
+    out = {}
+    with _one_blas_thread():
+        for name, models in grids.items():
+            fitted = [m.fit(Xfit, yfit) for m in models]
+            j = int(np.argmax([m.score(Xval, yval) for m in fitted]))
+            out[name] = (float(fitted[j].score(Xte, yte)), j)
+    return out
