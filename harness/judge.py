@@ -60,6 +60,8 @@ class Judgement:
     placebo: dict | None = None  # paired: the contrast condition against itself on independent seeds, as a dict
     swap_check: str = ""  # paired: the swapped comparison's verdict (an internal sanity check)
     role: str = "evidence"  # 'evidence' or 'sanity' (checks our code, never counts as evidence)
+    detectable: float | None = None  # the smallest effect these seeds detect at alpha with 80 % power (unit of `effect`)
+    seeds_needed: int | None = None  # inconclusive: roughly how many seeds would settle it (None: over 1000)
     settings: list[dict] = field(default_factory=list)  # family: one judgement per setting
     scope: str = ""  # family: where the bound holds, in words
 
@@ -128,6 +130,14 @@ def _core(
         opposite = "less" if hyp.direction == "greater" else "greater"
         p_below = stats.one_sided_p(x - sign * abs(hyp.threshold), opposite, hyp.test)
     verdict, reason = _decide(effect, p_used, hyp, alpha, paired=paired, p_below=p_below)
+    sd = float(np.std(x, ddof=1)) if x.size > 1 else 0.0
+    detectable = stats.detectable_effect(sd, int(x.size), alpha)
+    seeds_needed = None
+    if verdict == INCONCLUSIVE:  # the gap to the nearest decision boundary: 0 (significance) or the threshold
+        sign = 1.0 if hyp.direction == "greater" else -1.0
+        signed = sign * effect
+        gap = (signed if signed >= abs(hyp.threshold) else abs(hyp.threshold) - signed) if paired else abs(effect - hyp.threshold)
+        seeds_needed = stats.seeds_to_detect(sd, gap, alpha)
     return Judgement(
         hypothesis=hyp.name,
         comparison=hyp.comparison,
@@ -144,6 +154,8 @@ def _core(
         label=label,
         p_adjusted=p_override,
         values=values,
+        detectable=detectable if np.isfinite(detectable) else None,
+        seeds_needed=seeds_needed,
     )
 
 

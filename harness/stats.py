@@ -69,3 +69,27 @@ def fit_slope(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """Least-squares slope and intercept of y against x (both 1-D, same length)."""
     slope, intercept = np.polyfit(np.asarray(x, float), np.asarray(y, float), 1)
     return float(slope), float(intercept)
+
+
+def detectable_effect(sd: float, n: int, alpha: float, power: float = 0.8) -> float:
+    """The smallest true mean a one-sided t-test on ``n`` values of spread ``sd`` detects at ``alpha``
+    with probability ``power``: (t_{1-alpha, n-1} + t_{power, n-1}) * sd / sqrt(n), in the values' unit.
+    0 for a sample without spread (it is judged exactly); inf for n < 2."""
+    if sd == 0:
+        return 0.0
+    if n < 2:
+        return float("inf")
+    return float((stats.t.ppf(1 - alpha, n - 1) + stats.t.ppf(power, n - 1)) * sd / np.sqrt(n))
+
+
+def seeds_to_detect(sd: float, gap: float, alpha: float, power: float = 0.8, n_max: int = 1000) -> int | None:
+    """Roughly how many seeds a one-sided t-test needs to detect a true difference ``gap`` (same unit as
+    ``sd``) at ``alpha`` with probability ``power``; None when more than ``n_max`` (or gap is 0)."""
+    if gap <= 0:
+        return None
+    if sd == 0:
+        return 2
+    for n in range(2, n_max + 1):
+        if detectable_effect(sd, n, alpha, power) <= gap:
+            return n
+    return None

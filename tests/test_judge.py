@@ -208,3 +208,14 @@ def test_a_disputed_claim_carries_its_reference_and_a_refutation_not_measured_sa
     assert aggregate(DISPUTED, [case("not-supported", "disputed")]).disputed == "Santurkar et al. 2018"
     got = aggregate(CLAIM | {"expected_reference": "Krizhevsky 2012"}, [case("inconclusive", "refuted", "tanh")])
     assert got.declared.startswith("declared refuted (Krizhevsky 2012) but not measured so: tanh")
+
+
+def test_each_judgement_states_its_power_and_an_inconclusive_one_how_many_seeds_would_settle_it():
+    j = J.judge_paired(hyp(threshold=0.0), 0.05, [0.3, -0.1, 0.5, 0.0], [0.0, 0.0, 0.0, 0.0], placebo=[0.0, 0.0, 0.0, 0.0])
+    assert j.verdict == J.INCONCLUSIVE
+    sd = float(np.std([0.3, -0.1, 0.5, 0.0], ddof=1))
+    assert j.detectable == pytest.approx(stats.detectable_effect(sd, 4, 0.05)) and j.detectable > j.effect
+    assert j.seeds_needed is not None and j.seeds_needed > 4
+    assert stats.detectable_effect(sd, j.seeds_needed, 0.05) <= j.effect < stats.detectable_effect(sd, j.seeds_needed - 1, 0.05)
+    sure = J.judge_paired(hyp(), 0.05, T, C, placebo=NULL)
+    assert sure.seeds_needed is None and 0 < sure.detectable < sure.effect
