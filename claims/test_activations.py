@@ -144,11 +144,20 @@ def test_large_step_kills_relu_units_for_good(evidence, profile):
             setting=setting,
         )
     names = (f"rate {DIE_LARGE:g}", f"rate {DIE_SMALL:g}")
-    evidence.paired("large-step-kills-units", step[DIE_LARGE], step[DIE_SMALL], label="right after the step", names=names)
+    placebo = [lab.dying_run(s, width, DIE_SMALL, DIE_EPOCHS) for s in evidence.placebo_seeds]  # the small step, new seeds
+    evidence.paired(
+        "large-step-kills-units",
+        step[DIE_LARGE],
+        step[DIE_SMALL],
+        placebo=[r["dead_step"][-1] for r in placebo],
+        label="right after the step",
+        names=names,
+    )
     evidence.paired(
         "dead-units-stay-dead",
         trained[DIE_LARGE],
         trained[DIE_SMALL],
+        placebo=[r["dead_trained"][-1] for r in placebo],
         label=f"after {DIE_EPOCHS} epochs at rate {DIE_SMALL:g}",
         names=names,
     )
