@@ -385,7 +385,8 @@ def best_baseline(seeds: tuple, steps: int) -> tuple[np.ndarray, dict]:
 
 
 @pytest.mark.claim("thousand-layer-resnet-trains")
-def test_thousand_layer_residual_net_beats_shallow_baselines(evidence, profile):
+@pytest.mark.parametrize("contrast", ["shallow-baselines"])  # one case, so the catalogue can name it
+def test_thousand_layer_residual_net_beats_shallow_baselines(contrast, evidence, profile):
     depth, steps = profile.pick(quick=(1000, DEEP_STEPS), default=(1000, DEEP_STEPS), full=(3000, 2 * DEEP_STEPS))
     seeds, n = tuple(evidence.seeds), len(evidence.seeds)
     acc = 1.0 - thousand_run(depth, seeds, steps).error[:n, -1]
