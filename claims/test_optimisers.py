@@ -116,16 +116,23 @@ def bad_sizes(profile) -> tuple[int, int]:
 
 
 @functools.cache
-def scaled_grid(scaled: bool, seed: int, n: int, steps: int, order_seed: int | None = None, rules: tuple = BAD_RULES) -> np.ndarray:
-    """log10 excess loss after ``steps``, per method and rate: (n_rules, n_lr); diverged runs count as 1e10.
-    ``seed`` draws the data and the feature scales; ``order_seed`` (default ``seed``) the mini-batch order."""
+def scaled_problem(scaled: bool, seed: int, n: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """``n`` standardised digits drawn with ``seed``, each feature multiplied by 10^U(-2, 2) when ``scaled``:
+    X (n, 64), y (n,), and the regularised objective's minimum (L-BFGS)."""
     X, y = data.standardised_digits()
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(X), n, replace=False)
     factors = 10 ** rng.uniform(-BAD_SPREAD, BAD_SPREAD, X.shape[1])
     X = X[idx] * (factors if scaled else 1.0)
     y = y[idx]
-    best = train.optimum(X, y, 10, BAD_L2)
+    return X, y, train.optimum(X, y, 10, BAD_L2)
+
+
+@functools.cache
+def scaled_grid(scaled: bool, seed: int, n: int, steps: int, order_seed: int | None = None, rules: tuple = BAD_RULES) -> np.ndarray:
+    """log10 excess loss after ``steps``, per method and rate: (n_rules, n_lr); diverged runs count as 1e10.
+    ``seed`` draws the data and the feature scales; ``order_seed`` (default ``seed``) the mini-batch order."""
+    X, y, best = scaled_problem(scaled, seed, n)
     final = lab.softmax_grid(X, y, 10, rules, BAD_LRS, steps, BAD_BATCH, BAD_L2, seed if order_seed is None else order_seed)
     excess = np.nan_to_num(final - best, nan=1e10, posinf=1e10)
     return np.log10(np.maximum(excess, 1e-15))  # below float64 resolution of the loss counts as 1e-15
