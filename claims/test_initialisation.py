@@ -304,7 +304,7 @@ def test_relu_he_adam_train_a_10_layer_net_that_sigmoid_normal_sgd_cannot(eviden
             else "; each inside its grid."
         )
         + " Mean final loss per grid rate: "
-        + "; ".join(f"{n} {np.round(r['loss'].mean(axis=0), 3).tolist()}" for n, r in runs.items())
+        + "; ".join(f"{n} {np.round(r['loss'].mean(axis=0).astype(float), 3).tolist()}" for n, r in runs.items())
     )
     for name, r in runs.items():
         evidence.plot(
