@@ -7,11 +7,13 @@ import functools
 
 import numpy as np
 import pytest
+import torch
 
 from harness import stats
 from harness.evidence import assert_supported
 from harness.lab import data
 from harness.lab import depth as lab
+from harness.lab import initialisation as init_lab
 
 # -- plain-depth-degrades-residual-fixes ------------------------------------------------------------
 
@@ -27,39 +29,45 @@ def digits32() -> tuple[np.ndarray, np.ndarray]:
 
 
 @functools.cache
-def depth_runs(depth: int, seeds: tuple, steps: int) -> dict:
+def depth_runs(depth: int, seeds: tuple, steps: int, placebo: tuple = ()) -> dict:
     """Train plain and residual nets of ``depth`` hidden layers at every rate of the grid, all seeds in one
     stacked network.  Per architecture, at its best rate (lowest mean final loss over seeds): final loss and
     error on all digits (n_seeds,), log10(first/output weight-gradient RMS) averaged over steps (n_seeds,),
-    and the mini-batch loss curve (n_seeds, steps)."""
+    and the mini-batch loss curve (n_seeds, steps).  ``placebo``: seeds on which the plain net is trained
+    again in the same stacked run, at every rate, with its own best rate: key "plain placebo"."""
     X, y = digits32()
     runs = [(s, lr, arch == "residual") for arch in ARCHS for lr in DEPTH_LRS for s in seeds]
+    runs += [(s, lr, False) for lr in DEPTH_LRS for s in placebo]
     net = lab.init_nets([s for s, _, _ in runs], depth, DEPTH_WIDTH, [res for _, _, res in runs], zero_output=True)
     order = lab.batch_orders([s for s, _, _ in runs], len(X), steps, DEPTH_BATCH)
     out = lab.train_sgd(net, X, y, np.array([lr for _, lr, _ in runs]), order)
-    shape = (len(ARCHS), len(DEPTH_LRS), len(seeds))
     # a diverged run (inf/NaN loss) counts as 10 nats, worse than chance (2.30), so it never wins the grid
-    loss = np.nan_to_num(out.loss[:, -1], nan=10.0, posinf=10.0).reshape(shape)
-    err = out.error[:, -1].reshape(shape)
+    loss_all = np.nan_to_num(out.loss[:, -1], nan=10.0, posinf=10.0)
     with np.errstate(all="ignore"):  # step 0: every gradient but the output layer's is 0 (zero output layer)
-        ratio = np.log10(out.grad_first[:, 1:] / out.grad_last[:, 1:]).mean(axis=1).reshape(shape)
-    curve = out.batch_loss.reshape(shape + (steps,))
+        ratio_all = np.log10(out.grad_first[:, 1:] / out.grad_last[:, 1:]).mean(axis=1)
+    n_main = len(ARCHS) * len(DEPTH_LRS) * len(seeds)
+    groups = [(arch, a * len(DEPTH_LRS) * len(seeds), len(seeds)) for a, arch in enumerate(ARCHS)]
+    if placebo:
+        groups.append(("plain placebo", n_main, len(placebo)))
     res = {}
-    for a, arch in enumerate(ARCHS):
-        j = int(np.argmin(loss[a].mean(axis=1)))
+    for arch, start, n in groups:
+        sl, shape = slice(start, start + len(DEPTH_LRS) * n), (len(DEPTH_LRS), n)
+        loss, err, ratio = loss_all[sl].reshape(shape), out.error[sl, -1].reshape(shape), ratio_all[sl].reshape(shape)
+        curve = out.batch_loss[sl].reshape(shape + (steps,))
+        j = int(np.argmin(loss.mean(axis=1)))
         res[arch] = {
             "lr": DEPTH_LRS[j],
-            "loss": loss[a, j],
-            "error": err[a, j],
-            "grad_ratio": ratio[a, j],
-            "curve": curve[a, j],
-            "grid_loss": loss[a].mean(axis=1),
+            "loss": loss[j],
+            "error": err[j],
+            "grad_ratio": ratio[j],
+            "curve": curve[j],
+            "grid_loss": loss.mean(axis=1),
         }
     return res
 
 
 def depth_steps(profile) -> int:
-    # full = default: the claim compares nets at one budget; the full profile adds seeds (see the catalogue's method)
+    # the registered design (catalogue): full = default, the claim compares nets at one budget (see its amendment log)
     return profile.pick(quick=100, default=300, full=300)
 
 
@@ -72,8 +80,13 @@ def smooth(curve: np.ndarray, every: int = 10) -> list:
 @pytest.mark.claim("plain-depth-degrades-residual-fixes")
 @pytest.mark.parametrize("depth", DEPTHS, ids=lambda d: f"depth{d}")
 def test_deeper_plain_net_trains_worse_and_residual_does_not(depth, evidence, profile):
-    steps, seeds = depth_steps(profile), tuple(evidence.seeds)
-    ref, deep = depth_runs(SHALLOW, seeds, steps)["plain"], depth_runs(depth, seeds, steps)
+    steps, seeds, placebo = depth_steps(profile), tuple(evidence.seeds), tuple(evidence.placebo_seeds)
+
+    def runs(d: int) -> dict:  # the shallow reference also trains its placebo seeds (same stacked run)
+        return depth_runs(d, seeds, steps, placebo if d == SHALLOW else ())
+
+    shallow, deep = runs(SHALLOW), runs(depth)
+    ref = shallow["plain"]
     setting = {"depth": depth, "width": DEPTH_WIDTH, "steps": steps, "batch": DEPTH_BATCH}
     evidence.record(
         f"final training loss, plain {SHALLOW} layers (rate {ref['lr']:g})", ref["loss"], unit="nats", setting=setting | {"depth": SHALLOW}
@@ -88,6 +101,7 @@ def test_deeper_plain_net_trains_worse_and_residual_does_not(depth, evidence, pr
         "deeper-plain-worse",
         deep["plain"]["loss"],
         ref["loss"],
+        placebo=shallow["plain placebo"]["loss"],
         label=f"plain {depth} vs plain {SHALLOW}",
         names=(f"plain {depth}", f"plain {SHALLOW}"),
     )
@@ -123,7 +137,7 @@ def test_deeper_plain_net_trains_worse_and_residual_does_not(depth, evidence, pr
     evidence.plot(
         "final training loss against depth (each at its best rate)",
         list(all_depths),
-        {arch: [[float(depth_runs(d, seeds, steps)[arch]["loss"][i]) for d in all_depths] for i in range(len(seeds))] for arch in ARCHS},
+        {arch: [[float(runs(d)[arch]["loss"][i]) for d in all_depths] for i in range(len(seeds))] for arch in ARCHS},
         xlabel="hidden layers",
         ylabel="cross-entropy (nats)",
         log_x=True,
@@ -136,25 +150,28 @@ GRAD_DEPTHS, GRAD_STEPS, GRAD_LR = (8, 128), 50, 0.01
 
 
 @functools.cache
-def gradient_runs(depth: int, seeds: tuple, steps: int) -> dict[str, np.ndarray]:
+def gradient_runs(depth: int, seeds: tuple, steps: int, placebo: tuple = ()) -> dict[str, np.ndarray]:
     """log10(first-layer / output-layer weight-gradient RMS) averaged over SGD steps 2..steps (step 1 has only
-    the output layer's gradient: the output layer starts at 0), per seed: {arch: (n_seeds,)}."""
+    the output layer's gradient: the output layer starts at 0), per seed: {arch: (n_seeds,)}; ``placebo``:
+    seeds on which the plain net is trained again in the same stacked run (key "plain placebo")."""
     X, y = digits32()
-    n = len(seeds)
-    net = lab.init_nets(list(seeds) * 2, depth, DEPTH_WIDTH, [True] * n + [False] * n, zero_output=True)
-    order = lab.batch_orders(list(seeds) * 2, len(X), steps, DEPTH_BATCH)
-    out = lab.train_sgd(net, X, y, np.full(2 * n, GRAD_LR), order, eval_idx=np.arange(0, len(X), 7))
+    n, run_seeds = len(seeds), list(seeds) * 2 + list(placebo)
+    residual = [True] * n + [False] * (n + len(placebo))
+    net = lab.init_nets(run_seeds, depth, DEPTH_WIDTH, residual, zero_output=True)
+    order = lab.batch_orders(run_seeds, len(X), steps, DEPTH_BATCH)
+    out = lab.train_sgd(net, X, y, np.full(len(run_seeds), GRAD_LR), order, eval_idx=np.arange(0, len(X), 7))
     with np.errstate(divide="ignore"):
         r = np.log10(out.grad_first[:, 1:] / out.grad_last[:, 1:]).mean(axis=1)
     r = np.maximum(r, -30.0)  # float32 underflow (a gradient of exactly 0) counts as 30 decades down
-    return {"residual": r[:n], "plain": r[n:]}
+    return {"residual": r[:n], "plain": r[n : 2 * n], "plain placebo": r[2 * n :]}
 
 
 @pytest.mark.claim("plain-depth-degrades-residual-fixes")
 @pytest.mark.parametrize("depth", GRAD_DEPTHS, ids=lambda d: f"gradient-at-depth{d}")
 def test_residual_keeps_first_layer_gradient(depth, evidence, profile):
     seeds, steps = tuple(evidence.seeds), GRAD_STEPS  # the same in every profile: the share drifts over early steps
-    r = gradient_runs(depth, seeds, steps)
+    placebo = tuple(evidence.placebo_seeds)
+    r = gradient_runs(depth, seeds, steps, placebo)
     for arch in ARCHS:
         evidence.record(
             f"log10(first / output weight-gradient RMS), mean over steps 2..{steps}, {arch} {depth} layers",
@@ -166,13 +183,14 @@ def test_residual_keeps_first_layer_gradient(depth, evidence, profile):
         "residual-keeps-first-layer-gradient",
         r["residual"],
         r["plain"],
+        placebo=r["plain placebo"],
         label=f"depth {depth}",
         names=(f"residual {depth}", f"plain {depth}"),
     )
     evidence.plot(
         "share of the gradient reaching the first layer, against depth",
         list(GRAD_DEPTHS),
-        {arch: [[float(gradient_runs(d, seeds, steps)[arch][i]) for d in GRAD_DEPTHS] for i in range(len(seeds))] for arch in ARCHS},
+        {a: [[float(gradient_runs(d, seeds, steps, placebo)[a][i]) for d in GRAD_DEPTHS] for i in range(len(seeds))] for a in ARCHS},
         xlabel="hidden layers",
         ylabel="log10(first / output-layer gradient RMS)",
         log_x=True,
@@ -277,7 +295,7 @@ def thousand_run(depth: int, seeds: tuple, steps: int) -> lab.TrainResult:
 
 @pytest.mark.claim("thousand-layer-resnet-trains")
 def test_thousand_layer_residual_net_trains(evidence, profile):
-    # full: 3000 layers, the texts' 'thousands', with 80 steps (catalogue); plain and residual always share the budget
+    # the registered design (catalogue); plain and residual always share the budget
     depth, steps = profile.pick(quick=(1000, DEEP_STEPS), default=(1000, DEEP_STEPS), full=(3000, 2 * DEEP_STEPS))
     seeds = tuple(evidence.seeds)
     out, n = thousand_run(depth, seeds, steps), len(seeds)
@@ -317,6 +335,81 @@ def test_thousand_layer_residual_net_trains(evidence, profile):
         {"residual": smooth(out.batch_loss[:n], 5), "plain": smooth(out.batch_loss[n:], 5)},
         xlabel="SGD step",
         ylabel="cross-entropy (nats)",
+    )
+    assert_supported(evidence)
+
+
+BASELINE_LRS = (0.01, 0.03, 0.1, 0.3)  # the baselines' grid; each takes its best rate (the deep nets keep 0.01)
+BASELINES = ("linear read-out of the input", "plain net, 1 hidden layer")
+
+
+@functools.cache
+def baseline_runs(seeds: tuple, steps: int) -> dict[str, np.ndarray]:
+    """Evaluation-sample accuracy after ``steps`` of the two shallow baselines at every grid rate, (n_seeds, n_rates)
+    each: a 1-hidden-layer plain net of the deep nets' family (same init, batches and trainer) and a softmax
+    read-out of the 64 inputs (SGD with the same momentum and batch size)."""
+    X, y = digits32()
+    ev = np.arange(0, len(X), EVAL_EVERY)
+    runs = [(s, lr) for s in seeds for lr in BASELINE_LRS]
+    net = lab.init_nets([s for s, _ in runs], 1, DEEP_WIDTH, [False] * len(runs), zero_output=True)
+    order = lab.batch_orders([s for s, _ in runs], len(X), steps, DEEP_BATCH)
+    shallow = 1.0 - lab.train_sgd(net, X, y, np.array([lr for _, lr in runs]), order, eval_idx=ev).error[:, -1]
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+    W, b = init_lab.stacked_weights([64, 10], "fan-in", seeds, repeat=len(BASELINE_LRS))
+    W[0].zero_()  # the read-out starts at 0, like the deep nets' output layer
+    linear = (
+        1.0
+        - init_lab.train_stacked(
+            Xt,
+            yt,
+            W,
+            b,
+            "linear",
+            torch.tensor([lr for _, lr in runs]),
+            steps=steps,
+            batch=DEEP_BATCH,
+            optimizer="momentum",
+            order_seeds=[s for s, _ in runs],
+            test=(Xt[ev], yt[ev]),
+        )["test_error"]
+    )
+    shape = (len(seeds), len(BASELINE_LRS))
+    return {BASELINES[0]: linear.reshape(shape), BASELINES[1]: shallow.reshape(shape)}
+
+
+def best_baseline(seeds: tuple, steps: int) -> tuple[np.ndarray, dict]:
+    """Per seed, the better baseline's accuracy, each baseline at its best rate (mean over seeds): (n_seeds,)."""
+    runs = baseline_runs(seeds, steps)
+    best = {k: int(np.argmax(v.mean(axis=0))) for k, v in runs.items()}
+    return np.max([runs[k][:, best[k]] for k in runs], axis=0), {k: (BASELINE_LRS[best[k]], runs[k][:, best[k]]) for k in runs}
+
+
+@pytest.mark.claim("thousand-layer-resnet-trains")
+@pytest.mark.parametrize("contrast", ["shallow-baselines"])  # one case, so the catalogue can name it
+def test_thousand_layer_residual_net_beats_shallow_baselines(contrast, evidence, profile):
+    depth, steps = profile.pick(quick=(1000, DEEP_STEPS), default=(1000, DEEP_STEPS), full=(3000, 2 * DEEP_STEPS))
+    seeds, n = tuple(evidence.seeds), len(evidence.seeds)
+    acc = 1.0 - thousand_run(depth, seeds, steps).error[:n, -1]
+    base, parts = best_baseline(seeds, steps)
+    placebo, _ = best_baseline(tuple(evidence.placebo_seeds), steps)
+    setting = {"depth": depth, "steps": steps, "batch": DEEP_BATCH, "baseline_rates": list(BASELINE_LRS)}
+    name = f"evaluation accuracy after {steps} steps, residual {depth} layers (rate {DEEP_LR:g})"
+    evidence.record(name, acc, unit="share", setting=setting)
+    for k, (lr, a) in parts.items():
+        evidence.record(f"evaluation accuracy after {steps} steps, {k} at its best rate {lr:g}", a, unit="share", setting=setting)
+    evidence.paired(
+        "beats-shallow-baselines",
+        acc,
+        base,
+        placebo=placebo,
+        label=f"{depth} layers",
+        names=(f"residual {depth} layers", "better shallow baseline"),
+    )
+    evidence.note(
+        f"Accuracy on the evaluation sample after {steps} steps (mean over seeds): residual {depth} layers "
+        f"{acc.mean():.1%}; " + ", ".join(f"{k} {a.mean():.1%} (rate {lr:g})" for k, (lr, a) in parts.items()) + ". "
+        "With every branch scaled by 1/sqrt(depth - 1) the deep net starts close to a linear map of its input, so "
+        "'trains' is asked to mean more than what a shallow model learns in the same steps."
     )
     assert_supported(evidence)
 

@@ -44,8 +44,14 @@ def test_relu_keeps_gradient_where_sigmoid_loses_it(depth, evidence, profile):
         "relu-within-decade", np.abs(relu), np.abs(ratios["sigmoid + Xavier"]), label="ReLU + He", names=("ReLU + He", "sigmoid + Xavier")
     )
     for name in ("sigmoid + Xavier", "sigmoid + default"):
+        placebo = [log_ratio(*NETS[name], depth, width, s, dev) for s in evidence.placebo_seeds]
         evidence.paired(
-            "sigmoid-loses-per-layer", relu / (depth - 1), np.array(ratios[name]) / (depth - 1), label=name, names=("ReLU + He", name)
+            "sigmoid-loses-per-layer",
+            relu / (depth - 1),
+            np.array(ratios[name]) / (depth - 1),
+            placebo=np.array(placebo) / (depth - 1),
+            label=name,
+            names=("ReLU + He", name),
         )
     profiles = {
         name: [

@@ -16,23 +16,36 @@ COPIES = (1, 10, 100)
 
 
 @functools.cache
-def excess_losses(k: int, seed: int, budget: int) -> tuple[np.ndarray, np.ndarray]:
-    """log10 excess loss per learning rate after ``budget`` examples: (GD (n_lr,), SGD (n_lr,))."""
+def gd_excess(k: int, seed: int, budget: int) -> tuple[np.ndarray, float]:
+    """GD's log10 excess loss per learning rate after ``budget`` examples on the set of ``seed`` duplicated k
+    times (n_lr,), and the regularised optimum (L-BFGS) it is measured from."""
     X, y = data.subset(BASE, seed)
     best = train.optimum(X, y, CLASSES, L2)
-    Xk, yk = np.tile(X, (k, 1)), np.tile(y, k)
-    w_gd = train.gd_trajectory(Xk, yk, CLASSES, LRS, budget // (BASE * k), L2)[-1]
-    w_sgd = train.sgd_run(Xk, yk, CLASSES, LRS, budget, L2, seed)
-    floor = 1e-15  # excess losses below float64 resolution of the loss count as 1e-15
-    gd = np.log10(np.maximum(train.softmax_loss(w_gd, X, y, L2) - best, floor))
-    sgd = np.log10(np.maximum(train.softmax_loss(w_sgd, X, y, L2) - best, floor))
-    # diverged runs (inf/nan loss) become the worst finite value, so they never win the grid
-    return np.nan_to_num(gd, nan=10.0, posinf=10.0), np.nan_to_num(sgd, nan=10.0, posinf=10.0)
+    w_gd = train.gd_trajectory(np.tile(X, (k, 1)), np.tile(y, k), CLASSES, LRS, budget // (BASE * k), L2)[-1]
+    return log_excess(train.softmax_loss(w_gd, X, y, L2) - best), best
 
 
-def tuned(k: int, seeds: list[int], budget: int) -> dict:
-    """Per method: the grid's best rate on the mean over seeds, and the per-seed losses at it."""
-    runs = [excess_losses(k, s, budget) for s in seeds]
+def log_excess(excess: np.ndarray) -> np.ndarray:
+    """log10 excess loss; below float64 resolution of the loss counts as 1e-15, and a diverged run (inf/nan)
+    becomes the worst finite value, so it never wins the grid."""
+    return np.nan_to_num(np.log10(np.maximum(excess, 1e-15)), nan=10.0, posinf=10.0)
+
+
+@functools.cache
+def excess_losses(k: int, seed: int, budget: int, order_seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """log10 excess loss per learning rate after ``budget`` examples: (GD (n_lr,), SGD (n_lr,)).
+    ``seed`` draws the data; ``order_seed`` (default ``seed``) draws SGD's example order."""
+    X, y = data.subset(BASE, seed)
+    gd, best = gd_excess(k, seed, budget)
+    o = seed if order_seed is None else order_seed
+    w_sgd = train.sgd_run(np.tile(X, (k, 1)), np.tile(y, k), CLASSES, LRS, budget, L2, o)
+    return gd, log_excess(train.softmax_loss(w_sgd, X, y, L2) - best)
+
+
+def tuned(k: int, seeds: list[int], budget: int, order_seeds: list[int] | None = None) -> dict:
+    """Per method: the grid's best rate on the mean over seeds, and the per-seed losses at it.
+    ``order_seeds``: SGD's example orders (default: the seeds); the placebo passes its own on the same data."""
+    runs = [excess_losses(k, s, budget, o) for s, o in zip(seeds, order_seeds or seeds)]
     out = {}
     for m, name in enumerate(("GD", "SGD")):
         table = np.array([r[m] for r in runs])  # (n_seeds, n_lr)
@@ -57,7 +70,8 @@ def test_sgd_beats_gd_at_equal_examples(k, evidence, profile):
             unit="log10",
             setting={"copies": k, "examples": budget},
         )
-    evidence.paired("sgd-lower-loss", t["GD"]["loss"], t["SGD"]["loss"], label=f"{k} copies", names=("GD", "SGD"))
+    placebo = tuned(k, evidence.seeds, budget, evidence.placebo_seeds)["SGD"]["loss"]  # SGD again, new example orders
+    evidence.paired("sgd-lower-loss", t["GD"]["loss"], t["SGD"]["loss"], placebo=placebo, label=f"{k} copies", names=("GD", "SGD"))
     evidence.plot(
         f"learning-rate grid, {k} copies, {budget} examples",
         LRS.tolist(),
@@ -82,8 +96,16 @@ def test_sgd_advantage_grows_with_redundancy(evidence, profile):
             unit="decades",
             setting={"copies": k},
         )
+    t1 = tuned(1, evidence.seeds, budget, evidence.placebo_seeds)  # one copy again, SGD on new example orders
     for k in COPIES[1:]:
-        evidence.paired("advantage-grows", adv[k], adv[1], label=f"{k} copies vs 1", names=(f"{k} copies", "1 copy"))
+        evidence.paired(
+            "advantage-grows",
+            adv[k],
+            adv[1],
+            placebo=t1["GD"]["loss"] - t1["SGD"]["loss"],
+            label=f"{k} copies vs 1",
+            names=(f"{k} copies", "1 copy"),
+        )
     evidence.plot(
         "SGD's advantage over GD against redundancy",
         list(COPIES),

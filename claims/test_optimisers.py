@@ -116,25 +116,35 @@ def bad_sizes(profile) -> tuple[int, int]:
 
 
 @functools.cache
-def scaled_grid(scaled: bool, seed: int, n: int, steps: int) -> np.ndarray:
-    """log10 excess loss after ``steps``, per method and rate: (n_rules, n_lr); diverged runs count as 1e10."""
+def scaled_problem(scaled: bool, seed: int, n: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """``n`` standardised digits drawn with ``seed``, each feature multiplied by 10^U(-2, 2) when ``scaled``:
+    X (n, 64), y (n,), and the regularised objective's minimum (L-BFGS)."""
     X, y = data.standardised_digits()
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(X), n, replace=False)
     factors = 10 ** rng.uniform(-BAD_SPREAD, BAD_SPREAD, X.shape[1])
     X = X[idx] * (factors if scaled else 1.0)
     y = y[idx]
-    best = train.optimum(X, y, 10, BAD_L2)
-    final = lab.softmax_grid(X, y, 10, BAD_RULES, BAD_LRS, steps, BAD_BATCH, BAD_L2, seed)
+    return X, y, train.optimum(X, y, 10, BAD_L2)
+
+
+@functools.cache
+def scaled_grid(scaled: bool, seed: int, n: int, steps: int, order_seed: int | None = None, rules: tuple = BAD_RULES) -> np.ndarray:
+    """log10 excess loss after ``steps``, per method and rate: (n_rules, n_lr); diverged runs count as 1e10.
+    ``seed`` draws the data and the feature scales; ``order_seed`` (default ``seed``) the mini-batch order."""
+    X, y, best = scaled_problem(scaled, seed, n)
+    final = lab.softmax_grid(X, y, 10, rules, BAD_LRS, steps, BAD_BATCH, BAD_L2, seed if order_seed is None else order_seed)
     excess = np.nan_to_num(final - best, nan=1e10, posinf=1e10)
     return np.log10(np.maximum(excess, 1e-15))  # below float64 resolution of the loss counts as 1e-15
 
 
-def tuned_excess(scaled: bool, seeds: list[int], n: int, steps: int) -> dict:
-    """Per method: best rate of the grid on the mean over seeds, per-seed log10 excess there, grid means."""
-    table = np.array([scaled_grid(scaled, s, n, steps) for s in seeds])  # (n_seeds, n_rules, n_lr)
+def tuned_excess(scaled: bool, seeds: list[int], n: int, steps: int, order_seeds: list | None = None, rules: tuple = BAD_RULES) -> dict:
+    """Per method: best rate of the grid on the mean over seeds, per-seed log10 excess there, grid means.
+    ``order_seeds``: mini-batch orders (default: the seeds); the placebo passes its own on the same data."""
+    pairs = zip(seeds, order_seeds or seeds)
+    table = np.array([scaled_grid(scaled, s, n, steps, o, rules) for s, o in pairs])  # (n_seeds, n_rules, n_lr)
     out = {}
-    for i, rule in enumerate(BAD_RULES):
+    for i, rule in enumerate(rules):
         j = int(np.argmin(table[:, i].mean(axis=0)))
         out[rule] = {"lr": float(BAD_LRS[j]), "loss": table[:, i, j], "grid": table[:, i]}
     return out
@@ -149,8 +159,17 @@ def test_adaptive_methods_reach_lower_loss_on_badly_scaled_features(evidence, pr
         evidence.record(
             f"log10 excess loss, {NAMES[rule]} at its best rate {t[rule]['lr']:g}", t[rule]["loss"], unit="log10", setting=setting
         )
+    # placebo: each adaptive method again on new mini-batch orders (same data, grid and best-rate choice)
+    again = tuned_excess(True, evidence.seeds, n, steps, evidence.placebo_seeds, rules=("rmsprop", "adam"))
     for rule in ("adam", "rmsprop"):
-        evidence.paired("adaptive-lower-loss", t["sgd"]["loss"], t[rule]["loss"], label=NAMES[rule], names=("SGD", NAMES[rule]))
+        evidence.paired(
+            "adaptive-lower-loss",
+            t["sgd"]["loss"],
+            t[rule]["loss"],
+            placebo=again[rule]["loss"],
+            label=NAMES[rule],
+            names=("SGD", NAMES[rule]),
+        )
     evidence.plot(
         f"learning-rate grid, features scaled over four decades, {steps} steps",
         BAD_LRS.tolist(),
@@ -173,6 +192,7 @@ def test_adaptive_methods_reach_lower_loss_on_badly_scaled_features(evidence, pr
 def test_adaptive_advantage_comes_from_bad_scaling(evidence, profile):
     n, steps = bad_sizes(profile)
     scaled, plain = tuned_excess(True, evidence.seeds, n, steps), tuned_excess(False, evidence.seeds, n, steps)
+    again = tuned_excess(False, evidence.seeds, n, steps, evidence.placebo_seeds)  # placebo: new mini-batch orders
     for rule in ("adam", "rmsprop"):
         adv_scaled = scaled["sgd"]["loss"] - scaled[rule]["loss"]
         adv_plain = plain["sgd"]["loss"] - plain[rule]["loss"]
@@ -184,7 +204,12 @@ def test_adaptive_advantage_comes_from_bad_scaling(evidence, profile):
             unit="decades",
         )
         evidence.paired(
-            "advantage-from-bad-scaling", adv_scaled, adv_plain, label=NAMES[rule], names=("scaled features", "standardised features")
+            "advantage-from-bad-scaling",
+            adv_scaled,
+            adv_plain,
+            placebo=again["sgd"]["loss"] - again[rule]["loss"],
+            label=NAMES[rule],
+            names=("scaled features", "standardised features"),
         )
     evidence.plot(
         f"learning-rate grid, standardised features, {steps} steps",
@@ -205,20 +230,22 @@ TUNE_TARGETS = {"loss-10pct": 0.1, "loss-1pct": 0.01}  # final loss <= fraction 
 
 
 @functools.cache
-def tuning_grid(rule: str, seed: int, steps: int) -> tuple[np.ndarray, float]:
-    """Final full-training-set loss per grid rate (n_lr,) (diverged: inf) and the initial loss."""
+def tuning_grid(rule: str, seed: int, steps: int, order_seed: int | None = None) -> tuple[np.ndarray, float]:
+    """Final full-training-set loss per grid rate (n_lr,) (diverged: inf) and the initial loss.
+    ``seed`` draws the data; ``order_seed`` (default ``seed``) the init and the mini-batch order."""
+    order_seed = seed if order_seed is None else order_seed
     X, y = data.standardised_digits()
     idx = np.random.default_rng(seed).choice(len(X), TUNE_N, replace=False)
     out = lab.train_mlps(
         torch.tensor(X[idx], dtype=torch.float32),
         torch.tensor(y[idx]),
         TUNE_WIDTH,
-        [seed] * len(TUNE_LRS),
+        [order_seed] * len(TUNE_LRS),
         rule,
         TUNE_LRS,
         steps,
         TUNE_BATCH,
-        seed,
+        order_seed,
     )
     return np.nan_to_num(out["final"], nan=np.inf), float(out["initial"][0])
 
@@ -246,7 +273,15 @@ def test_adam_trains_over_a_wider_range_of_rates(case, evidence, profile):
     setting = {"target": f"{frac:g} x initial loss", "steps": steps, "grid": "10^-4.5 ... 10, 0.25 decade"}
     for rule in ("adam", "sgd"):
         evidence.record(f"width of the good range of rates, {NAMES[rule]}", widths[rule], unit="decades", setting=setting)
-    evidence.paired("wider-good-rate-range", widths["adam"], widths["sgd"], label=f"target {frac:g} x initial loss", names=("Adam", "SGD"))
+    again = [tuning_grid("sgd", s, steps, p) for s, p in zip(evidence.seeds, evidence.placebo_seeds)]  # placebo: SGD, new inits
+    evidence.paired(
+        "wider-good-rate-range",
+        widths["adam"],
+        widths["sgd"],
+        placebo=np.array([good_range(f, frac * l0) for f, l0 in again]),
+        label=f"target {frac:g} x initial loss",
+        names=("Adam", "SGD"),
+    )
     evidence.plot(
         f"final training loss / initial loss across the rate grid ({steps} steps)",
         TUNE_LRS.tolist(),
@@ -276,13 +311,15 @@ W_METHODS = {
 
 
 @functools.cache
-def wilson_run(seed: int) -> dict:
-    """Per method: weights at its best rate, train loss, test error, errors per rate, and the reference vectors."""
+def wilson_run(seed: int, order_seed: int | None = None, methods: tuple = tuple(W_METHODS)) -> dict:
+    """Per method: weights at its best rate, train loss, test error, errors per rate, and the reference vectors.
+    ``seed`` draws the data; ``order_seed`` (default ``seed``) the stochastic methods' example order."""
     X, y, X_test, y_test = lab.wilson_data(W_N, W_P, seed)
     out = {"sign": np.sign(X.T @ y), "min_norm": np.linalg.pinv(X) @ y}
-    for name, (rule, stochastic) in W_METHODS.items():
+    for name in methods:
+        rule, stochastic = W_METHODS[name]
         steps, batch = (W_SGD_EPOCHS * W_N, 1) if stochastic else (W_STEPS, W_N)
-        W = lab.least_squares_fit(X, y, rule, W_LRS, steps, batch, seed)
+        W = lab.least_squares_fit(X, y, rule, W_LRS, steps, batch, seed if order_seed is None else order_seed)
         train_loss = 0.5 * ((W @ X.T - y) ** 2).mean(axis=1)
         test_err = (np.sign(W @ X_test.T) != y_test).mean(axis=1)
         j = int(np.nanargmin(np.nan_to_num(train_loss, nan=np.inf)))
@@ -310,8 +347,10 @@ def test_adaptive_methods_generalise_worse_on_wilson_problem(evidence):
     for m in W_METHODS:
         evidence.record(f"test error, {m} (rates chosen: {sorted({r[m]['lr'] for r in runs})})", err[m], unit="error rate", setting=setting)
         evidence.record(f"training error, {m}", [r[m]["train_err"] for r in runs], unit="error rate", setting=setting)
+    # placebo: SGD again on new example orders (same data, grid and rate choice)
+    again = [wilson_run(s, p, ("SGD",))["SGD"]["test_err"] for s, p in zip(evidence.seeds, evidence.placebo_seeds)]
     for m in ("Adam", "RMSProp", "AdaGrad"):
-        evidence.paired("adaptive-test-error-higher", err[m], err["SGD"], label=m, names=(m, "SGD"))
+        evidence.paired("adaptive-test-error-higher", err[m], err["SGD"], placebo=again, label=m, names=(m, "SGD"))
     sign_cos = {m: [cosine(r[m]["w"], r["sign"]) for r in runs] for m in ("Adam", "SGD")}
     norm_cos = {m: [cosine(r[m]["w"], r["min_norm"]) for r in runs] for m in ("Adam", "SGD")}
     evidence.record("cosine(Adam's w, sign(X^T y))", sign_cos["Adam"], unit="cosine")
@@ -344,13 +383,15 @@ LM_WIDE, LM_NARROW = 64, 4
 
 
 @functools.cache
-def restarts(width: int, seed: int, steps: int) -> dict:
-    """8 random starts of one net on one seed's digits: train_mlps's output (initial, final, curve, held_out)."""
+def restarts(width: int, seed: int, steps: int, order_seed: int | None = None) -> dict:
+    """8 random starts of one net on one seed's digits: train_mlps's output (initial, final, curve, held_out).
+    ``seed`` draws the split; ``order_seed`` (default ``seed``) the starts and the mini-batch order."""
     X, y = data.standardised_digits()
     perm = np.random.default_rng(seed).permutation(len(X))
     tr, ho = perm[:LM_N], perm[LM_N:]
     t = lambda a: torch.tensor(a, dtype=torch.float32)  # noqa: E731
-    inits = [int(s) for s in np.random.default_rng([seed, width]).integers(0, 2**31, LM_STARTS)]
+    order_seed = seed if order_seed is None else order_seed
+    inits = [int(s) for s in np.random.default_rng([order_seed, width]).integers(0, 2**31, LM_STARTS)]
     return lab.train_mlps(
         t(X[tr]),
         torch.tensor(y[tr]),
@@ -360,7 +401,7 @@ def restarts(width: int, seed: int, steps: int) -> dict:
         np.full(LM_STARTS, LM_LR),
         steps,
         LM_BATCH,
-        seed,
+        order_seed,
         eval_every=steps // 8,
         held_out=(t(X[ho]), torch.tensor(y[ho])),
     )
@@ -398,10 +439,12 @@ def test_random_starts_of_a_wide_net_reach_the_same_loss(evidence, profile):
             setting=setting,
         )
     evidence.bound("wide-starts-agree", sp[LM_WIDE], sp[LM_NARROW], names=(f"{LM_WIDE} units", f"{LM_NARROW} units"))
+    again = [spread(restarts(LM_WIDE, s, steps, p)) for s, p in zip(evidence.seeds, evidence.placebo_seeds)]  # placebo
     evidence.paired(
         "narrow-spreads-more",
         np.log10(np.maximum(sp[LM_NARROW], 1e-6)),
         np.log10(np.maximum(sp[LM_WIDE], 1e-6)),
+        placebo=np.log10(np.maximum(again, 1e-6)),
         names=(f"{LM_NARROW} units", f"{LM_WIDE} units"),
     )
     first = {w: rs[0] for w, rs in runs.items()}

@@ -96,26 +96,27 @@ def dying_run(seed: int, width: int, lr: float, epochs: int) -> dict:
     return out
 
 
-def stacked_init(seeds: tuple, n_lrs: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """He-initialised weights of each seed's MLP, repeated per rate: W (R, in, out), b (R, 1, out), R = seeds x rates."""
-    nets = [models.linears(models.mlp(64, SPEED_WIDTH, SPEED_DEPTH, 10, "relu", "he", s)) for s in seeds]
+def stacked_init(seeds: tuple, n_lrs: int, init: str = "he") -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Weights of each seed's MLP (``init``: He by default), repeated per rate: W (R, in, out), b (R, 1, out), R = seeds x rates."""
+    nets = [models.linears(models.mlp(64, SPEED_WIDTH, SPEED_DEPTH, 10, "relu", init, s)) for s in seeds]
     Ws = [torch.stack([nets[i][l].weight.detach().T for i in range(len(seeds)) for _ in range(n_lrs)]) for l in range(SPEED_DEPTH + 1)]
     bs = [torch.stack([nets[i][l].bias.detach()[None, :] for i in range(len(seeds)) for _ in range(n_lrs)]) for l in range(SPEED_DEPTH + 1)]
     return Ws, bs
 
 
 @functools.cache
-def epochs_to_targets(act: str, seeds: tuple, order: int, lrs: tuple, targets: tuple, cap: int) -> np.ndarray:
+def epochs_to_targets(act: str, seeds: tuple, order: int, lrs: tuple, targets: tuple, cap: int, init: str = "he") -> np.ndarray:
     """Epochs until the full-training-set error first falls to each target: (n_seeds, n_lrs, n_targets).
 
     Every (seed, rate) pair trains in one batched network (SGD, momentum 0.9, batch 128, no regularisation,
     AlexNet's recipe); the error is evaluated on all 1797 digits after every step.  A run that does not
-    reach a target within ``cap`` epochs counts as ``cap``.  ``order`` picks the mini-batch order.
+    reach a target within ``cap`` epochs counts as ``cap``.  ``order`` picks the mini-batch order; ``init``
+    the weight init (a scheme of ``models.mlp``).
     """
     X, y = data.digits_tensors()
     n, f = len(X), {"relu": torch.relu, "tanh": torch.tanh}[act]
     f_ = {"relu": torch.relu_, "tanh": torch.tanh_}[act]  # in place, for evaluation without autograd
-    Ws, bs = stacked_init(seeds, len(lrs))
+    Ws, bs = stacked_init(seeds, len(lrs), init)
     params = [p.clone().requires_grad_(True) for p in Ws + bs]
     Ws, bs = params[: SPEED_DEPTH + 1], params[SPEED_DEPTH + 1 :]
     vel = [torch.zeros_like(p) for p in params]

@@ -11,6 +11,8 @@ Init schemes (weights ~ N(0, var), biases 0), named by the variance they set:
 - 'glorot':  var = 2/(fan_in + fan_out)  Glorot & Bengio 2010 eq. 12 (the compromise)
 - 'he':      var = 2/fan_in   He et al. 2015 eq. 10 (ReLU)
 - 'normal':  var = 1          the naive N(0, 1)
+- 'standard': U(-1/sqrt(fan_in), 1/sqrt(fan_in)), var = 1/(3 fan_in)  Glorot & Bengio 2010 eq. 1, the
+  'commonly used heuristic' of their day (uniform, the one scheme not drawn from a normal)
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ SCHEMES: dict[str, Callable[[int, int], float]] = {
     "glorot": lambda fi, fo: 2.0 / (fi + fo),
     "he": lambda fi, fo: 2.0 / fi,
     "normal": lambda fi, fo: 1.0,
+    "standard": lambda fi, fo: 1.0 / (3.0 * fi),
 }
+UNIFORM = frozenset({"standard"})  # schemes drawn from U(-a, a) with a = sqrt(3 var) instead of N(0, var)
 
 ACTS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "relu": torch.relu,
@@ -49,14 +53,19 @@ def stacked_weights(
     """Weights and zero biases of one MLP per seed, each repeated ``repeat`` times (seed-major).
 
     sizes: [in, hidden..., out].  Returns W[l]: (R, sizes[l], sizes[l+1]) and b[l]: (R, 1, sizes[l+1]),
-    R = len(seeds) * repeat.  Seed s draws the same weights under every scheme (one standard-normal
-    draw, scaled by the scheme's std), so schemes compare on identical directions.
+    R = len(seeds) * repeat.  Seed s draws the same weights under every normal scheme (one standard-normal
+    draw, scaled by the scheme's std), so schemes compare on identical directions; a uniform scheme
+    (``UNIFORM``) draws U(-1, 1) with the same generator, scaled to the scheme's variance.
     """
     Ws: list[list[torch.Tensor]] = [[] for _ in sizes[:-1]]
     for s in seeds:
         g = torch.Generator().manual_seed(int(s))
         for l, (fi, fo) in enumerate(zip(sizes[:-1], sizes[1:])):
-            w = torch.randn(fi, fo, generator=g, dtype=torch.float64) * math.sqrt(SCHEMES[scheme](fi, fo))
+            if scheme in UNIFORM:
+                u = 2.0 * torch.rand(fi, fo, generator=g, dtype=torch.float64) - 1.0
+                w = u * math.sqrt(3.0 * SCHEMES[scheme](fi, fo))
+            else:
+                w = torch.randn(fi, fo, generator=g, dtype=torch.float64) * math.sqrt(SCHEMES[scheme](fi, fo))
             Ws[l] += [w.to(dtype)] * repeat
     W = [torch.stack(ws) for ws in Ws]
     b = [torch.zeros(w.shape[0], 1, w.shape[2], dtype=dtype) for w in W]
