@@ -34,6 +34,7 @@ def log_ratio(act, init, depth, width, seed, device="cpu") -> float:
 
 @pytest.mark.claim("relu-gradients-survive-depth")
 @pytest.mark.parametrize("depth", DEPTHS, ids=lambda d: f"depth{d}")
+@pytest.mark.device
 def test_relu_keeps_gradient_where_sigmoid_loses_it(depth, evidence, profile):
     width, dev = profile.pick(quick=64, default=128, full=256, cuda=2048), profile.device
     ratios = {name: [log_ratio(a, i, depth, width, s, dev) for s in evidence.seeds] for name, (a, i) in NETS.items()}
@@ -71,6 +72,7 @@ def test_relu_keeps_gradient_where_sigmoid_loses_it(depth, evidence, profile):
 
 
 @pytest.mark.claim("relu-gradients-survive-depth")
+@pytest.mark.device
 def test_sigmoid_gradient_decays_further_with_depth(evidence, profile):
     width, dev = profile.pick(quick=64, default=128, full=256, cuda=2048), profile.device
     series = {name: [[log_ratio(a, i, d, width, s, dev) for d in DEPTHS] for s in evidence.seeds] for name, (a, i) in NETS.items()}
@@ -110,6 +112,7 @@ def preact_log2_var(act: str, init: str, depth: int, width: int, seed: int, devi
 
 @pytest.mark.claim("xavier-keeps-unit-variance")
 @pytest.mark.parametrize("activation", ["linear", "tanh"])
+@pytest.mark.device
 def test_xavier_keeps_variance_near_one(activation, evidence, profile):
     depth = profile.pick(quick=30, default=50, full=50)
     width = profile.pick(quick=256, default=256, full=512, cuda=4096)  # width 128 adds drift ~ depth/width near the band

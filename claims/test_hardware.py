@@ -80,6 +80,7 @@ def test_matmul_speeds_up_on_all_cores(n, evidence, profile):
 @pytest.mark.claim("gpu-matmul-beats-cpu")
 @pytest.mark.exclusive
 @pytest.mark.parametrize("n", [1024, 2048, 4096, 8192], ids=lambda n: f"n{n}")
+@pytest.mark.device
 def test_gpu_matmul_beats_cpu(n, evidence, profile):
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device on this machine (torch.cuda.is_available() is False)")

@@ -112,6 +112,7 @@ DEEP_LR = 0.01  # one rate for both inits, as He et al. train both with one reci
 
 
 @pytest.mark.claim("he-init-trains-deep-relu-nets")
+@pytest.mark.device
 def test_he_keeps_relu_second_moment_where_xavier_halves_it(evidence, profile):
     width = profile.pick(quick=128, default=256, full=512, cuda=4096)
     per_seed = [lab.relu_second_moments(width, SIGNAL_DEPTH, tuple(INITS), s, device=profile.device) for s in evidence.seeds]

@@ -23,4 +23,5 @@ __all__ = ["pytest_addoption", "pytest_configure", "session_catalogue"]
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "claim(id): the catalogue claim this test gives evidence for")
     config.addinivalue_line("markers", "exclusive: needs the whole machine (throughput); runs alone under xdist")
+    config.addinivalue_line("markers", "device: can run on a GPU (--claims-device cuda); select the GPU shard with -m device")
     config.pluginmanager.register(ClaimsSession(config), SESSION_PLUGIN)
