@@ -56,12 +56,12 @@ def test_quotes_are_highlighted_in_their_document():
     assert segs == [("a ", None), ("b\n c", "q1"), (" d", None)]
 
 
-def _cli_on_a_run(project, command: str, out):
+def _cli_on_a_run(project, command: str, out, *extra, status: int = 0):
     """Run the miniature project, then ``python -m harness <command> <its results> -o out``."""
     project.write().run()
     src = project.pytester.path / "reports" / "claims.json"
-    proc = subprocess.run([sys.executable, "-m", "harness", command, str(src), "-o", str(out)], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "harness", command, str(src), "-o", str(out), *extra], capture_output=True, text=True)
+    assert proc.returncode == status, proc.stderr
     return src, proc
 
 
@@ -73,7 +73,7 @@ def test_report_command_re_renders_without_rerunning(project, tmp_path):
 
 def test_badges_command_writes_the_readme_grid(project, tmp_path):
     out = tmp_path / "badges"
-    src, proc = _cli_on_a_run(project, "badges", out)
+    src, proc = _cli_on_a_run(project, "badges", out, "--force")  # a quick run: only when asked
     data = json.loads(src.read_text())
     for c in data["claims"]:  # every claim has its badge in the grid, none is silently missing
         assert (out / f"{c['id']}.svg").exists()
@@ -223,3 +223,31 @@ def test_where_a_claim_holds_keeps_apart_two_tests_with_the_same_setting():
         ("depth16", "supported"),
         ("gradient-at-depth8", "not-supported"),
     ]
+
+
+def test_badges_refuse_a_quick_or_partial_run_unless_forced(project, tmp_path):
+    out = tmp_path / "badges"
+    out.mkdir()
+    (out / "fox-is-quick.svg").write_text("reference")
+    _, proc = _cli_on_a_run(project, "badges", out, status=2)
+    assert "is not a reference run (profile quick, not default)" in proc.stderr and "--force" in proc.stderr
+    assert (out / "fox-is-quick.svg").read_text() == "reference"
+
+
+def test_a_partial_run_updates_only_its_claims_and_says_which_are_older(project):
+    project.write().run()
+    first = project.results()
+    result = project.run("--claim", "gradients-fade")
+    assert result.ret == 0
+    data = project.results()
+    by_id = {c["id"]: c for c in data["claims"]}
+    assert data["run"]["partial"] is True and data["run"]["kept_from_earlier"] == 1
+    assert by_id["fox-is-quick"]["verdict"] == "supported", "the claim the partial run did not run keeps its result"
+    assert by_id["fox-is-quick"]["from_earlier_run"] is True
+    assert by_id["fox-is-quick"]["from_run"]["started"] == first["run"]["started"]
+    assert by_id["gradients-fade"]["from_run"]["started"] == data["run"]["started"]
+    assert "from_earlier_run" not in by_id["gradients-fade"]
+    html = (project.pytester.path / "reports" / "index.html").read_text()
+    assert "This report mixes runs" in html and "From an earlier run" in html
+    result.stdout.fnmatch_lines(["*1 claim(s) not run here keep their earlier results*"])
+    results_mod.validate(data)

@@ -134,4 +134,5 @@ def render_html(data: dict, *, with_plots: bool = True, history_runs: list[dict]
         references=references,
         coverage=data.get("coverage") or [],
         kinds=("empirical", "analytic", "citational", "not-testable"),
+        older={c["id"]: c.get("from_run") or {} for c in data["claims"] if c.get("from_earlier_run")},
     )
