@@ -85,12 +85,12 @@ def _badges(args) -> int:
         )
         return 2
     write_badges(data, out)
-    print(
+    lines = [
         f"<!-- {len(data['claims'])} claims; profile {run['profile']}, seed {run['seed']}, "
-        f"{str(run.get('started', ''))[:10]}; `python -m harness badges` -->"
-    )
-    print("| theme | claims |")
-    print("|---|---|")
+        f"{str(run.get('started', ''))[:10]}; `python -m harness badges` -->",
+        "| theme | claims |",
+        "|---|---|",
+    ]
     by_theme: dict[str, list] = {}
     for c in data["claims"]:
         by_theme.setdefault(c["theme"], []).append(c)
@@ -99,7 +99,26 @@ def _badges(args) -> int:
             f"[![{c['id']}: {c['verdict']}]({out.as_posix()}/{c['id']}.svg)]({args.link.format(theme=c['theme'], id=c['id'])})"
             for c in sorted(claims, key=lambda c: c["id"])
         )
-        print(f"| {theme} | {cells} |")
+        lines.append(f"| {theme} | {cells} |")
+    grid = "\n".join(lines)
+    if args.readme is None:
+        print(grid)
+        return 0
+    return _replace_grid(Path(args.readme), grid)
+
+
+GRID_START, GRID_END = "<!-- badges:start -->", "<!-- badges:end -->"
+
+
+def _replace_grid(readme: Path, grid: str) -> int:
+    """Put the badge grid (alt texts and date included) between the README's grid markers."""
+    text = readme.read_text(encoding="utf-8")
+    if GRID_START not in text or GRID_END not in text:
+        print(f"error: {readme} has no {GRID_START} ... {GRID_END} markers around its badge grid", file=sys.stderr)
+        return 2
+    head, rest = text.split(GRID_START, 1)
+    readme.write_text(f"{head}{GRID_START}\n{grid}\n{GRID_END}{rest.split(GRID_END, 1)[1]}", encoding="utf-8")
+    print(f"updated the badge grid in {readme}")
     return 0
 
 
@@ -219,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         "file; a published report: 'https://HOST/index.html#{id}')",
     )
     p.add_argument("--force", action="store_true", help="write badges from a partial, interrupted or non-default run too")
+    p.add_argument("--readme", metavar="FILE", help=f"put the grid into FILE between {GRID_START} and {GRID_END} instead of printing it")
     p.set_defaults(func=_badges)
     p = sub.add_parser("list", help="list the catalogue's claims by theme")
     p.add_argument("--catalogue", default="claims/catalogue")

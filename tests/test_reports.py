@@ -251,3 +251,12 @@ def test_a_partial_run_updates_only_its_claims_and_says_which_are_older(project)
     assert "This report mixes runs" in html and "From an earlier run" in html
     result.stdout.fnmatch_lines(["*1 claim(s) not run here keep their earlier results*"])
     results_mod.validate(data)
+
+
+def test_badges_put_the_grid_between_the_readme_markers(project, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# title\n<!-- badges:start -->\nold grid\n<!-- badges:end -->\nmore\n")
+    _cli_on_a_run(project, "badges", tmp_path / "b", "--force", "--readme", str(readme))
+    text = readme.read_text()
+    assert "old grid" not in text and text.startswith("# title\n<!-- badges:start -->\n<!-- 2 claims; profile quick")
+    assert "[![fox-is-quick: supported]" in text and text.endswith("<!-- badges:end -->\nmore\n")
