@@ -260,3 +260,32 @@ def test_badges_put_the_grid_between_the_readme_markers(project, tmp_path):
     text = readme.read_text()
     assert "old grid" not in text and text.startswith("# title\n<!-- badges:start -->\n<!-- 2 claims; profile quick")
     assert "[![fox-is-quick: supported]" in text and text.endswith("<!-- badges:end -->\nmore\n")
+
+
+def test_every_verdict_label_reads_on_its_colour():
+    """WCAG AA for the verdict pills' small text: contrast at least 4.5 (the template takes R.text_colour)."""
+    for v, colour in verdicts.COLOURS.items():
+        assert R.contrast(R.text_colour(colour), colour) >= 4.5, v
+
+
+def test_one_plain_sentence_per_claim_from_its_key_number():
+    claim = {
+        "verdict": "supported-in-part",
+        "verdict_reason": "",
+        "scope": "at depth 8 and 16",
+        "hypotheses": [{"name": "gap", "metric": "gradient ratio", "reason": "a factor of ten is visible."}],
+        "key": {
+            "hypothesis": "gap",
+            "effect": 1.234,
+            "ci": [1.1, 1.3],
+            "threshold": 1.0,
+            "unit": "decades",
+            "direction": "greater",
+            "case": "depth8",
+        },
+    }
+    assert R.plain_sentence(claim) == (
+        "Gradient ratio came out at 1.23 decades in the case depth8 (interval 1.1 to 1.3); the claim needs at least 1 decades "
+        "(a factor of ten is visible). Verdict: supported in part; it holds at depth 8 and 16."
+    )
+    assert "decades" in R.UNIT_HELP and R.short_title("Deep Learning: A Very Long Title") == "Deep Learning"

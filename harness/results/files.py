@@ -29,6 +29,7 @@ def write_json_atomic(data: dict, path: Path) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(data, fh, indent=1, sort_keys=False, allow_nan=False)
             fh.write("\n")
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the results from a web server or a colleague
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
