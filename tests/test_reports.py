@@ -170,7 +170,9 @@ def test_early_figures_are_drawn_in_another_process_and_only_reused_when_unchang
         early.close()
     assert set(ready) == {"drawn-early"}, "a claim whose evidence changed, or never sent, is drawn at report time"
     [(title, svg)] = ready["drawn-early"]
-    assert title == "test_x: loss per step" and svg.startswith("<svg") and 'id="f-drawn-early-' in svg
+    from harness.report.figures import _short
+
+    assert title == "test_x: loss per step" and svg.startswith("<svg") and f'id="f{_short("f-drawn-early")}' in svg
     assert not early.dir.exists(), "the exchange folder is removed"
     everything = plots.all_figures(final, workers=1, ready=ready)
     assert set(everything) == {"drawn-early", "changed-since", "never-sent"} and everything["drawn-early"] is ready["drawn-early"]
@@ -289,3 +291,22 @@ def test_one_plain_sentence_per_claim_from_its_key_number():
         "(a factor of ten is visible). Verdict: supported in part; it holds at depth 8 and 16."
     )
     assert "decades" in R.UNIT_HELP and R.short_title("Deep Learning: A Very Long Title") == "Deep Learning"
+
+
+def test_figures_stay_small_and_keep_their_labels():
+    """A 2000-point line: no marker per point, every tick label's digits kept, well under 40 kB."""
+    from harness.report.figures import series_figure
+
+    n = 2000
+    svg = series_figure(
+        {
+            "x": list(range(n)),
+            "lines": {"loss": [1 / (1 + i) + 0.123456 for i in range(n)]},
+            "title": "t",
+            "xlabel": "step",
+            "ylabel": "loss",
+        }
+        | {"log_y": False, "log_x": False}
+    )
+    assert len(svg) < 40_000 and svg.count("<use") < 40
+    assert ">0.2<" in svg or ">1.0<" in svg  # tick labels are text, never rounded
