@@ -10,8 +10,13 @@ from pathlib import Path
 def _report(args) -> int:
     from harness.report import render_all
     from harness.results import load_results
+    from harness.results.aggregate import summary
 
-    data = load_results(args.results)
+    data = load_results(args.results)  # duplicate claim ids are refused here
+    recomputed = summary(data["claims"])
+    if recomputed != data["summary"]:
+        print(f"note: {args.results}: its summary block disagrees with its claims; the report counts the claims", file=sys.stderr)
+    data["summary"] = recomputed
     out = Path(args.out or Path(args.results).parent)
     render_all(data, out)
     print(f"wrote {out / 'index.html'} and {out / 'badges'}/ ({len(data['claims'])} claims)")
@@ -23,7 +28,7 @@ def _merge(args) -> int:
     from harness.results import write_json_atomic
     from harness.results.merge import merge_files
 
-    merged = merge_files(args.results)
+    merged = merge_files(args.results, allow_mixed=args.allow_mixed_profiles)
     out = Path(args.output)
     write_json_atomic(merged, out)
     if not args.no_html:
@@ -70,14 +75,22 @@ def _badges(args) -> int:
 
     data = load_results(args.results)
     out = Path(args.out)
-    write_badges(data, out)
     run = data["run"]
-    print(
+    problems = reference_problems(data)
+    if problems and not args.force:
+        print(
+            f"error: {args.results} is not a reference run ({'; '.join(problems)}); the badges in {out} stay as they are. "
+            "Run `pytest claims/` (default profile, every claim), or pass --force to write these badges anyway",
+            file=sys.stderr,
+        )
+        return 2
+    write_badges(data, out)
+    lines = [
         f"<!-- {len(data['claims'])} claims; profile {run['profile']}, seed {run['seed']}, "
-        f"{str(run.get('started', ''))[:10]}; `python -m harness badges` -->"
-    )
-    print("| theme | claims |")
-    print("|---|---|")
+        f"{str(run.get('started', ''))[:10]}; `python -m harness badges` -->",
+        "| theme | claims |",
+        "|---|---|",
+    ]
     by_theme: dict[str, list] = {}
     for c in data["claims"]:
         by_theme.setdefault(c["theme"], []).append(c)
@@ -86,8 +99,43 @@ def _badges(args) -> int:
             f"[![{c['id']}: {c['verdict']}]({out.as_posix()}/{c['id']}.svg)]({args.link.format(theme=c['theme'], id=c['id'])})"
             for c in sorted(claims, key=lambda c: c["id"])
         )
-        print(f"| {theme} | {cells} |")
+        lines.append(f"| {theme} | {cells} |")
+    grid = "\n".join(lines)
+    if args.readme is None:
+        print(grid)
+        return 0
+    return _replace_grid(Path(args.readme), grid)
+
+
+GRID_START, GRID_END = "<!-- badges:start -->", "<!-- badges:end -->"
+
+
+def _replace_grid(readme: Path, grid: str) -> int:
+    """Put the badge grid (alt texts and date included) between the README's grid markers."""
+    text = readme.read_text(encoding="utf-8")
+    if GRID_START not in text or GRID_END not in text:
+        print(f"error: {readme} has no {GRID_START} ... {GRID_END} markers around its badge grid", file=sys.stderr)
+        return 2
+    head, rest = text.split(GRID_START, 1)
+    readme.write_text(f"{head}{GRID_START}\n{grid}\n{GRID_END}{rest.split(GRID_END, 1)[1]}", encoding="utf-8")
+    print(f"updated the badge grid in {readme}")
     return 0
+
+
+def reference_problems(data: dict) -> list[str]:
+    """Why a results file is no reference run for the README's badges (empty when it is one): the
+    default profile, every claim run in that one run, not interrupted."""
+    run, out = data["run"], []
+    if run["profile"] != "default" or run.get("profiles"):
+        out.append(f"profile {'/'.join(run.get('profiles') or [run['profile']])}, not default")
+    if run.get("interrupted"):
+        out.append("the run was interrupted")
+    if run.get("partial"):
+        out.append("a partial run (--claim, -k or a module path)")
+    older = [c["id"] for c in data["claims"] if c.get("from_earlier_run")]
+    if older:
+        out.append(f"{len(older)} claim(s) from earlier runs")
+    return out
 
 
 def _list(args) -> int:
@@ -189,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("results", nargs="+", help="claims.json files; a claim comes from the first file in which it ran")
     p.add_argument("-o", "--output", required=True, help="the merged results file (index.html is written beside it)")
     p.add_argument("--no-html", action="store_true", help="write only the merged JSON")
+    p.add_argument("--allow-mixed-profiles", action="store_true", help="merge runs of different profiles, each claim marked with its own")
     p.set_defaults(func=_merge)
     p = sub.add_parser("screenshot", help="a PNG of a report in headless Chromium (offline)")
     p.add_argument("html", nargs="?", default="reports/index.html")
@@ -209,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
         help="where each badge links; {theme} and {id} are filled in (default: the claim's catalogue "
         "file; a published report: 'https://HOST/index.html#{id}')",
     )
+    p.add_argument("--force", action="store_true", help="write badges from a partial, interrupted or non-default run too")
+    p.add_argument("--readme", metavar="FILE", help=f"put the grid into FILE between {GRID_START} and {GRID_END} instead of printing it")
     p.set_defaults(func=_badges)
     p = sub.add_parser("list", help="list the catalogue's claims by theme")
     p.add_argument("--catalogue", default="claims/catalogue")

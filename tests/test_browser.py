@@ -14,6 +14,8 @@ from harness.report import browser
 
 ROOT = Path(__file__).resolve().parents[1]
 VNU = ROOT / ".tools" / "node_modules" / "vnu-jar" / "build" / "dist" / "vnu.jar"
+AXE = ROOT / ".tools" / "node_modules" / "axe-core" / "axe.min.js"
+TITLE = "A Fox Story: notes on speed and depth, with a long subtitle"
 
 needs_chromium = pytest.mark.skipif(browser.chromium_path() is None, reason="no Chromium (.ci/run installs Debian's chromium)")
 
@@ -29,6 +31,7 @@ def report(tmp_path_factory) -> tuple[Path, dict]:
     root = tmp_path_factory.mktemp("browser")
     (root / "fixtures" / "sources").mkdir(parents=True)
     (root / "fixtures" / "sources" / "doc.txt").write_text(DOC)
+    (root / "fixtures" / "sources" / "documents.toml").write_text(f'["doc.txt"]\ntitle = "{TITLE}"\n')
     (root / "claims" / "catalogue").mkdir(parents=True)
     (root / "claims" / "catalogue" / "demo.toml").write_text(textwrap.dedent(CATALOGUE))
     weak = TESTS.replace("fox = 3 +", "fox = 1.2 +")
@@ -119,3 +122,63 @@ def test_the_report_passes_the_nu_html_checker(report):
     messages = json.loads(out.stderr or out.stdout or '{"messages": []}')["messages"]
     errors = [f"line {m.get('lastLine')}: {m['message']}" for m in messages if m.get("type") == "error"]
     assert not errors, "the Nu HTML Checker reports:\n" + "\n".join(errors[:20])
+
+
+@needs_chromium
+def test_a_document_s_scorecard_filter_and_title_search(report):
+    html, data = report
+    with browser.open_page(html) as (page, _):
+        card = page.locator("#scorecards tr[data-doc='doc.txt']")
+        assert TITLE in card.inner_text() and "2 claims" in card.inner_text()
+        assert card.locator("summary .verdict").all_inner_texts() == ["supported", "not supported"]
+        page.fill("#q", "fox story")  # a document's title finds its claims
+        assert len(_visible_rows(page)) == 2
+        page.fill("#q", "")
+        page.select_option("#doc", "doc.txt")
+        assert len(_visible_rows(page)) == 2
+        page.click("#scorecards .only-doc")
+        assert page.input_value("#doc") == "doc.txt"
+        assert "A Fox Story" in page.inner_text("#claims tbody tr:first-child td:last-child")
+        assert TITLE not in page.inner_text("#claims tbody"), "titles are shortened after the scorecard names them in full"
+
+
+@needs_chromium
+def test_each_highlighted_quote_shows_its_claim_s_verdict_and_links_to_it(report):
+    html, data = report
+    verdicts = {c["id"]: c["verdict"] for c in data["claims"]}
+    with browser.open_page(html) as (page, _):
+        page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+        links = page.locator("pre.doc a.verdict")
+        assert links.count() == len(verdicts)
+        for i in range(links.count()):
+            cid = links.nth(i).get_attribute("href")[1:]
+            assert cid in verdicts and links.nth(i).get_attribute("class").endswith(f"v-{verdicts[cid]}")
+        links.first.click()
+        assert page.evaluate("location.hash") == links.first.get_attribute("href")
+
+
+@needs_chromium
+@pytest.mark.parametrize("width", [1400, 390])
+def test_no_horizontal_overflow_on_a_desktop_or_a_phone(report, width):
+    html, _ = report
+    with browser.open_page(html, width=width) as (page, _):
+        page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+        scroll = page.evaluate("document.documentElement.scrollWidth")
+        assert scroll <= width, f"the page is {scroll} px wide in a {width} px window"
+        shot = ROOT / "reports" / "screenshots" / f"report-{width}.png"
+        shot.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(shot))
+
+
+@needs_chromium
+@pytest.mark.skipif(not AXE.exists(), reason="needs .tools/node_modules/axe-core (installed by .ci/tools)")
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_report_has_no_axe_core_violations(report, scheme):
+    html, _ = report
+    with browser.open_page(html, color_scheme=scheme) as (page, _):
+        page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+        page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
+        violations = page.evaluate(
+            "axe.run(document).then(r => r.violations.map(v => v.id + ': ' + v.nodes.length + ' node(s): ' + v.help))"
+        )
+    assert violations == [], "axe-core: " + "; ".join(violations)

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from conftest import TESTS
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import CATALOGUE, TESTS
 
 
 def test_a_hanging_claim_becomes_an_error_at_its_timeout_and_the_rest_is_reported(project):
@@ -87,3 +94,98 @@ def test_a_bad_case_budget_is_a_usage_error_naming_the_option(project):
     result = project.write().run("--claims-case-budget", "-1", subprocess=True)
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*--claims-case-budget: -1 is not a positive number of seconds*"])
+
+
+def test_a_nan_threshold_is_a_usage_error_naming_the_claim(project):
+    bad = CATALOGUE.replace("threshold = 1.0", "threshold = nan")
+    result = project.write(catalogue=bad).run(subprocess=True)
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*gradients-fade*"])
+    assert not (project.pytester.path / "reports" / "claims.json").exists()
+
+
+def test_a_file_in_the_way_of_the_report_folder_is_a_usage_error_before_any_test(project):
+    project.write()
+    (project.pytester.path / "taken").write_text("not a folder")
+    result = project.run("--claims-report-dir", "taken", subprocess=True)
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*--claims-report-dir: is a file, not a folder*"])
+    assert "passed" not in result.stdout.str()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_report_folder_is_a_usage_error_before_any_test(project):
+    project.write()
+    folder = project.pytester.path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        result = project.run("--claims-report-dir", "ro", subprocess=True)
+    finally:
+        folder.chmod(0o755)
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*--claims-report-dir*"])
+
+
+def test_a_second_run_into_the_same_folder_is_refused(project):
+    from harness.results.files import ReportLock
+
+    project.write()
+    lock = ReportLock.acquire(project.pytester.path / "reports")
+    try:
+        result = project.run(subprocess=True)
+    finally:
+        lock.release()
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*another run is writing its report here (pid*); wait for it to finish*"])
+    assert project.run(subprocess=True).ret == 0, "the lock goes with the run that held it"
+
+
+def test_a_killed_worker_is_a_crash_of_the_claim_it_was_running(project):
+    killed = TESTS.replace(
+        'evidence.bound("small"', 'import os, signal\n    os.kill(os.getpid(), signal.SIGKILL)\n    evidence.bound("small"'
+    )
+    result = project.write(tests=killed).run("-n", "1", "-p", "no:randomly", subprocess=True)
+    assert result.ret == 1
+    by_id = {c["id"]: c for c in project.results()["claims"]}
+    assert by_id["fox-is-quick"]["verdict"] == "supported"
+    assert by_id["gradients-fade"]["verdict"] == "error"
+    assert "crashed" in by_id["gradients-fade"]["verdict_reason"]
+
+
+def test_sigterm_writes_what_finished_and_the_heading_says_interrupted(project):
+    terminated = TESTS.replace(
+        'evidence.bound("small"', 'import os, signal\n    os.kill(os.getpid(), signal.SIGTERM)\n    evidence.bound("small"'
+    )
+    result = project.write(tests=terminated).run(subprocess=True)
+    assert result.ret == 2
+    data = project.results()
+    assert data["run"]["interrupted"] is True
+    by_id = {c["id"]: c for c in data["claims"]}
+    assert by_id["fox-is-quick"]["verdict"] == "supported" and by_id["gradients-fade"]["verdict"] == "not-run"
+    html = (project.pytester.path / "reports" / "index.html").read_text()
+    assert "run interrupted" in html and "This run was interrupted" in html
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            return "zombie" not in fh.read()
+    except FileNotFoundError:
+        return False
+
+
+def test_the_figure_worker_does_not_outlive_a_killed_run(tmp_path):
+    script = (
+        "import os, signal, sys\n"
+        "from harness.report.worker import EarlyFigures\n"
+        "f = EarlyFigures()\n"
+        "print(f._proc.pid, flush=True)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    pid = int(proc.stdout.split()[0])
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(pid), "the drawing process stops once its run is gone"

@@ -117,3 +117,62 @@ def test_stability_reports_claims_whose_verdict_flips(run):
     assert (row["verdict"], row["held"], row["runs"]) == ("supported", 2, 3)  # "held on 2 of 3 base seeds"
     assert "supported (2 of 3)" in stability.render(table | {"profile": "quick", "seeds": [0, 1, 2]})
     assert "UNSTABLE" in stability.render(table | {"profile": "quick", "seeds": [0, 1, 2]})
+
+
+def test_history_never_calls_not_run_a_verdict_flip(run, tmp_path):
+    history.archive(copy.deepcopy(run), tmp_path)
+    partial = copy.deepcopy(run)
+    partial["run"]["started"] = "2099-01-01T00:00:00+0000"
+    next(c for c in partial["claims"] if c["id"] == "fox-is-quick")["verdict"] = "not-run"
+    history.archive(partial, tmp_path)
+    third = copy.deepcopy(run)
+    third["run"]["started"] = "2099-01-02T00:00:00+0000"
+    next(c for c in third["claims"] if c["id"] == "gradients-fade")["verdict"] = "not-run"
+    runs = history.load(tmp_path, third)
+    assert "fox-is-quick" not in runs[1]["claims"], "a claim that did not run is no entry of that run"
+    assert history.changes(runs) == {}
+    assert [h["verdict"] for h in history.per_claim(runs)["fox-is-quick"]] == ["supported", "supported"]
+
+
+def test_merge_refuses_mixed_profiles_unless_asked_and_then_marks_them(run, tmp_path, capsys):
+    quick = _skipped(run, "fox-is-quick")
+    default = copy.deepcopy(run)
+    default["run"]["profile"] = "default"
+    for c in default["claims"]:
+        if c["id"] == "fox-is-quick":
+            c["verdict"], c["verdict_reason"], c["key"] = "not-run", "not selected (--claim)", None
+            for k in c["cases"]:
+                k["verdict"], k["reason"], k["evidence"] = "not-run", "not selected", None
+    (tmp_path / "d.json").write_text(json.dumps(default))
+    (tmp_path / "q.json").write_text(json.dumps(quick))
+    args = ["merge", str(tmp_path / "d.json"), str(tmp_path / "q.json"), "-o", str(tmp_path / "m.json"), "--no-html"]
+    assert main(args) == 2
+    assert "runs of different profiles (d.json: default, q.json: quick)" in capsys.readouterr().err
+    assert main([*args, "--allow-mixed-profiles"]) == 0
+    merged = json.loads((tmp_path / "m.json").read_text())
+    assert merged["run"]["profiles"] == ["default", "quick"]
+    fox = next(c for c in merged["claims"] if c["id"] == "fox-is-quick")
+    assert fox["verdict"] == "skipped", "a skip with its reason beats a claim that did not run"
+    assert "no CUDA device" in fox["verdict_reason"] and "quick profile" in fox["verdict_reason"]
+
+
+def test_report_recomputes_the_summary_and_refuses_duplicate_ids(run, tmp_path, capsys):
+    lying = copy.deepcopy(run)
+    lying["summary"]["counts"]["supported"] = 99
+    (tmp_path / "lying.json").write_text(json.dumps(lying))
+    assert main(["report", str(tmp_path / "lying.json"), "-o", str(tmp_path / "out")]) == 0
+    assert "summary block disagrees" in capsys.readouterr().err
+    html = (tmp_path / "out" / "index.html").read_text()
+    assert "Deep-learning claims: 2 claims" in html and " 99</span>" not in html
+    twice = copy.deepcopy(run)
+    twice["claims"].append(copy.deepcopy(twice["claims"][0]))
+    (tmp_path / "twice.json").write_text(json.dumps(twice))
+    assert main(["report", str(tmp_path / "twice.json"), "-o", str(tmp_path / "out2")]) == 2
+    assert f"claim id '{twice['claims'][0]['id']}' appears more than once" in capsys.readouterr().err
+
+
+def test_stability_streams_pytest_s_progress(tmp_path, monkeypatch):
+    seen = []
+    monkeypatch.setattr(stability.subprocess, "run", lambda cmd, **kw: seen.append(kw))
+    stability.run_seeds([0, 1], "quick", tmp_path, [])
+    assert len(seen) == 2 and all("stdout" not in kw and "capture_output" not in kw for kw in seen)

@@ -48,10 +48,11 @@ def test_a_theme_without_its_module_errs_its_claims_and_the_rest_still_runs(proj
     verdicts = project.verdicts()
     assert verdicts["fox-is-quick"] == verdicts["gradients-fade"] == "supported"
     assert verdicts["owl-is-wise"] == verdicts["owls-fly"] == "error"
-    # running one module leaves the other theme's claims not run (the message is still printed)
+    # running one module is a partial run: the other theme's claims keep their earlier result, marked as such
     result = project.pytester.runpytest_inprocess("claims/test_demo.py", "--claims-profile", "quick", "-p", "no:cacheprovider")
     assert result.ret == 0
-    assert project.verdicts()["owl-is-wise"] == "not-run"
+    owl = next(c for c in project.results()["claims"] if c["id"] == "owl-is-wise")
+    assert owl["verdict"] == "error" and owl["from_earlier_run"] is True
 
 
 def test_a_broken_catalogue_is_a_usage_error_naming_file_and_entry(project):
@@ -69,6 +70,18 @@ def test_unknown_profile_and_claim_are_usage_errors(project):
     result = project.run("--claim", "fox-is-quik")
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*--claim 'fox-is-quik' is not a claim id*Did you mean: fox-is-quick?*"])
+
+
+def test_progress_per_claim_and_verdict_counts_apart_from_case_counts(project):
+    result = project.write().run()
+    result.stdout.fnmatch_lines(
+        [
+            "*[[]1/2 claims] fox-is-quick: supported (2 case(s), *",
+            "*[[]2/2 claims] gradients-fade: supported (1 case(s), *",
+            "2 supported  (2 claims, profile quick, seed 0)",
+            "cases: 3 supported  (3 cases run*",
+        ]
+    )
 
 
 def test_claim_selection_marks_the_rest_not_run(project):
@@ -101,8 +114,11 @@ def test_a_failing_claim_keeps_its_evidence_and_says_what_was_measured(project):
             "*claim 'fox-is-quick' is NOT-SUPPORTED*significantly below the minimum effect 0.5*",
             "*faster: measured * m/s*required >= 0.5*",
             "*source: doc.txt*",
+            "*why faster 0.5: a test threshold*",
+            "*reproduce: pytest 'claims/test_demo.py::test_fox[[]grass]' --claims-profile quick --claims-seed 0*",
         ]
     )
+    assert "rng = np.random.default_rng" not in result.stdout.str(), "the terminal shows the measurement, not the test's source"
     fox = next(c for c in project.results()["claims"] if c["id"] == "fox-is-quick")
     assert fox["verdict"] == "not-supported"
     assert fox["cases"][0]["evidence"]["measurements"][0]["values"], "values per seed are kept"

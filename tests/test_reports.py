@@ -56,12 +56,12 @@ def test_quotes_are_highlighted_in_their_document():
     assert segs == [("a ", None), ("b\n c", "q1"), (" d", None)]
 
 
-def _cli_on_a_run(project, command: str, out):
+def _cli_on_a_run(project, command: str, out, *extra, status: int = 0):
     """Run the miniature project, then ``python -m harness <command> <its results> -o out``."""
     project.write().run()
     src = project.pytester.path / "reports" / "claims.json"
-    proc = subprocess.run([sys.executable, "-m", "harness", command, str(src), "-o", str(out)], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "harness", command, str(src), "-o", str(out), *extra], capture_output=True, text=True)
+    assert proc.returncode == status, proc.stderr
     return src, proc
 
 
@@ -73,7 +73,7 @@ def test_report_command_re_renders_without_rerunning(project, tmp_path):
 
 def test_badges_command_writes_the_readme_grid(project, tmp_path):
     out = tmp_path / "badges"
-    src, proc = _cli_on_a_run(project, "badges", out)
+    src, proc = _cli_on_a_run(project, "badges", out, "--force")  # a quick run: only when asked
     data = json.loads(src.read_text())
     for c in data["claims"]:  # every claim has its badge in the grid, none is silently missing
         assert (out / f"{c['id']}.svg").exists()
@@ -170,7 +170,9 @@ def test_early_figures_are_drawn_in_another_process_and_only_reused_when_unchang
         early.close()
     assert set(ready) == {"drawn-early"}, "a claim whose evidence changed, or never sent, is drawn at report time"
     [(title, svg)] = ready["drawn-early"]
-    assert title == "test_x: loss per step" and svg.startswith("<svg") and 'id="f-drawn-early-' in svg
+    from harness.report.figures import _short
+
+    assert title == "test_x: loss per step" and svg.startswith("<svg") and f'id="f{_short("f-drawn-early")}' in svg
     assert not early.dir.exists(), "the exchange folder is removed"
     everything = plots.all_figures(final, workers=1, ready=ready)
     assert set(everything) == {"drawn-early", "changed-since", "never-sent"} and everything["drawn-early"] is ready["drawn-early"]
@@ -223,3 +225,88 @@ def test_where_a_claim_holds_keeps_apart_two_tests_with_the_same_setting():
         ("depth16", "supported"),
         ("gradient-at-depth8", "not-supported"),
     ]
+
+
+def test_badges_refuse_a_quick_or_partial_run_unless_forced(project, tmp_path):
+    out = tmp_path / "badges"
+    out.mkdir()
+    (out / "fox-is-quick.svg").write_text("reference")
+    _, proc = _cli_on_a_run(project, "badges", out, status=2)
+    assert "is not a reference run (profile quick, not default)" in proc.stderr and "--force" in proc.stderr
+    assert (out / "fox-is-quick.svg").read_text() == "reference"
+
+
+def test_a_partial_run_updates_only_its_claims_and_says_which_are_older(project):
+    project.write().run()
+    first = project.results()
+    result = project.run("--claim", "gradients-fade")
+    assert result.ret == 0
+    data = project.results()
+    by_id = {c["id"]: c for c in data["claims"]}
+    assert data["run"]["partial"] is True and data["run"]["kept_from_earlier"] == 1
+    assert by_id["fox-is-quick"]["verdict"] == "supported", "the claim the partial run did not run keeps its result"
+    assert by_id["fox-is-quick"]["from_earlier_run"] is True
+    assert by_id["fox-is-quick"]["from_run"]["started"] == first["run"]["started"]
+    assert by_id["gradients-fade"]["from_run"]["started"] == data["run"]["started"]
+    assert "from_earlier_run" not in by_id["gradients-fade"]
+    html = (project.pytester.path / "reports" / "index.html").read_text()
+    assert "This report mixes runs" in html and "From an earlier run" in html
+    result.stdout.fnmatch_lines(["*1 claim(s) not run here keep their earlier results*"])
+    results_mod.validate(data)
+
+
+def test_badges_put_the_grid_between_the_readme_markers(project, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# title\n<!-- badges:start -->\nold grid\n<!-- badges:end -->\nmore\n")
+    _cli_on_a_run(project, "badges", tmp_path / "b", "--force", "--readme", str(readme))
+    text = readme.read_text()
+    assert "old grid" not in text and text.startswith("# title\n<!-- badges:start -->\n<!-- 2 claims; profile quick")
+    assert "[![fox-is-quick: supported]" in text and text.endswith("<!-- badges:end -->\nmore\n")
+
+
+def test_every_verdict_label_reads_on_its_colour():
+    """WCAG AA for the verdict pills' small text: contrast at least 4.5 (the template takes R.text_colour)."""
+    for v, colour in verdicts.COLOURS.items():
+        assert R.contrast(R.text_colour(colour), colour) >= 4.5, v
+
+
+def test_one_plain_sentence_per_claim_from_its_key_number():
+    claim = {
+        "verdict": "supported-in-part",
+        "verdict_reason": "",
+        "scope": "at depth 8 and 16",
+        "hypotheses": [{"name": "gap", "metric": "gradient ratio", "reason": "a factor of ten is visible."}],
+        "key": {
+            "hypothesis": "gap",
+            "effect": 1.234,
+            "ci": [1.1, 1.3],
+            "threshold": 1.0,
+            "unit": "decades",
+            "direction": "greater",
+            "case": "depth8",
+        },
+    }
+    assert R.plain_sentence(claim) == (
+        "Gradient ratio came out at 1.23 decades in the case depth8 (interval 1.1 to 1.3); the claim needs at least 1 decades "
+        "(a factor of ten is visible). Verdict: supported in part; it holds at depth 8 and 16."
+    )
+    assert "decades" in R.UNIT_HELP and R.short_title("Deep Learning: A Very Long Title") == "Deep Learning"
+
+
+def test_figures_stay_small_and_keep_their_labels():
+    """A 2000-point line: no marker per point, every tick label's digits kept, well under 40 kB."""
+    from harness.report.figures import series_figure
+
+    n = 2000
+    svg = series_figure(
+        {
+            "x": list(range(n)),
+            "lines": {"loss": [1 / (1 + i) + 0.123456 for i in range(n)]},
+            "title": "t",
+            "xlabel": "step",
+            "ylabel": "loss",
+        }
+        | {"log_y": False, "log_x": False}
+    )
+    assert len(svg) < 40_000 and svg.count("<use") < 40
+    assert ">0.2<" in svg or ">1.0<" in svg  # tick labels are text, never rounded

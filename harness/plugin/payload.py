@@ -119,3 +119,32 @@ def key_property(payload: dict) -> str:
     j = js[0]
     rel = ">=" if j["direction"] == "greater" else "<="
     return f"{j['hypothesis']}: {j['effect']:.4g} {j['unit']} (required {rel} {j['threshold']:g}, p={j['p']:.3g})"
+
+
+def concise_failure(message: str, claim: Claim, reproduce: str) -> str:
+    """A claim case's failure in the terminal: the judge's message (measured against required, the
+    seeds, the source), each threshold's reason and the command that reruns the case; never the
+    test's source."""
+    reasons = [f"  why {h.name} {h.threshold:g}: {h.reason}" for h in claim.hypotheses.values() if h.reason]
+    return "\n".join([message.rstrip(), *reasons, f"  reproduce: {reproduce}"])
+
+
+def crash_payload(claim: Claim, nodeid: str, message: str) -> dict:
+    """A case whose process died (a worker killed, e.g. by the out-of-memory killer): an error with the reason."""
+    name = nodeid.rsplit("::", 1)[-1]
+    case = name[name.index("[") + 1 : -1] if name.endswith("]") and "[" in name else ""
+    return {
+        "claim": claim.id,
+        "nodeid": nodeid,
+        "test": name.split("[", 1)[0],
+        "case": case,
+        "params": {},
+        "verdict": V.ERROR,
+        "reason": f"the process running this case crashed ({message or 'no message'}); "
+        "it may have run out of memory: rerun it alone to see",
+        "expected": case_expectation(claim, {case} if case else set()),
+        "outcome": "failed",
+        "duration_s": 0.0,
+        "worker": "crashed",
+        "evidence": None,
+    }

@@ -21,12 +21,13 @@ from harness.evidence import ClaimInconclusive, ClaimNotSupported, Evidence
 from harness.plugin import summary
 from harness.plugin.collection import case_expectation, case_ids, check_module, expectation_reference
 from harness.plugin.exclusive import exclusive_slot
-from harness.plugin.payload import case_payload, key_property, short
+from harness.plugin.payload import case_payload, concise_failure, crash_payload, key_property, short
 from harness.profiles import PROFILES, Profile, derive_seeds
 from harness.results.build import RunState, natural_key
 
 EVIDENCE_KEY = pytest.StashKey[Evidence]()
 PAYLOAD = "dlclaims"  # name of the user property that carries a case's payload
+RUNNING = "dlclaims_running"  # on a setup report only: the claim whose case is running
 SESSION_PLUGIN = "dlclaims-session"
 
 
@@ -68,6 +69,12 @@ class ClaimsSession:
         self.early = None  # plots.EarlyFigures in a serial run of many claims: figures drawn on an idle core
         self.unfinished: dict[str, set[str]] = {}  # claim id -> node ids still to run (serial runs)
         self.kept: dict[str, dict] = {}  # --claims-changed: unchanged claims' results from the last report
+        self.running: dict[str, str] = {}  # node id -> claim id of cases set up but not finished (controller)
+        self.lock = None  # the report folder's lock (controller; see harness.results.files.ReportLock)
+        self._sigterm = None  # the SIGTERM handler this run replaced
+        self.pending: dict[str, set[str]] = {}  # claim id -> node ids still to run (serial runs: progress per claim)
+        self.claims_total = 0  # claims selected to run (for the progress line)
+        self.claims_done = 0
 
     # -- set-up --------------------------------------------------------------------------------
     def load(self) -> Catalogue:
@@ -92,6 +99,15 @@ class ClaimsSession:
         runtime.configure_threads_and_determinism()
         if not self.claims_dir.is_dir():
             return
+        if not self.is_worker:
+            self._catch_sigterm()
+            if self._targets_claims() and not self.config.option.collectonly and not self.config.getoption("claims_no_report"):
+                from harness.results import files as R
+
+                try:  # before the first test: a wrong folder must not cost a whole run
+                    self.lock = R.ReportLock.acquire(self.report_dir, option="--claims-report-dir")
+                except R.ResultsError as exc:
+                    raise pytest.UsageError(str(exc)) from None
         cat = self.load()
         for theme, claims in cat.by_theme().items():
             module = self.claims_dir / claims[0].test_module
@@ -107,6 +123,38 @@ class ClaimsSession:
                 hint = f" Did you mean: {', '.join(close)}?" if close else " Run `python -m harness list` for the ids."
                 raise pytest.UsageError(f"--claim {wanted!r} is not a claim id in {cat.directory}.{hint}")
 
+    def _targets_claims(self) -> bool:
+        """True when the run's paths include claim modules (``pytest tests/`` writes no report)."""
+        for a in self.config.args:
+            path = Path(str(a).split("::")[0]).resolve()
+            if path == self.claims_dir or self.claims_dir in path.parents or path in self.claims_dir.parents:
+                return True
+        return False
+
+    def _catch_sigterm(self) -> None:
+        """SIGTERM ends the run like Ctrl-C: what finished is written, helper processes stopped."""
+        import signal
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def interrupt(signum, frame):
+            raise KeyboardInterrupt(f"signal {signum} (SIGTERM)")
+
+        self._sigterm = signal.signal(signal.SIGTERM, interrupt)
+
+    def is_partial(self) -> bool:
+        """A run of some claims (--claim, -k, -m, a module path) or one that stopped early: it updates
+        only its own claims in an existing results file."""
+        return (
+            self.interrupted
+            or not self.runs_every_claim()
+            or bool(self.config.option.keyword or self.config.option.markexpr)
+            or bool(self.kept)  # --claims-changed: the unchanged claims keep their earlier results
+            or self.shard() is not None
+        )
+
     def runs_every_claim(self) -> bool:
         """True when the run targets the whole claims folder (not one module, not --claim)."""
         if self.config.getoption("claim"):
@@ -114,8 +162,12 @@ class ClaimsSession:
         roots = {self.claims_dir, self.config.rootpath.resolve()}
         return any(Path(str(a).split("::")[0]).resolve() in roots for a in self.config.args)
 
-    def reproduce_command(self) -> str:
-        """The invocation with the profile and seed made explicit (their old values dropped)."""
+    def reproduce_command(self, nodeid: str | None = None) -> str:
+        """The invocation with the profile and seed made explicit (their old values dropped); for one
+        case (``nodeid``) the command that runs that case alone."""
+        if nodeid is not None:
+            device = " --claims-device cuda" if self.device == "cuda" else ""
+            return f"pytest {shlex.quote(nodeid)} --claims-profile {self.run_profile.name} --claims-seed {self.base_seed}{device}"
         args, out, skip = list(self.config.invocation_params.args), [], False
         for a in args:
             if skip:
@@ -198,6 +250,12 @@ class ClaimsSession:
         if drop:
             config.hook.pytest_deselected(items=drop)
             items[:] = keep
+        if not self.is_worker:
+            for item in items:
+                mark = item.get_closest_marker("claim")
+                if mark is not None and mark.args:
+                    self.pending.setdefault(mark.args[0], set()).add(item.nodeid)
+            self.claims_total = len(self.pending)
         self._plan_early_figures(items)
 
     EARLY_MIN_CLAIMS = 12  # below this a report draws fast enough; a worker process would cost more than it saves
@@ -254,7 +312,12 @@ class ClaimsSession:
         mark = item.get_closest_marker("claim")
         if mark is None or not mark.args:
             return report
+        if report.when == "setup":  # the controller learns which claim a case belongs to (a crashed worker's case)
+            report.user_properties = [*report.user_properties, (RUNNING, mark.args[0])]
         final_phase = report.when == "call" or (report.when == "setup" and not report.passed)
+        if final_phase and call.excinfo is not None and call.excinfo.errisinstance((ClaimNotSupported, ClaimInconclusive)):
+            if not hasattr(report, "wasxfail"):
+                report.longrepr = concise_failure(str(call.excinfo.value), self.load()[mark.args[0]], self.reproduce_command(item.nodeid))
         if final_phase:
             payload = case_payload(item, call, report, self.load()[mark.args[0]], item.stash.get(EVIDENCE_KEY, None))
             item.user_properties.append((PAYLOAD, json.dumps(payload, allow_nan=False)))
@@ -268,14 +331,47 @@ class ClaimsSession:
     def pytest_runtest_logreport(self, report) -> None:
         if self.is_worker:
             return
+        for name, value in report.user_properties:
+            if name == RUNNING:
+                self.running[report.nodeid] = value
+        if report.when not in ("setup", "call", "teardown") and report.failed and report.nodeid in self.running:
+            # pytest-xdist reports a worker that died (killed, out of memory) with when='???'
+            cid = self.running.pop(report.nodeid)
+            self.payloads[report.nodeid] = crash_payload(self.load()[cid], report.nodeid, short(report.longrepr))
+            self.collected_claims = True
+            return
         if report.when == "teardown" and report.failed:
             self.teardown_errors[report.nodeid] = short(report.longrepr)
         for name, value in report.user_properties:
             if name == PAYLOAD:  # under xdist this is the controller's only sign that claims ran
                 self.collected_claims = True
                 self.payloads[report.nodeid] = json.loads(value)
+        if report.when == "teardown":
+            self.running.pop(report.nodeid, None)
         if report.when == "teardown" and report.nodeid in self.payloads:
             self._claim_finished(report.nodeid, self.payloads[report.nodeid]["claim"])
+            self._progress(report.nodeid, self.payloads[report.nodeid]["claim"])
+
+    def _progress(self, nodeid: str, claim_id: str) -> None:
+        """One line per finished claim (serial runs): how many claims are done, this one's verdict and time."""
+        left = self.pending.get(claim_id)
+        if left is None:
+            return
+        left.discard(nodeid)
+        if left:
+            return
+        del self.pending[claim_id]
+        self.claims_done += 1
+        tr = self.config.pluginmanager.get_plugin("terminalreporter")
+        if tr is None or self.config.get_verbosity() < 0:
+            return
+        from harness.results.aggregate import aggregate
+
+        cases = [p for p in self.payloads.values() if p["claim"] == claim_id]
+        verdict = aggregate(self.load()[claim_id].to_dict(), cases).verdict
+        seconds = sum(p["duration_s"] for p in cases)
+        tr.write_line(f"  [{self.claims_done}/{self.claims_total} claims] {claim_id}: {verdict} ({len(cases)} case(s), {seconds:.1f} s)")
+        tr.currentfspath = None  # the next result starts a fresh line with its file name
 
     def pytest_keyboard_interrupt(self, excinfo) -> None:
         self.interrupted = True
@@ -324,6 +420,14 @@ class ClaimsSession:
             if self.early is not None:
                 self.early.close()
                 self.early = None
+            if self.lock is not None:
+                self.lock.release()
+                self.lock = None
+            if self._sigterm is not None:
+                import signal
+
+                signal.signal(signal.SIGTERM, self._sigterm)
+                self._sigterm = None
 
     def _finish(self, session: pytest.Session, exitstatus) -> None:
         if self.is_worker or not self.collected_claims or self.catalogue is None:
@@ -337,16 +441,14 @@ class ClaimsSession:
         if exitstatus == pytest.ExitCode.INTERRUPTED:
             self.interrupted = True
         data = build.build_results(self.run_state(session))
-        if self.kept:
-            from harness.plugin.changed import carry_over
-
-            data = carry_over(data, self.kept)
         self.results = data
         if any(not c["as_expected"] and c["verdict"] == "error" for c in data["claims"]) and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         if self.config.getoption("claims_no_report"):
             return
         data = build.with_evidence_from_elsewhere(data, self.report_dir)
+        if self.is_partial():  # a partial run never destroys a full one: only its own claims change
+            data = build.update_previous(data, self.report_dir / "claims.json")
         self.results = data
         R.write_json_atomic(data, self.report_dir / "claims.json")
         history.archive(data, self.report_dir)
@@ -380,6 +482,7 @@ class ClaimsSession:
             claims_dir=self.claims_dir,
             kept=tuple(self.kept),
             interrupted=self.interrupted,
+            partial=self.is_partial(),
         )
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus, config) -> None:

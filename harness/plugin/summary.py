@@ -11,10 +11,29 @@ def write(tr, data: dict, report_dir: Path | None) -> None:
     """The verdict counts, every claim that is not as expected or not supported, and the slow cases."""
     counts = {k: v for k, v in data["summary"]["counts"].items() if v}
     tr.section("dlclaims verdicts")
+    run = data["run"]
     tr.write_line(
-        ", ".join(f"{v} {k}" for k, v in counts.items()) + f"  ({data['summary']['total']} claims, "
-        f"profile {data['run']['profile']}, seed {data['run']['seed']})"
+        ", ".join(f"{v} {k}" for k, v in counts.items())
+        + f"  ({data['summary']['total']} claims, profile {run['profile']}, seed {run['seed']})"
     )
+    cases: dict[str, int] = {}
+    for c in data["claims"]:
+        if c.get("from_earlier_run"):
+            continue  # kept from an earlier run
+        for v, n in c["counts"].items():
+            cases[v] = cases.get(v, 0) + n
+    tr.write_line(
+        "cases: "
+        + ", ".join(f"{n} {v}" for v, n in cases.items() if n)
+        + f"  ({sum(cases.values())} cases run, each claim has one or more)"
+    )
+    if run.get("interrupted"):
+        tr.write_line(
+            "the run was interrupted: what finished is written, the rest keeps its earlier result or is marked not run", yellow=True
+        )
+    kept = run.get("kept_from_earlier")
+    if kept:
+        tr.write_line(f"{kept} claim(s) not run here keep their earlier results (the report says from which run)")
     for c in data["claims"]:
         if c["verdict"] in (V.NOT_SUPPORTED, V.INCONCLUSIVE, V.ERROR) or not c["as_expected"]:
             tr.write_line(f"  {c['verdict'].upper():14s} {c['id']}: {c['verdict_reason'][:200]}", red=not c["as_expected"])

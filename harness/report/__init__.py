@@ -18,7 +18,9 @@ def render_all(data: dict, out_dir: Path | str, figures_ready: dict | None = Non
     from harness.report.badges import write_badges
     from harness.report.html import render_html
     from harness.results import history
+    from harness.results.aggregate import summary
 
+    data = dict(data, summary=summary(data["claims"]))  # the counts always follow the claims shown
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     html = render_html(data, history_runs=history.load(out_dir, data), figures_ready=figures_ready)

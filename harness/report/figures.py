@@ -35,7 +35,14 @@ def _svg(fig) -> str:
     with plt.rc_context({"svg.hashsalt": f"dlclaims-{_scope[0]}-{n}", "svg.fonttype": "none"}):
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
     plt.close(fig)
-    return _inline(buf.getvalue(), f"{_scope[0]}-{n}-")
+    return _inline(buf.getvalue(), f"f{_short(_scope[0])}{n}-")
+
+
+def _short(scope: str) -> str:
+    """A short stand-in for a claim id in element ids (every marker of a scatter plot repeats it)."""
+    import hashlib
+
+    return hashlib.sha1(scope.encode()).hexdigest()[:6]
 
 
 def _inline(text: str, prefix: str) -> str:
@@ -44,11 +51,35 @@ def _inline(text: str, prefix: str) -> str:
     text = text[text.index("<svg") :]
     text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
     text = re.sub(r'\sxmlns:(?:dc|cc|rdf)="[^"]*"', "", text)
+    text = _minify(text)
     ids = set(re.findall(r'\sid="([^"]+)"', text))
     if ids:
         text = re.sub(r'(\sid=")([^"]+)(")', lambda m: f"{m[1]}{prefix}{m[2]}{m[3]}", text)
         text = re.sub(r'(url\(#|href="#)([^)"]+)', lambda m: f"{m[1]}{prefix}{m[2]}" if m[2] in ids else m[0], text)
     return text
+
+
+_NUMBER = re.compile(r"(-?\d+\.\d)\d+")
+_GEOMETRY = re.compile(r'(\s(?:d|x|y|transform|points)=")([^"]*)(")')
+
+
+def _minify(text: str) -> str:
+    """A smaller SVG that draws the same (the report must stay small with a hundred claims' figures):
+    coordinates to 0.1 pt (a tenth of a point, below what a screen shows), no indentation, path steps
+    that land on the point before dropped, and element ids that nothing refers to removed.  Only
+    geometry attributes are rounded: tick labels and other text keep every digit."""
+
+    def geometry(m: re.Match) -> str:
+        value = _NUMBER.sub(r"\1", m[2])
+        value = re.sub(r"\s*\n\s*", " ", value).strip()
+        value = re.sub(r"(L [-\d.]+ [-\d.]+)(?: \1)+", r"\1", value)  # repeated points of a polyline
+        return f"{m[1]}{value}{m[3]}"
+
+    text = _GEOMETRY.sub(geometry, text)
+    text = re.sub(r"\n\s+", "\n", text)
+    text = re.sub(r'style="([^"]*)"', lambda m: 'style="' + re.sub(r"\s*([:;])\s*", r"\1", m[1]) + '"', text)
+    used = set(re.findall(r'(?:url\(#|href="#)([^)"]+)', text))
+    return re.sub(r'\sid="([^"]+)"', lambda m: m[0] if m[1] in used else "", text)
 
 
 def _figure():
@@ -71,9 +102,21 @@ def _title(ax, text: str, fontsize: float = 10) -> None:
     ax.set_title("\n".join(textwrap.wrap(text, width)[:2]), fontsize=fontsize if len(text) <= width else fontsize - 1)
 
 
+MARKERS_UP_TO = 25  # a line with more points is drawn without a marker on each (a marker is an SVG element)
+POINTS_UP_TO = 200  # a longer line is drawn through every k-th point (and the last): same shape, a smaller page
+
+
+def _thin(n: int) -> np.ndarray:
+    """Indices of the points drawn of a line of ``n`` points."""
+    if n <= POINTS_UP_TO:
+        return np.arange(n)
+    return np.unique(np.append(np.arange(0, n, int(np.ceil(n / POINTS_UP_TO))), n - 1))
+
+
 def series_figure(s: dict) -> str:
     fig, ax = _figure()
     x = np.asarray(s["x"], dtype=float)
+    marker = "o" if x.size <= MARKERS_UP_TO else None
     for label, ys in s["lines"].items():
         arr = (
             np.array([[np.nan if v is None else v for v in row] for row in ys], dtype=float)
@@ -82,13 +125,16 @@ def series_figure(s: dict) -> str:
         )
         if arr.ndim == 2:  # per-seed rows: mean with a min-max band
             mean = np.nanmean(arr, axis=0)
-            (line,) = ax.plot(x[: mean.size], mean, marker="o", ms=3, label=f"{label} (mean of {arr.shape[0]})")
-            ax.fill_between(x[: mean.size], np.nanmin(arr, axis=0), np.nanmax(arr, axis=0), alpha=0.2, color=line.get_color(), lw=0)
+            k = _thin(mean.size)
+            (line,) = ax.plot(x[k], mean[k], marker=marker, ms=3, label=f"{label} (mean of {arr.shape[0]})")
+            lo, hi = np.nanmin(arr, axis=0), np.nanmax(arr, axis=0)
+            ax.fill_between(x[k], lo[k], hi[k], alpha=0.2, color=line.get_color(), lw=0)
         else:
             if s.get("kind") == "bar":
                 ax.bar([str(v) for v in s["x"]], arr, label=label, alpha=0.7)
             else:
-                ax.plot(x[: arr.size], arr, marker="o", ms=3, label=label)
+                k = _thin(arr.size)
+                ax.plot(x[k], arr[k], marker=marker, ms=3, label=label)
     if s.get("log_y"):
         ax.set_yscale("log")
     if s.get("log_x"):

@@ -39,6 +39,107 @@ def highlight_segments(text: str, quotes: list[tuple[str, str]]) -> list[tuple[s
     return out
 
 
+# What the units of the key numbers mean, for the report's legend (a unit not listed is shown as it is).
+UNIT_HELP = {
+    "decades": "powers of ten: 1 decade is a factor of 10, 2 decades a factor of 100 (log10 of a ratio)",
+    "octaves": "powers of two: 1 octave is a factor of 2, 3 octaves a factor of 8 (log2 of a ratio)",
+    "decades/layer": "decades (factors of 10) gained or lost per layer",
+    "decades per decade": "a slope on log-log axes: 1 means proportional, 2 quadratic",
+    "decades/decade": "a slope on log-log axes: 1 means proportional, 2 quadratic",
+    "octaves/layer": "octaves (factors of 2) gained or lost per layer",
+    "octaves per doubling": "how many factors of 2 the cost grows when the size doubles (1: linear, 2: quadratic)",
+    "slope": "the slope of a fitted line (change of one quantity per unit of the other)",
+    "exponent": "the power p in a fitted law y ~ x^p",
+    "accuracy": "fraction of test examples classified correctly (0 to 1)",
+    "error rate": "fraction of test examples classified wrongly (0 to 1)",
+    "percentage points": "a difference of two percentages (60% vs 55% is 5 points)",
+    "nats": "information or loss in natural-log units (1 nat = 1.44 bits)",
+    "ratio": "one quantity divided by another (1 means equal)",
+    "share": "a fraction of the whole (0 to 1)",
+    "relative deviation": "|measured - expected| / expected (0.1 is 10% off)",
+    "relative": "a fraction of a reference value",
+    "relative change": "(after - before) / before",
+    "cosine": "cosine similarity of two vectors (1: same direction, 0: unrelated)",
+    "absolute": "the plain difference, in the measured quantity's own units",
+}
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG 2 contrast ratio of two '#rrggbb' colours (1 to 21; text needs 4.5)."""
+
+    def lum(h: str) -> float:
+        rgb = [int(h.lstrip("#")[i : i + 2], 16) / 255 for i in (0, 2, 4)]
+        lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    hi, lo = sorted((lum(a), lum(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def text_colour(background: str) -> str:
+    """White or black, whichever reads better on ``background``."""
+    return "#ffffff" if contrast("#ffffff", background) >= contrast("#000000", background) else "#000000"
+
+
+def plain_sentence(claim: dict) -> str:
+    """The claim's measurement in one plain sentence, from its key number and scope (generic, no
+    claim-specific wording): what was measured, against which bar, and where it holds."""
+    key = claim.get("key")
+    label = LABELS[claim["verdict"]]
+    if not key:
+        return f"{label}: {claim['verdict_reason']}"
+    hyp = next((h for h in claim.get("hypotheses") or [] if h["name"] == key["hypothesis"]), {})
+    metric = hyp.get("metric") or key["hypothesis"]
+    where = f" in the case {key['case']}" if key.get("case") else ""
+    bar = "at least" if key["direction"] == "greater" else "at most"
+    lo, hi = key["ci"]
+    unit = f" {key['unit']}" if key.get("unit") else ""
+    text = (
+        f"{metric[:1].upper()}{metric[1:]} came out at {_fmt(key['effect'], 3)}{unit}{where} "
+        f"(interval {_fmt(lo, 3)} to {_fmt(hi, 3)}); the claim needs {bar} {_fmt(key['threshold'], 3)}{unit}"
+    )
+    if hyp.get("reason"):
+        text += f" ({hyp['reason'].rstrip('.')})"
+    text += f". Verdict: {label.lower()}"
+    if claim.get("scope"):
+        text += f"; it holds {claim['scope'].rstrip('.')}"
+    return text + "."
+
+
+def scorecards(claims: list[dict], documents: list[dict]) -> list[dict]:
+    """Per source document: its claims by verdict (each with its id, for links), kinds counted apart."""
+    out = []
+    for d in documents:
+        mine = [c for c in claims if any(s["document"] == d["file"] for s in c["sources"])]
+        by_verdict: dict[str, list[str]] = {}
+        for c in mine:
+            by_verdict.setdefault(c["verdict"], []).append(c["id"])
+        out.append(
+            {
+                "file": d["file"],
+                "title": d["title"],
+                "total": len(mine),
+                "cited": sum(1 for c in mine if c["kind"] == "citational"),
+                "by_verdict": {v: by_verdict[v] for v in LABELS if v in by_verdict},
+            }
+        )
+    return out
+
+
+def search_text(claim: dict, titles: dict[str, str]) -> str:
+    """What the search box matches for a claim: its id, statement, quotes and its documents' titles and files."""
+    parts = [claim["id"], claim["statement"]]
+    for s in claim["sources"]:
+        parts += [s["quote"], s["document"], titles.get(s["document"], "")]
+    return " ".join(parts).lower()
+
+
+def short_title(title: str, limit: int = 40) -> str:
+    """A source's title after its first mention: up to its first colon or dash, at most ``limit`` characters."""
+    head = re.split(r"[:—–]| - ", title, maxsplit=1)[0].strip()
+    return head if len(head) <= limit else head[: limit - 1].rstrip() + "…"
+
+
 def _fmt(x, digits=4):
     if x is None:
         return "–"
@@ -109,12 +210,16 @@ def render_html(data: dict, *, with_plots: bool = True, history_runs: list[dict]
     runs = history_runs if history_runs is not None else history.load(None, data)
     references = {r["id"]: r for r in data.get("references", [])}
     quotes_by_doc: dict[str, list[tuple[str, str]]] = {}
+    quote_claim: dict[str, dict] = {}  # quote anchor -> its claim's id and verdict (shown on the highlight)
     for c in data["claims"]:
         for i, s in enumerate(c["sources"]):
             quotes_by_doc.setdefault(s["document"], []).append((f"q-{c['id']}-{i}", s["quote"]))
+            quote_claim[f"q-{c['id']}-{i}"] = {"id": c["id"], "verdict": c["verdict"]}
     documents = [d | {"segments": highlight_segments(d["text"], quotes_by_doc.get(d["file"], []))} for d in data.get("documents", [])]
     themes = sorted({c["theme"] for c in data["claims"]})
     present = [v for v in LABELS if data["summary"]["counts"].get(v)]
+    titles = {d["file"]: d["title"] for d in data.get("documents", [])}
+    units = sorted({c["key"]["unit"] for c in data["claims"] if c.get("key") and c["key"].get("unit")})
     return env.get_template("report.html.j2").render(
         data=data,
         run=data["run"],
@@ -127,6 +232,13 @@ def render_html(data: dict, *, with_plots: bool = True, history_runs: list[dict]
         figures=figures,
         present=present,
         doc_titles={d["file"]: d["title"] for d in data.get("documents", [])},
+        doc_short={d["file"]: short_title(d["title"]) for d in data.get("documents", [])},
+        quote_claim=quote_claim,
+        scorecards=scorecards(data["claims"], data.get("documents", [])),
+        sentences={c["id"]: plain_sentence(c) for c in data["claims"]},
+        search_text={c["id"]: search_text(c, titles) for c in data["claims"]},
+        legend=[(u, UNIT_HELP.get(u, "")) for u in units],
+        text_colours={v: text_colour(c) for v, c in COLOURS.items()},
         history=history.per_claim(runs),
         changes=history.changes(runs),
         n_runs=len(runs),
@@ -134,4 +246,5 @@ def render_html(data: dict, *, with_plots: bool = True, history_runs: list[dict]
         references=references,
         coverage=data.get("coverage") or [],
         kinds=("empirical", "analytic", "citational", "not-testable"),
+        older={c["id"]: c.get("from_run") or {} for c in data["claims"] if c.get("from_earlier_run")},
     )

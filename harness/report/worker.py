@@ -75,7 +75,7 @@ class EarlyFigures:
         (self.dir / "done").mkdir()
         env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "harness.report.worker", "--serve", str(self.dir)],
+            [sys.executable, "-m", "harness.report.worker", "--serve", str(self.dir), str(os.getpid())],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -123,15 +123,18 @@ def _file_name(claim_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", claim_id)
 
 
-def serve(folder: Path) -> None:
+def serve(folder: Path, parent: int | None = None) -> None:
     """The drawing process of :class:`EarlyFigures`: draw todo/<claim>.json into done/<claim>.json until
-    the file 'stop' appears and nothing is left."""
+    the file 'stop' appears and nothing is left, or the run that started it (``parent``) is gone
+    (killed by SIGKILL, it could not say stop): no drawing process outlives its run."""
     import contextlib
 
     with contextlib.suppress(OSError):
         os.nice(5)  # the run's own work comes first
     todo, done = folder / "todo", folder / "done"
     while True:
+        if parent is not None and os.getppid() != parent:  # orphaned: the run died
+            return
         jobs = sorted(todo.glob("*.json"))
         if not jobs:
             if (folder / "stop").exists():
@@ -154,7 +157,7 @@ def serve(folder: Path) -> None:
 if __name__ == "__main__":
     import sys
 
-    if len(sys.argv) == 3 and sys.argv[1] == "--serve":
-        serve(Path(sys.argv[2]))
+    if len(sys.argv) in (3, 4) and sys.argv[1] == "--serve":
+        serve(Path(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) == 4 else None)
     else:
         sys.exit("usage: python -m harness.report.worker --serve FOLDER  (the report's figure worker; see EarlyFigures)")

@@ -38,6 +38,7 @@ class RunState:
     claims_dir: Path | None = None  # the claim test modules, for each claim's fingerprint
     kept: tuple[str, ...] = ()  # --claims-changed: claims not rerun (their results are carried over)
     interrupted: bool = False
+    partial: bool = False  # some claims only (--claim, -k, a module path) or interrupted
 
 
 def build_results(s: RunState) -> dict:
@@ -87,11 +88,15 @@ def build_results(s: RunState) -> dict:
         )
         claims.append(d)
     finished = time.time()
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(s.started))
+    origin = from_run(started, s.profile.name, s.base_seed, s.partial)
+    for d in claims:
+        d["from_run"] = origin
     return {
         "tool": "dlclaims",
         "schema_version": files.SCHEMA_VERSION,
         "run": {
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(s.started)),
+            "started": started,
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(finished)),
             "duration_s": round(finished - s.started, 2),
             "profile": s.profile.name,
@@ -102,6 +107,7 @@ def build_results(s: RunState) -> dict:
             "command": s.command,
             "reproduce": s.reproduce,
             "interrupted": s.interrupted,
+            "partial": s.partial,
             "exit_status": s.exit_status,
             "workers": s.workers,
             "environment": environment(s.device),
@@ -114,6 +120,43 @@ def build_results(s: RunState) -> dict:
         "references": [r.to_dict() for r in cat.references.values()],
         "coverage": _coverage(cat, {c["id"]: c["verdict"] for c in claims}),
     }
+
+
+def from_run(started: str, profile: str, seed: int, partial: bool) -> dict:
+    """Where a claim's verdict comes from: the run's start, profile, seed and commit."""
+    from harness.results.environment import git_commit
+
+    return {"started": started, "profile": profile, "seed": seed, "git_commit": git_commit(), "partial": partial}
+
+
+def update_previous(data: dict, previous: Path) -> dict:
+    """A partial run's results laid over the folder's existing ``claims.json``: the claims this run ran
+    (any verdict but not run) take its result; every other claim keeps its earlier one, with the run it
+    comes from (``from_run``).  No readable earlier file: this run's results alone."""
+    if not previous.exists():
+        return data
+    try:
+        old = files.load_results(previous)
+    except files.ResultsError as exc:
+        data["run"].setdefault("warnings", []).append(f"kept nothing of the earlier results: {exc}")
+        return data
+    earlier = {c["id"]: c for c in old["claims"]}
+    r = old["run"]
+    origin = {"started": r["started"], "profile": r["profile"], "seed": r["seed"], "git_commit": r["environment"].get("git_commit")}
+    origin["partial"] = bool(r.get("partial"))
+    claims, kept = [], 0
+    for c in data["claims"]:
+        before = earlier.get(c["id"])
+        if c["verdict"] == V.NOT_RUN and before is not None and before["verdict"] != V.NOT_RUN:
+            before = dict(before, from_earlier_run=True)
+            before.setdefault("from_run", origin)
+            claims.append(before)
+            kept += 1
+        else:
+            claims.append(c)
+    data = dict(data, claims=claims, summary=A.summary(claims))
+    data["run"] = dict(data["run"], kept_from_earlier=kept)
+    return data
 
 
 def _coverage(cat: Catalogue, verdicts: dict[str, str]) -> list[dict]:
@@ -180,4 +223,4 @@ def with_evidence_from_elsewhere(data: dict, report_dir: Path) -> dict:
             data["run"].setdefault("warnings", []).append(f"ignored recorded evidence: {exc}")
     if len(runs) == 1:
         return data
-    return merge.merge(runs)
+    return merge.merge(runs, allow_mixed=True)  # e.g. a GPU run of the full profile: each claim marked

@@ -29,11 +29,60 @@ def write_json_atomic(data: dict, path: Path) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(data, fh, indent=1, sort_keys=False, allow_nan=False)
             fh.write("\n")
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the results from a web server or a colleague
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+class ReportLock:
+    """One run at a time per report folder: ``<folder>/.lock`` held with ``flock`` from the first test to
+    the last file written.  A second run into the same folder is refused, naming the holder.  The
+    kernel releases the lock when the holder dies, so a killed run never leaves the folder locked."""
+
+    def __init__(self, fh, path: Path):
+        self.fh, self.path = fh, path
+
+    @classmethod
+    def acquire(cls, folder: Path, option: str = "the report folder") -> ReportLock:
+        """Check that ``folder`` can take a report (create it) and lock it; ResultsError naming ``option``
+        when it cannot, before anything has run."""
+        import fcntl
+
+        folder = Path(folder)
+        if folder.exists() and not folder.is_dir():
+            raise ResultsError(folder, f"{option}: is a file, not a folder; remove it or name another folder")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fh = open(folder / ".lock", "a+", encoding="utf-8")  # noqa: SIM115 - held until release()
+        except OSError as exc:
+            raise ResultsError(folder, f"{option}: cannot write a report there ({exc.strerror}); name a writable folder") from None
+        if not os.access(folder, os.W_OK):
+            fh.close()
+            raise ResultsError(folder, f"{option}: the folder is read-only; name a writable folder")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            fh.close()
+            raise ResultsError(
+                folder,
+                f"{option}: another run is writing its report here ({holder}); wait for it to finish, or give this run its own folder",
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()}, since {__import__('time').strftime('%H:%M:%S')}\n")
+        fh.flush()
+        return cls(fh, folder / ".lock")
+
+    def release(self) -> None:
+        import fcntl
+
+        fcntl.flock(self.fh, fcntl.LOCK_UN)
+        self.fh.close()
 
 
 def load_schema() -> dict:
@@ -56,6 +105,11 @@ def validate(data: dict, path="results") -> None:
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
         raise ResultsError(path, f"does not match the dlclaims results schema at {where}: {error.message}")
+    seen: set[str] = set()
+    for c in data["claims"]:
+        if c["id"] in seen:
+            raise ResultsError(path, f"claim id '{c['id']}' appears more than once; each claim has one entry")
+        seen.add(c["id"])
 
 
 def load_results(path: Path | str) -> dict:

@@ -12,12 +12,19 @@ import re
 from pathlib import Path
 
 from harness.results.files import write_json_atomic
+from harness.verdicts import NOT_RUN
 
 KEEP = 50  # summaries kept in reports/history/
 SHOWN = 10  # runs shown per claim in the report
 
 
+def measured_here(claim: dict, run: dict) -> bool:
+    """The claim ran in this run: not 'not run', and not kept from an earlier run by a partial one."""
+    return claim["verdict"] != NOT_RUN and not claim.get("from_earlier_run")
+
+
 def run_summary(data: dict) -> dict:
+    """Per claim that ran in this run (not-run claims are left out: they are no verdict), its verdict and key number."""
     run = data["run"]
     return {
         "started": run["started"],
@@ -28,6 +35,7 @@ def run_summary(data: dict) -> dict:
         "claims": {
             c["id"]: {"verdict": c["verdict"], "effect": (c.get("key") or {}).get("effect"), "ci": (c.get("key") or {}).get("ci")}
             for c in data["claims"]
+            if measured_here(c, run)
         },
     }
 
@@ -67,19 +75,24 @@ def _outside(x, ci) -> bool:
 
 
 def changes(runs: list[dict]) -> dict[str, list[str]]:
-    """Per claim, what changed from the previous run of the same profile to the last run."""
+    """Per claim, what changed from its previous run of the same profile to the last run.  A claim that
+    did not run (not run, in either run) changes nothing: not running is no verdict."""
     if len(runs) < 2:
         return {}
     last = runs[-1]
-    prev = next((r for r in reversed(runs[:-1]) if r["profile"] == last["profile"]), None)
-    if prev is None:
+    earlier = [r for r in runs[:-1] if r["profile"] == last["profile"]]
+    if not earlier:
         return {}
     out: dict[str, list[str]] = {}
     for cid, now in last["claims"].items():
-        before = prev["claims"].get(cid)
-        if before is None:
-            out.setdefault(cid, []).append("new claim since the previous run")
+        if now["verdict"] == NOT_RUN:
             continue
+        prev = next((r for r in reversed(earlier) if r["claims"].get(cid, {}).get("verdict", NOT_RUN) != NOT_RUN), None)
+        if prev is None:
+            if all(cid not in r["claims"] for r in earlier):
+                out.setdefault(cid, []).append("new claim since the previous run")
+            continue
+        before = prev["claims"][cid]
         if before["verdict"] != now["verdict"]:
             out.setdefault(cid, []).append(
                 f"verdict flipped: {before['verdict']} -> {now['verdict']} (seed {prev['seed']} -> {last['seed']})"
@@ -94,6 +107,8 @@ def per_claim(runs: list[dict]) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {}
     for r in runs[-SHOWN:]:
         for cid, c in r["claims"].items():
+            if c["verdict"] == NOT_RUN:
+                continue
             out.setdefault(cid, []).append(
                 {"started": r["started"], "profile": r["profile"], "seed": r["seed"], "verdict": c["verdict"], "effect": c["effect"]}
             )

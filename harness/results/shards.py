@@ -58,6 +58,8 @@ def join(runs: list[tuple[str, dict]]) -> dict:
         cases = []
         for path, data in runs:
             env = data["run"]["environment"] | {"shard": f"{_shard(path, data)[0]} of {splits}"}
+            if data["claims"][i].get("from_earlier_run"):  # kept from an earlier run in that shard's folder
+                continue
             for case in data["claims"][i]["cases"]:
                 cases.append(copy.deepcopy(case) | {"environment": case.get("environment", env)})
         cases.sort(key=lambda c: c["nodeid"])

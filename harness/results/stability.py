@@ -37,7 +37,7 @@ def run_seeds(seeds: list[int], profile: str, out: Path, extra: list[str]) -> li
         ]
         print(f"[stability] {' '.join(cmd[2:])}", flush=True)
         t0 = time.time()
-        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, check=False)
+        subprocess.run(cmd, check=False)  # pytest's progress streams to this terminal as it runs
         runs.append((seed, folder / "claims.json", time.time() - t0))
     return runs
 
