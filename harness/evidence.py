@@ -164,7 +164,7 @@ def assert_supported(evidence: Evidence) -> None:
         lines.append(
             f"  {j.hypothesis}{' (' + j.label + ')' if j.label else ''}: measured {j.effect:.4g} {j.unit} "
             f"[CI {j.ci[0]:.4g}, {j.ci[1]:.4g}], p = {j.p:.3g}; required {rel} {j.threshold:g} at alpha "
-            f"{j.alpha} ({j.comparison}) -> {j.verdict}"
+            f"{j.alpha} ({j.comparison}) -> {j.verdict}" + (f"; about {j.seeds_needed} seeds would settle it" if j.seeds_needed else "")
         )
     lines += [
         "",
