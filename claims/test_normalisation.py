@@ -33,9 +33,11 @@ def bn_grid(seeds: tuple, width: int, steps: int) -> dict:
 
 
 @functools.cache
-def shift_run(seeds: tuple, width: int, steps: int) -> dict:
-    """Plain, BN and noisy BN at SHIFT_LR: train_grid's arrays with C = (plain, BN, noisy BN), L = 1."""
-    return lab.train_grid((PLAIN, BN, NOISY), seeds, (SHIFT_LR,), width=width, steps=steps, **BN_KW)
+def shift_run(seeds: tuple, width: int, steps: int, conditions: tuple = (PLAIN, BN, NOISY)) -> dict:
+    """Plain, BN and noisy BN at SHIFT_LR: train_grid's arrays with C = (plain, BN, noisy BN), L = 1.
+    The placebo runs only the contrasts (plain and BN), in a run of its own: noisy BN draws its noise for
+    all its runs at once, so adding seeds to the main run would change the main seeds' noise."""
+    return lab.train_grid(conditions, seeds, (SHIFT_LR,), width=width, steps=steps, **BN_KW)
 
 
 def best_rate(steps: np.ndarray) -> int:
@@ -43,22 +45,34 @@ def best_rate(steps: np.ndarray) -> int:
     return int(np.argmin(np.log2(steps).mean(axis=0)))
 
 
-def bn_summary(seeds: tuple, profile) -> dict:
-    width, cap = bn_size(profile)
-    g = bn_grid(seeds, width, cap)
-    steps = lab.steps_to_target(g["eval_steps"], g["train_loss"], BN_TARGET)  # (2, S, L)
-    reached = g["train_loss"].min(-1) <= BN_TARGET  # (2, S, L)
+def bn_steps(g: dict, rows: slice) -> dict:
+    """Steps to the target at each network's best rate and the largest rate that trains, for the seeds in ``rows``
+    of a grid run: the selection (best rate over these seeds) is made within the group, as a run of its own would."""
+    steps = lab.steps_to_target(g["eval_steps"], g["train_loss"][:, rows], BN_TARGET)  # (2, S, L)
+    reached = g["train_loss"][:, rows].min(-1) <= BN_TARGET  # (2, S, L)
     lrs = np.array(BN_LRS)
     largest = np.where(reached.any(-1), np.where(reached, lrs, 0).max(-1), BELOW_GRID)  # (2, S)
     best = [best_rate(steps[c]) for c in range(2)]
-    return {"grid": g, "steps": steps, "largest": largest, "best": best, "width": width, "cap": cap}
+    return {"steps": steps, "largest": largest, "best": best, "at_best": [steps[c, :, best[c]] for c in range(2)]}
+
+
+def bn_summary(seeds: tuple, placebo: tuple, profile) -> dict:
+    """The grid on the claim's seeds and, in the same batched run, on its placebo seeds (both networks: each
+    hypothesis's contrast is one of them); runs of different seeds do not interact, so the seeds' numbers
+    are those of a run without the placebo."""
+    width, cap = bn_size(profile)
+    g = bn_grid(seeds + placebo, width, cap)
+    main, pl = bn_steps(g, slice(0, len(seeds))), bn_steps(g, slice(len(seeds), None))
+    grid = g | {"train_loss": g["train_loss"][:, : len(seeds)]}
+    return main | {"grid": grid, "placebo": pl, "width": width, "cap": cap}
 
 
 @pytest.mark.claim("batchnorm-speeds-up-training")
 def test_batchnorm_reaches_target_sooner_and_at_larger_rates(evidence, profile):
     profile.require("default", "the quick run's short training does not reach the loss target on the whole rate grid")
     seeds = tuple(evidence.seeds)
-    s = bn_summary(seeds, profile)
+    s = bn_summary(seeds, tuple(evidence.placebo_seeds), profile)
+    pl = s["placebo"]
     g, steps, best = s["grid"], s["steps"], s["best"]
     at_best = {name: steps[c, :, best[c]] for c, name in enumerate(("without BN", "with BN"))}
     setting = {
@@ -86,6 +100,7 @@ def test_batchnorm_reaches_target_sooner_and_at_larger_rates(evidence, profile):
         "bn-reaches-target-sooner",
         np.log2(at_best["without BN"]),
         np.log2(at_best["with BN"]),
+        placebo=np.log2(pl["at_best"][1]),
         label=f"{BN_TARGET:g} nats",
         names=("log2 steps without BN", "log2 steps with BN"),
     )
@@ -93,6 +108,7 @@ def test_batchnorm_reaches_target_sooner_and_at_larger_rates(evidence, profile):
         "bn-trains-at-larger-rates",
         np.log2(s["largest"][1]),
         np.log2(s["largest"][0]),
+        placebo=np.log2(pl["largest"][0]),
         label="largest rate that trains",
         names=("log2 rate with BN", "log2 rate without BN"),
     )
@@ -136,6 +152,8 @@ def test_noisy_batchnorm_keeps_the_speed_up(evidence, profile):
     width, cap = bn_size(profile)
     g = shift_run(tuple(evidence.seeds), width, cap)
     steps = lab.steps_to_target(g["eval_steps"], g["train_loss"][:, :, 0], BN_TARGET)  # (3, S)
+    gp = shift_run(tuple(evidence.placebo_seeds), width, cap, (PLAIN, BN))
+    steps_pl = lab.steps_to_target(gp["eval_steps"], gp["train_loss"][:, :, 0], BN_TARGET)  # (2, S): plain, BN
     names = ("without BN", "with BN", "noisy BN")
     shift = {n: g["shift"][c, :, 0] for c, n in enumerate(names)}
     setting = {"rate": SHIFT_LR, "width": width, "cap_steps": cap, "target_nats": BN_TARGET}
@@ -147,6 +165,7 @@ def test_noisy_batchnorm_keeps_the_speed_up(evidence, profile):
         "shift-undoes-speed-up",
         np.log2(steps[2]),
         np.log2(steps[1]),
+        placebo=np.log2(steps_pl[1]),
         label=f"rate {SHIFT_LR:g}",
         names=("log2 steps noisy BN", "log2 steps BN"),
     )
@@ -154,6 +173,7 @@ def test_noisy_batchnorm_keeps_the_speed_up(evidence, profile):
         "noise-shifts-distributions",
         np.log2(shift["noisy BN"]),
         np.log2(shift["without BN"]),
+        placebo=np.log2(gp["shift"][0, :, 0]),
         label=f"rate {SHIFT_LR:g}",
         names=("log2 shift noisy BN", "log2 shift without BN"),
     )
@@ -350,6 +370,13 @@ def small_data(seeds: tuple, name: str, steps: int, splits: int, loss_every: int
     )
 
 
+@functools.cache
+def small_placebo(seeds: tuple, name: str, steps: int, splits: int, loss_every: int = 0) -> dict:
+    """The ``name`` net alone (a hypothesis's contrast) on the placebo seeds, with the same steps, splits and
+    procedure as :func:`small_data`: train_small's arrays with C = 1."""
+    return lab.train_small((SMALL[name],), sub_seeds(seeds, splits), steps=steps, loss_every=loss_every, **SMALL_KW)
+
+
 def per_seed(x: np.ndarray, splits: int) -> np.ndarray:
     """Mean over each seed's splits: (S * splits, ...) -> (S, ...)."""
     return x.reshape(-1, splits, *x.shape[1:]).mean(1)
@@ -365,13 +392,15 @@ def regulariser_evidence(evidence, profile, name: str, hypothesis: str) -> dict:
     te = {c: per_seed(100 * r["test_acc"][i], splits) for i, c in enumerate(conds)}
     gap = {c: tr[c] - te[c] for c in conds}
     split_diff = 100 * ((r["train_acc"][0] - r["test_acc"][0]) - (r["train_acc"][1] - r["test_acc"][1]))
+    p = small_placebo(tuple(evidence.placebo_seeds), name, steps, splits)  # the contrast is the ``name`` net
+    gap_placebo = per_seed(100 * (p["train_acc"][0] - p["test_acc"][0]), splits)
     setting = {"n_train": SMALL_N, "n_test": 1797 - SMALL_N, "steps": steps, "rate": SMALL_LR, "width": 64, "splits_per_seed": splits}
     for i, c in enumerate(conds):
         evidence.record(f"training - test accuracy, {c} (mean of {splits} splits)", gap[c], unit="percentage points", setting=setting)
         evidence.record(f"test accuracy, {c}", te[c], unit="%", setting=setting)
         evidence.record(f"training accuracy, {c}", tr[c], unit="%", setting=setting)
         evidence.record(f"test cross-entropy, {c}", per_seed(r["test_loss"][i], splits), unit="nats", setting=setting)
-    evidence.paired(hypothesis, gap["plain"], gap[name], label=f"{SMALL_N} training digits", names=conds)
+    evidence.paired(hypothesis, gap["plain"], gap[name], placebo=gap_placebo, label=f"{SMALL_N} training digits", names=conds)
     evidence.plot(
         f"test accuracy during training (first {CURVE_TEST} test digits of each split; rate / 10 from step "
         f"{int(steps * (1 - SMALL_DECAY))}; per seed, mean of {splits} splits)",
@@ -421,6 +450,8 @@ def test_dropout_needs_more_steps_to_fit_the_training_set(evidence, profile):
     r = small_data(tuple(evidence.seeds), "dropout", steps, 1, loss_every=20)
     to_target = lab.steps_to_target(r["loss_steps"], r["train_loss"], SMALL_TARGET)  # (2, S)
     plain, drop = to_target[0], to_target[1]
+    p = small_placebo(tuple(evidence.placebo_seeds), "plain", steps, 1, loss_every=20)
+    plain_placebo = lab.steps_to_target(p["loss_steps"], p["train_loss"], SMALL_TARGET)[0]
     setting = {"n_train": SMALL_N, "cap_steps": steps, "rate": SMALL_LR, "target_nats": SMALL_TARGET}
     evidence.record(f"steps to {SMALL_TARGET:g} nats training loss, plain", plain, unit="steps", setting=setting)
     evidence.record(
@@ -430,6 +461,7 @@ def test_dropout_needs_more_steps_to_fit_the_training_set(evidence, profile):
         "dropout-slows-training",
         np.log2(drop),
         np.log2(plain),
+        placebo=np.log2(plain_placebo),
         label=f"{SMALL_TARGET:g} nats",
         names=("log2 steps dropout", "log2 steps plain"),
     )
