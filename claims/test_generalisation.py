@@ -178,8 +178,12 @@ LC_STEPS, LC_BATCH, LC_LR = 400, 50, 3e-3
 LC_NARROW = 8
 
 
+LC_PARTS = ("more-data-lowers-error", "wider-is-better", "gain-grows-with-data")  # the statement's three parts, a case each
+
+
 @pytest.mark.claim("more-data-favours-larger-models")
-def test_error_falls_with_data_and_wide_nets_gain_most(evidence, profile):
+@pytest.mark.parametrize("part", LC_PARTS)
+def test_error_falls_with_data_and_wide_nets_gain_most(part, evidence, profile):
     widths = profile.pick(quick=(8, 64), default=(8, 16, 64), full=(8, 16, 64, 256))
     sizes = profile.pick(quick=(50, 200, 1200), default=LC_SIZES, full=LC_SIZES)
     wide = widths[-1]
@@ -193,35 +197,46 @@ def test_error_falls_with_data_and_wide_nets_gain_most(evidence, profile):
     for w in widths:
         evidence.record(f"test error, width {w}", curves[w]["test"].tolist(), unit="share", setting={"n": list(sizes)})
         evidence.record(f"training error, width {w}", curves[w]["train"].tolist(), unit="share", setting={"n": list(sizes)})
-    for w in widths:
+    if part == "more-data-lowers-error":
+        for w in widths:
+            evidence.paired(
+                "more-data-lowers-error",
+                log_err[w][:, first],
+                log_err[w][:, last],
+                placebo=log_pl[w][:, last],
+                label=f"width {w}",
+                names=(f"n = {sizes[first]}", f"n = {sizes[last]}"),
+            )
+    if part == "wider-is-better":
         evidence.paired(
-            "more-data-lowers-error",
-            log_err[w][:, first],
-            log_err[w][:, last],
-            placebo=log_pl[w][:, last],
-            label=f"width {w}",
-            names=(f"n = {sizes[first]}", f"n = {sizes[last]}"),
+            "wider-model-better",
+            log_err[LC_NARROW][:, last],
+            log_err[wide][:, last],
+            placebo=log_pl[wide][:, last],
+            label=f"n = {sizes[last]}",
+            names=(f"width {LC_NARROW}", f"width {wide}"),
         )
-    evidence.paired(
-        "wider-model-better",
-        log_err[LC_NARROW][:, last],
-        log_err[wide][:, last],
-        placebo=log_pl[wide][:, last],
-        label=f"n = {sizes[last]}",
-        names=(f"width {LC_NARROW}", f"width {wide}"),
-    )
     advantage = log_err[LC_NARROW] - log_err[wide]  # (n_seeds, n_sizes), decades in the wide net's favour
     evidence.record(
         f"log10(error width {LC_NARROW} / error width {wide}) per n", advantage.tolist(), unit="decades", setting={"n": list(sizes)}
     )
-    evidence.paired(
-        "advantage-grows-with-data",
-        advantage[:, last],
-        advantage[:, first],
-        placebo=log_pl[LC_NARROW][:, first] - log_pl[wide][:, first],
-        label=f"width {wide} vs {LC_NARROW}",
-        names=(f"n = {sizes[last]}", f"n = {sizes[first]}"),
+    gain = 100 * (curves[LC_NARROW]["test"] - curves[wide]["test"])  # (n_seeds, n_sizes), accuracy points for the wide net
+    gain_pl = 100 * (both[LC_NARROW]["test"][n:] - both[wide]["test"][n:])
+    evidence.record(
+        f"test-accuracy gain of width {wide} over width {LC_NARROW} per n",
+        gain.tolist(),
+        unit="percentage points",
+        setting={"n": list(sizes)},
     )
+    if part == "gain-grows-with-data":
+        evidence.paired(
+            "advantage-grows-with-data",
+            gain[:, last],
+            gain[:, first],
+            placebo=gain_pl[:, first],
+            label=f"width {wide} vs {LC_NARROW}",
+            names=(f"n = {sizes[last]}", f"n = {sizes[first]}"),
+        )
     mean = {w: c["test"].mean(axis=0) for w, c in curves.items()}
     best = [widths[int(np.argmin([mean[w][i] for w in widths]))] for i in range(len(sizes))]
     gap_pts = 100 * (mean[LC_NARROW] - mean[wide])
