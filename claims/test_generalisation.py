@@ -184,6 +184,8 @@ LC_PARTS = ("more-data-lowers-error", "wider-is-better", "gain-grows-with-data")
 @pytest.mark.claim("more-data-favours-larger-models")
 @pytest.mark.parametrize("part", LC_PARTS)
 def test_error_falls_with_data_and_wide_nets_gain_most(part, evidence, profile):
+    if part == "gain-grows-with-data":
+        profile.require("default", "the gain at 50 digits varies by several points from seed to seed; 4 seeds cannot decide it")
     widths = profile.pick(quick=(8, 64), default=(8, 16, 64), full=(8, 16, 64, 256))
     sizes = profile.pick(quick=(50, 200, 1200), default=LC_SIZES, full=LC_SIZES)
     wide = widths[-1]
