@@ -28,14 +28,22 @@ def dd_curves(seeds: tuple[int, ...]) -> dict[str, np.ndarray]:
     return {k: np.log10(np.maximum(np.array([r[k] for r in runs]), f)) for k, f in floor.items()}
 
 
+def dd_best(err: np.ndarray) -> int:
+    """Column of p*, the under-parameterised size with the lowest mean log error over seeds (one size for all
+    seeds, so values pair); err (n_seeds, n_ratios)."""
+    under = [i for i, r in enumerate(DD_RATIOS) if r < 1]
+    return under[int(np.argmin(err[:, under].mean(axis=0)))]
+
+
 @pytest.mark.claim("double-descent")
 @pytest.mark.parametrize("metric", list(DD_METRICS), ids=["squared-loss", "zero-one-error"])
 def test_test_error_peaks_at_interpolation_then_descends(metric, evidence):
     curves = dd_curves(tuple(evidence.seeds))
     err = curves[metric]  # (n_seeds, n_ratios), log10
     col = {r: i for i, r in enumerate(DD_RATIOS)}
-    under = [i for i, r in enumerate(DD_RATIOS) if r < 1]
-    best = under[int(np.argmin(err[:, under].mean(axis=0)))]  # p*: one size for all seeds, so values pair
+    best = dd_best(err)
+    err_pl = dd_curves(tuple(evidence.placebo_seeds))[metric]  # the same curves on the placebo seeds
+    star_pl = err_pl[:, dd_best(err_pl)]  # p* chosen among the placebo seeds, as for the seeds
     p_best = int(round(DD_RATIOS[best] * DD_TRAIN))
     setting = {"n_train": DD_TRAIN, "n_test": DD_TEST, "p_best": p_best}
     for r in (DD_FALLING, DD_RATIOS[best], DD_RISING, DD_PEAK, DD_OVER):
@@ -47,9 +55,14 @@ def test_test_error_peaks_at_interpolation_then_descends(metric, evidence):
         )
     peak, over, star = err[:, col[DD_PEAK]], err[:, col[DD_OVER]], err[:, best]
     names_star = (f"p = n = {DD_TRAIN}", f"p* = {p_best}")
-    evidence.paired("peak-at-interpolation-threshold", peak, star, label=metric, names=names_star)
+    evidence.paired("peak-at-interpolation-threshold", peak, star, placebo=star_pl, label=metric, names=names_star)
     evidence.paired(
-        "overparameterised-beats-peak", peak, over, label=metric, names=(f"p = n = {DD_TRAIN}", f"p = {int(DD_OVER * DD_TRAIN)}")
+        "overparameterised-beats-peak",
+        peak,
+        over,
+        placebo=err_pl[:, col[DD_OVER]],
+        label=metric,
+        names=(f"p = n = {DD_TRAIN}", f"p = {int(DD_OVER * DD_TRAIN)}"),
     )
     evidence.bound(
         "overparameterised-matches-best-small",
@@ -63,6 +76,7 @@ def test_test_error_peaks_at_interpolation_then_descends(metric, evidence):
             "classical-u-below-threshold",
             err[:, col[r]],
             star,
+            placebo=star_pl,
             label=f"{metric}, {arm} p/n = {r:g}",
             names=(f"p = {int(round(r * DD_TRAIN))}", f"p* = {p_best}"),
         )
@@ -104,12 +118,16 @@ def test_rewound_ticket_matches_dense_and_beats_reinit(evidence, profile):
     width, epochs, reps = lt_setting(profile)
     n = len(evidence.seeds)
     runs = tuple(stacked.subseed(s, 41, k) for s in evidence.seeds for k in range(reps))  # own split, init, order each
-    r = lab.lottery_tickets(runs, width, epochs, LT_REMAINING, LT_ROUNDS)
+    placebo_runs = tuple(stacked.subseed(s, 41, k) for s in evidence.placebo_seeds for k in range(reps))
+    # the placebo seeds' whole procedure (dense net, pruning rounds, re-initialised mask) in the same batched
+    # runs: runs do not interact, so the seeds' numbers are those of a run without them
+    r = lab.lottery_tickets(runs + placebo_runs, width, epochs, LT_REMAINING, LT_ROUNDS)
 
-    def per_seed(a: np.ndarray) -> np.ndarray:  # (n * reps, ...) -> (n, ...): the mean of each seed's runs
-        return a.reshape(n, reps, *a.shape[1:]).mean(axis=1)
+    def per_seed(a: np.ndarray, group: int = 0) -> np.ndarray:  # (n * reps, ...) -> (n, ...): the mean of each seed's runs
+        return a[group * n * reps : (group + 1) * n * reps].reshape(n, reps, *a.shape[1:]).mean(axis=1)
 
     acc = {k: 100 * per_seed(r[k]) for k in ("dense", "ticket", "reinit")}  # percentage points
+    reinit_placebo = 100 * per_seed(r["reinit"], 1)
     setting = {"width": width, "epochs": epochs, "rounds": LT_ROUNDS, "runs_per_seed": reps, "kept_total": r["kept_total"]}
     for k, label in (("dense", "dense network"), ("ticket", "winning ticket (original init)"), ("reinit", "same mask, random re-init")):
         evidence.record(f"test accuracy, {label} (mean of {reps} run(s) per seed)", acc[k], unit="%", setting=setting)
@@ -122,7 +140,12 @@ def test_rewound_ticket_matches_dense_and_beats_reinit(evidence, profile):
         names=("dense - ticket", "dense - re-init"),
     )
     evidence.paired(
-        "reinit-does-worse", acc["ticket"], acc["reinit"], label=f"{LT_REMAINING:.0%} of hidden weights", names=("ticket", "re-init")
+        "reinit-does-worse",
+        acc["ticket"],
+        acc["reinit"],
+        placebo=reinit_placebo,
+        label=f"{LT_REMAINING:.0%} of hidden weights",
+        names=("ticket", "re-init"),
     )
     kept = ", ".join(f"{k:.1%}" for k in r["kept_per_layer"])
     gap = float(acc["dense"].mean() - acc["ticket"].mean())
@@ -155,43 +178,67 @@ LC_STEPS, LC_BATCH, LC_LR = 400, 50, 3e-3
 LC_NARROW = 8
 
 
+LC_PARTS = ("more-data-lowers-error", "wider-is-better", "gain-grows-with-data")  # the statement's three parts, a case each
+
+
 @pytest.mark.claim("more-data-favours-larger-models")
-def test_error_falls_with_data_and_wide_nets_gain_most(evidence, profile):
+@pytest.mark.parametrize("part", LC_PARTS)
+def test_error_falls_with_data_and_wide_nets_gain_most(part, evidence, profile):
+    if part == "gain-grows-with-data":
+        profile.require("default", "the gain at 50 digits varies by several points from seed to seed; 4 seeds cannot decide it")
     widths = profile.pick(quick=(8, 64), default=(8, 16, 64), full=(8, 16, 64, 256))
     sizes = profile.pick(quick=(50, 200, 1200), default=LC_SIZES, full=LC_SIZES)
     wide = widths[-1]
-    curves = lab.learning_curves(tuple(evidence.seeds), sizes, widths, LC_STEPS, LC_BATCH, LC_LR)
+    n = len(evidence.seeds)
+    # the placebo seeds in the same batched runs (runs do not interact); rows n: are the placebo seeds
+    both = lab.learning_curves(tuple(evidence.seeds) + tuple(evidence.placebo_seeds), sizes, widths, LC_STEPS, LC_BATCH, LC_LR)
+    curves = {w: {k: v[:n] for k, v in c.items()} for w, c in both.items()}
     log_err = {w: np.log10(np.maximum(c["test"], 1 / 597)) for w, c in curves.items()}  # (n_seeds, n_sizes)
+    log_pl = {w: np.log10(np.maximum(c["test"][n:], 1 / 597)) for w, c in both.items()}
     first, last = 0, len(sizes) - 1
     for w in widths:
         evidence.record(f"test error, width {w}", curves[w]["test"].tolist(), unit="share", setting={"n": list(sizes)})
         evidence.record(f"training error, width {w}", curves[w]["train"].tolist(), unit="share", setting={"n": list(sizes)})
-    for w in widths:
+    if part == "more-data-lowers-error":
+        for w in widths:
+            evidence.paired(
+                "more-data-lowers-error",
+                log_err[w][:, first],
+                log_err[w][:, last],
+                placebo=log_pl[w][:, last],
+                label=f"width {w}",
+                names=(f"n = {sizes[first]}", f"n = {sizes[last]}"),
+            )
+    if part == "wider-is-better":
         evidence.paired(
-            "more-data-lowers-error",
-            log_err[w][:, first],
-            log_err[w][:, last],
-            label=f"width {w}",
-            names=(f"n = {sizes[first]}", f"n = {sizes[last]}"),
+            "wider-model-better",
+            log_err[LC_NARROW][:, last],
+            log_err[wide][:, last],
+            placebo=log_pl[wide][:, last],
+            label=f"n = {sizes[last]}",
+            names=(f"width {LC_NARROW}", f"width {wide}"),
         )
-    evidence.paired(
-        "wider-model-better",
-        log_err[LC_NARROW][:, last],
-        log_err[wide][:, last],
-        label=f"n = {sizes[last]}",
-        names=(f"width {LC_NARROW}", f"width {wide}"),
-    )
     advantage = log_err[LC_NARROW] - log_err[wide]  # (n_seeds, n_sizes), decades in the wide net's favour
     evidence.record(
         f"log10(error width {LC_NARROW} / error width {wide}) per n", advantage.tolist(), unit="decades", setting={"n": list(sizes)}
     )
-    evidence.paired(
-        "advantage-grows-with-data",
-        advantage[:, last],
-        advantage[:, first],
-        label=f"width {wide} vs {LC_NARROW}",
-        names=(f"n = {sizes[last]}", f"n = {sizes[first]}"),
+    gain = 100 * (curves[LC_NARROW]["test"] - curves[wide]["test"])  # (n_seeds, n_sizes), accuracy points for the wide net
+    gain_pl = 100 * (both[LC_NARROW]["test"][n:] - both[wide]["test"][n:])
+    evidence.record(
+        f"test-accuracy gain of width {wide} over width {LC_NARROW} per n",
+        gain.tolist(),
+        unit="percentage points",
+        setting={"n": list(sizes)},
     )
+    if part == "gain-grows-with-data":
+        evidence.paired(
+            "advantage-grows-with-data",
+            gain[:, last],
+            gain[:, first],
+            placebo=gain_pl[:, first],
+            label=f"width {wide} vs {LC_NARROW}",
+            names=(f"n = {sizes[last]}", f"n = {sizes[first]}"),
+        )
     mean = {w: c["test"].mean(axis=0) for w, c in curves.items()}
     best = [widths[int(np.argmin([mean[w][i] for w in widths]))] for i in range(len(sizes))]
     gap_pts = 100 * (mean[LC_NARROW] - mean[wide])
@@ -266,10 +313,21 @@ def adv_setting(profile) -> tuple[int, int]:
     return profile.pick(quick=(64, 10), default=(64, 20), full=(128, 40))
 
 
+def slice_runs(net: dict, rows: slice) -> dict:
+    """The runs ``rows`` of dense_digits_mlps' stacked networks: weights, split tensors and test accuracy."""
+    out = {k: [x[rows] for x in net[k]] for k in ("W", "b")}
+    return out | {k: net[k][rows] for k in ("X_te", "y_te", "test_acc")}
+
+
 @pytest.mark.claim("adversarial-examples-fool-accurate-nets")
 def test_gradient_sign_perturbation_flips_accurate_predictions(evidence, profile):
     width, epochs = adv_setting(profile)
-    net = lab.dense_digits_mlps(tuple(evidence.seeds), width, epochs)
+    n = len(evidence.seeds)
+    both = lab.dense_digits_mlps(tuple(evidence.seeds) + tuple(evidence.placebo_seeds), width, epochs)  # runs do not interact
+    net, pl = slice_runs(both, slice(0, n)), slice_runs(both, slice(n, None))
+    random_placebo = lab.perturbation_flips(
+        pl["W"], pl["b"], pl["X_te"], pl["y_te"], ADV_EPS, stacked.subseed(evidence.placebo_seeds[0], 31)
+    )["random"]
     sweep = {
         eps: lab.perturbation_flips(net["W"], net["b"], net["X_te"], net["y_te"], eps, stacked.subseed(evidence.seeds[0], 31))
         for eps in ADV_SWEEP
@@ -282,7 +340,14 @@ def test_gradient_sign_perturbation_flips_accurate_predictions(evidence, profile
     evidence.record("share of correct digits flipped, FGSM", r["fgsm"], unit="share", setting=setting)
     evidence.record("share of correct digits flipped, random signs", r["random"], unit="share", setting=setting)
     evidence.bound("accurate-on-clean-digits", net["test_acc"], r["fgsm_acc"], names=("clean", f"FGSM eps = {ADV_EPS:g}"))
-    evidence.paired("gradient-sign-flips-far-more", r["fgsm"], r["random"], label=f"eps = {ADV_EPS:g}", names=("FGSM", "random signs"))
+    evidence.paired(
+        "gradient-sign-flips-far-more",
+        r["fgsm"],
+        r["random"],
+        placebo=random_placebo,
+        label=f"eps = {ADV_EPS:g}",
+        names=("FGSM", "random signs"),
+    )
     evidence.note(
         f"eps = {ADV_EPS:g} on pixels in [0, 1]: clean accuracy {net['test_acc'].mean():.1%}; FGSM flips "
         f"{r['fgsm'].mean():.1%} of the correctly classified test digits, random signs of the same size "

@@ -27,15 +27,17 @@ def bn_size(profile) -> tuple[int, int]:
 
 
 @functools.cache
-def bn_grid(seeds: tuple, width: int, steps: int) -> dict:
-    """Plain and BN networks on the whole rate grid: train_grid's arrays with C = (plain, BN)."""
-    return lab.train_grid((PLAIN, BN), seeds, BN_LRS, width=width, steps=steps, track_shift=False, **BN_KW)
+def bn_grid(seeds: tuple, width: int, steps: int, conditions: tuple = (PLAIN, BN)) -> dict:
+    """Plain and BN networks on the whole rate grid: train_grid's arrays with C = (plain, BN) (the placebo: BN only)."""
+    return lab.train_grid(conditions, seeds, BN_LRS, width=width, steps=steps, track_shift=False, **BN_KW)
 
 
 @functools.cache
-def shift_run(seeds: tuple, width: int, steps: int) -> dict:
-    """Plain, BN and noisy BN at SHIFT_LR: train_grid's arrays with C = (plain, BN, noisy BN), L = 1."""
-    return lab.train_grid((PLAIN, BN, NOISY), seeds, (SHIFT_LR,), width=width, steps=steps, **BN_KW)
+def shift_run(seeds: tuple, width: int, steps: int, conditions: tuple = (PLAIN, BN, NOISY)) -> dict:
+    """Plain, BN and noisy BN at SHIFT_LR: train_grid's arrays with C = (plain, BN, noisy BN), L = 1.
+    The placebo runs only the contrasts (plain and BN), in a run of its own: noisy BN draws its noise for
+    all its runs at once, so adding seeds to the main run would change the main seeds' noise."""
+    return lab.train_grid(conditions, seeds, (SHIFT_LR,), width=width, steps=steps, **BN_KW)
 
 
 def best_rate(steps: np.ndarray) -> int:
@@ -43,22 +45,32 @@ def best_rate(steps: np.ndarray) -> int:
     return int(np.argmin(np.log2(steps).mean(axis=0)))
 
 
-def bn_summary(seeds: tuple, profile) -> dict:
+def bn_steps(g: dict) -> dict:
+    """Steps to the target at each network's best rate (chosen over the run's seeds) and the largest rate that
+    trains, per network of a grid run: arrays over (C, S[, L])."""
+    steps = lab.steps_to_target(g["eval_steps"], g["train_loss"], BN_TARGET)  # (C, S, L)
+    reached = g["train_loss"].min(-1) <= BN_TARGET  # (C, S, L)
+    lrs = np.array(BN_LRS)
+    largest = np.where(reached.any(-1), np.where(reached, lrs, 0).max(-1), BELOW_GRID)  # (C, S)
+    best = [best_rate(steps[c]) for c in range(len(steps))]
+    return {"steps": steps, "largest": largest, "best": best, "at_best": [steps[c, :, best[c]] for c in range(len(steps))]}
+
+
+def bn_summary(seeds: tuple, placebo: tuple, profile) -> dict:
+    """The grid on the claim's seeds and, for the placebo, the BN network (the contrast of both hypotheses)
+    on the same grid on the placebo seeds, with the same best-rate choice."""
     width, cap = bn_size(profile)
     g = bn_grid(seeds, width, cap)
-    steps = lab.steps_to_target(g["eval_steps"], g["train_loss"], BN_TARGET)  # (2, S, L)
-    reached = g["train_loss"].min(-1) <= BN_TARGET  # (2, S, L)
-    lrs = np.array(BN_LRS)
-    largest = np.where(reached.any(-1), np.where(reached, lrs, 0).max(-1), BELOW_GRID)  # (2, S)
-    best = [best_rate(steps[c]) for c in range(2)]
-    return {"grid": g, "steps": steps, "largest": largest, "best": best, "width": width, "cap": cap}
+    pl = bn_steps(bn_grid(placebo, width, cap, (BN,)))
+    return bn_steps(g) | {"grid": g, "placebo": pl, "width": width, "cap": cap}
 
 
 @pytest.mark.claim("batchnorm-speeds-up-training")
 def test_batchnorm_reaches_target_sooner_and_at_larger_rates(evidence, profile):
     profile.require("default", "the quick run's short training does not reach the loss target on the whole rate grid")
     seeds = tuple(evidence.seeds)
-    s = bn_summary(seeds, profile)
+    s = bn_summary(seeds, tuple(evidence.placebo_seeds), profile)
+    pl = s["placebo"]
     g, steps, best = s["grid"], s["steps"], s["best"]
     at_best = {name: steps[c, :, best[c]] for c, name in enumerate(("without BN", "with BN"))}
     setting = {
@@ -86,15 +98,17 @@ def test_batchnorm_reaches_target_sooner_and_at_larger_rates(evidence, profile):
         "bn-reaches-target-sooner",
         np.log2(at_best["without BN"]),
         np.log2(at_best["with BN"]),
+        placebo=np.log2(pl["at_best"][0]),
         label=f"{BN_TARGET:g} nats",
         names=("log2 steps without BN", "log2 steps with BN"),
     )
     evidence.paired(
         "bn-trains-at-larger-rates",
-        np.log2(s["largest"][1]),
         np.log2(s["largest"][0]),
+        np.log2(s["largest"][1]),
+        placebo=np.log2(pl["largest"][0]),
         label="largest rate that trains",
-        names=("log2 rate with BN", "log2 rate without BN"),
+        names=("log2 rate without BN", "log2 rate with BN"),
     )
     capped = int((at_best["without BN"] >= s["cap"]).sum())
     speedup = float(2 ** np.mean(np.log2(at_best["without BN"] / at_best["with BN"])))
@@ -133,9 +147,12 @@ def test_batchnorm_reaches_target_sooner_and_at_larger_rates(evidence, profile):
 
 @pytest.mark.claim("batchnorm-works-by-reducing-covariate-shift")
 def test_noisy_batchnorm_keeps_the_speed_up(evidence, profile):
+    profile.require("default", "at width 32 and 150 steps the injected noise does not double the layer inputs' shift (0.83 octaves)")
     width, cap = bn_size(profile)
     g = shift_run(tuple(evidence.seeds), width, cap)
     steps = lab.steps_to_target(g["eval_steps"], g["train_loss"][:, :, 0], BN_TARGET)  # (3, S)
+    gp = shift_run(tuple(evidence.placebo_seeds), width, cap, (PLAIN, BN))
+    steps_pl = lab.steps_to_target(gp["eval_steps"], gp["train_loss"][:, :, 0], BN_TARGET)  # (2, S): plain, BN
     names = ("without BN", "with BN", "noisy BN")
     shift = {n: g["shift"][c, :, 0] for c, n in enumerate(names)}
     setting = {"rate": SHIFT_LR, "width": width, "cap_steps": cap, "target_nats": BN_TARGET}
@@ -147,6 +164,7 @@ def test_noisy_batchnorm_keeps_the_speed_up(evidence, profile):
         "shift-undoes-speed-up",
         np.log2(steps[2]),
         np.log2(steps[1]),
+        placebo=np.log2(steps_pl[1]),
         label=f"rate {SHIFT_LR:g}",
         names=("log2 steps noisy BN", "log2 steps BN"),
     )
@@ -154,6 +172,7 @@ def test_noisy_batchnorm_keeps_the_speed_up(evidence, profile):
         "noise-shifts-distributions",
         np.log2(shift["noisy BN"]),
         np.log2(shift["without BN"]),
+        placebo=np.log2(gp["shift"][0, :, 0]),
         label=f"rate {SHIFT_LR:g}",
         names=("log2 shift noisy BN", "log2 shift without BN"),
     )
@@ -306,19 +325,20 @@ SMALL_KW = dict(n_train=SMALL_N, width=64, depth=2, batch=30, lr=SMALL_LR, momen
 CURVE_TEST = 300  # test digits behind the plotted curve (the judged numbers use all 1647)
 
 
-def small_size(profile, name: str) -> tuple[int, int]:
-    """(steps, data splits per seed) of the ``name``-vs-plain runs.  BN and dropout need many splits: their
-    effects sit within half a point of the 1-point bar, and one split's gap difference has an sd of about
-    1 point (see the catalogue).  BN's nets level off within 200 steps, dropout's only after the rate drops.
-    Quick is a smoke run, but BN is declared refuted, so even there it gets enough splits (40) that a chance
-    'supported' (a strict xpass) is unlikely."""
-    return {
-        "batch norm": (profile.pick(quick=100, default=250, full=400), profile.pick(quick=10, default=10, full=16)),
-        # 40 splits per seed (240 per default run): the effect (1.21 points over 420 splits) sits 0.2 above
-        # the bar and one split's sd is ~1 point; 14 splits per seed flipped at base seed 3 (0.95).
-        "dropout": (profile.pick(quick=240, default=800, full=2000), profile.pick(quick=1, default=40, full=40)),
-        "shift augmentation": (profile.pick(quick=240, default=800, full=2000), profile.pick(quick=1, default=2, full=2)),
-    }[name]
+def small_size(profile) -> tuple[int, int]:
+    """(steps, data splits per seed) of the one protocol of the three regularisation claims (batch norm, dropout,
+    shift augmentation against the plain net): the same steps and splits for each, registered in the catalogue.
+    One split's difference has an sd of about 1 to 1.2 points, so 20 splits per seed put a default run's mean
+    within about 0.1 point; the quick profile skips (see REG_SKIP)."""
+    return profile.pick(quick=800, default=800, full=800), profile.pick(quick=20, default=20, full=40)
+
+
+REG_SKIP = "a 1-point bar against effects within half a point of it needs 20 data splits per seed of 800 steps"
+
+
+def slow_steps(profile) -> int:
+    """Steps of dropout-slows-training's runs (capped at the run's length)."""
+    return profile.pick(quick=240, default=800, full=2000)
 
 
 def sub_seeds(seeds: tuple, splits: int) -> tuple:
@@ -338,7 +358,7 @@ def small_data(seeds: tuple, name: str, steps: int, splits: int, loss_every: int
     arrays with C = 2, S = len(seeds) * splits (seed-major).  Refuses to run (an error verdict) if the written-out
     gradient disagrees with autograd's."""
     if gradient_error() > 1e-4:
-        raise RuntimeError(f"norm_lib.train_small's gradient differs from autograd's by {gradient_error():.2g} (relative)")
+        raise RuntimeError(f"the small-data trainer's gradient differs from autograd's by {gradient_error():.2g} (relative)")
     return lab.train_small(
         (SMALL["plain"], SMALL[name]),
         sub_seeds(seeds, splits),
@@ -350,28 +370,59 @@ def small_data(seeds: tuple, name: str, steps: int, splits: int, loss_every: int
     )
 
 
+@functools.cache
+def small_placebo(seeds: tuple, name: str, steps: int, splits: int, loss_every: int = 0) -> dict:
+    """The ``name`` net alone (a hypothesis's contrast) on the placebo seeds, with the same steps, splits and
+    procedure as :func:`small_data`: train_small's arrays with C = 1."""
+    return lab.train_small((SMALL[name],), sub_seeds(seeds, splits), steps=steps, loss_every=loss_every, **SMALL_KW)
+
+
 def per_seed(x: np.ndarray, splits: int) -> np.ndarray:
     """Mean over each seed's splits: (S * splits, ...) -> (S, ...)."""
     return x.reshape(-1, splits, *x.shape[1:]).mean(1)
 
 
-def regulariser_evidence(evidence, profile, name: str, hypothesis: str) -> dict:
-    """Record and judge the gap of ``name`` against the plain net; returns the per-condition numbers.
-    Each claim trains its own pair (plain, ``name``) from its own seeds."""
-    steps, splits = small_size(profile, name)
+REG_QUANTITIES = ("gap", "test-accuracy")  # the two quantities every regulariser is judged on, one case each
+
+
+def regulariser_evidence(evidence, profile, name: str, quantity: str, hypothesis: str) -> dict:
+    """Record both quantities of ``name`` against the plain net and judge ``quantity`` ('gap': the train-test gap
+    with ``name`` minus without; 'test-accuracy': test accuracy with minus without).  The plain net is each
+    hypothesis's contrast, and its placebo.  Each claim trains its own pair (plain, ``name``) from its own seeds."""
+    profile.require("default", REG_SKIP)
+    steps, splits = small_size(profile)
     r = small_data(tuple(evidence.seeds), name, steps, splits)
     conds = ("plain", name)
     tr = {c: per_seed(100 * r["train_acc"][i], splits) for i, c in enumerate(conds)}
     te = {c: per_seed(100 * r["test_acc"][i], splits) for i, c in enumerate(conds)}
     gap = {c: tr[c] - te[c] for c in conds}
     split_diff = 100 * ((r["train_acc"][0] - r["test_acc"][0]) - (r["train_acc"][1] - r["test_acc"][1]))
+    p = small_placebo(tuple(evidence.placebo_seeds), "plain", steps, splits)  # the contrast of both quantities
+    tr_pl, te_pl = per_seed(100 * p["train_acc"][0], splits), per_seed(100 * p["test_acc"][0], splits)
     setting = {"n_train": SMALL_N, "n_test": 1797 - SMALL_N, "steps": steps, "rate": SMALL_LR, "width": 64, "splits_per_seed": splits}
     for i, c in enumerate(conds):
         evidence.record(f"training - test accuracy, {c} (mean of {splits} splits)", gap[c], unit="percentage points", setting=setting)
         evidence.record(f"test accuracy, {c}", te[c], unit="%", setting=setting)
         evidence.record(f"training accuracy, {c}", tr[c], unit="%", setting=setting)
         evidence.record(f"test cross-entropy, {c}", per_seed(r["test_loss"][i], splits), unit="nats", setting=setting)
-    evidence.paired(hypothesis, gap["plain"], gap[name], label=f"{SMALL_N} training digits", names=conds)
+    if quantity == "gap":
+        evidence.paired(
+            hypothesis,
+            gap[name],
+            gap["plain"],
+            placebo=tr_pl - te_pl,
+            label=f"{SMALL_N} training digits",
+            names=(f"gap {name}", "gap plain"),
+        )
+    else:
+        evidence.paired(
+            hypothesis,
+            te[name],
+            te["plain"],
+            placebo=te_pl,
+            label=f"{SMALL_N} training digits",
+            names=(f"test accuracy {name}", "test accuracy plain"),
+        )
     evidence.plot(
         f"test accuracy during training (first {CURVE_TEST} test digits of each split; rate / 10 from step "
         f"{int(steps * (1 - SMALL_DECAY))}; per seed, mean of {splits} splits)",
@@ -389,14 +440,17 @@ def gap_sentence(d: dict, name: str) -> str:
         f"Gap (training - test accuracy): plain {d['gap']['plain'].mean():.2f} points, {name} "
         f"{d['gap'][name].mean():.2f} (mean reduction {np.mean(d['gap']['plain'] - d['gap'][name]):+.2f}, over {n} "
         f"splits; one split's reduction has sd {sd:.2f}, so the mean's standard error is {sd / np.sqrt(n):.2f}); test "
-        f"accuracy {d['test']['plain'].mean():.2f}% vs {d['test'][name].mean():.2f}%, training accuracy "
+        f"accuracy {d['test']['plain'].mean():.2f}% vs {d['test'][name].mean():.2f}% "
+        f"({np.mean(d['test'][name] - d['test']['plain']):+.2f} points), training accuracy "
         f"{d['train']['plain'].mean():.1f}% vs {d['train'][name].mean():.1f}%."
     )
 
 
 @pytest.mark.claim("batchnorm-regularises")
-def test_batchnorm_narrows_the_train_test_gap(evidence, profile):
-    d = regulariser_evidence(evidence, profile, "batch norm", "bn-narrows-gap")
+@pytest.mark.parametrize("quantity", REG_QUANTITIES)
+def test_batchnorm_narrows_the_gap_and_raises_test_accuracy(quantity, evidence, profile):
+    hyp = {"gap": "bn-narrows-gap", "test-accuracy": "bn-raises-test-accuracy"}[quantity]
+    d = regulariser_evidence(evidence, profile, "batch norm", quantity, hyp)
     evidence.note(
         gap_sentence(d, "batch norm") + " Ioffe & Szegedy 2015 report BN's regularisation indirectly (dropout "
         "could be removed from BN-Inception without more overfitting), with no gap on MNIST to compare."
@@ -405,9 +459,10 @@ def test_batchnorm_narrows_the_train_test_gap(evidence, profile):
 
 
 @pytest.mark.claim("dropout-reduces-overfitting")
-def test_dropout_narrows_the_train_test_gap(evidence, profile):
-    profile.require("default", "the effect sits 0.2 points above its 1-point bar; deciding it takes 40 data splits per seed")
-    d = regulariser_evidence(evidence, profile, "dropout", "dropout-narrows-gap")
+@pytest.mark.parametrize("quantity", REG_QUANTITIES)
+def test_dropout_narrows_the_gap_and_raises_test_accuracy(quantity, evidence, profile):
+    hyp = {"gap": "dropout-narrows-gap", "test-accuracy": "dropout-raises-test-accuracy"}[quantity]
+    d = regulariser_evidence(evidence, profile, "dropout", quantity, hyp)
     evidence.note(
         gap_sentence(d, "dropout") + " Srivastava et al. 2014: MNIST test error 1.60% -> 1.25-1.35% with dropout "
         "at 60,000 examples (Table 2), and no gain from dropout with 100 or 500 training examples (Fig. 10)."
@@ -417,10 +472,12 @@ def test_dropout_narrows_the_train_test_gap(evidence, profile):
 
 @pytest.mark.claim("dropout-slows-training")
 def test_dropout_needs_more_steps_to_fit_the_training_set(evidence, profile):
-    steps, _ = small_size(profile, "dropout")
+    steps = slow_steps(profile)
     r = small_data(tuple(evidence.seeds), "dropout", steps, 1, loss_every=20)
     to_target = lab.steps_to_target(r["loss_steps"], r["train_loss"], SMALL_TARGET)  # (2, S)
     plain, drop = to_target[0], to_target[1]
+    p = small_placebo(tuple(evidence.placebo_seeds), "plain", steps, 1, loss_every=20)
+    plain_placebo = lab.steps_to_target(p["loss_steps"], p["train_loss"], SMALL_TARGET)[0]
     setting = {"n_train": SMALL_N, "cap_steps": steps, "rate": SMALL_LR, "target_nats": SMALL_TARGET}
     evidence.record(f"steps to {SMALL_TARGET:g} nats training loss, plain", plain, unit="steps", setting=setting)
     evidence.record(
@@ -430,6 +487,7 @@ def test_dropout_needs_more_steps_to_fit_the_training_set(evidence, profile):
         "dropout-slows-training",
         np.log2(drop),
         np.log2(plain),
+        placebo=np.log2(plain_placebo),
         label=f"{SMALL_TARGET:g} nats",
         names=("log2 steps dropout", "log2 steps plain"),
     )
@@ -452,8 +510,10 @@ def test_dropout_needs_more_steps_to_fit_the_training_set(evidence, profile):
 
 
 @pytest.mark.claim("augmentation-reduces-overfitting")
-def test_shift_augmentation_narrows_the_gap(evidence, profile):
-    d = regulariser_evidence(evidence, profile, "shift augmentation", "augmentation-narrows-gap")
+@pytest.mark.parametrize("quantity", REG_QUANTITIES)
+def test_shift_augmentation_narrows_the_gap_and_raises_test_accuracy(quantity, evidence, profile):
+    hyp = {"gap": "augmentation-narrows-gap", "test-accuracy": "augmentation-raises-test-accuracy"}[quantity]
+    d = regulariser_evidence(evidence, profile, "shift augmentation", quantity, hyp)
     evidence.note(
         gap_sentence(d, "shift augmentation") + " AlexNet (Krizhevsky et al. 2012, Sec. 4.1) calls the overfitting "
         "without augmentation substantial and credits its colour augmentation with over 1% top-1 error; its crops "
