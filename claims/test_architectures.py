@@ -9,6 +9,7 @@ from torch import nn
 
 from harness.evidence import assert_supported
 from harness.lab import architectures as lab
+from harness.lab import models
 
 ALEXNET_INPUT = (1, 3, 227, 227)
 VGG_INPUT = (1, 3, 224, 224)
@@ -21,9 +22,9 @@ def test_alexnet_layers_parameters_and_pooling(evidence):
     alex, vgg = lab.on_meta(lab.alexnet), lab.on_meta(lab.vgg16)
     layers = {"AlexNet": lab.learned_layers(alex), "VGG-16": lab.learned_layers(vgg)}
     params = {
-        "AlexNet": lab.count_params(alex),
-        "VGG-16": lab.count_params(vgg),
-        "AlexNet, one GPU (no groups)": lab.count_params(lab.on_meta(lab.alexnet, two_gpu=False)),
+        "AlexNet": models.count_params(alex),
+        "VGG-16": models.count_params(vgg),
+        "AlexNet, one GPU (no groups)": models.count_params(lab.on_meta(lab.alexnet, two_gpu=False)),
     }
     for name, n in layers.items():
         evidence.record(f"learned layers of {name}: convolutional, fully connected", [n["conv"], n["fc"]], unit="layers", per="setting")
@@ -95,7 +96,7 @@ def costs(case: str) -> dict:
     out = {}
     for name, specs in (("stack", small), ("single", large)):
         out[name] = {
-            "params": lab.count_params(lab.on_meta(lab.conv_stack, specs, CHANNELS)),
+            "params": models.count_params(lab.on_meta(lab.conv_stack, specs, CHANNELS)),
             "flops": lab.conv_flops(lab.on_meta(lab.conv_stack, specs, CHANNELS), (1, CHANNELS, SIDE, SIDE)),
             "rf": lab.receptive_field(lab.conv_stack(specs, 2), 2),
         }
@@ -152,11 +153,11 @@ def build_and_count(name: str) -> dict:
     model = lab.on_meta(lab.GPT, cfg)
     grown = lab.resident_bytes() - before
     return {
-        "params": lab.count_params(model),
+        "params": models.count_params(model),
         "blocks": len(model.blocks),
         "formula": lab.gpt_params_formula(cfg),
         "grown_mb": grown / 2**20,
-        "fp32_gb": lab.count_params(model) * 4 / 2**30,
+        "fp32_gb": models.count_params(model) * 4 / 2**30,
         "on_meta": all(p.is_meta for p in model.parameters()),
     }
 
