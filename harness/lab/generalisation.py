@@ -14,7 +14,7 @@ import tracemalloc
 import numpy as np
 import torch
 
-from harness.lab import data, models, stacked
+from harness.lab import data, stacked
 
 CLASSES = 10
 
@@ -78,25 +78,18 @@ def random_fourier_curve(seed: int, n_train: int, n_test: int, ratios: tuple[flo
 def stacked_init(seeds: list[int], sizes: tuple[int, ...]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Xavier-normal weights (Glorot & Bengio 2010, as Frankle & Carbin use) of one ReLU MLP per seed,
     built by ``models.mlp``: W[l] (R, sizes[l], sizes[l+1]), b[l] (R, 1, sizes[l+1]) (zeros)."""
-    nets = [models.linears(models.mlp(sizes[0], sizes[1], len(sizes) - 2, sizes[-1], "relu", "xavier", s)) for s in seeds]
-    Ws = [torch.stack([n[l].weight.detach().T.clone() for n in nets]) for l in range(len(sizes) - 1)]
-    bs = [torch.stack([n[l].bias.detach()[None, :].clone() for n in nets]) for l in range(len(sizes) - 1)]
-    return Ws, bs
+    return stacked.module_weights(seeds, sizes, "xavier")
 
 
 def forward(h: torch.Tensor, Ws: list[torch.Tensor], bs: list[torch.Tensor]) -> torch.Tensor:
     """ReLU MLP applied run by run: h (R, m, in) -> logits (R, m, 10)."""
-    for l in range(len(Ws)):
-        h = torch.baddbmm(bs[l], h, Ws[l])
-        if l < len(Ws) - 1:
-            h = torch.relu(h)
-    return h
+    return stacked.forward(h, Ws, bs, "relu")
 
 
 def accuracy(Ws, bs, X: torch.Tensor, y: torch.Tensor) -> np.ndarray:
     """Share of rows classified correctly, per run: X (R, m, in), y (R, m) -> (R,)."""
     with torch.no_grad():
-        return (forward(X, Ws, bs).argmax(-1) == y).float().mean(-1).numpy().astype(np.float64)
+        return stacked.accuracy(forward(X, Ws, bs), y).numpy().astype(np.float64)
 
 
 def train_stacked(
@@ -127,9 +120,7 @@ def train_stacked(
     for t in range(steps):
         idx = orders[:, t]
         logits = forward(X[rows, idx], [p * m for p, m in zip(params[:L], masks)], params[L:])
-        loss = (
-            torch.nn.functional.cross_entropy(logits.reshape(-1, CLASSES), y[rows, idx].reshape(-1), reduction="sum") / batch
-        )  # sum over runs of each run's mean
+        loss = stacked.batch_loss(logits, y[rows, idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
