@@ -20,6 +20,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from harness import stats
+from harness.lab import stacked
 
 # -- attention cost ---------------------------------------------------------------------------------
 
@@ -348,20 +349,12 @@ def bpe_encode(text: str, merges: list[tuple[bytes, bytes]]) -> list[bytes]:
 
 def mlp_stack(seeds: list[int], sizes: tuple[int, ...]) -> list[torch.Tensor]:
     """ReLU MLP weights for R runs, He init, zero biases: [W1 (R, in, h), b1 (R, 1, h), ...]."""
-    out = []
-    gens = [torch.Generator().manual_seed(s) for s in seeds]
-    for a, b in zip(sizes[:-1], sizes[1:]):
-        out.append(torch.stack([torch.randn(a, b, generator=g) * math.sqrt(2.0 / a) for g in gens]))
-        out.append(torch.zeros(len(seeds), 1, b))
-    return out
+    return stacked.interleave(*stacked.normal_weights(seeds, sizes, "he"))
 
 
 def mlp_forward(params: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     """x (R, N, in) -> logits (R, N, out)."""
-    h = x
-    for i in range(0, len(params) - 2, 2):
-        h = torch.relu(torch.baddbmm(params[i + 1], h, params[i]))
-    return torch.baddbmm(params[-1], h, params[-2])
+    return stacked.forward(x, params[0::2], params[1::2], "relu")
 
 
 def train_mlp(
@@ -382,14 +375,13 @@ def train_mlp(
     opt = torch.optim.SGD(ps, lr=lr, momentum=momentum)
     acc = []
     for _ in range(steps):
-        logits = mlp_forward(ps, x)
-        loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum") / x.shape[1]
+        loss = stacked.batch_loss(mlp_forward(ps, x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         if x_test is not None:
             with torch.no_grad():
-                acc.append((mlp_forward(ps, x_test).argmax(-1) == y_test).float().mean(-1).numpy())
+                acc.append(stacked.accuracy(mlp_forward(ps, x_test), y_test).numpy())
     return [p.detach() for p in ps], np.array(acc)
 
 
