@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from harness.lab import data
+from harness.lab import data, stacked
 
 # == Representations ===============================================================================
 
@@ -94,12 +94,6 @@ def shift_images(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     return out
 
 
-def _uniform(shape: tuple, fan_in: int, g: torch.Generator) -> torch.Tensor:
-    """PyTorch's default Linear/Conv2d init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), for weights and biases."""
-    b = 1.0 / math.sqrt(fan_in)
-    return (torch.rand(shape, generator=g) * 2 - 1) * b
-
-
 # Layer tables: (kind, shape) per parameter tensor of one network.  CNN: LeNet-style, two 3x3 conv
 # layers (16 and 32 maps, ReLU, 2x2 max pooling after each: 8x8 -> 4x4 -> 2x2), then a linear read-out.
 DIGIT_NETS = {
@@ -121,7 +115,7 @@ def _init_stacked(kind: str, seeds: tuple[int, ...]) -> list[torch.Tensor]:
     for tag, shape in DIGIT_NETS[kind]:
         if tag in ("w", "k"):
             fan = shape[0] if tag == "w" else math.prod(shape[1:])
-        per = [_uniform(shape, fan, g) for g in gens]
+        per = [stacked.uniform(shape, fan, g) for g in gens]
         out.append(torch.cat(per) if tag in ("k", "c") else torch.stack(per))
     return out
 
@@ -129,14 +123,26 @@ def _init_stacked(kind: str, seeds: tuple[int, ...]) -> list[torch.Tensor]:
 def _forward(kind: str, p: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     """Logits of S networks at once: x (S, B, 8, 8) -> (S, B, 10); seed s sees only its own images."""
     S, B = x.shape[:2]
-    if kind == "linear":
-        return torch.baddbmm(p[1], x.reshape(S, B, 64), p[0])
-    if kind == "MLP":
-        return torch.baddbmm(p[3], torch.relu(torch.baddbmm(p[1], x.reshape(S, B, 64), p[0])), p[2])
+    if kind in ("linear", "MLP"):
+        return stacked.forward(x.reshape(S, B, 64), p[0::2], p[1::2], "relu")
     h = x.transpose(0, 1)  # (B, S, 8, 8): seed s's images in channel s; grouped convolutions keep seeds apart
     h = F.max_pool2d(torch.relu(F.conv2d(h, p[0], p[1], padding=1, groups=S)), 2)  # (B, S*16, 4, 4)
     h = F.max_pool2d(torch.relu(F.conv2d(h, p[2], p[3], padding=1, groups=S)), 2)  # (B, S*32, 2, 2)
     return torch.baddbmm(p[5], h.reshape(B, S, 128).transpose(0, 1), p[4])
+
+
+def _fit(opt: torch.optim.Optimizer, logits_of, Xtr: torch.Tensor, ytr: torch.Tensor, orders: torch.Tensor) -> None:
+    """Train S networks in place with ``opt``, one step per mini-batch of ``orders`` (S, steps, batch) into
+    Xtr (S, n, ...), ytr (S, n); ``logits_of`` maps (S, batch, ...) -> (S, batch, 10).  The loss is S times
+    the mean cross-entropy over all seeds' rows (seeds share no parameters, so each trains as if alone;
+    not ``stacked.batch_loss``, whose sum rounds differently)."""
+    S = Xtr.shape[0]
+    rows = torch.arange(S)[:, None]
+    for idx in orders.unbind(1):
+        loss = F.cross_entropy(logits_of(Xtr[rows, idx]).reshape(-1, 10), ytr[rows, idx].reshape(-1)) * S
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
 
 
 @functools.cache
@@ -154,25 +160,13 @@ def digit_net_accuracies(kind: str, seeds: tuple[int, ...], lr: float, epochs: i
     Xtr, ytr = X[tr], y[tr]  # (S, ntr, 8, 8), (S, ntr)
     params = [t.requires_grad_(True) for t in _init_stacked(kind, seeds)]
     opt = torch.optim.Adam(params, lr=lr)
-    rngs = [np.random.default_rng([s, 1]) for s in seeds]
     S, ntr = len(seeds), tr.shape[1]
-    rows = torch.arange(S)[:, None]
-    for _ in range(epochs):
-        order = torch.tensor(np.stack([r.permutation(ntr) for r in rngs]))
-        for k in range(ntr // batch):
-            idx = order[:, k * batch : (k + 1) * batch]
-            logits = _forward(kind, params, Xtr[rows, idx])
-            # sum of each seed's mean loss: seeds share no parameters, so each trains as if alone
-            loss = F.cross_entropy(logits.reshape(-1, 10), ytr[rows, idx].reshape(-1)) * S
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+    orders = torch.tensor(stacked.batch_orders(list(seeds), [ntr] * S, epochs * (ntr // batch), batch, 1, size_in_key=False))
+    _fit(opt, lambda x: _forward(kind, params, x), Xtr, ytr, orders)
     with torch.no_grad():
         Xte, yte = X[te], y[te]
-        clean = (_forward(kind, params, Xte).argmax(-1) == yte).float().mean(-1)
-        shifted = torch.stack(
-            [(_forward(kind, params, shift_images(Xte, dy, dx)).argmax(-1) == yte).float().mean(-1) for dy, dx in SHIFTS], dim=1
-        )
+        clean = stacked.accuracy(_forward(kind, params, Xte), yte)
+        shifted = torch.stack([stacked.accuracy(_forward(kind, params, shift_images(Xte, dy, dx)), yte) for dy, dx in SHIFTS], dim=1)
     return {"clean": clean.numpy().astype(float), "shifted": shifted.numpy().astype(float)}
 
 
@@ -262,8 +256,8 @@ def fit_sawtooth(widths: tuple[int, ...], k: int, seeds: tuple[int, ...], lrs: t
     rows = []
     for s in seeds:
         g = torch.Generator().manual_seed(int(s))
-        ws = [_uniform((a, b), a, g) for a, b in shapes]
-        bs = [_uniform((b,), a, g) for a, b in shapes]
+        ws = [stacked.uniform((a, b), a, g) for a, b in shapes]
+        bs = [stacked.uniform((b,), a, g) for a, b in shapes]
         rows += [torch.cat([t.reshape(-1) for t in ws + bs]).double()] * L
     theta = torch.stack(rows).requires_grad_(True)  # (R, P), R = S * L
     lr = torch.tensor([a for _ in seeds for a in lrs], dtype=torch.float64)[:, None]
@@ -271,14 +265,9 @@ def fit_sawtooth(widths: tuple[int, ...], k: int, seeds: tuple[int, ...], lrs: t
     nl = len(shapes)
 
     def forward(th: torch.Tensor) -> torch.Tensor:  # (R, n, 1)
-        h = x.expand(th.shape[0], -1, -1)
-        for i, (a, b) in enumerate(shapes):
-            W = th[:, offs[i] : offs[i + 1]].reshape(-1, a, b)
-            bias = th[:, offs[nl + i] : offs[nl + i + 1]].reshape(-1, 1, b)
-            h = torch.baddbmm(bias, h, W)
-            if i < nl - 1:
-                h = torch.relu(h)
-        return h
+        W = [th[:, offs[i] : offs[i + 1]].reshape(-1, a, b) for i, (a, b) in enumerate(shapes)]
+        bias = [th[:, offs[nl + i] : offs[nl + i + 1]].reshape(-1, 1, b) for i, (_, b) in enumerate(shapes)]
+        return stacked.forward(x.expand(th.shape[0], -1, -1), W, bias, "relu")
 
     m, v = torch.zeros_like(theta), torch.zeros_like(theta)
     b1, b2, eps = 0.9, 0.999, 1e-8
@@ -348,24 +337,11 @@ def sigmoid_net_accuracies(
     ytr = torch.tensor(np.stack([s[2] for s in splits]))
     Xte = torch.tensor(np.stack([s[1] for s in splits]), dtype=torch.float32)
     yte = torch.tensor(np.stack([s[3] for s in splits]))
-    gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
-    shapes = [((64, hidden), 64), ((1, hidden), 64), ((hidden, 10), hidden), ((1, 10), hidden)]
-    params = [torch.stack([_uniform(sh, fan, g) for g in gens]).requires_grad_(True) for sh, fan in shapes]
-    opt = torch.optim.SGD(params, lr=lr, momentum=momentum)
+    W, b = stacked.uniform_weights([torch.Generator().manual_seed(int(s)) for s in seeds], (64, hidden, 10))
+    W, b = [w.requires_grad_(True) for w in W], [c.requires_grad_(True) for c in b]
+    opt = torch.optim.SGD(stacked.interleave(W, b), lr=lr, momentum=momentum)
     S, ntr = Xtr.shape[:2]
-    rows = torch.arange(S)[:, None]
-    rngs = [np.random.default_rng([s, 3]) for s in seeds]
-
-    def forward(x):  # (S, B, 64) -> (S, B, 10)
-        return torch.baddbmm(params[3], torch.sigmoid(torch.baddbmm(params[1], x, params[0])), params[2])
-
-    for _ in range(epochs):
-        order = torch.tensor(np.stack([r.permutation(ntr) for r in rngs]))
-        for k in range(ntr // batch):
-            idx = order[:, k * batch : (k + 1) * batch]
-            loss = F.cross_entropy(forward(Xtr[rows, idx]).reshape(-1, 10), ytr[rows, idx].reshape(-1)) * S
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+    orders = torch.tensor(stacked.batch_orders(list(seeds), [ntr] * S, epochs * (ntr // batch), batch, 3, size_in_key=False))
+    _fit(opt, lambda x: stacked.forward(x, W, b, "sigmoid"), Xtr, ytr, orders)
     with torch.no_grad():
-        return (forward(Xte).argmax(-1) == yte).float().mean(-1).numpy().astype(float)
+        return stacked.accuracy(stacked.forward(Xte, W, b, "sigmoid"), yte).numpy().astype(float)
