@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from harness.lab import data, models
+from harness.lab import data, models, stacked
 
 EPS = 1e-5  # torch's default eps for every normalisation layer
 NOISE_MEAN = 1.0  # noisy BN: per-step mean offsets ~ U(-1, 1) per unit (BN outputs have std 1)
@@ -77,15 +77,6 @@ def split(seed: int, n_train: int | None, n: int = 1797) -> tuple[np.ndarray, np
     if n_train is None:
         return perm, perm[:0]
     return perm[:n_train], perm[n_train:]
-
-
-def _stack_init(seeds: tuple[int, ...], reps: int, width: int, depth: int, act: str, init: str):
-    """Each seed's MLP (harness.models.mlp), repeated ``reps`` times per seed, seed-major:
-    W[l] (S*reps, in, out), b[l] (S*reps, 1, out)."""
-    nets = [models.linears(models.mlp(64, width, depth, 10, act, init, s)) for s in seeds]
-    W = [torch.stack([nets[i][l].weight.detach().T for i in range(len(seeds)) for _ in range(reps)]) for l in range(depth + 1)]
-    b = [torch.stack([nets[i][l].bias.detach()[None, :] for i in range(len(seeds)) for _ in range(reps)]) for l in range(depth + 1)]
-    return W, b
 
 
 def train_grid(
@@ -148,7 +139,7 @@ def train_grid(
     any_aug = bool(augment.any())
 
     # identical initial weights for every run of a seed (seed-major stack, then reorder to (c, s, l))
-    W0, b0 = _stack_init(seeds, L, width, depth, act, init)
+    W0, b0 = stacked.module_weights(seeds, [64] + [width] * depth + [10], init, repeat=L)
     order = torch.tensor([s * L + l for _ in range(C) for s in range(S) for l in range(L)])
     params = [w[order].clone() for w in W0] + [b[order].clone() for b in b0]
     params += [torch.ones(R, 1, width) for _ in range(depth)] + [torch.zeros(R, 1, width) for _ in range(depth)]
@@ -160,13 +151,8 @@ def train_grid(
     f = models.ACTIVATIONS[act]()
 
     # mini-batch order per seed, shared by all conditions and rates of the seed
-    per_epoch = n_tr // batch
-    epochs = -(-steps // per_epoch)
-    orders = []
-    for s in seeds:
-        rng = np.random.default_rng([s, 1])
-        orders.append(np.concatenate([rng.permutation(n_tr)[: per_epoch * batch] for _ in range(epochs)]).reshape(-1, batch)[:steps])
-    pos = torch.tensor(np.stack(orders))[r_s]  # (R, steps, batch) positions in the seed's training split
+    orders = stacked.batch_orders(list(seeds), [n_tr] * S, steps, batch, 1, size_in_key=False)
+    pos = torch.tensor(orders)[r_s]  # (R, steps, batch) positions in the seed's training split
     gen = torch.Generator().manual_seed(int(seeds[0]))
 
     noisy_rows = torch.nonzero(noisy.view(-1) > 0).view(-1)
@@ -253,15 +239,10 @@ def train_grid(
         if any_aug:
             sh = torch.where(augment, torch.randint(0, 9, rows.shape, generator=gen), torch.full_like(rows, 4))
         logits, layer_stats = forward(gather(rows, sh), True, batch)
-        loss = nn.functional.cross_entropy(logits.reshape(-1, 10), y_all[rows].reshape(-1), reduction="sum") / batch
+        loss = stacked.batch_loss(logits, y_all[rows])
         grads = torch.autograd.grad(loss, params, allow_unused=True)  # BN's scale and shift are unused without BN
-        rate = lr * (0.1 if t >= steps * (1 - decay_last) else 1.0)
+        stacked.sgd_step_(params, grads, lr * (0.1 if t >= steps * (1 - decay_last) else 1.0), vel, momentum)
         with torch.no_grad():
-            for p, v, g in zip(params, vel, grads):
-                if g is None:
-                    continue
-                v.mul_(momentum).add_(g)
-                p.sub_(rate.view(-1, *([1] * (p.dim() - 1))) * v)
             if (t + 1) % eval_every == 0:  # a diverged run is frozen at zero (NaN stays inside its own run anyway)
                 bad = torch.zeros(R, dtype=torch.bool)
                 for p in params:
@@ -344,17 +325,12 @@ def train_small(
     tr_idx = torch.tensor(np.stack([a for a, _ in splits]))  # (S, n_tr)
     te_idx = torch.tensor(np.stack([b for _, b in splits]))  # (S, n_te)
     all_rows = torch.cat([tr_idx, te_idx], 1)  # (S, 1797): training rows first (BN statistics from them)
-    W0, b0 = _stack_init(seeds, 1, width, depth, "relu", "he")
+    W0, b0 = stacked.module_weights(seeds, [64] + [width] * depth + [10], "he")
     nets = [_SmallNet(cond, W0, b0, depth, width) for cond in conditions]
     params = [p for net in nets for p in net.params]
     vel = [torch.zeros_like(p) for p in params]
-    per_epoch = n_train // batch
-    epochs = -(-steps // per_epoch)
-    orders = []
-    for s in seeds:  # the per-seed batch order of train_grid
-        rng = np.random.default_rng([s, 1])
-        orders.append(np.concatenate([rng.permutation(n_train)[: per_epoch * batch] for _ in range(epochs)]).reshape(-1, batch)[:steps])
-    batches = torch.gather(tr_idx, 1, torch.tensor(np.stack(orders)).reshape(S, -1)).reshape(S, steps, batch)
+    orders = stacked.batch_orders(list(seeds), [n_train] * S, steps, batch, 1, size_in_key=False)  # train_grid's per-seed order
+    batches = torch.gather(tr_idx, 1, torch.tensor(orders).reshape(S, -1)).reshape(S, steps, batch)
     rng = np.random.default_rng([int(seeds[0]), 5])  # numpy's PCG64: several times faster than torch.rand here
     flat, unshifted = Xs.reshape(-1, 64), Xs[4]
 
