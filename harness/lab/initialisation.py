@@ -178,11 +178,7 @@ def train_stacked(
         elif optimizer == "momentum":
             stacked.sgd_step_(params, grads, lr, [m for m, _ in state], momentum)
         elif optimizer == "adam":
-            with torch.no_grad():
-                for p, (m, v), g in zip(params, state, grads):
-                    m.mul_(0.9).add_(g, alpha=0.1)
-                    v.mul_(0.999).addcmul_(g, g, value=0.001)
-                    p.sub_(lr * (m / (1 - 0.9 ** (t + 1))) / ((v / (1 - 0.999 ** (t + 1))).sqrt() + 1e-8))
+            stacked.adam_step_(params, state, grads, lr, t + 1, weights=(0.1, 0.001))
         else:
             raise ValueError(f"unknown optimizer {optimizer!r}; use 'sgd', 'momentum' or 'adam'")
     loss, err = evaluate(X, y, Wp, bp, act)

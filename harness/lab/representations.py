@@ -269,15 +269,10 @@ def fit_sawtooth(widths: tuple[int, ...], k: int, seeds: tuple[int, ...], lrs: t
         bias = [th[:, offs[nl + i] : offs[nl + i + 1]].reshape(-1, 1, b) for i, (_, b) in enumerate(shapes)]
         return stacked.forward(x.expand(th.shape[0], -1, -1), W, bias, "relu")
 
-    m, v = torch.zeros_like(theta), torch.zeros_like(theta)
-    b1, b2, eps = 0.9, 0.999, 1e-8
+    moments = [(torch.zeros_like(theta), torch.zeros_like(theta))]
     for t in range(1, steps + 1):
         loss = ((forward(theta) - target) ** 2).mean(dim=(1, 2)).sum()  # sum of per-run MSEs
-        (g,) = torch.autograd.grad(loss, theta)
-        with torch.no_grad():  # Adam (Kingma & Ba 2014), one rate per run
-            m.mul_(b1).add_(g, alpha=1 - b1)
-            v.mul_(b2).addcmul_(g, g, value=1 - b2)
-            theta -= lr * (m / (1 - b1**t)) / ((v / (1 - b2**t)).sqrt() + eps)
+        stacked.adam_step_([theta], moments, torch.autograd.grad(loss, theta), lr, t)  # one rate per run
     with torch.no_grad():
         f = forward(theta)[..., 0]  # (R, n)
     err = f - target[..., 0]

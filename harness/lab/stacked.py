@@ -181,3 +181,20 @@ def sgd_step_(params, grads, lr: torch.Tensor | float, vel=None, momentum: float
             if g is not None:
                 v.mul_(momentum).add_(g)
                 p.sub_(lr * v)
+
+
+def adam_step_(
+    params, moments, grads, lr: torch.Tensor | float, t: int, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weights=None
+) -> None:
+    """One Adam step in place, without autograd (Kingma & Ba 2014, Alg. 1); ``t`` counts from 1.
+
+    moments: one (m, v) pair of zero-started tensors per parameter.  ``weights`` are the factors of the new
+    gradient in m and v, (1 - beta1, 1 - beta2) by default; a caller that wrote them as the decimals
+    (0.1, 0.001) passes those, which round differently.  ``lr`` broadcasts against each parameter."""
+    b1, b2 = betas
+    w1, w2 = (1 - b1, 1 - b2) if weights is None else weights
+    with torch.no_grad():
+        for p, (m, v), g in zip(params, moments, grads):
+            m.mul_(b1).add_(g, alpha=w1)
+            v.mul_(b2).addcmul_(g, g, value=w2)
+            p.sub_(lr * (m / (1 - b1**t)) / ((v / (1 - b2**t)).sqrt() + eps))
