@@ -171,11 +171,6 @@ def recall_batch(gens: list[torch.Generator], batch: int, length: int, keys: int
     return torch.stack(ks), torch.stack(vs), torch.stack(ys)
 
 
-def _uniform(g: torch.Generator, *shape: int, fan: int) -> torch.Tensor:
-    b = 1 / math.sqrt(fan)  # PyTorch's nn.Linear / nn.GRU default range
-    return (torch.rand(*shape, generator=g) * 2 - 1) * b
-
-
 def recall_params(kind: str, seeds: list[int], keys: int, width: int) -> dict[str, torch.Tensor]:
     """Parameters of R models stacked on a leading axis.  Both kinds share the token embedding
     (key embedding + value embedding, width d) and an 8-way output layer; 'attention' adds one
@@ -189,15 +184,15 @@ def recall_params(kind: str, seeds: list[int], keys: int, width: int) -> dict[st
         }
         if kind == "attention":
             for n in "qkv":
-                p["W" + n] = _uniform(g, width, width, fan=width)
+                p["W" + n] = stacked.uniform((width, width), width, g)
         else:
             p |= {
-                "Wx": _uniform(g, width, 3 * width, fan=width),
-                "Wh": _uniform(g, width, 3 * width, fan=width),
-                "bx": _uniform(g, 1, 3 * width, fan=width),
-                "bh": _uniform(g, 1, 3 * width, fan=width),
+                "Wx": stacked.uniform((width, 3 * width), width, g),
+                "Wh": stacked.uniform((width, 3 * width), width, g),
+                "bx": stacked.uniform((1, 3 * width), width, g),
+                "bh": stacked.uniform((1, 3 * width), width, g),
             }
-        p |= {"Wo": _uniform(g, width, RECALL_VALUES, fan=width), "bo": _uniform(g, 1, RECALL_VALUES, fan=width)}
+        p |= {"Wo": stacked.uniform((width, RECALL_VALUES), width, g), "bo": stacked.uniform((1, RECALL_VALUES), width, g)}
         runs.append(p)
     return {k: torch.stack([p[k] for p in runs]).requires_grad_(True) for k in runs[0]}
 
