@@ -6,7 +6,8 @@ its tests in ``claims/test_<theme>.py`` and its experiment code in ``harness/lab
 (themes without experiment code of their own use the shared pieces only).
 
 Shared pieces: ``data`` (data sets), ``models`` (torch MLPs and inits), ``stacked`` (seeds,
-mini-batch orders and helpers of the run-axis training), ``train`` (convex softmax models by GD
+mini-batch orders, and one MLP per seed on a run axis: its inits, forward pass, losses, accuracy
+and SGD step), ``train`` (convex softmax models by GD
 and SGD), ``measure`` (gradients and activations of a model), ``timing`` (interleaved timers,
 foreign-load detection), ``runtime`` (threads and determinism).
 """

@@ -11,7 +11,7 @@ import functools
 import numpy as np
 import torch
 
-from harness.lab import data, models
+from harness.lab import data, models, stacked
 
 DIE_SMALL = 0.1  # the dying-ReLU runs' ordinary training rate after the one large step
 DIE_BATCH = 128  # the one large step of the dying-ReLU runs is taken on this many digits
@@ -98,10 +98,7 @@ def dying_run(seed: int, width: int, lr: float, epochs: int) -> dict:
 
 def stacked_init(seeds: tuple, n_lrs: int, init: str = "he") -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Weights of each seed's MLP (``init``: He by default), repeated per rate: W (R, in, out), b (R, 1, out), R = seeds x rates."""
-    nets = [models.linears(models.mlp(64, SPEED_WIDTH, SPEED_DEPTH, 10, "relu", init, s)) for s in seeds]
-    Ws = [torch.stack([nets[i][l].weight.detach().T for i in range(len(seeds)) for _ in range(n_lrs)]) for l in range(SPEED_DEPTH + 1)]
-    bs = [torch.stack([nets[i][l].bias.detach()[None, :] for i in range(len(seeds)) for _ in range(n_lrs)]) for l in range(SPEED_DEPTH + 1)]
-    return Ws, bs
+    return stacked.module_weights(seeds, [64] + [SPEED_WIDTH] * SPEED_DEPTH + [10], init, repeat=n_lrs)
 
 
 @functools.cache
@@ -122,17 +119,8 @@ def epochs_to_targets(act: str, seeds: tuple, order: int, lrs: tuple, targets: t
     vel = [torch.zeros_like(p) for p in params]
     lr = torch.tensor([float(a) for _ in seeds for a in lrs])[:, None, None]
     per_epoch = n // SPEED_BATCH
-    orders = []
-    for s in seeds:
-        rng = np.random.default_rng([s, 2, order])
-        o = np.stack([rng.permutation(n)[: per_epoch * SPEED_BATCH] for _ in range(cap)]).reshape(-1, SPEED_BATCH)
-        orders += [o] * len(lrs)
-    idx = torch.tensor(np.stack(orders))  # (R, steps, batch)
-
-    def forward(h, W, b, act=f):  # h: (R, batch, 64) -> logits (R, batch, 10)
-        for l in range(SPEED_DEPTH):
-            h = act(torch.baddbmm(b[l], h, W[l]))
-        return torch.baddbmm(b[SPEED_DEPTH], h, W[SPEED_DEPTH])
+    orders = stacked.batch_orders(list(seeds), [n] * len(seeds), cap * per_epoch, SPEED_BATCH, (2, order), size_in_key=False)
+    idx = torch.tensor(np.repeat(orders, len(lrs), axis=0))  # (R, steps, batch): a seed's order for each of its rates
 
     R, T = idx.shape[0], len(targets)
     reached = np.full((R, T), float(cap))
@@ -140,18 +128,13 @@ def epochs_to_targets(act: str, seeds: tuple, order: int, lrs: tuple, targets: t
     tg = np.array(targets)
     for t in range(cap * per_epoch):
         xb, yb = X[idx[:, t]], y[idx[:, t]]
-        loss = (
-            torch.nn.functional.cross_entropy(forward(xb, Ws, bs).reshape(-1, 10), yb.reshape(-1), reduction="sum") / SPEED_BATCH
-        )  # sum over runs of each run's mean
-        grads = torch.autograd.grad(loss, params)
+        grads = torch.autograd.grad(stacked.batch_loss(stacked.forward(xb, Ws, bs, f), yb), params)
+        stacked.sgd_step_(params, grads, lr, vel, SPEED_MOMENTUM)
         with torch.no_grad():
-            for p, v, g in zip(params, vel, grads):
-                v.mul_(SPEED_MOMENTUM).add_(g)
-                p.sub_(lr * v)
             active = np.flatnonzero(todo.any(axis=1))
             a = torch.from_numpy(active)
-            logits = forward(X.expand(len(active), n, X.shape[1]), [w[a] for w in Ws], [b[a] for b in bs], act=f_)
-            err = (logits.argmax(-1) != y).float().mean(-1).numpy()
+            logits = stacked.forward(X.expand(len(active), n, X.shape[1]), [w[a] for w in Ws], [b[a] for b in bs], f_)
+            err = stacked.error(logits, y).numpy()
         hit = (err[:, None] <= tg[None, :]) & todo[active]
         rows, cols = np.nonzero(hit)
         reached[active[rows], cols] = (t + 1) / per_epoch

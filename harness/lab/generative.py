@@ -7,13 +7,11 @@ train at once (weights carry a leading run axis R).
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 from torch.nn import functional as F
 
-from harness.lab.stacked import generator as _gen
+from harness.lab import stacked
 
 # == GANs ===========================================================================================
 
@@ -30,23 +28,13 @@ def mixture_samples(n: int, g: torch.Generator, runs: int = 1) -> torch.Tensor:
 
 def init_mlp(seeds: list[int], sizes: tuple[int, ...], tag: int) -> list[torch.Tensor]:
     """R stacked MLPs (one per seed): [W_1 (R, in, out), b_1 (R, 1, out), ...], PyTorch's default init."""
-    params = []
-    g = [_gen(s, tag) for s in seeds]
-    for a, b in zip(sizes[:-1], sizes[1:]):
-        bound = 1 / math.sqrt(a)
-        params.append(torch.stack([(torch.rand(a, b, generator=gi) * 2 - 1) * bound for gi in g]))
-        params.append(torch.stack([(torch.rand(1, b, generator=gi) * 2 - 1) * bound for gi in g]))
-    return [p.requires_grad_(True) for p in params]
+    W, b = stacked.uniform_weights([stacked.generator(s, tag) for s in seeds], sizes)
+    return [p.requires_grad_(True) for p in stacked.interleave(W, b)]
 
 
 def mlp_forward(params: list[torch.Tensor], x: torch.Tensor, slope: float = 0.0) -> torch.Tensor:
     """Stacked MLP: x (R, n, in) -> (R, n, out); hidden layers ReLU (LeakyReLU when slope > 0)."""
-    n_layers = len(params) // 2
-    for i in range(n_layers):
-        x = torch.baddbmm(params[2 * i + 1], x, params[2 * i])
-        if i < n_layers - 1:
-            x = F.leaky_relu(x, slope) if slope else torch.relu(x)
-    return x
+    return stacked.forward(x, params[0::2], params[1::2], (lambda h: F.leaky_relu(h, slope)) if slope else "relu")
 
 
 GEN_SIZES, DISC_SIZES, LATENT = (2, 32, 32, 1), (1, 32, 32, 1), 2
@@ -116,8 +104,8 @@ def train_gan(
     """
     R = len(seeds)
     gen, disc = init_mlp(seeds, GEN_SIZES, 401), init_mlp(seeds, DISC_SIZES, 402)
-    g = _gen(seeds[0], 403, R)
-    g_eval = _gen(seeds[0], 404, R)
+    g = stacked.generator(seeds[0], 403, R)
+    g_eval = stacked.generator(seeds[0], 404, R)
     opt_g = torch.optim.Adam(gen, lr=lr, betas=(0.5, 0.999), fused=True)
     opt_d = torch.optim.Adam(disc, lr=lr, betas=(0.5, 0.999), fused=True)
 

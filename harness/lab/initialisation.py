@@ -24,25 +24,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from harness.lab import timing
-
-SCHEMES: dict[str, Callable[[int, int], float]] = {
-    "fan-in": lambda fi, fo: 1.0 / fi,
-    "fan-out": lambda fi, fo: 1.0 / fo,
-    "glorot": lambda fi, fo: 2.0 / (fi + fo),
-    "he": lambda fi, fo: 2.0 / fi,
-    "normal": lambda fi, fo: 1.0,
-    "standard": lambda fi, fo: 1.0 / (3.0 * fi),
-}
-UNIFORM = frozenset({"standard"})  # schemes drawn from U(-a, a) with a = sqrt(3 var) instead of N(0, var)
-
-ACTS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "relu": torch.relu,
-    "sigmoid": torch.sigmoid,
-    "tanh": torch.tanh,
-    "linear": lambda h: h,
-}
-
+from harness.lab import stacked, timing
 
 # -- weights -------------------------------------------------------------------------------------
 
@@ -55,29 +37,14 @@ def stacked_weights(
     sizes: [in, hidden..., out].  Returns W[l]: (R, sizes[l], sizes[l+1]) and b[l]: (R, 1, sizes[l+1]),
     R = len(seeds) * repeat.  Seed s draws the same weights under every normal scheme (one standard-normal
     draw, scaled by the scheme's std), so schemes compare on identical directions; a uniform scheme
-    (``UNIFORM``) draws U(-1, 1) with the same generator, scaled to the scheme's variance.
+    (``stacked.UNIFORM``) draws U(-1, 1) with the same generator, scaled to the scheme's variance.
     """
-    Ws: list[list[torch.Tensor]] = [[] for _ in sizes[:-1]]
-    for s in seeds:
-        g = torch.Generator().manual_seed(int(s))
-        for l, (fi, fo) in enumerate(zip(sizes[:-1], sizes[1:])):
-            if scheme in UNIFORM:
-                u = 2.0 * torch.rand(fi, fo, generator=g, dtype=torch.float64) - 1.0
-                w = u * math.sqrt(3.0 * SCHEMES[scheme](fi, fo))
-            else:
-                w = torch.randn(fi, fo, generator=g, dtype=torch.float64) * math.sqrt(SCHEMES[scheme](fi, fo))
-            Ws[l] += [w.to(dtype)] * repeat
-    W = [torch.stack(ws) for ws in Ws]
-    b = [torch.zeros(w.shape[0], 1, w.shape[2], dtype=dtype) for w in W]
-    return W, b
+    return stacked.scheme_weights(seeds, sizes, scheme, repeat=repeat, draw=torch.float64, dtype=dtype)
 
 
 def forward(h: torch.Tensor, W: Sequence[torch.Tensor], b: Sequence[torch.Tensor], act: str) -> torch.Tensor:
     """Stacked MLP: h (R, batch, in) -> logits (R, batch, out); every layer but the last applies ``act``."""
-    f = ACTS[act]
-    for l in range(len(W) - 1):
-        h = f(torch.baddbmm(b[l], h, W[l]))
-    return torch.baddbmm(b[-1], h, W[-1])
+    return stacked.forward(h, W, b, act)
 
 
 # -- variance profiles at initialisation -------------------------------------------------------------
@@ -103,7 +70,7 @@ def linear_variance_profiles(
     for scheme in schemes:
         s, h = [], x.clone().requires_grad_(True)
         for w, fi, fo in zip(unit, sizes[:-1], sizes[1:]):
-            h = torch.bmm(h, w * math.sqrt(SCHEMES[scheme](fi, fo)))
+            h = torch.bmm(h, w * math.sqrt(stacked.VARIANCES[scheme](fi, fo)))
             h.retain_grad()
             s.append(h)
         (h * up).sum().backward()
@@ -129,7 +96,7 @@ def relu_second_moments(
         for scheme in schemes:
             h, m = x, []
             for w in unit:
-                h = torch.relu(torch.bmm(h, w * math.sqrt(SCHEMES[scheme](width, width))))
+                h = torch.relu(torch.bmm(h, w * math.sqrt(stacked.VARIANCES[scheme](width, width))))
                 m.append(float((h**2).mean()))
             out[scheme] = np.array(m)
     return out
@@ -145,8 +112,8 @@ def evaluate(
     R, n = W[0].shape[0], len(X)
     with torch.no_grad():
         logits = forward(X.expand(R, n, X.shape[1]), W, b, act)
-        loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), y.expand(R, n), reduction="none").mean(1)
-        err = (logits.argmax(-1) != y).to(X.dtype).mean(1)
+        loss = stacked.run_losses(logits, y.expand(R, n))
+        err = stacked.error(logits, y, X.dtype)
     return loss.numpy().copy(), err.numpy().copy()
 
 
@@ -204,24 +171,19 @@ def train_stacked(
     for t in range(steps):
         xb, yb = X[idx[:, t]], y[idx[:, t]]
         logits = forward(xb, Wp, bp, act)
-        per_run = torch.nn.functional.cross_entropy(logits.transpose(1, 2), yb, reduction="none").mean(1)  # (R,)
+        per_run = stacked.run_losses(logits, yb)  # (R,)
         grads = torch.autograd.grad(per_run.sum(), params)  # runs are independent: each gets its own gradient
         batch_loss[:, t] = per_run.detach().numpy()
         if grad_rms0 is None:
             grad_rms0 = np.stack([g.pow(2).mean(dim=(1, 2)).sqrt().numpy() for g in grads[: len(layers)]], axis=1)
-        with torch.no_grad():
-            for p, (m, v), g in zip(params, state, grads):
-                if optimizer == "sgd":
-                    p.sub_(lr * g)
-                elif optimizer == "momentum":
-                    m.mul_(momentum).add_(g)
-                    p.sub_(lr * m)
-                elif optimizer == "adam":
-                    m.mul_(0.9).add_(g, alpha=0.1)
-                    v.mul_(0.999).addcmul_(g, g, value=0.001)
-                    p.sub_(lr * (m / (1 - 0.9 ** (t + 1))) / ((v / (1 - 0.999 ** (t + 1))).sqrt() + 1e-8))
-                else:
-                    raise ValueError(f"unknown optimizer {optimizer!r}; use 'sgd', 'momentum' or 'adam'")
+        if optimizer == "sgd":
+            stacked.sgd_step_(params, grads, lr)
+        elif optimizer == "momentum":
+            stacked.sgd_step_(params, grads, lr, [m for m, _ in state], momentum)
+        elif optimizer == "adam":
+            stacked.adam_step_(params, state, grads, lr, t + 1, weights=(0.1, 0.001))
+        else:
+            raise ValueError(f"unknown optimizer {optimizer!r}; use 'sgd', 'momentum' or 'adam'")
     loss, err = evaluate(X, y, Wp, bp, act)
     bad = ~np.isfinite(loss)
     loss[bad], err[bad] = worst, 1.0
@@ -312,7 +274,7 @@ class TanhMLP(torch.nn.Module):
         for fi, fo in zip(sizes[:-1], sizes[1:]):
             lin = torch.nn.Linear(fi, fo, dtype=dtype)
             with torch.no_grad():
-                lin.weight.normal_(0.0, math.sqrt(SCHEMES["glorot"](fi, fo)), generator=g)
+                lin.weight.normal_(0.0, math.sqrt(stacked.VARIANCES["glorot"](fi, fo)), generator=g)
                 lin.bias.normal_(0.0, 0.1, generator=g)  # non-zero biases, so their gradients are checked too
             self.layers.append(lin)
         self.broken = broken

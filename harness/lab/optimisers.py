@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from harness.lab import models, train
+from harness.lab import stacked, train
 from harness.lab.stacked import with_bias
 
 RULES = ("sgd", "momentum", "rmsprop", "adam", "adagrad")
@@ -179,29 +179,9 @@ def softmax_grid(
 # -- one-hidden-layer ReLU networks, many runs batched ------------------------------------------
 
 
-def _stacked_mlp(width: int, inits: list[int], in_features: int, classes: int) -> list[torch.Tensor]:
-    """He-initialised one-hidden-layer nets (harness.models.mlp), one per init seed: W1 (R, in, width),
-    b1 (R, 1, width), W2 (R, width, classes), b2 (R, 1, classes); float32."""
-    nets = [models.linears(models.mlp(in_features, width, 1, classes, "relu", "he", s)) for s in inits]
-    return [
-        torch.stack([n[0].weight.detach().T for n in nets]),
-        torch.stack([n[0].bias.detach()[None] for n in nets]),
-        torch.stack([n[1].weight.detach().T for n in nets]),
-        torch.stack([n[1].bias.detach()[None] for n in nets]),
-    ]
-
-
-def _logits(params: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    """x: (R, batch, in) or (batch, in) -> logits (R, batch, classes)."""
-    W1, b1, W2, b2 = params
-    if x.dim() == 2:
-        x = x.expand(W1.shape[0], *x.shape)
-    return torch.baddbmm(b2, torch.relu(torch.baddbmm(b1, x, W1)), W2)
-
-
 def _full_loss(params: list[torch.Tensor], X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy on the whole set, per run: (R,); nan/inf for diverged runs."""
-    z = _logits(params, X)
+    """Mean cross-entropy on the whole set (X (n, in), y (n,)), per run: (R,); nan/inf for diverged runs."""
+    z = stacked.forward(X.expand(params[0].shape[0], *X.shape), params[0::2], params[1::2])
     return torch.logsumexp(z, -1).mean(-1) - z.gather(-1, y.expand(z.shape[0], -1)[..., None]).squeeze(-1).mean(-1)
 
 
@@ -226,7 +206,8 @@ def train_mlps(
     ``held_out`` (X, y), 'held_out' final losses (R,) on it.
     """
     n, classes = len(X), int(y.max()) + 1
-    params = [p.clone().requires_grad_(True) for p in _stacked_mlp(width, list(inits), X.shape[1], classes)]
+    W, b = stacked.module_weights(list(inits), (X.shape[1], width, classes), "he")
+    params = [p.clone().requires_grad_(True) for p in stacked.interleave(W, b)]
     R = len(inits)
     lr = torch.tensor(np.asarray(lrs, dtype=np.float32))[:, None, None]
     states = [new_state(rule, p.detach()) for p in params]
@@ -237,9 +218,8 @@ def train_mlps(
         out["initial"] = _full_loss(params, X, y).numpy().astype(float)
     for t in range(1, steps + 1):
         idx = order[(t - 1) * batch : t * batch]
-        logits = _logits(params, X[idx])
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, classes), y[idx].repeat(R), reduction="sum") / batch
-        grads = torch.autograd.grad(loss, params)  # the sum over runs of each run's mean loss: per-run gradients
+        logits = stacked.forward(X[idx].expand(R, -1, -1), params[0::2], params[1::2])
+        grads = torch.autograd.grad(stacked.batch_loss(logits, y[idx].expand(R, -1)), params)  # per-run gradients
         with torch.no_grad():
             for p, g, st in zip(params, grads, states):
                 step_(rule, p, g, st, lr, t)

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from harness.lab import data
+from harness.lab import data, stacked
 
 # == Representations ===============================================================================
 
@@ -106,12 +106,6 @@ def shift_images(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     return out
 
 
-def _uniform(shape: tuple, fan_in: int, g: torch.Generator) -> torch.Tensor:
-    """PyTorch's default Linear/Conv2d init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)), for weights and biases."""
-    b = 1.0 / math.sqrt(fan_in)
-    return (torch.rand(shape, generator=g) * 2 - 1) * b
-
-
 # Layer tables: (kind, shape) per parameter tensor of one network.  CNN: LeNet-style, two 3x3 conv
 # layers (16 and 32 maps, ReLU, 2x2 max pooling after each: 8x8 -> 4x4 -> 2x2), then a linear read-out.
 DIGIT_NETS = {
@@ -133,7 +127,7 @@ def _init_stacked(kind: str, seeds: tuple[int, ...]) -> list[torch.Tensor]:
     for tag, shape in DIGIT_NETS[kind]:
         if tag in ("w", "k"):
             fan = shape[0] if tag == "w" else math.prod(shape[1:])
-        per = [_uniform(shape, fan, g) for g in gens]
+        per = [stacked.uniform(shape, fan, g) for g in gens]
         out.append(torch.cat(per) if tag in ("k", "c") else torch.stack(per))
     return out
 
@@ -141,14 +135,26 @@ def _init_stacked(kind: str, seeds: tuple[int, ...]) -> list[torch.Tensor]:
 def _forward(kind: str, p: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     """Logits of S networks at once: x (S, B, 8, 8) -> (S, B, 10); seed s sees only its own images."""
     S, B = x.shape[:2]
-    if kind == "linear":
-        return torch.baddbmm(p[1], x.reshape(S, B, 64), p[0])
-    if kind == "MLP":
-        return torch.baddbmm(p[3], torch.relu(torch.baddbmm(p[1], x.reshape(S, B, 64), p[0])), p[2])
+    if kind in ("linear", "MLP"):
+        return stacked.forward(x.reshape(S, B, 64), p[0::2], p[1::2], "relu")
     h = x.transpose(0, 1)  # (B, S, 8, 8): seed s's images in channel s; grouped convolutions keep seeds apart
     h = F.max_pool2d(torch.relu(F.conv2d(h, p[0], p[1], padding=1, groups=S)), 2)  # (B, S*16, 4, 4)
     h = F.max_pool2d(torch.relu(F.conv2d(h, p[2], p[3], padding=1, groups=S)), 2)  # (B, S*32, 2, 2)
     return torch.baddbmm(p[5], h.reshape(B, S, 128).transpose(0, 1), p[4])
+
+
+def _fit(opt: torch.optim.Optimizer, logits_of, Xtr: torch.Tensor, ytr: torch.Tensor, orders: torch.Tensor) -> None:
+    """Train S networks in place with ``opt``, one step per mini-batch of ``orders`` (S, steps, batch) into
+    Xtr (S, n, ...), ytr (S, n); ``logits_of`` maps (S, batch, ...) -> (S, batch, 10).  The loss is S times
+    the mean cross-entropy over all seeds' rows (seeds share no parameters, so each trains as if alone;
+    not ``stacked.batch_loss``, whose sum rounds differently)."""
+    S = Xtr.shape[0]
+    rows = torch.arange(S)[:, None]
+    for idx in orders.unbind(1):
+        loss = F.cross_entropy(logits_of(Xtr[rows, idx]).reshape(-1, 10), ytr[rows, idx].reshape(-1)) * S
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
 
 
 @functools.cache
@@ -166,25 +172,13 @@ def digit_net_accuracies(kind: str, seeds: tuple[int, ...], lr: float, epochs: i
     Xtr, ytr = X[tr], y[tr]  # (S, ntr, 8, 8), (S, ntr)
     params = [t.requires_grad_(True) for t in _init_stacked(kind, seeds)]
     opt = torch.optim.Adam(params, lr=lr)
-    rngs = [np.random.default_rng([s, 1]) for s in seeds]
     S, ntr = len(seeds), tr.shape[1]
-    rows = torch.arange(S)[:, None]
-    for _ in range(epochs):
-        order = torch.tensor(np.stack([r.permutation(ntr) for r in rngs]))
-        for k in range(ntr // batch):
-            idx = order[:, k * batch : (k + 1) * batch]
-            logits = _forward(kind, params, Xtr[rows, idx])
-            # sum of each seed's mean loss: seeds share no parameters, so each trains as if alone
-            loss = F.cross_entropy(logits.reshape(-1, 10), ytr[rows, idx].reshape(-1)) * S
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+    orders = torch.tensor(stacked.batch_orders(list(seeds), [ntr] * S, epochs * (ntr // batch), batch, 1, size_in_key=False))
+    _fit(opt, lambda x: _forward(kind, params, x), Xtr, ytr, orders)
     with torch.no_grad():
         Xte, yte = X[te], y[te]
-        clean = (_forward(kind, params, Xte).argmax(-1) == yte).float().mean(-1)
-        shifted = torch.stack(
-            [(_forward(kind, params, shift_images(Xte, dy, dx)).argmax(-1) == yte).float().mean(-1) for dy, dx in SHIFTS], dim=1
-        )
+        clean = stacked.accuracy(_forward(kind, params, Xte), yte)
+        shifted = torch.stack([stacked.accuracy(_forward(kind, params, shift_images(Xte, dy, dx)), yte) for dy, dx in SHIFTS], dim=1)
     return {"clean": clean.numpy().astype(float), "shifted": shifted.numpy().astype(float)}
 
 
@@ -281,8 +275,8 @@ def fit_sawtooth(
     rows = []
     for s in seeds:
         g = torch.Generator().manual_seed(int(s))
-        ws = [_uniform((a, b), a, g) for a, b in shapes]
-        bs = [_uniform((b,), a, g) for a, b in shapes]
+        ws = [stacked.uniform((a, b), a, g) for a, b in shapes]
+        bs = [stacked.uniform((b,), a, g) for a, b in shapes]
         if init == "he":
             ws = [torch.randn((a, b), generator=g) * math.sqrt(2.0 / a) for a, b in shapes]
             bs = [torch.zeros(b) for _, b in shapes]
@@ -295,24 +289,14 @@ def fit_sawtooth(
     nl = len(shapes)
 
     def forward(th: torch.Tensor) -> torch.Tensor:  # (R, n, 1)
-        h = x.expand(th.shape[0], -1, -1)
-        for i, (a, b) in enumerate(shapes):
-            W = th[:, offs[i] : offs[i + 1]].reshape(-1, a, b)
-            bias = th[:, offs[nl + i] : offs[nl + i + 1]].reshape(-1, 1, b)
-            h = torch.baddbmm(bias, h, W)
-            if i < nl - 1:
-                h = torch.relu(h)
-        return h
+        W = [th[:, offs[i] : offs[i + 1]].reshape(-1, a, b) for i, (a, b) in enumerate(shapes)]
+        bias = [th[:, offs[nl + i] : offs[nl + i + 1]].reshape(-1, 1, b) for i, (_, b) in enumerate(shapes)]
+        return stacked.forward(x.expand(th.shape[0], -1, -1), W, bias, "relu")
 
-    m, v = torch.zeros_like(theta), torch.zeros_like(theta)
-    b1, b2, eps = 0.9, 0.999, 1e-8
+    moments = [(torch.zeros_like(theta), torch.zeros_like(theta))]
     for t in range(1, steps + 1):
         loss = ((forward(theta) - target) ** 2).mean(dim=(1, 2)).sum()  # sum of per-run MSEs
-        (g,) = torch.autograd.grad(loss, theta)
-        with torch.no_grad():  # Adam (Kingma & Ba 2014), one rate per run
-            m.mul_(b1).add_(g, alpha=1 - b1)
-            v.mul_(b2).addcmul_(g, g, value=1 - b2)
-            theta -= lr * (m / (1 - b1**t)) / ((v / (1 - b2**t)).sqrt() + eps)
+        stacked.adam_step_([theta], moments, torch.autograd.grad(loss, theta), lr, t)  # one rate per run
     with torch.no_grad():
         f = forward(theta)[..., 0]  # (R, n)
     err = f - target[..., 0]
@@ -335,31 +319,18 @@ def _train_sigmoid_nets(seeds, train: list, evals: list, hidden: int, lr: float,
     the accuracy on each entry of ``evals`` (a list, per seed, of (X, y) pairs): a list of (S,) arrays."""
     Xtr = torch.tensor(np.stack([t[0] for t in train]), dtype=torch.float32)  # (S, n, 64)
     ytr = torch.tensor(np.stack([t[1] for t in train]))
-    gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
-    shapes = [((64, hidden), 64), ((1, hidden), 64), ((hidden, 10), hidden), ((1, 10), hidden)]
-    params = [torch.stack([_uniform(sh, fan, g) for g in gens]).requires_grad_(True) for sh, fan in shapes]
-    opt = torch.optim.SGD(params, lr=lr, momentum=momentum)
+    W, b = stacked.uniform_weights([torch.Generator().manual_seed(int(s)) for s in seeds], (64, hidden, 10))
+    W, b = [w.requires_grad_(True) for w in W], [c.requires_grad_(True) for c in b]
+    opt = torch.optim.SGD(stacked.interleave(W, b), lr=lr, momentum=momentum)
     S, ntr = Xtr.shape[:2]
-    rows = torch.arange(S)[:, None]
-    rngs = [np.random.default_rng([s, 3]) for s in seeds]
-
-    def forward(x):  # (S, B, 64) -> (S, B, 10)
-        return torch.baddbmm(params[3], torch.sigmoid(torch.baddbmm(params[1], x, params[0])), params[2])
-
-    for _ in range(epochs):
-        order = torch.tensor(np.stack([r.permutation(ntr) for r in rngs]))
-        for k in range(ntr // batch):
-            idx = order[:, k * batch : (k + 1) * batch]
-            loss = F.cross_entropy(forward(Xtr[rows, idx]).reshape(-1, 10), ytr[rows, idx].reshape(-1)) * S
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+    orders = torch.tensor(stacked.batch_orders(list(seeds), [ntr] * S, epochs * (ntr // batch), batch, 3, size_in_key=False))
+    _fit(opt, lambda x: stacked.forward(x, W, b, "sigmoid"), Xtr, ytr, orders)
     out = []
     with torch.no_grad():
         for ev in evals:
             X = torch.tensor(np.stack([e[0] for e in ev]), dtype=torch.float32)
             y = torch.tensor(np.stack([e[1] for e in ev]))
-            out.append((forward(X).argmax(-1) == y).float().mean(-1).numpy().astype(float))
+            out.append(stacked.accuracy(stacked.forward(X, W, b, "sigmoid"), y).numpy().astype(float))
     return out
 
 

@@ -20,6 +20,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from harness import stats
+from harness.lab import stacked
 
 # -- attention cost ---------------------------------------------------------------------------------
 
@@ -170,11 +171,6 @@ def recall_batch(gens: list[torch.Generator], batch: int, length: int, keys: int
     return torch.stack(ks), torch.stack(vs), torch.stack(ys)
 
 
-def _uniform(g: torch.Generator, *shape: int, fan: int) -> torch.Tensor:
-    b = 1 / math.sqrt(fan)  # PyTorch's nn.Linear / nn.GRU default range
-    return (torch.rand(*shape, generator=g) * 2 - 1) * b
-
-
 def recall_params(kind: str, seeds: list[int], keys: int, width: int) -> dict[str, torch.Tensor]:
     """Parameters of R models stacked on a leading axis.  Both kinds share the token embedding
     (key embedding + value embedding, width d) and an 8-way output layer; 'attention' adds one
@@ -188,15 +184,15 @@ def recall_params(kind: str, seeds: list[int], keys: int, width: int) -> dict[st
         }
         if kind == "attention":
             for n in "qkv":
-                p["W" + n] = _uniform(g, width, width, fan=width)
+                p["W" + n] = stacked.uniform((width, width), width, g)
         else:
             p |= {
-                "Wx": _uniform(g, width, 3 * width, fan=width),
-                "Wh": _uniform(g, width, 3 * width, fan=width),
-                "bx": _uniform(g, 1, 3 * width, fan=width),
-                "bh": _uniform(g, 1, 3 * width, fan=width),
+                "Wx": stacked.uniform((width, 3 * width), width, g),
+                "Wh": stacked.uniform((width, 3 * width), width, g),
+                "bx": stacked.uniform((1, 3 * width), width, g),
+                "bh": stacked.uniform((1, 3 * width), width, g),
             }
-        p |= {"Wo": _uniform(g, width, RECALL_VALUES, fan=width), "bo": _uniform(g, 1, RECALL_VALUES, fan=width)}
+        p |= {"Wo": stacked.uniform((width, RECALL_VALUES), width, g), "bo": stacked.uniform((1, RECALL_VALUES), width, g)}
         runs.append(p)
     return {k: torch.stack([p[k] for p in runs]).requires_grad_(True) for k in runs[0]}
 
@@ -270,7 +266,7 @@ def train_recall_eval(
     for _ in range(steps):
         k, v, y = recall_batch(gens, batch, length, keys)
         logits = recall_logits(p, kind, k, v)
-        loss = nn.functional.cross_entropy(logits.reshape(-1, RECALL_VALUES), y.reshape(-1), reduction="sum") / batch
+        loss = stacked.batch_loss(logits, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()  # sum over runs of each run's mean loss: runs do not interact
         before = [t.detach().clone() for t in p.values()]
@@ -283,7 +279,7 @@ def train_recall_eval(
         if size:
             k, v, y = recall_batch([torch.Generator().manual_seed(s + offset) for s in seeds], size, length, keys)
             with torch.no_grad():
-                out[name] = (recall_logits(p, kind, k, v).argmax(-1) == y).float().mean(1).numpy()
+                out[name] = stacked.accuracy(recall_logits(p, kind, k, v), y).numpy()
     return out
 
 
@@ -375,20 +371,12 @@ def bpe_encode(text: str, merges: list[tuple[bytes, bytes]]) -> list[bytes]:
 
 def mlp_stack(seeds: list[int], sizes: tuple[int, ...]) -> list[torch.Tensor]:
     """ReLU MLP weights for R runs, He init, zero biases: [W1 (R, in, h), b1 (R, 1, h), ...]."""
-    out = []
-    gens = [torch.Generator().manual_seed(s) for s in seeds]
-    for a, b in zip(sizes[:-1], sizes[1:]):
-        out.append(torch.stack([torch.randn(a, b, generator=g) * math.sqrt(2.0 / a) for g in gens]))
-        out.append(torch.zeros(len(seeds), 1, b))
-    return out
+    return stacked.interleave(*stacked.scheme_weights(seeds, sizes, "he"))
 
 
 def mlp_forward(params: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     """x (R, N, in) -> logits (R, N, out)."""
-    h = x
-    for i in range(0, len(params) - 2, 2):
-        h = torch.relu(torch.baddbmm(params[i + 1], h, params[i]))
-    return torch.baddbmm(params[-1], h, params[-2])
+    return stacked.forward(x, params[0::2], params[1::2], "relu")
 
 
 def train_mlp(
@@ -409,14 +397,13 @@ def train_mlp(
     opt = torch.optim.SGD(ps, lr=lr, momentum=momentum)
     acc = []
     for _ in range(steps):
-        logits = mlp_forward(ps, x)
-        loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum") / x.shape[1]
+        loss = stacked.batch_loss(mlp_forward(ps, x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         if x_test is not None:
             with torch.no_grad():
-                acc.append((mlp_forward(ps, x_test).argmax(-1) == y_test).float().mean(-1).numpy())
+                acc.append(stacked.accuracy(mlp_forward(ps, x_test), y_test).numpy())
     return [p.detach() for p in ps], np.array(acc)
 
 

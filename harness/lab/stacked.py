@@ -1,4 +1,4 @@
-"""Shared pieces of the run-axis training: seeds derived from seeds, mini-batch orders, bias columns.
+"""Shared pieces of the run-axis training: seeds, mini-batch orders, bias columns, and one MLP per seed on a run axis.
 
 Many claims train one small model per seed at once: the weights carry a leading run axis R and
 are multiplied with batched matmuls, so six seeds cost about as much as one.  What every such
@@ -7,8 +7,13 @@ experiment needs to stay reproducible lives here once.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Sequence
+
 import numpy as np
 import torch
+
+from harness.lab import models
 
 
 def subseed(seed: int, *tags: int) -> int:
@@ -21,16 +26,19 @@ def generator(seed: int, *tags: int) -> torch.Generator:
     return torch.Generator().manual_seed(subseed(seed, *tags))
 
 
-def batch_orders(seeds: list[int], sizes: list[int], steps: int, batch: int, tag: int, *, size_in_key: bool = True) -> np.ndarray:
+def batch_orders(
+    seeds: list[int], sizes: list[int], steps: int, batch: int, tag: int | tuple[int, ...], *, size_in_key: bool = True
+) -> np.ndarray:
     """Mini-batch indices per run, reshuffled every epoch: int array (R, steps, batch), R = len(seeds).
 
     Run r draws from ``np.random.default_rng([seeds[r], tag, sizes[r]])`` (``[seeds[r], tag]`` when
-    ``size_in_key`` is False).  A run with ``sizes[r] <= batch`` sees its whole set every step;
+    ``size_in_key`` is False; a tuple ``tag`` contributes all its entries).  A run with ``sizes[r] <= batch`` sees its whole set every step;
     otherwise each epoch is a fresh permutation cut to whole batches.
     """
     out = []
     for s, n in zip(seeds, sizes):
-        rng = np.random.default_rng([s, tag, n] if size_in_key else [s, tag])
+        tags = list(tag) if isinstance(tag, tuple) else [tag]
+        rng = np.random.default_rng([s, *tags, n] if size_in_key else [s, *tags])
         if n <= batch:
             out.append(np.tile(np.arange(n), (steps, batch // n + 1))[:, :batch])
             continue
@@ -44,3 +52,157 @@ def batch_orders(seeds: list[int], sizes: list[int], steps: int, batch: int, tag
 def with_bias(X: np.ndarray) -> np.ndarray:
     """``X`` (n, d) with a column of ones appended: (n, d + 1)."""
     return np.hstack([X, np.ones((len(X), 1))])
+
+
+# -- one MLP per seed on a run axis -----------------------------------------------------------------
+#
+# Weights are lists, one entry per layer: W[l] (R, fan_in, fan_out), b[l] (R, 1, fan_out); a forward
+# pass is one ``torch.baddbmm`` per layer, so the runs never mix.  Modules that keep the parameters
+# in one flat list use the interleaved order [W_0, b_0, W_1, b_1, ...] (``params[0::2]``, ``params[1::2]``).
+
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "relu": torch.relu,
+    "sigmoid": torch.sigmoid,
+    "tanh": torch.tanh,
+    "linear": lambda h: h,
+}
+
+# Init schemes named by the variance they set (weights of a fan_in x fan_out layer): N(0, var), or U(-a, a)
+# with a = sqrt(3 var) for the schemes in UNIFORM
+VARIANCES: dict[str, Callable[[int, int], float]] = {
+    "fan-in": lambda fi, fo: 1.0 / fi,  # Glorot & Bengio 2010 eq. 10 (forward); "Xavier" as He et al. 2015 use it
+    "fan-out": lambda fi, fo: 1.0 / fo,  # Glorot & Bengio 2010 eq. 11 (backward)
+    "glorot": lambda fi, fo: 2.0 / (fi + fo),  # Glorot & Bengio 2010 eq. 12 (the compromise)
+    "he": lambda fi, fo: 2.0 / fi,  # He et al. 2015 eq. 10 (ReLU)
+    "normal": lambda fi, fo: 1.0,  # the naive N(0, 1)
+    "standard": lambda fi, fo: 1.0 / (3.0 * fi),  # Glorot & Bengio 2010 eq. 1: U(+-1/sqrt(fan_in)), the heuristic of their day
+}
+UNIFORM = frozenset({"standard"})  # schemes drawn from U(-a, a) with a = sqrt(3 var) instead of N(0, var)
+
+
+def module_weights(
+    seeds: Sequence[int], sizes: Sequence[int], init: str, *, repeat: int = 1
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """The weights of ``models.mlp`` (scheme ``init`` of ``models.init_linear_``) for each seed, float32.
+
+    sizes: [in, width, ..., width, out] (equal hidden widths).  Each seed's net is repeated ``repeat``
+    times, seed-major: W[l] (R, sizes[l], sizes[l+1]), b[l] (R, 1, sizes[l+1]), R = len(seeds) * repeat.
+    """
+    depth = len(sizes) - 2
+    nets = [models.linears(models.mlp(sizes[0], sizes[1], depth, sizes[-1], "relu", init, s)) for s in seeds]
+    W = [torch.stack([n[l].weight.detach().T for n in nets for _ in range(repeat)]) for l in range(depth + 1)]
+    b = [torch.stack([n[l].bias.detach()[None, :] for n in nets for _ in range(repeat)]) for l in range(depth + 1)]
+    return W, b
+
+
+def scheme_weights(
+    seeds: Sequence[int], sizes: Sequence[int], scheme: str, *, repeat: int = 1, draw: torch.dtype = torch.float32, dtype=None
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Weights of variance VARIANCES[scheme] and zero biases of one MLP per seed, each repeated ``repeat`` times (seed-major).
+
+    Seed s draws from ``torch.Generator().manual_seed(s)``, layer by layer (in ``draw`` precision): standard
+    normals scaled by the scheme's std, so the normal schemes compare on identical directions; a scheme in
+    ``UNIFORM`` draws U(-1, 1) instead, scaled by sqrt(3 var).  The result is cast to ``dtype`` (default:
+    ``draw``).  W[l] (R, sizes[l], sizes[l+1]), b[l] (R, 1, sizes[l+1]), R = len(seeds) * repeat.
+    """
+    dtype = draw if dtype is None else dtype
+    gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+    W, b = [], []
+    for fi, fo in zip(sizes[:-1], sizes[1:]):
+        if scheme in UNIFORM:
+            a = math.sqrt(3.0 * VARIANCES[scheme](fi, fo))
+            draws = [((2.0 * torch.rand(fi, fo, generator=g, dtype=draw) - 1.0) * a).to(dtype) for g in gens]
+        else:
+            std = math.sqrt(VARIANCES[scheme](fi, fo))
+            draws = [(torch.randn(fi, fo, generator=g, dtype=draw) * std).to(dtype) for g in gens]
+        W.append(torch.stack([w for w in draws for _ in range(repeat)]))
+        b.append(torch.zeros(len(seeds) * repeat, 1, fo, dtype=dtype))
+    return W, b
+
+
+def uniform(shape: Sequence[int], fan_in: int, g: torch.Generator) -> torch.Tensor:
+    """PyTorch's default Linear/Conv2d init, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), float32, drawn from ``g``."""
+    bound = 1 / math.sqrt(fan_in)
+    return (torch.rand(*shape, generator=g) * 2 - 1) * bound
+
+
+def uniform_weights(gens: Sequence[torch.Generator], sizes: Sequence[int]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """PyTorch's default init (:func:`uniform`, weights and biases) of one MLP per generator, float32.
+
+    Each generator draws W_0, b_0, W_1, b_1, ... in turn.  W[l] (R, sizes[l], sizes[l+1]), b[l] (R, 1, sizes[l+1]).
+    """
+    W, b = [], []
+    for fi, fo in zip(sizes[:-1], sizes[1:]):
+        W.append(torch.stack([uniform((fi, fo), fi, g) for g in gens]))
+        b.append(torch.stack([uniform((1, fo), fi, g) for g in gens]))
+    return W, b
+
+
+def interleave(W: Sequence[torch.Tensor], b: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """[W_0, b_0, W_1, b_1, ...]: the flat parameter order (undo with ``params[0::2], params[1::2]``)."""
+    return [t for pair in zip(W, b) for t in pair]
+
+
+def forward(
+    h: torch.Tensor, W: Sequence[torch.Tensor], b: Sequence[torch.Tensor], act: str | Callable[[torch.Tensor], torch.Tensor] = "relu"
+) -> torch.Tensor:
+    """Stacked MLP: h (R, m, in) -> (R, m, out); every layer but the last applies ``act`` (a name of ACTIVATIONS or a function)."""
+    f = ACTIVATIONS[act] if isinstance(act, str) else act
+    for l in range(len(W) - 1):
+        h = f(torch.baddbmm(b[l], h, W[l]))
+    return torch.baddbmm(b[-1], h, W[-1])
+
+
+def batch_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The sum over runs of each run's mean cross-entropy: logits (R, m, classes), y (R, m) -> scalar.
+
+    Runs share no parameters, so its gradient is each run's own gradient of its mean loss."""
+    return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum") / logits.shape[1]
+
+
+def run_losses(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Each run's mean cross-entropy: logits (R, m, classes), y (R, m) -> (R,)."""
+    return torch.nn.functional.cross_entropy(logits.transpose(1, 2), y, reduction="none").mean(1)
+
+
+def accuracy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Share of rows whose arg-max is the label, per run: logits (R, m, classes), y (R, m) or (m,) -> (R,) float32."""
+    return (logits.argmax(-1) == y).float().mean(-1)
+
+
+def error(logits: torch.Tensor, y: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Share of rows whose arg-max is not the label, per run: logits (R, m, classes), y (R, m) or (m,) -> (R,)."""
+    return (logits.argmax(-1) != y).to(dtype).mean(-1)
+
+
+def sgd_step_(params, grads, lr: torch.Tensor | float, vel=None, momentum: float = 0.0) -> None:
+    """One SGD step in place, without autograd: w -= lr g, or with velocities ``vel`` PyTorch's heavy ball
+    v = momentum v + g; w -= lr v.  ``lr`` broadcasts against each parameter ((R, 1, 1): one rate per run);
+    a parameter whose gradient is None is left alone."""
+    with torch.no_grad():
+        if vel is None:
+            for p, g in zip(params, grads):
+                if g is not None:
+                    p.sub_(lr * g)
+            return
+        for p, v, g in zip(params, vel, grads):
+            if g is not None:
+                v.mul_(momentum).add_(g)
+                p.sub_(lr * v)
+
+
+def adam_step_(
+    params, moments, grads, lr: torch.Tensor | float, t: int, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weights=None
+) -> None:
+    """One Adam step in place, without autograd (Kingma & Ba 2014, Alg. 1); ``t`` counts from 1.
+
+    moments: one (m, v) pair of zero-started tensors per parameter.  ``weights`` are the factors of the new
+    gradient in m and v, (1 - beta1, 1 - beta2) by default; a caller that wrote them as the decimals
+    (0.1, 0.001) passes those, which round differently.  ``lr`` broadcasts against each parameter."""
+    b1, b2 = betas
+    w1, w2 = (1 - b1, 1 - b2) if weights is None else weights
+    with torch.no_grad():
+        for p, (m, v), g in zip(params, moments, grads):
+            m.mul_(b1).add_(g, alpha=w1)
+            v.mul_(b2).addcmul_(g, g, value=w2)
+            p.sub_(lr * (m / (1 - b1**t)) / ((v / (1 - b2**t)).sqrt() + eps))
