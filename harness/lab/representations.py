@@ -332,18 +332,20 @@ def _train_sigmoid_nets(seeds, train: list, evals: list, hidden: int, lr: float,
     """A one-hidden-layer sigmoid net (softmax output) per seed, the pre-2010 recipe: ``hidden`` logistic
     units, cross-entropy, mini-batch SGD with momentum, PyTorch's default init from the seed; all seeds
     train at once (batched matmuls).  Trains on each seed's ``train`` pair (X (n, 64), y (n,)) and returns
-    the accuracy on each entry of ``evals`` (a list, per seed, of (X, y) pairs): a list of (S,) arrays."""
-    Xtr = torch.tensor(np.stack([t[0] for t in train]), dtype=torch.float32)  # (S, n, 64)
+    the accuracy on each entry of ``evals`` (a list, per seed, of (X, y) pairs): a list of (S,) arrays.
+    X is (n, d) for any input size d."""
+    Xtr = torch.tensor(np.stack([t[0] for t in train]), dtype=torch.float32)  # (S, n, d): d = 64 pixels or 40 positions
     ytr = torch.tensor(np.stack([t[1] for t in train]))
     gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
-    shapes = [((64, hidden), 64), ((1, hidden), 64), ((hidden, 10), hidden), ((1, 10), hidden)]
+    d = Xtr.shape[2]
+    shapes = [((d, hidden), d), ((1, hidden), d), ((hidden, 10), hidden), ((1, 10), hidden)]
     params = [torch.stack([_uniform(sh, fan, g) for g in gens]).requires_grad_(True) for sh, fan in shapes]
     opt = torch.optim.SGD(params, lr=lr, momentum=momentum)
     S, ntr = Xtr.shape[:2]
     rows = torch.arange(S)[:, None]
     rngs = [np.random.default_rng([s, 3]) for s in seeds]
 
-    def forward(x):  # (S, B, 64) -> (S, B, 10)
+    def forward(x):  # (S, B, d) -> (S, B, 10)
         return torch.baddbmm(params[3], torch.sigmoid(torch.baddbmm(params[1], x, params[0])), params[2])
 
     for _ in range(epochs):
@@ -367,7 +369,12 @@ def _train_sigmoid_nets(seeds, train: list, evals: list, hidden: int, lr: float,
 
 NET_GRID = tuple((h, lr) for h in (64, 256) for lr in (0.03, 0.1, 0.3, 1.0, 3.0))  # (hidden units, SGD rate)
 SVM_GRID = tuple((c, g) for c in (0.1, 1.0, 10.0, 100.0, 1000.0) for g in (0.001, 0.003, 0.01, 0.03, 0.1))  # (C, gamma), RBF kernel
-FOREST_GRID = (0.05, "log2", "sqrt", 0.3)  # max_features of a 100-tree random forest: 3, 6, 8 or 19 of the 64 pixels
+FOREST_GRID = (
+    0.05,
+    "log2",
+    "sqrt",
+    0.3,
+)  # max_features of a 100-tree random forest: 3, 6, 8 or 19 of 64 pixels; 2, 5, 6 or 12 of 40 positions
 TREE_GRID = (6, 10, None)  # max_depth of the single decision tree (the control)
 
 
@@ -385,12 +392,33 @@ def digits_validation_split(seed: int) -> tuple[np.ndarray, ...]:
     return (Xfit - mu) / sd, (Xval - mu) / sd, (Xte - mu) / sd, yfit, yval, yte
 
 
+MNIST1D_FIT, MNIST1D_VAL = 600, 300  # the digits case's fitting and validation sizes (599, 300), drawn from MNIST-1D's 4000
+
+
+def mnist1d_validation_split(seed: int) -> tuple[np.ndarray, ...]:
+    """A stratified draw of 600 fitting and 300 validation sequences per seed from MNIST-1D's training split,
+    and its fixed test split; all standardised (per position) with the fitting part's statistics:
+    Xfit (600, 40), Xval (300, 40), Xte (1000, 40), yfit, yval, yte."""
+    from sklearn.model_selection import train_test_split
+
+    Xtr, ytr, Xte, yte = data.dataset("mnist1d")
+    Xfit, Xval, yfit, yval = train_test_split(
+        Xtr.astype(np.float64), ytr, train_size=MNIST1D_FIT, test_size=MNIST1D_VAL, stratify=ytr, random_state=seed
+    )
+    mu, sd = Xfit.mean(0), Xfit.std(0)
+    sd = np.where(sd > 0, sd, 1.0)
+    return (Xfit - mu) / sd, (Xval - mu) / sd, (Xte - mu) / sd, yfit, yval, yte
+
+
+VALIDATION_SPLITS = {"digits": digits_validation_split, "mnist1d": mnist1d_validation_split}
+
+
 @functools.cache
-def sigmoid_net_validated(seeds: tuple[int, ...], epochs: int, batch: int = 64, momentum: float = 0.9) -> dict:
+def sigmoid_net_validated(seeds: tuple[int, ...], epochs: int, batch: int = 64, momentum: float = 0.9, dataset: str = "digits") -> dict:
     """The sigmoid net of ``_train_sigmoid_nets`` at every (hidden, rate) of NET_GRID, fitted on the fitting part
-    of ``digits_validation_split``; per seed the configuration with the best validation accuracy.
+    of ``VALIDATION_SPLITS[dataset]``; per seed the configuration with the best validation accuracy.
     Returns 'test' (S,): that net's test accuracy, 'choice' (S,): its index in NET_GRID, 'val' (S, len(NET_GRID))."""
-    splits = [digits_validation_split(s) for s in seeds]
+    splits = [VALIDATION_SPLITS[dataset](s) for s in seeds]
     train = [(s[0], s[3]) for s in splits]
     evals = [[(s[1], s[4]) for s in splits], [(s[2], s[5]) for s in splits]]
     runs = [_train_sigmoid_nets(seeds, train, evals, h, lr, epochs, batch, momentum) for h, lr in NET_GRID]
@@ -400,16 +428,16 @@ def sigmoid_net_validated(seeds: tuple[int, ...], epochs: int, batch: int = 64, 
 
 
 @functools.cache
-def classical_validated(seed: int) -> dict[str, tuple[float, int]]:
+def classical_validated(seed: int, dataset: str = "digits") -> dict[str, tuple[float, int]]:
     """The SVM (RBF), random forest and decision tree, each at every configuration of its grid (SVM_GRID,
-    FOREST_GRID, TREE_GRID) fitted on the fitting part of ``digits_validation_split(seed)``; per model the
+    FOREST_GRID, TREE_GRID) fitted on the fitting part of ``VALIDATION_SPLITS[dataset](seed)``; per model the
     configuration with the best validation accuracy (the first on ties).  Returns model -> (test accuracy
     of that fitted model, its index in the grid)."""
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.svm import SVC
     from sklearn.tree import DecisionTreeClassifier
 
-    Xfit, Xval, Xte, yfit, yval, yte = digits_validation_split(seed)
+    Xfit, Xval, Xte, yfit, yval, yte = VALIDATION_SPLITS[dataset](seed)
     grids = {
         "SVM": [SVC(C=c, gamma=g) for c, g in SVM_GRID],
         "random forest": [RandomForestClassifier(n_estimators=100, max_features=f, random_state=seed) for f in FOREST_GRID],
