@@ -344,8 +344,6 @@ def test_trained_deep_narrow_net_fits_sawtooth_better(k, evidence, profile):
 
 # -- shallow-nets-could-not-beat-svms-and-forests --------------------------------------------------
 
-GRIDS = {"sigmoid net": lab.NET_GRID, "SVM": lab.SVM_GRID, "random forest": lab.FOREST_GRID, "decision tree": lab.TREE_GRID}
-
 
 def at_edge(grid: tuple, chosen: list) -> list:
     """The chosen configurations that lie on the edge of their grid in a coordinate with more than two
@@ -363,9 +361,10 @@ def test_shallow_sigmoid_net_does_not_beat_svm_or_forest(dataset, evidence, prof
     seeds = tuple(evidence.seeds)
     net = lab.sigmoid_net_validated(seeds, epochs, dataset=dataset)
     classical = [lab.classical_validated(s, dataset) for s in seeds]
+    grids = lab.GRIDS[dataset]
     acc = {"sigmoid net": net["test"]} | {m: np.array([c[m][0] for c in classical]) for m in ("SVM", "random forest", "decision tree")}
-    chosen = {"sigmoid net": [lab.NET_GRID[j] for j in net["choice"]]} | {
-        m: [GRIDS[m][c[m][1]] for c in classical] for m in ("SVM", "random forest", "decision tree")
+    chosen = {"sigmoid net": [grids["sigmoid net"][j] for j in net["choice"]]} | {
+        m: [grids[m][c[m][1]] for c in classical] for m in ("SVM", "random forest", "decision tree")
     }
     for m, a in acc.items():
         evidence.record(
@@ -373,7 +372,7 @@ def test_shallow_sigmoid_net_does_not_beat_svm_or_forest(dataset, evidence, prof
             a,
             unit="accuracy",
             setting=({"data": dataset} if dataset != "digits" else {})
-            | {"grid": [str(g) for g in GRIDS[m]], "chosen per seed": [str(c) for c in chosen[m]]}
+            | {"grid": [str(g) for g in grids[m]], "chosen per seed": [str(c) for c in chosen[m]]}
             | ({"epochs": epochs} if m == "sigmoid net" else {}),
         )
     control = acc["sigmoid net"] - acc["decision tree"]
@@ -382,7 +381,7 @@ def test_shallow_sigmoid_net_does_not_beat_svm_or_forest(dataset, evidence, prof
     evidence.bound(
         "net-does-not-beat-forest", net_acc - acc["random forest"], control, names=("net - random forest", "net - decision tree")
     )
-    edges = {m: at_edge(GRIDS[m], chosen[m]) for m in acc}
+    edges = {m: at_edge(grids[m], chosen[m]) for m in acc}
     evidence.note(
         f"Mean test accuracy on {'the digits' if dataset == 'digits' else 'MNIST-1D (600 fitting, 300 validation, 1000 test)'}, "
         "each model at the configuration its validation part chose: "
