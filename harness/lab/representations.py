@@ -316,10 +316,11 @@ def _train_sigmoid_nets(seeds, train: list, evals: list, hidden: int, lr: float,
     """A one-hidden-layer sigmoid net (softmax output) per seed, the pre-2010 recipe: ``hidden`` logistic
     units, cross-entropy, mini-batch SGD with momentum, PyTorch's default init from the seed; all seeds
     train at once (batched matmuls).  Trains on each seed's ``train`` pair (X (n, 64), y (n,)) and returns
-    the accuracy on each entry of ``evals`` (a list, per seed, of (X, y) pairs): a list of (S,) arrays."""
-    Xtr = torch.tensor(np.stack([t[0] for t in train]), dtype=torch.float32)  # (S, n, 64)
+    the accuracy on each entry of ``evals`` (a list, per seed, of (X, y) pairs): a list of (S,) arrays.
+    X is (n, d) for any input size d."""
+    Xtr = torch.tensor(np.stack([t[0] for t in train]), dtype=torch.float32)  # (S, n, d): d = 64 pixels or 40 positions
     ytr = torch.tensor(np.stack([t[1] for t in train]))
-    W, b = stacked.uniform_weights([torch.Generator().manual_seed(int(s)) for s in seeds], (64, hidden, 10))
+    W, b = stacked.uniform_weights([torch.Generator().manual_seed(int(s)) for s in seeds], (Xtr.shape[2], hidden, 10))
     W, b = [w.requires_grad_(True) for w in W], [c.requires_grad_(True) for c in b]
     opt = torch.optim.SGD(stacked.interleave(W, b), lr=lr, momentum=momentum)
     S, ntr = Xtr.shape[:2]
@@ -338,8 +339,22 @@ def _train_sigmoid_nets(seeds, train: list, evals: list, hidden: int, lr: float,
 
 NET_GRID = tuple((h, lr) for h in (64, 256) for lr in (0.03, 0.1, 0.3, 1.0, 3.0))  # (hidden units, SGD rate)
 SVM_GRID = tuple((c, g) for c in (0.1, 1.0, 10.0, 100.0, 1000.0) for g in (0.001, 0.003, 0.01, 0.03, 0.1))  # (C, gamma), RBF kernel
-FOREST_GRID = (0.05, "log2", "sqrt", 0.3)  # max_features of a 100-tree random forest: 3, 6, 8 or 19 of the 64 pixels
+FOREST_GRID = (
+    0.05,
+    "log2",
+    "sqrt",
+    0.3,
+)  # max_features of a 100-tree random forest: 3, 6, 8 or 19 of 64 pixels; 2, 5, 6 or 12 of 40 positions
 TREE_GRID = (6, 10, None)  # max_depth of the single decision tree (the control)
+GRIDS = {  # per data set: model -> its declared grid, in increasing order of each coordinate
+    "digits": {"sigmoid net": NET_GRID, "SVM": SVM_GRID, "random forest": FOREST_GRID, "decision tree": TREE_GRID},
+    "mnist1d": {  # each grid one value wider where the digits grids' edges were chosen on MNIST-1D (the catalogue's amendment)
+        "sigmoid net": tuple((h, lr) for h in (64, 256) for lr in (0.03, 0.1, 0.3, 1.0, 3.0, 10.0)),
+        "SVM": tuple((c, g) for c in (0.1, 1.0, 10.0, 100.0, 1000.0) for g in (0.001, 0.003, 0.01, 0.03, 0.1, 0.3)),
+        "random forest": (*FOREST_GRID, 0.6),  # 2, 5, 6, 12 or 24 of the 40 positions
+        "decision tree": TREE_GRID,
+    },
+}
 
 
 def digits_validation_split(seed: int) -> tuple[np.ndarray, ...]:
@@ -356,35 +371,58 @@ def digits_validation_split(seed: int) -> tuple[np.ndarray, ...]:
     return (Xfit - mu) / sd, (Xval - mu) / sd, (Xte - mu) / sd, yfit, yval, yte
 
 
+MNIST1D_FIT, MNIST1D_VAL = 600, 300  # the digits case's fitting and validation sizes (599, 300), drawn from MNIST-1D's 4000
+
+
+def mnist1d_validation_split(seed: int) -> tuple[np.ndarray, ...]:
+    """A stratified draw of 600 fitting and 300 validation sequences per seed from MNIST-1D's training split,
+    and its fixed test split; all standardised (per position) with the fitting part's statistics:
+    Xfit (600, 40), Xval (300, 40), Xte (1000, 40), yfit, yval, yte."""
+    from sklearn.model_selection import train_test_split
+
+    Xtr, ytr, Xte, yte = data.dataset("mnist1d")
+    Xfit, Xval, yfit, yval = train_test_split(
+        Xtr.astype(np.float64), ytr, train_size=MNIST1D_FIT, test_size=MNIST1D_VAL, stratify=ytr, random_state=seed
+    )
+    mu, sd = Xfit.mean(0), Xfit.std(0)
+    sd = np.where(sd > 0, sd, 1.0)
+    return (Xfit - mu) / sd, (Xval - mu) / sd, (Xte - mu) / sd, yfit, yval, yte
+
+
+VALIDATION_SPLITS = {"digits": digits_validation_split, "mnist1d": mnist1d_validation_split}
+
+
 @functools.cache
-def sigmoid_net_validated(seeds: tuple[int, ...], epochs: int, batch: int = 64, momentum: float = 0.9) -> dict:
-    """The sigmoid net of ``_train_sigmoid_nets`` at every (hidden, rate) of NET_GRID, fitted on the fitting part
-    of ``digits_validation_split``; per seed the configuration with the best validation accuracy.
-    Returns 'test' (S,): that net's test accuracy, 'choice' (S,): its index in NET_GRID, 'val' (S, len(NET_GRID))."""
-    splits = [digits_validation_split(s) for s in seeds]
+def sigmoid_net_validated(seeds: tuple[int, ...], epochs: int, batch: int = 64, momentum: float = 0.9, dataset: str = "digits") -> dict:
+    """The sigmoid net of ``_train_sigmoid_nets`` at every (hidden, rate) of GRIDS[dataset]['sigmoid net'], fitted on the
+    fitting part of ``VALIDATION_SPLITS[dataset]``; per seed the configuration with the best validation accuracy.
+    Returns 'test' (S,): that net's test accuracy, 'choice' (S,): its index in the grid, 'val' (S, grid size)."""
+    splits = [VALIDATION_SPLITS[dataset](s) for s in seeds]
     train = [(s[0], s[3]) for s in splits]
     evals = [[(s[1], s[4]) for s in splits], [(s[2], s[5]) for s in splits]]
-    runs = [_train_sigmoid_nets(seeds, train, evals, h, lr, epochs, batch, momentum) for h, lr in NET_GRID]
+    runs = [_train_sigmoid_nets(seeds, train, evals, h, lr, epochs, batch, momentum) for h, lr in GRIDS[dataset]["sigmoid net"]]
     val, test = np.stack([r[0] for r in runs], axis=1), np.stack([r[1] for r in runs], axis=1)  # (S, G)
     choice = val.argmax(axis=1)
     return {"test": test[np.arange(len(seeds)), choice], "choice": choice, "val": val}
 
 
 @functools.cache
-def classical_validated(seed: int) -> dict[str, tuple[float, int]]:
-    """The SVM (RBF), random forest and decision tree, each at every configuration of its grid (SVM_GRID,
-    FOREST_GRID, TREE_GRID) fitted on the fitting part of ``digits_validation_split(seed)``; per model the
+def classical_validated(seed: int, dataset: str = "digits") -> dict[str, tuple[float, int]]:
+    """The SVM (RBF), random forest and decision tree, each at every configuration of its grid (GRIDS[dataset])
+    fitted on the fitting part of ``VALIDATION_SPLITS[dataset](seed)``; per model the
     configuration with the best validation accuracy (the first on ties).  Returns model -> (test accuracy
     of that fitted model, its index in the grid)."""
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.svm import SVC
     from sklearn.tree import DecisionTreeClassifier
 
-    Xfit, Xval, Xte, yfit, yval, yte = digits_validation_split(seed)
+    Xfit, Xval, Xte, yfit, yval, yte = VALIDATION_SPLITS[dataset](seed)
     grids = {
-        "SVM": [SVC(C=c, gamma=g) for c, g in SVM_GRID],
-        "random forest": [RandomForestClassifier(n_estimators=100, max_features=f, random_state=seed) for f in FOREST_GRID],
-        "decision tree": [DecisionTreeClassifier(max_depth=d, random_state=seed) for d in TREE_GRID],
+        "SVM": [SVC(C=c, gamma=g) for c, g in GRIDS[dataset]["SVM"]],
+        "random forest": [
+            RandomForestClassifier(n_estimators=100, max_features=f, random_state=seed) for f in GRIDS[dataset]["random forest"]
+        ],
+        "decision tree": [DecisionTreeClassifier(max_depth=d, random_state=seed) for d in GRIDS[dataset]["decision tree"]],
     }
     out = {}
     with _one_blas_thread():
