@@ -295,6 +295,10 @@ def thousand_run(depth: int, seeds: tuple, steps: int) -> lab.TrainResult:
 
 @pytest.mark.claim("thousand-layer-resnet-trains")
 def test_thousand_layer_residual_net_trains(evidence, profile):
+    profile.require(
+        "default",
+        "a 1000-layer net and its two baselines take 3.5 s, more than the 60-s smoke run can pay (budget, not result)",
+    )
     # the registered design (catalogue); plain and residual always share the budget
     depth, steps = profile.pick(quick=(1000, DEEP_STEPS), default=(1000, DEEP_STEPS), full=(3000, 2 * DEEP_STEPS))
     seeds = tuple(evidence.seeds)

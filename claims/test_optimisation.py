@@ -85,6 +85,10 @@ def test_sgd_beats_gd_at_equal_examples(k, evidence, profile):
 
 @pytest.mark.claim("sgd-beats-gd-on-redundant-data")
 def test_sgd_advantage_grows_with_redundancy(evidence, profile):
+    profile.require(
+        "default",
+        "three redundancy levels with their placebos take 2.7 s, more than the 60-s smoke run can pay (budget, not result)",
+    )
     budget = budget_for(profile)
     adv = {}
     for k in COPIES:

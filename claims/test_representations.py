@@ -351,6 +351,10 @@ def at_edge(grid: tuple, chosen: list) -> list:
 @pytest.mark.parametrize("dataset", ["digits", "mnist1d"])
 def test_shallow_sigmoid_net_does_not_beat_svm_or_forest(dataset, evidence, profile):
     profile.require("default", "four models tuned on their grids cost about 9 s of CPU even at 10 epochs, over the smoke run's 6 s")
+    if dataset == "mnist1d":
+        profile.require(
+            "full", "on MNIST-1D the four tuned models take 31 s, the default run's 5-minute budget cannot pay for it (budget, not result)"
+        )
     epochs = profile.pick(quick=10, default=40, full=100)
     seeds = tuple(evidence.seeds)
     net = lab.sigmoid_net_validated(seeds, epochs, dataset=dataset)

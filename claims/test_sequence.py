@@ -430,6 +430,10 @@ def recall_at_best_rate(kind: str, length: int, groups: tuple[tuple[int, ...], .
 
 @pytest.mark.claim("attention-beats-rnn-on-long-range-recall")
 def test_attention_recalls_where_gru_forgets(evidence, profile):
+    profile.require(
+        "default",
+        "two models on a four-rate grid take 5 s, more than the 60-s smoke run can pay (budget, not result)",
+    )
     steps = profile.pick(quick=100, default=200, full=500)
     seeds = tuple(evidence.seeds)
     long = RECALL_LENGTHS[-1]
@@ -739,6 +743,11 @@ def warm_start_runs(seeds: tuple[int, ...], placebo_seeds: tuple[int, ...], step
 @pytest.mark.claim("training-continues-on-new-data")
 @pytest.mark.parametrize("dataset", DATASETS)
 def test_warm_start_on_additional_data_beats_restarting(dataset, evidence, profile):
+    if dataset == "mnist1d":
+        profile.require(
+            "default",
+            "the MNIST-1D runs with their placebos take 3.9 s, more than the 60-s smoke run can pay (budget, not result)",
+        )
     warm_steps = profile.pick(quick=100, default=150, full=300)
     runs = warm_start_runs(tuple(evidence.seeds), tuple(evidence.placebo_seeds), warm_steps, dataset)
     target = runs["old"][-1] + 0.01  # per seed: what the network had before the new data, plus 1 point
