@@ -49,6 +49,7 @@ def _run(tmp: Path, seed: int) -> dict:
 def test_same_seed_same_numbers_and_the_thread_count_is_recorded(tmp_path):
     a, b = _run(tmp_path / "a", 11), _run(tmp_path / "b", 11)
     na, nb = _numbers(a), _numbers(b)
-    assert len(na) >= len(SUBSET) and all(v[0] for v in na.values())
+    ran = [v for v in na.values() if v[2] != "skipped"]  # a case the quick profile skips measures nothing
+    assert len(ran) >= len(SUBSET) and all(v[0] for v in ran)
     assert na == nb
     assert a["run"]["environment"]["threads"] == 1
