@@ -109,6 +109,22 @@ def _scope(held: list[dict], failed: list[dict], unclear: list[dict]) -> str:
     return "; ".join(parts)
 
 
+def claim_fields(claim: dict, cases: list[dict], cv: ClaimVerdict) -> dict:
+    """The fields a claim's entry in the results gets from its cases and its verdict."""
+    return {
+        "verdict": cv.verdict,
+        "verdict_reason": cv.reason,
+        "as_expected": cv.as_expected,
+        "scope": cv.scope,
+        "disputed": cv.disputed,
+        "declared": cv.declared,
+        "key": key_number(claim, cases, cv.verdict),
+        "duration_s": round(sum(c["duration_s"] for c in cases), 3),
+        "counts": {v: sum(1 for c in cases if c["verdict"] == v) for v in V.CASE_VERDICTS},
+        "cases": cases,
+    }
+
+
 def key_number(claim: dict, cases: list[dict], verdict: str | None = None) -> dict | None:
     """The first declared evidence hypothesis's weakest effect among the cases that carry the claim's verdict.
 

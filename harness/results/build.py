@@ -74,18 +74,7 @@ def build_results(s: RunState) -> dict:
             c["over_budget"] = c["duration_s"] > budget
         if s.claims_dir is not None:
             d["fingerprint"] = fingerprint(claim, s.claims_dir, s.profile.name, s.base_seed, cat.sources_dir.parent / "references.toml")
-        d.update(
-            verdict=cv.verdict,
-            verdict_reason=cv.reason,
-            as_expected=cv.as_expected,
-            scope=cv.scope,
-            disputed=cv.disputed,
-            declared=cv.declared,
-            key=A.key_number(d, cases, cv.verdict),
-            duration_s=round(sum(c["duration_s"] for c in cases), 3),
-            counts={v: sum(1 for c in cases if c["verdict"] == v) for v in V.CASE_VERDICTS},
-            cases=cases,
-        )
+        d.update(A.claim_fields(d, cases, cv))
         claims.append(d)
     finished = time.time()
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(s.started))

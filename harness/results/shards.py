@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from harness import verdicts as V
 from harness.results import aggregate as A
 from harness.results import files as R
 
@@ -69,18 +68,7 @@ def join(runs: list[tuple[str, dict]]) -> dict:
             claims.append(declared)
             continue
         cv = A.aggregate(d, cases)
-        d.update(
-            verdict=cv.verdict,
-            verdict_reason=cv.reason,
-            as_expected=cv.as_expected,
-            scope=cv.scope,
-            disputed=cv.disputed,
-            declared=cv.declared,
-            key=A.key_number(d, cases, cv.verdict),
-            duration_s=round(sum(c["duration_s"] for c in cases), 3),
-            counts={v: sum(1 for c in cases if c["verdict"] == v) for v in V.CASE_VERDICTS},
-            cases=cases,
-        )
+        d.update(A.claim_fields(d, cases, cv))
         claims.append(d)
     out["claims"] = claims
     out["summary"] = A.summary(claims)
