@@ -41,7 +41,8 @@ def read_lock(path: Path) -> dict[str, dict]:
 
 
 def _flatten(value, prefix: str = "") -> dict[str, object]:
-    if isinstance(value, dict) and value:
+    """Leaves of nested tables by dotted path; an empty table has no leaves (so filling it names the new fields)."""
+    if isinstance(value, dict):
         out = {}
         for k, v in value.items():
             out |= _flatten(v, f"{prefix}.{k}" if prefix else str(k))
