@@ -89,30 +89,55 @@ def wasserstein1(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def train_gan(
-    seeds: list[int], steps: int, batch: int = 128, lr: float = 2e-3, n_eval: int = 10_000, checkpoints: int = 10
+    seeds: list[int],
+    steps: int,
+    batch: int = 128,
+    lr: float | list[float] = 2e-3,
+    n_eval: int = 10_000,
+    checkpoints: int = 10,
+    *,
+    losses: list[str] | None = None,
 ) -> dict[str, np.ndarray]:
-    """A small GAN per seed on the 1-D two-Gaussian mixture, all seeds at once.
+    """A small GAN per run on the 1-D two-Gaussian mixture, all runs at once.
 
     G: z in R^2 -> 32 -> 32 -> 1; D: 1 -> 32 -> 32 -> 1; both LeakyReLU 0.2 (ReLU generators sometimes
-    lose all their units and stay a constant).  One D step then one G
-    step with the non-saturating loss, Adam (rate ``lr``, betas 0.5, 0.999), as Goodfellow et al. 2014
-    alternate them (k = 1).  Returns 'w1' (R, checkpoints + 1): the W1 distance between ``n_eval``
-    generator samples and as many fresh target samples, at init and after each checkpoint;
-    'steps' (checkpoints + 1,); 'mode_mass' (R, 2): the share of the trained generator's samples
-    within 2 std of each mode; 'mode_mass_init' (R, 2), the same for the initial generator; and
-    'floor' (R,): W1 between two independent target samples of size ``n_eval`` (sampling noise).
+    lose all their units and stay a constant).  One D step then one G step, Adam (betas 0.5, 0.999),
+    as Goodfellow et al. 2014 alternate them (k = 1); the rate is constant for the first half, then
+    decays linearly to 0.  ``seeds`` (R,) may repeat a seed: runs with the same seed start from the
+    same G and D and see the same real samples and the same z (the stream of seed j is drawn for the
+    distinct seeds in order of first appearance), so they pair up across ``lr`` and ``losses``.
+    ``lr``: one rate, or one per run (R,).  ``losses``: the generator loss per run, 'non_saturating'
+    (minimise -log D(G(z)), Sec. 3; the default) or 'minimax' (minimise log(1 - D(G(z))), eq. 1).
+
+    Returns 'w1' (R, checkpoints + 1): the W1 distance between ``n_eval`` generator samples and as
+    many fresh target samples, at init and after each checkpoint; 'steps' (checkpoints + 1,);
+    'mode_mass' (R, 2): the share of the trained generator's samples within 2 std of each mode;
+    'mode_mass_init' (R, 2), the same for the initial generator; 'floor' (R,): W1 between two
+    independent target samples of size ``n_eval`` (sampling noise); and 'd_fake_early' (R,): the mean
+    D(G(z)) on the generator's batches of the first tenth of the steps (near 0: D rejects G's samples).
     """
     R = len(seeds)
+    distinct = list(dict.fromkeys(seeds))
+    stream = torch.tensor([distinct.index(s) for s in seeds])  # run -> its seed's data stream
+    S = len(distinct)
+    rates = torch.as_tensor(np.broadcast_to(np.asarray(lr, dtype=np.float32), (R,)).copy()).view(R, 1, 1)
+    ns = torch.tensor([loss == "non_saturating" for loss in (losses or ["non_saturating"] * R)]).view(R, 1, 1)
     gen, disc = init_mlp(seeds, GEN_SIZES, 401), init_mlp(seeds, DISC_SIZES, 402)
-    g = stacked.generator(seeds[0], 403, R)
-    g_eval = stacked.generator(seeds[0], 404, R)
-    opt_g = torch.optim.Adam(gen, lr=lr, betas=(0.5, 0.999), fused=True)
-    opt_d = torch.optim.Adam(disc, lr=lr, betas=(0.5, 0.999), fused=True)
+    g = stacked.generator(seeds[0], 403, S)
+    g_eval = stacked.generator(seeds[0], 404, S)
+    moments = {id(p): (torch.zeros_like(p), torch.zeros_like(p)) for p in gen + disc}
+
+    def fakes(n: int, gg: torch.Generator) -> torch.Tensor:
+        return mlp_forward(gen, torch.randn(S, n, LATENT, generator=gg)[stream], slope=0.2)
+
+    def step_(params: list[torch.Tensor], loss: torch.Tensor, t: int, scale: float) -> None:
+        grads = torch.autograd.grad(loss, params)
+        stacked.adam_step_(params, [moments[id(p)] for p in params], grads, rates * scale, t, betas=(0.5, 0.999))
 
     def evaluate():
         with torch.no_grad():
-            x = generate(gen, n_eval, g_eval)[..., 0].numpy()
-            t = mixture_samples(n_eval, g_eval, R)[..., 0].numpy()
+            x = fakes(n_eval, g_eval)[..., 0].numpy()
+            t = mixture_samples(n_eval, g_eval, S)[stream][..., 0].numpy()
         w1 = np.array([wasserstein1(x[r], t[r]) for r in range(R)])
         mass = np.stack([np.mean(np.abs(x - m) < 2 * MIXTURE_STD, axis=1) for m in MIXTURE_MEANS], axis=1)
         return w1, mass
@@ -120,31 +145,31 @@ def train_gan(
     w1, mass0 = evaluate()
     curve, marks = [w1], [0]
     every = max(1, steps // checkpoints)
+    early, d_early = max(1, steps // 10), torch.zeros(R)
     # constant rate for the first half, then linear decay to 0 (as CycleGAN trains): constant-rate
     # GANs keep circling the target, and the decay lets the generator settle where it is
     for step in range(1, steps + 1):
-        for o in (opt_g, opt_d):
-            o.param_groups[0]["lr"] = lr * min(1.0, 2 * (1 - (step - 1) / steps))
-        real = mixture_samples(batch, g, R)
-        fake = generate(gen, batch, g)
+        scale = min(1.0, 2 * (1 - (step - 1) / steps))
+        real = mixture_samples(batch, g, S)[stream]
+        fake = fakes(batch, g)
         d_loss = (F.softplus(-discriminator_logit(disc, real)) + F.softplus(discriminator_logit(disc, fake.detach()))).mean() * R
-        opt_d.zero_grad()
-        d_loss.backward()
-        opt_d.step()
-        g_loss = F.softplus(-discriminator_logit(disc, generate(gen, batch, g))).mean() * R
-        opt_g.zero_grad()
-        g_loss.backward()
-        opt_g.step()
+        step_(disc, d_loss, step, scale)
+        a = discriminator_logit(disc, fakes(batch, g))
+        g_loss = torch.where(ns, F.softplus(-a), -F.softplus(a)).mean() * R
+        step_(gen, g_loss, step, scale)
+        if step <= early:
+            d_early += torch.sigmoid(a.detach()).mean(dim=(1, 2)) / early
         if step % every == 0 or step == steps:
             w1, mass = evaluate()
             curve.append(w1)
             marks.append(step)
     with torch.no_grad():
-        a, b = mixture_samples(n_eval, g_eval, R)[..., 0].numpy(), mixture_samples(n_eval, g_eval, R)[..., 0].numpy()
+        a, b = mixture_samples(n_eval, g_eval, S)[..., 0].numpy(), mixture_samples(n_eval, g_eval, S)[..., 0].numpy()
     return {
         "w1": np.stack(curve, axis=1),
         "steps": np.array(marks),
         "mode_mass": mass,
         "mode_mass_init": mass0,
-        "floor": np.array([wasserstein1(a[r], b[r]) for r in range(R)]),
+        "floor": np.array([wasserstein1(a[j], b[j]) for j in stream.tolist()]),
+        "d_fake_early": d_early.numpy(),
     }
