@@ -44,6 +44,7 @@ class Evidence:
     judgements: list[J.Judgement] = field(default_factory=list)
     asserted: bool = False
     placebo_seeds: list[int] = field(default_factory=list)  # independent seeds for the paired placebo (same count)
+    tunings: list[dict] = field(default_factory=list)  # choices made on a declared grid (see tuned)
 
     # -- recording -----------------------------------------------------------------------------
     def record(self, name: str, values, *, unit: str = "", setting: dict | None = None, per: str = "seed") -> None:
@@ -70,6 +71,22 @@ class Evidence:
 
     def note(self, text: str) -> None:
         self.notes.append(str(text))
+
+    def tuned(self, name: str, grid, chosen, *, scores=None, setting: dict | None = None, edge_ok: str = "") -> dict:
+        """Record a choice made on a declared grid (a learning rate, a width, an SVM's (C, gamma)).
+
+        ``grid``: the declared values in increasing order, numbers or tuples (one coordinate per axis);
+        ``chosen``: the value picked, or a list with one pick per seed; ``scores``: optional mean score
+        per grid point, for the report.  A pick on the first or last value of an axis with two or more
+        values means the grid is too narrow there (the best value may lie outside it): the case then
+        ends as an error that says so, whatever was measured.  Per-seed picks are judged by the most
+        frequent one; picks of single seeds on an edge are shown, not fatal.  ``edge_ok`` gives the
+        reason an axis end cannot be widened (the largest tree is the unlimited one); it is shown in
+        the report and is never a reason for a learning rate.
+        """
+        t = tuning(name, grid, chosen, scores=scores, setting=setting, edge_ok=edge_ok)
+        self.tunings.append(t)
+        return t
 
     # -- judging ------------------------------------------------------------------------------
     def hypothesis(self, name: str) -> Hypothesis:
@@ -119,11 +136,15 @@ class Evidence:
         )
 
     def verdict(self) -> tuple[str, str]:
-        """The case's verdict and reason from every judgement so far (sanity checks never count as evidence)."""
+        """The case's verdict and reason from every judgement so far (sanity checks never count as evidence).
+        A tuned choice on the edge of its grid makes the case an error: the contrast was not fair."""
+        edges = [t for t in self.tunings if t["at_edge"] and not t["edge_ok"]]
+        if edges:
+            return J.ERROR, "; ".join(t["reason"] for t in edges)
         return J.combine(self.judgements)
 
     def to_dict(self) -> dict:
-        verdict, reason = self.verdict() if self.judgements else (None, "")
+        verdict, reason = self.verdict() if self.judgements or self.tunings else (None, "")
         return {
             "claim": self.claim.id,
             "case": self.case,
@@ -137,7 +158,58 @@ class Evidence:
             "series": self.series,
             "notes": self.notes,
             "judgements": [j.to_dict() for j in self.judgements],
+            "tuned": self.tunings,
         }
+
+
+def _label(value) -> str:
+    if isinstance(value, (tuple, list)):
+        return "(" + ", ".join(_label(v) for v in value) + ")"
+    return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+
+
+def tuning(name: str, grid, chosen, *, scores=None, setting: dict | None = None, edge_ok: str = "") -> dict:
+    """The record of one tuned choice, with whether it lies on its grid's edge (see Evidence.tuned)."""
+    grid = [tuple(g) if isinstance(g, (tuple, list)) else g for g in (grid.tolist() if hasattr(grid, "tolist") else grid)]
+    if not grid:
+        raise J.JudgeError(f"tuned '{name}': the grid is empty")
+    multi = isinstance(grid[0], tuple)
+    if hasattr(chosen, "tolist"):
+        chosen = chosen.tolist()
+    per_seed = isinstance(chosen, list) and (not multi or (chosen and isinstance(chosen[0], (tuple, list))))
+    picks = [tuple(c) if isinstance(c, (tuple, list)) else c for c in (chosen if per_seed else [chosen])]
+    for p in picks:
+        if p not in grid:
+            raise J.JudgeError(f"tuned '{name}': the chosen value {_label(p)} is not on its declared grid {[_label(g) for g in grid]}")
+    axes = [list(dict.fromkeys(g[k] for g in grid)) for k in range(len(grid[0]))] if multi else [list(dict.fromkeys(grid))]
+
+    def edge_axes(p) -> list[int]:
+        coords = p if multi else (p,)
+        return [k for k, (v, ax) in enumerate(zip(coords, axes)) if len(ax) >= 2 and v in (ax[0], ax[-1])]
+
+    modal = max(dict.fromkeys(picks), key=picks.count)  # the most frequent pick; ties go to the first one
+    at = edge_axes(modal)
+    reason = ""
+    if at:
+        coords = modal if multi else (modal,)
+        where = ", ".join(f"axis {k + 1} at its {'lowest' if coords[k] == axes[k][0] else 'highest'} value" for k in at)
+        reason = (
+            f"tuned '{name}': the best value {_label(modal)} lies on the edge of its declared grid "
+            f"{[_label(g) for g in grid]} ({where}): widen the grid (the best value may lie outside it)"
+        )
+    return {
+        "name": name,
+        "grid": _floats([list(g) if multi else g for g in grid]),
+        "chosen": _floats([list(p) if multi else p for p in picks]),
+        "per_seed": per_seed,
+        "best": _floats(list(modal) if multi else modal),
+        "at_edge": bool(at),
+        "seeds_at_edge": sum(bool(edge_axes(p)) for p in picks),
+        "edge_ok": str(edge_ok),
+        "reason": reason,
+        "scores": _floats(scores) if scores is not None else None,
+        "setting": _floats(setting or {}),
+    }
 
 
 class ClaimNotSupported(AssertionError):

@@ -36,6 +36,18 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Ten
     return torch.bmm(torch.softmax(s, dim=-1), v)
 
 
+def attention_into(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scores: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """The same attention as :func:`attention` (no mask), written into buffers allocated once by the caller:
+    ``scores`` (B, n, m) and ``out`` (B, n, d); the softmax runs in place.  Timing this leaves out the
+    allocator: a fresh (n, m) score matrix costs page faults whose number depends on the process's
+    history (glibc maps large blocks afresh until it raises its threshold), not on attention."""
+    torch.bmm(q, k.transpose(1, 2), out=scores)
+    scores.mul_(1.0 / math.sqrt(q.shape[-1]))
+    scores.sub_(scores.amax(dim=-1, keepdim=True)).exp_()
+    scores.div_(scores.sum(dim=-1, keepdim=True))
+    return torch.bmm(scores, v, out=out)
+
+
 def qkv(n: int, m: int, d: int, seed: int, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Random queries (1, n, d), keys and values (1, m, d)."""
     g = torch.Generator().manual_seed(seed)
