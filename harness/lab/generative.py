@@ -140,8 +140,13 @@ def train_gan(
     g_eval = stacked.generator(seeds[0], 404, S)
     moments = {id(p): (torch.zeros_like(p), torch.zeros_like(p)) for p in gen + disc}
 
-    def fakes(n: int, gg: torch.Generator) -> torch.Tensor:
-        return mlp_forward(gen, torch.randn(S, n, LATENT, generator=gg)[stream], slope=0.2)
+    def fakes(n: int, gg: torch.Generator, chunk: int = 0) -> torch.Tensor:
+        """G's samples (R, n, 1); ``chunk`` > 0: the forward pass in groups of that many runs (the same numbers,
+        about twice as fast for the 10,000 evaluation samples of a hundred runs, whose activations then stay in cache)."""
+        z = torch.randn(S, n, LATENT, generator=gg)[stream]
+        if not chunk:
+            return mlp_forward(gen, z, slope=0.2)
+        return torch.cat([mlp_forward([p[i : i + chunk] for p in gen], z[i : i + chunk], slope=0.2) for i in range(0, R, chunk)])
 
     def step_(params: list[torch.Tensor], loss: torch.Tensor, t: int, scale: float) -> None:
         grads = torch.autograd.grad(loss, params)
@@ -149,7 +154,7 @@ def train_gan(
 
     def evaluate():
         with torch.no_grad():
-            x = fakes(n_eval, g_eval)[..., 0].numpy()
+            x = fakes(n_eval, g_eval, chunk=8)[..., 0].numpy()
             t = mixture_samples(n_eval, g_eval, S)[stream][..., 0].numpy()
         w1 = np.array([wasserstein1(x[r], t[r]) for r in range(R)])
         mass = np.stack([np.mean(np.abs(x - m) < 2 * MIXTURE_STD, axis=1) for m in MIXTURE_MEANS], axis=1)
