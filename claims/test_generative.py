@@ -104,35 +104,39 @@ def test_small_gan_learns_a_two_mode_mixture(evidence, profile):
 
 STABILITY_RATES = (5e-4, 2e-3, 8e-3)  # the registered grid: every rate counts, none is picked
 STABILITY_BATCH, STABILITY_STEPS = 32, 800
+STABILITY_D_STEPS = {"d-undecided": 0, "d-confident": D_STEPS}  # D first trained alone, as in the gradient claim
 
 
 @functools.cache
 def loss_runs(seeds: tuple, placebo_seeds: tuple) -> dict:
-    """One batch of runs: seeds x rates with each generator loss, and the placebo seeds x rates with the minimax
-    loss.  Returns per condition arrays (seeds, rates) of 'learns', 'collapsed', 'w1' and 'd_fake_early'."""
+    """One batch of runs for both cases (untrained D; D first trained alone until it rejects G's samples): seeds x
+    rates with each generator loss, and the placebo seeds x rates with the minimax loss.  Returns per case and
+    condition arrays (seeds, rates) of 'learns', 'collapsed', 'w1', 'd_fake_early' and 'd_fake_start'."""
     groups = (("non_saturating", seeds), ("minimax", seeds), ("minimax (placebo)", placebo_seeds))
-    run_seeds = [s for _, ss in groups for s in ss for _ in STABILITY_RATES]
-    rates = [r for _, ss in groups for _ in ss for r in STABILITY_RATES]
-    losses = [name.split(" ")[0] for name, ss in groups for _ in ss for _ in STABILITY_RATES]
-    r = lab.train_gan(run_seeds, STABILITY_STEPS, batch=STABILITY_BATCH, lr=rates, checkpoints=1, losses=losses)
+    runs = [(k, name.split(" ")[0], s, r) for k in STABILITY_D_STEPS.values() for name, ss in groups for s in ss for r in STABILITY_RATES]
+    d_steps, losses, run_seeds, rates = (list(column) for column in zip(*runs))
+    r = lab.train_gan(run_seeds, STABILITY_STEPS, batch=STABILITY_BATCH, lr=rates, checkpoints=1, losses=losses, d_steps=d_steps)
     w1 = r["w1"][:, -1] / BEST_GAUSSIAN_W1
     cover = r["mode_mass"].min(axis=1) / MODE_SHARE
-    shape = (len(groups), len(seeds), len(STABILITY_RATES))
+    shape = (len(STABILITY_D_STEPS), len(groups), len(seeds), len(STABILITY_RATES))
     out = {
         "learns": ((w1 < 0.5) & (cover >= 0.5)).reshape(shape),
         "collapsed": (cover < 0.5).reshape(shape),
         "w1": w1.reshape(shape),
         "d_fake_early": r["d_fake_early"].reshape(shape),
+        "d_fake_start": r["d_fake_start"].reshape(shape),
     }
-    return {name: {k: v[i] for k, v in out.items()} for i, (name, _) in enumerate(groups)}
+    return {d: {name: {k: v[c, i] for k, v in out.items()} for i, (name, _) in enumerate(groups)} for c, d in enumerate(STABILITY_D_STEPS)}
 
 
 @pytest.mark.claim("non-saturating-loss-stabler-training")
-def test_non_saturating_loss_makes_more_runs_learn_the_mixture(evidence, profile):
-    profile.require("default", "54 GAN runs of 800 steps (2 losses and a placebo, 3 rates, 6 seeds)")
-    runs = loss_runs(tuple(evidence.seeds), tuple(evidence.placebo_seeds))
+@pytest.mark.parametrize("disc", list(STABILITY_D_STEPS))
+def test_non_saturating_loss_makes_more_runs_learn_the_mixture(disc, evidence, profile):
+    profile.require("default", "108 GAN runs of 800 steps (2 discriminator starts, 2 losses and a placebo, 3 rates, 6 seeds)")
+    runs = loss_runs(tuple(evidence.seeds), tuple(evidence.placebo_seeds))[disc]
     ns, mm, placebo = runs["non_saturating"], runs["minimax"], runs["minimax (placebo)"]
-    setting = {"steps": STABILITY_STEPS, "batch": STABILITY_BATCH, "rates": list(STABILITY_RATES)}
+    setting = {"discriminator": disc, "d_steps": STABILITY_D_STEPS[disc], "steps": STABILITY_STEPS, "batch": STABILITY_BATCH}
+    setting["rates"] = list(STABILITY_RATES)
     for name, r in (("non-saturating", ns), ("minimax", mm)):
         for j, rate in enumerate(STABILITY_RATES):
             at = setting | {"rate": rate}
@@ -141,12 +145,14 @@ def test_non_saturating_loss_makes_more_runs_learn_the_mixture(evidence, profile
         evidence.record(f"share of rates with a collapsed mode, {name} loss", r["collapsed"].mean(axis=1), unit="share", setting=setting)
         early = r["d_fake_early"].mean(axis=1)
         evidence.record(f"mean D(G(z)) over the first 80 steps, {name} loss", early, unit="probability", setting=setting)
+    start = ns["d_fake_start"][:, 0]  # the same starting D for every rate and loss of a seed
+    evidence.record("mean D(G(z)) of the starting discriminator, initial generator", start, unit="probability", setting=setting)
     evidence.paired(
         "more-runs-learn-the-mixture",
         ns["learns"].mean(axis=1),
         mm["learns"].mean(axis=1),
         placebo=placebo["learns"].mean(axis=1),
-        label="1-D mixture, rates 5e-4, 2e-3, 8e-3",
+        label=f"1-D mixture, rates 5e-4, 2e-3, 8e-3, starting D(G(z)) = {start.mean():.2f}",
         names=("non-saturating", "minimax"),
     )
     per_rate = "; ".join(
@@ -154,7 +160,8 @@ def test_non_saturating_loss_makes_more_runs_learn_the_mixture(evidence, profile
         for j, rate in enumerate(STABILITY_RATES)
     )
     evidence.note(
-        f"Runs that learn the mixture, non-saturating vs minimax loss: {per_rate}. Runs with a collapsed mode: "
+        f"Starting discriminator: mean D(G(z)) = {start.mean():.3f} ({STABILITY_D_STEPS[disc]} steps of D alone). Runs that "
+        f"learn the mixture, non-saturating vs minimax loss: {per_rate}. Runs with a collapsed mode: "
         f"{ns['collapsed'].sum()} vs {mm['collapsed'].sum()} of {ns['collapsed'].size}. Mean D(G(z)) over the first 80 "
         f"steps: {ns['d_fake_early'].mean():.2f} vs {mm['d_fake_early'].mean():.2f}. W1 / best Gaussian's W1 at rate "
         f"{STABILITY_RATES[0]:g}: {ns['w1'][:, 0].mean():.2f} vs {mm['w1'][:, 0].mean():.2f}. Goodfellow et al. 2014 give the "
