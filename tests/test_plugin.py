@@ -168,6 +168,9 @@ def test_xdist_gives_the_same_verdicts_and_numbers_as_a_serial_run(project):
     serial = project.results()
     result = project.run("-n", "2", subprocess=True)
     result.assert_outcomes(passed=3)
+    out = result.stdout.str()  # progress per claim under xdist too (the controller learns each claim's cases from a worker)
+    assert "claims] fox-is-quick: supported (2 case(s)" in out and "claims] gradients-fade: supported (1 case(s)" in out
+    assert "[1/2 claims]" in out and "[2/2 claims]" in out
     parallel = project.results()
     assert parallel["run"]["workers"] == 2
     key = lambda d: {c["id"]: (c["verdict"], [(k["nodeid"], k["evidence"]["judgements"]) for k in c["cases"]]) for c in d["claims"]}

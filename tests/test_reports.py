@@ -170,9 +170,7 @@ def test_early_figures_are_drawn_in_another_process_and_only_reused_when_unchang
         early.close()
     assert set(ready) == {"drawn-early"}, "a claim whose evidence changed, or never sent, is drawn at report time"
     [(title, svg)] = ready["drawn-early"]
-    from harness.report.figures import _short
-
-    assert title == "test_x: loss per step" and svg.startswith("<svg") and f'id="f{_short("f-drawn-early")}' in svg
+    assert title == "test_x: loss per step" and svg.startswith("<svg") and "<style>" in svg
     assert not early.dir.exists(), "the exchange folder is removed"
     everything = plots.all_figures(final, workers=1, ready=ready)
     assert set(everything) == {"drawn-early", "changed-since", "never-sent"} and everything["drawn-early"] is ready["drawn-early"]
@@ -310,3 +308,46 @@ def test_figures_stay_small_and_keep_their_labels():
     )
     assert len(svg) < 40_000 and svg.count("<use") < 40
     assert ">0.2<" in svg or ">1.0<" in svg  # tick labels are text, never rounded
+
+
+def test_a_compact_figure_draws_the_same_in_under_half_the_bytes():
+    """One class per distinct style, no attribute-less groups or zero rotations, short ids that still
+    resolve, coordinates to 0.1 pt; the text is kept."""
+    import re
+    import xml.etree.ElementTree as ET
+
+    from harness.report import figures
+
+    raw = []
+    real = figures.compact
+    try:
+        figures.compact = lambda text: raw.append(text) or real(text)
+        svg = figures.series_figure(
+            {"x": list(range(60)), "lines": {"a": [[i * 0.013 + j for i in range(60)] for j in range(3)]}}
+            | {"title": "t", "xlabel": "x", "ylabel": "y"}
+        )
+    finally:
+        figures.compact = real
+    ET.fromstring(svg)  # well-formed XML: a browser shows it as an image file
+    assert len(svg) < len(raw[0]) / 2
+    assert "style=" not in svg and "<g>" not in svg and "rotate(-0" not in svg and "<?xml" not in svg
+    ids = set(re.findall(r'\sid="([^"]+)"', svg))
+    assert ids and ids == set(re.findall(r'(?:url\(#|href="#)([^)"]+)', svg)), "every id is used and every reference resolves"
+    classes = set(re.findall(r'\sclass="([^"]+)"', svg))
+    assert classes <= set(re.findall(r"\.([a-z]+)\{", svg)), "every class is declared in the file's style sheet"
+    assert not re.search(r"\d\.\d\d", " ".join(re.findall(r'\sd="([^"]*)"', svg))), "path coordinates to 0.1 pt"
+    assert ">y<" in svg and ">t<" in svg
+
+
+def test_figures_are_files_named_by_their_content_and_old_ones_are_removed(tmp_path):
+    from harness.report import figures
+
+    svg = '<svg xmlns="http://www.w3.org/2000/svg" width="403.2pt" height="259.2pt"></svg>'
+    first = figures.save({"a/b": [("one", svg)]}, tmp_path / "figures")
+    [f] = first["a/b"]
+    assert f["file"].startswith("figures/a_b-") and (f["width"], f["height"]) == (538, 346) and f["title"] == "one"
+    assert (tmp_path / f["file"]).read_text() == svg
+    second = figures.save({"a/b": [("one", svg.replace("403.2", "400"))]}, tmp_path / "figures")
+    assert second["a/b"][0]["file"] != f["file"], "a changed figure gets a new name (no stale cached copy)"
+    figures.prune(tmp_path / "figures", second)
+    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == [second["a/b"][0]["file"].split("/")[1]]

@@ -28,6 +28,7 @@ from harness.results.build import RunState, natural_key
 EVIDENCE_KEY = pytest.StashKey[Evidence]()
 PAYLOAD = "dlclaims"  # name of the user property that carries a case's payload
 RUNNING = "dlclaims_running"  # on a setup report only: the claim whose case is running
+PLAN = "dlclaims_plan"  # on a worker's first setup report: every claim's node ids (the xdist controller collects nothing)
 SESSION_PLUGIN = "dlclaims-session"
 
 
@@ -74,6 +75,7 @@ class ClaimsSession:
         self._sigterm = None  # the SIGTERM handler this run replaced
         self.pending: dict[str, set[str]] = {}  # claim id -> node ids still to run (serial runs: progress per claim)
         self.claims_total = 0  # claims selected to run (for the progress line)
+        self.plan: dict[str, list[str]] | None = None  # claim id -> its node ids (an xdist worker sends it once)
         self.claims_done = 0
 
     # -- set-up --------------------------------------------------------------------------------
@@ -250,12 +252,9 @@ class ClaimsSession:
         if drop:
             config.hook.pytest_deselected(items=drop)
             items[:] = keep
+        self.plan = summary.claim_nodes(items)
         if not self.is_worker:
-            for item in items:
-                mark = item.get_closest_marker("claim")
-                if mark is not None and mark.args:
-                    self.pending.setdefault(mark.args[0], set()).add(item.nodeid)
-            self.claims_total = len(self.pending)
+            self.pending, self.claims_total = {k: set(v) for k, v in self.plan.items()}, len(self.plan)
         self._plan_early_figures(items)
 
     EARLY_MIN_CLAIMS = 12  # below this a report draws fast enough; a worker process would cost more than it saves
@@ -314,6 +313,9 @@ class ClaimsSession:
             return report
         if report.when == "setup":  # the controller learns which claim a case belongs to (a crashed worker's case)
             report.user_properties = [*report.user_properties, (RUNNING, mark.args[0])]
+            if self.is_worker and self.plan is not None:  # ... and, once, which cases make up each claim (progress)
+                report.user_properties.append((PLAN, json.dumps(self.plan)))
+                self.plan = None
         final_phase = report.when == "call" or (report.when == "setup" and not report.passed)
         if final_phase and call.excinfo is not None and call.excinfo.errisinstance((ClaimNotSupported, ClaimInconclusive)):
             if not hasattr(report, "wasxfail"):
@@ -328,12 +330,17 @@ class ClaimsSession:
                 item.user_properties.append(("claim_key_number", key))
         return report
 
+    @pytest.hookimpl(tryfirst=True)  # before junitxml, which would write the plan as a property
     def pytest_runtest_logreport(self, report) -> None:
         if self.is_worker:
             return
         for name, value in report.user_properties:
             if name == RUNNING:
                 self.running[report.nodeid] = value
+            if name == PLAN and not self.claims_total:  # xdist: the first worker's plan (all workers collect the same)
+                plan = json.loads(value)
+                self.pending, self.claims_total = {k: set(v) for k, v in plan.items()}, len(plan)
+        report.user_properties = [p for p in report.user_properties if p[0] != PLAN]
         if report.when not in ("setup", "call", "teardown") and report.failed and report.nodeid in self.running:
             # pytest-xdist reports a worker that died (killed, out of memory) with when='???'
             cid = self.running.pop(report.nodeid)
@@ -353,7 +360,7 @@ class ClaimsSession:
             self._progress(report.nodeid, self.payloads[report.nodeid]["claim"])
 
     def _progress(self, nodeid: str, claim_id: str) -> None:
-        """One line per finished claim (serial runs): how many claims are done, this one's verdict and time."""
+        """One line per finished claim (serial or xdist): how many claims are done, this one's verdict and time."""
         left = self.pending.get(claim_id)
         if left is None:
             return

@@ -1,10 +1,22 @@
-"""The run's verdicts in the terminal, after the tests."""
+"""The run's verdicts in the terminal: which cases make up each claim (for the progress line per
+claim), and the summary after the tests."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from harness import verdicts as V
+
+
+def claim_nodes(items: list) -> dict[str, list[str]]:
+    """Each claim's selected cases (node ids), in run order: a claim is finished when all have reported.
+    Under pytest-xdist only the workers collect; each sends this to the controller with its first case."""
+    out: dict[str, list[str]] = {}
+    for item in items:
+        mark = item.get_closest_marker("claim")
+        if mark is not None and mark.args:
+            out.setdefault(mark.args[0], []).append(item.nodeid)
+    return out
 
 
 def write(tr, data: dict, report_dir: Path | None) -> None:

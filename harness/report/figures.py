@@ -1,4 +1,5 @@
-"""Figures for the report, drawn from recorded series; returned as inline SVG strings.
+"""Figures for the report, drawn from recorded series; each an SVG file of its own under the report's
+``figures/``, which the page loads when it scrolls into view.
 
 Tests only record (``evidence.plot``); this module draws.  When and in which process it draws is
 :mod:`harness.report.worker`'s job.
@@ -7,15 +8,12 @@ Tests only record (``evidence.plot``); this module draws.  When and in which pro
 from __future__ import annotations
 
 import io
-import itertools
 import re
+from pathlib import Path
 
 import numpy as np
 
 from harness.verdicts import COLOURS
-
-_counter = itertools.count()
-_scope = ["f"]  # id prefix of the figures being drawn: the claim's id, so ids stay unique across processes
 
 
 def _svg(fig) -> str:
@@ -30,56 +28,121 @@ def _svg(fig) -> str:
                 axis.set_major_formatter(ticker.LogFormatter(labelOnlyBase=False))
                 axis.set_minor_formatter(ticker.LogFormatter(labelOnlyBase=False, minor_thresholds=(1, 0.4)))
     buf = io.StringIO()
-    # A fresh hash salt per figure keeps the element ids of several inline SVGs unique in one page.
-    n = next(_counter)
-    with plt.rc_context({"svg.hashsalt": f"dlclaims-{_scope[0]}-{n}", "svg.fonttype": "none"}):
+    # A fixed hash salt: the same figure gives the same file (its name is a hash of its text).
+    with plt.rc_context({"svg.hashsalt": "dlclaims", "svg.fonttype": "none", "font.sans-serif": ["DejaVu Sans"]}):
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
     plt.close(fig)
-    return _inline(buf.getvalue(), f"f{_short(_scope[0])}{n}-")
-
-
-def _short(scope: str) -> str:
-    """A short stand-in for a claim id in element ids (every marker of a scatter plot repeats it)."""
-    import hashlib
-
-    return hashlib.sha1(scope.encode()).hexdigest()[:6]
-
-
-def _inline(text: str, prefix: str) -> str:
-    """An SVG fit to inline in HTML: no XML prolog or RDF metadata (not allowed in HTML's SVG), and
-    every id prefixed so several figures in one page never share an id."""
-    text = text[text.index("<svg") :]
-    text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
-    text = re.sub(r'\sxmlns:(?:dc|cc|rdf)="[^"]*"', "", text)
-    text = _minify(text)
-    ids = set(re.findall(r'\sid="([^"]+)"', text))
-    if ids:
-        text = re.sub(r'(\sid=")([^"]+)(")', lambda m: f"{m[1]}{prefix}{m[2]}{m[3]}", text)
-        text = re.sub(r'(url\(#|href="#)([^)"]+)', lambda m: f"{m[1]}{prefix}{m[2]}" if m[2] in ids else m[0], text)
-    return text
+    return compact(buf.getvalue())
 
 
 _NUMBER = re.compile(r"(-?\d+\.\d)\d+")
-_GEOMETRY = re.compile(r'(\s(?:d|x|y|transform|points)=")([^"]*)(")')
+_GEOMETRY = re.compile(r'(\s(?:d|x|y|width|height|transform|points)=")([^"]*)(")')
 
 
-def _minify(text: str) -> str:
-    """A smaller SVG that draws the same (the report must stay small with a hundred claims' figures):
-    coordinates to 0.1 pt (a tenth of a point, below what a screen shows), no indentation, path steps
-    that land on the point before dropped, and element ids that nothing refers to removed.  Only
-    geometry attributes are rounded: tick labels and other text keep every digit."""
+def compact(text: str) -> str:
+    """A standalone SVG file, under half of matplotlib's size, that draws the same (the report has
+    150 claims' figures): no XML prolog or RDF metadata; coordinates to 0.1 pt (a tenth of a point,
+    below what a screen shows, and no '.0'); path commands without spaces; path steps that land on the point before dropped; one class per
+    distinct style, declared once in the file's own style sheet, instead of a style on every element;
+    no attribute-less groups (matplotlib wraps every artist in one); no zero rotations; ids that
+    nothing refers to removed and the others shortened.  Only geometry is rounded: tick labels and
+    other text keep every digit."""
+    text = text[text.index("<svg") :]
+    text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
+    text = re.sub(r'\sxmlns:(?:dc|cc|rdf)="[^"]*"', "", text)
 
     def geometry(m: re.Match) -> str:
         value = _NUMBER.sub(r"\1", m[2])
         value = re.sub(r"\s*\n\s*", " ", value).strip()
         value = re.sub(r"(L [-\d.]+ [-\d.]+)(?: \1)+", r"\1", value)  # repeated points of a polyline
+        value = re.sub(r"(\d)\.0(?![\d])", r"\1", value)  # 12.0 -> 12
+        if m[1].strip() == 'd="':
+            value = re.sub(r"([MLCQZz]) ", r"\1", value)  # path commands need no space after them
         return f"{m[1]}{value}{m[3]}"
 
     text = _GEOMETRY.sub(geometry, text)
-    text = re.sub(r"\n\s+", "\n", text)
-    text = re.sub(r'style="([^"]*)"', lambda m: 'style="' + re.sub(r"\s*([:;])\s*", r"\1", m[1]) + '"', text)
-    used = set(re.findall(r'(?:url\(#|href="#)([^)"]+)', text))
-    return re.sub(r'\sid="([^"]+)"', lambda m: m[0] if m[1] in used else "", text)
+    text = re.sub(r'\stransform="rotate\(-?0 [-\d.]+ [-\d.]+\)"', "", text)
+    text = re.sub(r">\s+<", "><", text).strip()
+    used = list(dict.fromkeys(re.findall(r'(?:url\(#|href="#)([^)"]+)', text)))
+    short = {old: _name(i) for i, old in enumerate(used)}
+    text = re.sub(r'\sid="([^"]+)"', lambda m: f' id="{short[m[1]]}"' if m[1] in short else "", text)
+    text = re.sub(r'(url\(#|href="#)([^)"]+)', lambda m: f"{m[1]}{short.get(m[2], m[2])}", text)
+    text = _without_bare_groups(text)
+
+    classes: dict[str, str] = {}
+
+    def style(m: re.Match) -> str:
+        rule = re.sub(r"\s*([:;,])\s*", r"\1", m[1]).strip(";")
+        return f' class="{classes.setdefault(rule, _name(len(classes)))}"'
+
+    text = re.sub(r'\sstyle="([^"]*)"', style, text)
+    sheet = "".join(f".{name}{{{rule}}}" for rule, name in classes.items())
+    head = re.search(r'<style type="text/css">(.*?)</style>', text, flags=re.S)
+    rules = re.sub(r"\s*([:;])\s*", r"\1", head[1]) if head else ""
+    style = f"<style>{rules}{sheet}</style>"
+    return text[: head.start()] + style + text[head.end() :] if head else text.replace(">", f"><defs>{style}</defs>", 1)
+
+
+def _name(i: int) -> str:
+    """A short name for the i-th class or id: a, b, ..., z, aa, ab, ..."""
+    name, i = "", i + 1
+    while i:
+        i, r = divmod(i - 1, 26)
+        name = chr(97 + r) + name
+    return name
+
+
+def _without_bare_groups(text: str) -> str:
+    """Drop every ``<g>`` without attributes and its closing tag (a group with nothing to apply is a no-op)."""
+    out, pos, bare = [], 0, []
+    for m in re.finditer(r"<(/?)g(\s[^>]*)?>", text):
+        if m[1]:
+            drop = bare.pop()
+        else:
+            drop = not (m[2] or "").strip()
+            bare.append(drop)
+        if drop:
+            out.append(text[pos : m.start()])
+            pos = m.end()
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def size_px(svg: str) -> tuple[int, int]:
+    """A figure's width and height in CSS pixels (matplotlib writes points: 1 pt = 4/3 px)."""
+    w, h = (float(re.search(rf'\s{k}="([\d.]+)pt"', svg)[1]) for k in ("width", "height"))
+    return round(w * 4 / 3), round(h * 4 / 3)
+
+
+def save(figures: dict[str, list[tuple[str, str]]], folder: Path) -> dict[str, list[dict]]:
+    """Write every figure to ``folder`` as its own file, named by its claim and a hash of its text (a
+    changed figure gets a new name, so no browser shows a cached old one).  Returns, per claim, each
+    figure's title, file name and size for the page."""
+    import hashlib
+
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for claim_id, figs in figures.items():
+        stem = re.sub(r"[^A-Za-z0-9_.-]", "_", claim_id)
+        out[claim_id] = []
+        for title, svg in figs:
+            name = f"{stem}-{hashlib.sha256(svg.encode()).hexdigest()[:10]}.svg"
+            path = folder / name
+            if not path.exists():
+                tmp = folder / f".{name}.tmp"
+                tmp.write_text(svg, encoding="utf-8")
+                tmp.replace(path)
+            width, height = size_px(svg)
+            out[claim_id].append({"title": title, "file": f"{folder.name}/{name}", "width": width, "height": height})
+    return out
+
+
+def prune(folder: Path, figures: dict[str, list[dict]]) -> None:
+    """Remove the figure files of earlier reports that the page no longer shows (after the page is written)."""
+    keep = {Path(f["file"]).name for figs in figures.values() for f in figs}
+    for old in folder.glob("*.svg"):
+        if old.name not in keep:
+            old.unlink()
 
 
 def _figure():
@@ -177,8 +240,9 @@ def effect_figure(claim: dict) -> str | None:
     # long labels lose their middle (the table above has them whole): the case and the hypothesis's end stay
     short = [r[0] if len(r[0]) <= 48 else r[0][:22] + "…" + r[0][-25:] for r in rows]
     ax.set_yticks(range(len(rows)), short, fontsize=7)
-    ax.set_xlabel("effect (dot, with interval) vs threshold (bar)")
-    ax.set_title("measured effects against their thresholds", fontsize=10)
+    # centred on the figure, not on the axes (a wide left margin for the labels would push them off the right edge)
+    fig.supxlabel("effect (dot, with interval) vs threshold (bar)", fontsize=10, y=0.01)
+    fig.suptitle("measured effects against their thresholds", fontsize=10, y=1 - 0.06 / height)
     return _svg(fig)
 
 
@@ -202,7 +266,6 @@ def family_figure(case: dict, j: dict) -> str:
 
 
 def claim_figures(claim: dict) -> list[tuple[str, str]]:
-    _scope[0] = "f-" + claim["id"]
     out = []
     for case in claim["cases"]:
         ev = case.get("evidence") or {}

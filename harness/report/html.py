@@ -1,4 +1,5 @@
-"""The HTML report ``index.html``: one self-contained file (inline CSS, inline SVG plots, no network).
+"""The HTML report ``index.html``: inline CSS and script, no network; each figure an SVG file under
+``figures/`` beside it, loaded by the browser when it scrolls into view (``<img loading="lazy">``).
 
 Jinja2 with autoescaping, so every text from a claim, a quote or an exception stays text.  It reads
 the results dict (``reports/claims.json``) and nothing else; the template computes nothing.
@@ -6,13 +7,13 @@ the results dict (``reports/claims.json``) and nothing else; the template comput
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import jinja2
 
 from harness.citations import distance
-from harness.report import worker
 from harness.results import history
 from harness.verdicts import COLOURS, LABELS
 
@@ -126,12 +127,33 @@ def scorecards(claims: list[dict], documents: list[dict]) -> list[dict]:
     return out
 
 
-def search_text(claim: dict, titles: dict[str, str]) -> str:
-    """What the search box matches for a claim: its id, statement, quotes and its documents' titles and files."""
-    parts = [claim["id"], claim["statement"]]
-    for s in claim["sources"]:
-        parts += [s["quote"], s["document"], titles.get(s["document"], "")]
-    return " ".join(parts).lower()
+def restated(claim: dict) -> dict[str, set[str]]:
+    """The notes and per-setting measurements of a citational claim that its citation table shows
+    already (each stated value, its primary source, the source's value and the difference; why the
+    texts differ): the page leaves them out rather than say everything three times."""
+    cit = claim.get("citation")
+    if not cit:
+        return {"notes": set(), "measurements": set()}
+    names = {f"{v['document']}: {v['stated']}" for v in cit["values"]}
+    heads = tuple(f"{v['document']}: states {v['stated']!r} -> " for v in cit["values"])
+    notes = {
+        n
+        for k in claim["cases"]
+        for n in (k.get("evidence") or {}).get("notes", [])
+        if n.startswith(heads) or (cit.get("explanation") and n == f"Why the texts differ: {cit['explanation']}")
+    }
+    return {"notes": notes, "measurements": names}
+
+
+def setting_text(setting: dict) -> str:
+    """A measurement's setting as 'key value' pairs (whole floats without '.0')."""
+
+    def value(v):
+        if isinstance(v, float) and v.is_integer():
+            return str(int(v))
+        return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+
+    return "; ".join(f"{k} {value(v)}" for k, v in setting.items())
 
 
 def short_title(title: str, limit: int = 40) -> str:
@@ -196,7 +218,9 @@ def holds_map(claim: dict) -> dict | None:
     }
 
 
-def render_html(data: dict, *, with_plots: bool = True, history_runs: list[dict] | None = None, figures_ready: dict | None = None) -> str:
+def render_html(data: dict, *, figures: dict[str, list[dict]] | None = None, history_runs: list[dict] | None = None) -> str:
+    """The page.  ``figures``: per claim, the figure files written by :func:`harness.report.figures.save`
+    (title, file relative to the page, width and height); none when left out."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
         autoescape=True,
@@ -206,7 +230,7 @@ def render_html(data: dict, *, with_plots: bool = True, history_runs: list[dict]
     )
     env.filters["fmt"] = _fmt
     env.filters["cite_distance"] = distance
-    figures = worker.all_figures(data["claims"], ready=figures_ready) if with_plots else {}
+    env.filters["setting"] = setting_text
     runs = history_runs if history_runs is not None else history.load(None, data)
     references = {r["id"]: r for r in data.get("references", [])}
     quotes_by_doc: dict[str, list[tuple[str, str]]] = {}
@@ -218,7 +242,6 @@ def render_html(data: dict, *, with_plots: bool = True, history_runs: list[dict]
     documents = [d | {"segments": highlight_segments(d["text"], quotes_by_doc.get(d["file"], []))} for d in data.get("documents", [])]
     themes = sorted({c["theme"] for c in data["claims"]})
     present = [v for v in LABELS if data["summary"]["counts"].get(v)]
-    titles = {d["file"]: d["title"] for d in data.get("documents", [])}
     units = sorted({c["key"]["unit"] for c in data["claims"] if c.get("key") and c["key"].get("unit")})
     return env.get_template("report.html.j2").render(
         data=data,
@@ -229,20 +252,20 @@ def render_html(data: dict, *, with_plots: bool = True, history_runs: list[dict]
         themes=themes,
         labels=LABELS,
         colours=COLOURS,
-        figures=figures,
+        figures=figures or {},
         present=present,
         doc_titles={d["file"]: d["title"] for d in data.get("documents", [])},
         doc_short={d["file"]: short_title(d["title"]) for d in data.get("documents", [])},
         quote_claim=quote_claim,
         scorecards=scorecards(data["claims"], data.get("documents", [])),
         sentences={c["id"]: plain_sentence(c) for c in data["claims"]},
-        search_text={c["id"]: search_text(c, titles) for c in data["claims"]},
         legend=[(u, UNIT_HELP.get(u, "")) for u in units],
         text_colours={v: text_colour(c) for v, c in COLOURS.items()},
         history=history.per_claim(runs),
         changes=history.changes(runs),
         n_runs=len(runs),
         holds={c["id"]: holds_map(c) for c in data["claims"]},
+        restated={c["id"]: restated(c) for c in data["claims"]},
         references=references,
         coverage=data.get("coverage") or [],
         kinds=("empirical", "analytic", "citational", "not-testable"),
