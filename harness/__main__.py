@@ -19,7 +19,7 @@ def _report(args) -> int:
     data["summary"] = recomputed
     out = Path(args.out or Path(args.results).parent)
     render_all(data, out)
-    print(f"wrote {out / 'index.html'} and {out / 'badges'}/ ({len(data['claims'])} claims)")
+    print(f"wrote {out / 'index.html'}, {out / 'figures'}/ and {out / 'badges'}/ ({len(data['claims'])} claims)")
     return 0
 
 
