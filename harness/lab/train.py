@@ -1,8 +1,8 @@
 """Training loops that return numbers (no asserts, prints or plots).
 
-L2-regularised softmax regression in float64 numpy: small enough that per-example SGD (LeCun et
-al. 1998's "stochastic learning") runs tens of thousands of steps a second on one thread, and exact
-enough that full-batch GD on a duplicated set reproduces its base-set trajectory to rounding error.
+L2-regularised softmax regression in float64 numpy: exact enough that full-batch GD on a duplicated
+set reproduces its base-set trajectory to rounding error (per-example SGD on it, batched over runs, is
+in ``harness.lab.optimisation``).
 Every loop runs a whole learning-rate grid at once (weights of shape (n_lr, features+1, classes)),
 so all rates see the same example order.
 """
@@ -56,24 +56,3 @@ def gd_trajectory(X: np.ndarray, y: np.ndarray, classes: int, lrs: np.ndarray, s
         W = W - lrs * (Xb.T @ (p - Y) / len(X) + l2 * W)
         out.append(W.copy())
     return np.array(out)
-
-
-def sgd_run(X: np.ndarray, y: np.ndarray, classes: int, lrs: np.ndarray, examples: int, l2: float, seed: int) -> np.ndarray:
-    """Per-example SGD from W = 0 over shuffled epochs, ``examples`` updates per rate: (n_lr, d+1, c)."""
-    rng = np.random.default_rng(seed)
-    Xb = with_bias(X)
-    lr = np.asarray(lrs, float)[:, None, None]
-    W = np.zeros((lr.shape[0], Xb.shape[1], classes))
-    shrink = 1.0 - lr * l2
-    done = 0
-    while done < examples:
-        for i in rng.permutation(len(X))[: examples - done]:
-            x = Xb[i]
-            z = x @ W  # (n_lr, c)
-            p = np.exp(z - z.max(axis=1, keepdims=True))
-            p /= p.sum(axis=1, keepdims=True)
-            p[:, y[i]] -= 1.0
-            W *= shrink
-            W -= lr * (x[None, :, None] * p[:, None, :])
-        done = min(examples, done + len(X))
-    return W
