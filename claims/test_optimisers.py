@@ -115,11 +115,22 @@ def bad_sizes(profile) -> tuple[int, int]:
     return profile.pick(quick=(300, 150), default=(BAD_N, 300), full=(1000, 600))
 
 
+DATASETS = ("digits", "mnist1d")
+
+
+def mnist1d_at_quick(dataset: str, profile, cost: str) -> None:
+    """The MNIST-1D cases start at the default profile: the 60-s smoke run cannot pay for them."""
+    if dataset != "digits":
+        profile.require(
+            "default", f"the MNIST-1D runs with their placebos take {cost}, more than the 60-s smoke run can pay (budget, not result)"
+        )
+
+
 @functools.cache
-def scaled_problem(scaled: bool, seed: int, n: int) -> tuple[np.ndarray, np.ndarray, float]:
-    """``n`` standardised digits drawn with ``seed``, each feature multiplied by 10^U(-2, 2) when ``scaled``:
-    X (n, 64), y (n,), and the regularised objective's minimum (L-BFGS)."""
-    X, y = data.standardised_digits()
+def scaled_problem(dataset: str, scaled: bool, seed: int, n: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """``n`` standardised training examples of ``dataset`` drawn with ``seed``, each feature multiplied by
+    10^U(-2, 2) when ``scaled``: X (n, d), y (n,), and the regularised objective's minimum (L-BFGS)."""
+    X, y = lab.standardised(dataset)
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(X), n, replace=False)
     factors = 10 ** rng.uniform(-BAD_SPREAD, BAD_SPREAD, X.shape[1])
@@ -129,20 +140,24 @@ def scaled_problem(scaled: bool, seed: int, n: int) -> tuple[np.ndarray, np.ndar
 
 
 @functools.cache
-def scaled_grid(scaled: bool, seed: int, n: int, steps: int, order_seed: int | None = None, rules: tuple = BAD_RULES) -> np.ndarray:
+def scaled_grid(
+    dataset: str, scaled: bool, seed: int, n: int, steps: int, order_seed: int | None = None, rules: tuple = BAD_RULES
+) -> np.ndarray:
     """log10 excess loss after ``steps``, per method and rate: (n_rules, n_lr); diverged runs count as 1e10.
     ``seed`` draws the data and the feature scales; ``order_seed`` (default ``seed``) the mini-batch order."""
-    X, y, best = scaled_problem(scaled, seed, n)
+    X, y, best = scaled_problem(dataset, scaled, seed, n)
     final = lab.softmax_grid(X, y, 10, rules, BAD_LRS, steps, BAD_BATCH, BAD_L2, seed if order_seed is None else order_seed)
     excess = np.nan_to_num(final - best, nan=1e10, posinf=1e10)
     return np.log10(np.maximum(excess, 1e-15))  # below float64 resolution of the loss counts as 1e-15
 
 
-def tuned_excess(scaled: bool, seeds: list[int], n: int, steps: int, order_seeds: list | None = None, rules: tuple = BAD_RULES) -> dict:
+def tuned_excess(
+    dataset: str, scaled: bool, seeds: list[int], n: int, steps: int, order_seeds: list | None = None, rules: tuple = BAD_RULES
+) -> dict:
     """Per method: best rate of the grid on the mean over seeds, per-seed log10 excess there, grid means.
     ``order_seeds``: mini-batch orders (default: the seeds); the placebo passes its own on the same data."""
     pairs = zip(seeds, order_seeds or seeds)
-    table = np.array([scaled_grid(scaled, s, n, steps, o, rules) for s, o in pairs])  # (n_seeds, n_rules, n_lr)
+    table = np.array([scaled_grid(dataset, scaled, s, n, steps, o, rules) for s, o in pairs])  # (n_seeds, n_rules, n_lr)
     out = {}
     for i, rule in enumerate(rules):
         j = int(np.argmin(table[:, i].mean(axis=0)))
@@ -150,28 +165,39 @@ def tuned_excess(scaled: bool, seeds: list[int], n: int, steps: int, order_seeds
     return out
 
 
+def record_bad_rates(evidence, runs: dict, setting: dict) -> None:
+    """Every rate chosen from the grid: ``runs`` maps a condition's label to tuned_excess's output."""
+    for label, t in runs.items():
+        for rule, r in t.items():
+            scores = r["grid"].mean(axis=0).tolist()
+            evidence.tuned(f"{NAMES[rule]} learning rate, {label}", BAD_LRS.tolist(), r["lr"], scores=scores, setting=setting)
+
+
 @pytest.mark.claim("adaptive-optimisers-win-on-badly-scaled-problems")
-def test_adaptive_methods_reach_lower_loss_on_badly_scaled_features(evidence, profile):
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_adaptive_methods_reach_lower_loss_on_badly_scaled_features(dataset, evidence, profile):
+    mnist1d_at_quick(dataset, profile, "about 4 s")
     n, steps = bad_sizes(profile)
-    t = tuned_excess(True, evidence.seeds, n, steps)
-    setting = {"feature_scales": "10^U(-2, 2)", "examples": n, "steps": steps, "batch": BAD_BATCH, "grid": "1e-5 ... 10"}
+    t = tuned_excess(dataset, True, evidence.seeds, n, steps)
+    setting = {"data": dataset, "feature_scales": "10^U(-2, 2)", "examples": n, "steps": steps, "batch": BAD_BATCH, "grid": "1e-5 ... 10"}
     for rule in BAD_RULES:
         evidence.record(
             f"log10 excess loss, {NAMES[rule]} at its best rate {t[rule]['lr']:g}", t[rule]["loss"], unit="log10", setting=setting
         )
     # placebo: each adaptive method again on new mini-batch orders (same data, grid and best-rate choice)
-    again = tuned_excess(True, evidence.seeds, n, steps, evidence.placebo_seeds, rules=("rmsprop", "adam"))
+    again = tuned_excess(dataset, True, evidence.seeds, n, steps, evidence.placebo_seeds, rules=("rmsprop", "adam"))
+    record_bad_rates(evidence, {"scaled features": t, "scaled features, placebo orders": again}, setting)
     for rule in ("adam", "rmsprop"):
         evidence.paired(
             "adaptive-lower-loss",
             t["sgd"]["loss"],
             t[rule]["loss"],
             placebo=again[rule]["loss"],
-            label=NAMES[rule],
+            label=f"{dataset}, {NAMES[rule]}",
             names=("SGD", NAMES[rule]),
         )
     evidence.plot(
-        f"learning-rate grid, features scaled over four decades, {steps} steps",
+        f"learning-rate grid, {dataset}, features scaled over four decades, {steps} steps",
         BAD_LRS.tolist(),
         {NAMES[r]: t[r]["grid"].tolist() for r in BAD_RULES},
         xlabel="learning rate",
@@ -189,30 +215,35 @@ def test_adaptive_methods_reach_lower_loss_on_badly_scaled_features(evidence, pr
 
 
 @pytest.mark.claim("adaptive-optimisers-win-on-badly-scaled-problems")
-def test_adaptive_advantage_comes_from_bad_scaling(evidence, profile):
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_adaptive_advantage_comes_from_bad_scaling(dataset, evidence, profile):
+    mnist1d_at_quick(dataset, profile, "about 4 s")
     n, steps = bad_sizes(profile)
-    scaled, plain = tuned_excess(True, evidence.seeds, n, steps), tuned_excess(False, evidence.seeds, n, steps)
-    again = tuned_excess(False, evidence.seeds, n, steps, evidence.placebo_seeds)  # placebo: new mini-batch orders
+    scaled, plain = tuned_excess(dataset, True, evidence.seeds, n, steps), tuned_excess(dataset, False, evidence.seeds, n, steps)
+    again = tuned_excess(dataset, False, evidence.seeds, n, steps, evidence.placebo_seeds)  # placebo: new mini-batch orders
+    setting = {"data": dataset, "examples": n, "steps": steps, "batch": BAD_BATCH, "grid": "1e-5 ... 10"}
+    record_bad_rates(evidence, {"standardised features": plain, "standardised features, placebo orders": again}, setting)
     for rule in ("adam", "rmsprop"):
         adv_scaled = scaled["sgd"]["loss"] - scaled[rule]["loss"]
         adv_plain = plain["sgd"]["loss"] - plain[rule]["loss"]
-        evidence.record(f"{NAMES[rule]}'s advantage over SGD, scaled features (decades)", adv_scaled, unit="decades")
+        evidence.record(f"{NAMES[rule]}'s advantage over SGD, scaled features (decades)", adv_scaled, unit="decades", setting=setting)
         evidence.record(
             f"{NAMES[rule]}'s advantage over SGD, standardised features (rates: SGD {plain['sgd']['lr']:g}, "
             f"{NAMES[rule]} {plain[rule]['lr']:g})",
             adv_plain,
             unit="decades",
+            setting=setting,
         )
         evidence.paired(
             "advantage-from-bad-scaling",
             adv_scaled,
             adv_plain,
             placebo=again["sgd"]["loss"] - again[rule]["loss"],
-            label=NAMES[rule],
+            label=f"{dataset}, {NAMES[rule]}",
             names=("scaled features", "standardised features"),
         )
     evidence.plot(
-        f"learning-rate grid, standardised features, {steps} steps",
+        f"learning-rate grid, {dataset}, standardised features, {steps} steps",
         BAD_LRS.tolist(),
         {NAMES[r]: plain[r]["grid"].tolist() for r in BAD_RULES},
         xlabel="learning rate",
