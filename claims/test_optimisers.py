@@ -215,7 +215,7 @@ def test_adaptive_methods_reach_lower_loss_on_badly_scaled_features(dataset, evi
 
 
 @pytest.mark.claim("adaptive-optimisers-win-on-badly-scaled-problems")
-@pytest.mark.parametrize("dataset", DATASETS)
+@pytest.mark.parametrize("dataset", DATASETS, ids=lambda d: f"{d}-vs-standardised")
 def test_adaptive_advantage_comes_from_bad_scaling(dataset, evidence, profile):
     mnist1d_at_quick(dataset, profile, "about 4 s")
     n, steps = bad_sizes(profile)
