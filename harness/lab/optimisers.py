@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from harness.lab import stacked, train
+from harness.lab import data, stacked, train
 from harness.lab.stacked import with_bias
 
 RULES = ("sgd", "momentum", "rmsprop", "adam", "adagrad")
@@ -61,6 +61,18 @@ def step_(rule: str, w, g, state: dict, lr, t: int) -> None:
         w -= lr * g / (state["s"] ** 0.5 + ADAGRAD_EPS)
     else:
         raise ValueError(f"unknown rule {rule!r}; known: {', '.join(RULES)}")
+
+
+def standardised(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """A data set's pool of training examples with every feature at zero mean and unit variance (constant
+    features left at 0): X (n, d) float64, y (n,).  'digits': all 1,797 8x8 digits; 'mnist1d': MNIST-1D's
+    4,000 training sequences (length 40)."""
+    if name == "digits":
+        return data.standardised_digits()
+    X, y, _, _ = data.dataset(name)
+    X = X.astype(np.float64)
+    mu, sd = X.mean(0), X.std(0)
+    return (X - mu) / np.where(sd > 0, sd, 1.0), y
 
 
 # -- per-parameter step sizes: rescaled gradients (torch.optim itself) -----------------------------
