@@ -131,10 +131,9 @@ def test_deeper_plain_net_trains_worse_and_residual_does_not(setting, evidence, 
     shallow, deep = runs(SHALLOW), runs(depth)
     ref = shallow["plain"]
     setting = {"data": name, "depth": depth, "width": DEPTH_WIDTH, "steps": steps, "batch": DEPTH_BATCH}
-    for label, r, d in ((f"plain {SHALLOW}", ref, SHALLOW), (f"plain {SHALLOW}, placebo seeds", shallow["plain placebo"], SHALLOW)) + tuple(
-        (f"{arch} {depth}", deep[arch], depth) for arch in ARCHS
-    ):
-        evidence.tuned(f"rate, {label} layers", r["grid"], r["lr"], scores=r["grid_loss"], setting=setting | {"depth": d})
+    conditions = [(f"plain {SHALLOW} layers", ref, SHALLOW), (f"plain {SHALLOW} layers, placebo seeds", shallow["plain placebo"], SHALLOW)]
+    for label, r, d in conditions + [(f"{arch} {depth} layers", deep[arch], depth) for arch in ARCHS]:
+        evidence.tuned(f"rate, {label}", r["grid"], r["lr"], scores=r["grid_loss"], setting=setting | {"depth": d})
     evidence.record(
         f"final training loss, plain {SHALLOW} layers (rate {ref['lr']:g})", ref["loss"], unit="nats", setting=setting | {"depth": SHALLOW}
     )
@@ -371,14 +370,14 @@ def thousand_run(depth: int, seeds: tuple, steps: int) -> dict[str, dict[str, la
     return res
 
 
-def thousand_skip(profile, name: str) -> None:
+def thousand_skip(profile) -> None:
     profile.require("default", "the 1000-layer nets cost more than the 60-s smoke run can pay (budget, not result)")
 
 
 @pytest.mark.claim("thousand-layer-resnet-trains")
 @pytest.mark.parametrize("data_name", DATASETS)
 def test_thousand_layer_residual_net_trains(data_name, evidence, profile):
-    thousand_skip(profile, data_name)
+    thousand_skip(profile)
     depth, steps = thousand_setting(profile)
     seeds = tuple(evidence.seeds)
     runs = thousand_run(depth, seeds, steps)[data_name]
@@ -473,7 +472,7 @@ def best_baseline(data_name: str, seeds: tuple, steps: int) -> tuple[np.ndarray,
 @pytest.mark.claim("thousand-layer-resnet-trains")
 @pytest.mark.parametrize("data_name", DATASETS, ids=lambda d: "shallow-baselines" if d == "digits" else f"{d}-shallow-baselines")
 def test_thousand_layer_residual_net_beats_shallow_baselines(data_name, evidence, profile):
-    thousand_skip(profile, data_name)
+    thousand_skip(profile)
     depth, steps = thousand_setting(profile)
     seeds = tuple(evidence.seeds)
     acc = 1.0 - thousand_run(depth, seeds, steps)[data_name]["residual"].error[:, -1]
