@@ -11,63 +11,101 @@ import torch
 
 from harness import stats
 from harness.evidence import assert_supported
-from harness.lab import data
+from harness.lab import data, stacked
 from harness.lab import depth as lab
 from harness.lab import initialisation as init_lab
 
 # -- plain-depth-degrades-residual-fixes ------------------------------------------------------------
 
-SHALLOW, DEPTHS = 4, (8, 16, 32)  # hidden layers: the plain reference and the deep cases
-DEPTH_LRS = (0.01, 0.03)  # one grid for every (architecture, depth): equal tuning effort
+DATASETS = ("digits", "mnist1d")
+SHALLOW, DEPTHS = 4, (8, 16, 32)  # hidden layers: the plain reference and the deep settings
 DEPTH_WIDTH, DEPTH_BATCH = 32, 32
 ARCHS = ("plain", "residual")
+# Each condition's rate grid (half-decade steps; registered in the catalogue's design), from a pilot over 0.001-0.3
+# (seeds 900-905) and the confirmatory runs' edge checks: the plain nets' best rates lay at 0.003-0.03, often within a
+# few per cent of a neighbour, the residual nets' at 0.03 everywhere.
+RATE_GRIDS = {"plain": (0.003, 0.01, 0.03, 0.1), "residual": (0.01, 0.03, 0.1)}
+RATE_GRID_PLAIN_DIGITS_600 = (0.001, 0.003, 0.01, 0.03, 0.1)  # the digits at 600 steps: plain 16 layers was best at 0.003
 
 
-def digits32() -> tuple[np.ndarray, np.ndarray]:
-    X, y = data.standardised_digits()
-    return X.astype(lab.DTYPE), y
+def rate_grid(data_name: str, steps: int, arch: str, depth: int) -> tuple[float, ...]:
+    if arch == "plain" and data_name == "digits" and steps >= 600:
+        return RATE_GRID_PLAIN_DIGITS_600
+    return RATE_GRIDS[arch]
+
+
+def train_set(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """The training examples of a data set, float32: all 1797 standardised digits, or MNIST-1D's 4000 training
+    sequences (scaled by its generator: mean 0, sd 1 over the whole set)."""
+    if name == "digits":
+        X, y = data.standardised_digits()
+        return X.astype(lab.DTYPE), y
+    X, y, _, _ = data.dataset(name)
+    return X, y
 
 
 @functools.cache
-def depth_runs(depth: int, seeds: tuple, steps: int, placebo: tuple = ()) -> dict:
-    """Train plain and residual nets of ``depth`` hidden layers at every rate of the grid, all seeds in one
-    stacked network.  Per architecture, at its best rate (lowest mean final loss over seeds): final loss and
-    error on all digits (n_seeds,), log10(first/output weight-gradient RMS) averaged over steps (n_seeds,),
-    and the mini-batch loss curve (n_seeds, steps).  ``placebo``: seeds on which the plain net is trained
-    again in the same stacked run, at every rate, with its own best rate: key "plain placebo"."""
-    X, y = digits32()
-    runs = [(s, lr, arch == "residual") for arch in ARCHS for lr in DEPTH_LRS for s in seeds]
-    runs += [(s, lr, False) for lr in DEPTH_LRS for s in placebo]
-    net = lab.init_nets([s for s, _, _ in runs], depth, DEPTH_WIDTH, [res for _, _, res in runs], zero_output=True)
-    order = lab.batch_orders([s for s, _, _ in runs], len(X), steps, DEPTH_BATCH)
-    out = lab.train_sgd(net, X, y, np.array([lr for _, lr, _ in runs]), order)
+def depth_runs(data_name: str, depth: int, seeds: tuple, steps: int, placebo: tuple = ()) -> dict:
+    """Train plain and residual nets of ``depth`` hidden layers (the shallow reference: plain only) at every rate of
+    their grids, all seeds in one stacked network.  Per condition, at its best rate (lowest mean final loss over
+    seeds): final loss and error on the whole training set (n_seeds,) and the mini-batch loss curve (n_seeds,
+    steps); with the grid and the mean final loss per grid rate.  ``placebo``: seeds on which the plain net is
+    trained again in the same stacked run, on the same grid with its own best rate: key "plain placebo"."""
+    X, y = train_set(data_name)
+    groups = [("plain", seeds)] + ([("plain placebo", placebo)] if placebo else []) + ([("residual", seeds)] if depth != SHALLOW else [])
+    runs = [(g, s, lr) for g, ss in groups for lr in rate_grid(data_name, steps, g.split()[0], depth) for s in ss]
+    net = lab.init_nets(
+        [s for _, s, _ in runs], depth, DEPTH_WIDTH, [g == "residual" for g, _, _ in runs], in_features=X.shape[1], zero_output=True
+    )
+    out = lab.train_sgd(
+        net, X, y, np.array([lr for _, _, lr in runs]), lab.batch_orders([s for _, s, _ in runs], len(X), steps, DEPTH_BATCH)
+    )
     # a diverged run (inf/NaN loss) counts as 10 nats, worse than chance (2.30), so it never wins the grid
     loss_all = np.nan_to_num(out.loss[:, -1], nan=10.0, posinf=10.0)
-    with np.errstate(all="ignore"):  # step 0: every gradient but the output layer's is 0 (zero output layer)
-        ratio_all = np.log10(out.grad_first[:, 1:] / out.grad_last[:, 1:]).mean(axis=1)
-    n_main = len(ARCHS) * len(DEPTH_LRS) * len(seeds)
-    groups = [(arch, a * len(DEPTH_LRS) * len(seeds), len(seeds)) for a, arch in enumerate(ARCHS)]
-    if placebo:
-        groups.append(("plain placebo", n_main, len(placebo)))
-    res = {}
-    for arch, start, n in groups:
-        sl, shape = slice(start, start + len(DEPTH_LRS) * n), (len(DEPTH_LRS), n)
-        loss, err, ratio = loss_all[sl].reshape(shape), out.error[sl, -1].reshape(shape), ratio_all[sl].reshape(shape)
-        curve = out.batch_loss[sl].reshape(shape + (steps,))
+    res, start = {}, 0
+    for g, ss in groups:
+        grid = rate_grid(data_name, steps, g.split()[0], depth)
+        sl, shape = slice(start, start + len(grid) * len(ss)), (len(grid), len(ss))
+        start = sl.stop
+        loss, err, curve = loss_all[sl].reshape(shape), out.error[sl, -1].reshape(shape), out.batch_loss[sl].reshape(shape + (steps,))
         j = int(np.argmin(loss.mean(axis=1)))
-        res[arch] = {
-            "lr": DEPTH_LRS[j],
-            "loss": loss[j],
-            "error": err[j],
-            "grad_ratio": ratio[j],
-            "curve": curve[j],
-            "grid_loss": loss.mean(axis=1),
-        }
+        res[g] = {"lr": grid[j], "grid": grid, "loss": loss[j], "error": err[j], "curve": curve[j], "grid_loss": loss.mean(axis=1)}
     return res
 
 
+# The registered grid (catalogue): (data set, hidden layers, steps) per profile; the digits settings at the
+# profile's own budget keep their case names (depth8 ...).
+LOSS_SETTINGS = [("digits", d, None) for d in DEPTHS] + [("mnist1d", d, None) for d in DEPTHS]
+LOSS_SETTINGS += [(name, d, 600) for name in DATASETS for d in DEPTHS]
+SMALL_PROFILE_DEPTHS = {"digits": (8, 16), "mnist1d": (16,)}  # quick (digits only) and default (budget); full: every depth
+
+
+def loss_case_id(setting: tuple) -> str:
+    name, depth, steps = setting
+    return ("" if name == "digits" else f"{name}-") + f"depth{depth}" + (f"-{steps}steps" if steps else "")
+
+
+def loss_settings_run(profile) -> list[tuple[str, int, int]]:
+    """The (data set, depth, steps) settings this profile runs, steps filled in."""
+    return [(n, d, s or depth_steps(profile)) for n, d, s in LOSS_SETTINGS if setting_runs(profile, (n, d, s)) is None]
+
+
+def setting_runs(profile, setting: tuple) -> tuple[str, str] | None:
+    """None when the profile runs the setting, else (the smallest profile that does, why not here)."""
+    name, depth, steps = setting
+    if steps is not None:
+        return "full", "a second training budget for every setting (600 steps) is the full profile's grid (budget, not result)"
+    if name != "digits" and profile.name == "quick":
+        return "default", "MNIST-1D settings cost more than the 60-s smoke run pays (budget, not result)"
+    if profile.name != "full" and depth not in SMALL_PROFILE_DEPTHS[name]:
+        return (
+            "full",
+            "the default run pays for digits at 8 and 16 layers and MNIST-1D at 16; the full profile runs every depth (budget, not result)",
+        )
+    return None
+
+
 def depth_steps(profile) -> int:
-    # the registered design (catalogue): full = default, the claim compares nets at one budget (see its amendment log)
     return profile.pick(quick=100, default=300, full=300)
 
 
@@ -78,16 +116,22 @@ def smooth(curve: np.ndarray, every: int = 10) -> list:
 
 
 @pytest.mark.claim("plain-depth-degrades-residual-fixes")
-@pytest.mark.parametrize("depth", DEPTHS, ids=lambda d: f"depth{d}")
-def test_deeper_plain_net_trains_worse_and_residual_does_not(depth, evidence, profile):
-    steps, seeds, placebo = depth_steps(profile), tuple(evidence.seeds), tuple(evidence.placebo_seeds)
+@pytest.mark.parametrize("setting", LOSS_SETTINGS, ids=loss_case_id)
+def test_deeper_plain_net_trains_worse_and_residual_does_not(setting, evidence, profile):
+    if (skip := setting_runs(profile, setting)) is not None:
+        profile.require(*skip)
+    name, depth, steps = setting
+    steps, seeds, placebo = steps or depth_steps(profile), tuple(evidence.seeds), tuple(evidence.placebo_seeds)
 
     def runs(d: int) -> dict:  # the shallow reference also trains its placebo seeds (same stacked run)
-        return depth_runs(d, seeds, steps, placebo if d == SHALLOW else ())
+        return depth_runs(name, d, seeds, steps, placebo if d == SHALLOW else ())
 
     shallow, deep = runs(SHALLOW), runs(depth)
     ref = shallow["plain"]
-    setting = {"depth": depth, "width": DEPTH_WIDTH, "steps": steps, "batch": DEPTH_BATCH}
+    setting = {"data": name, "depth": depth, "width": DEPTH_WIDTH, "steps": steps, "batch": DEPTH_BATCH}
+    conditions = [(f"plain {SHALLOW} layers", ref, SHALLOW), (f"plain {SHALLOW} layers, placebo seeds", shallow["plain placebo"], SHALLOW)]
+    for label, r, d in conditions + [(f"{arch} {depth} layers", deep[arch], depth) for arch in ARCHS]:
+        evidence.tuned(f"rate, {label}", r["grid"], r["lr"], scores=r["grid_loss"], setting=setting | {"depth": d})
     evidence.record(
         f"final training loss, plain {SHALLOW} layers (rate {ref['lr']:g})", ref["loss"], unit="nats", setting=setting | {"depth": SHALLOW}
     )
@@ -96,30 +140,32 @@ def test_deeper_plain_net_trains_worse_and_residual_does_not(depth, evidence, pr
             f"final training loss, {arch} {depth} layers (rate {deep[arch]['lr']:g})", deep[arch]["loss"], unit="nats", setting=setting
         )
         evidence.record(f"final training error, {arch} {depth} layers", deep[arch]["error"], unit="share", setting=setting)
-    evidence.record(f"final training error, plain {SHALLOW} layers", ref["error"], unit="share", setting=setting)
+    evidence.record(f"final training error, plain {SHALLOW} layers", ref["error"], unit="share", setting=setting | {"depth": SHALLOW})
     evidence.paired(
         "deeper-plain-worse",
         deep["plain"]["loss"],
         ref["loss"],
         placebo=shallow["plain placebo"]["loss"],
-        label=f"plain {depth} vs plain {SHALLOW}",
+        label=f"{name}, plain {depth} vs plain {SHALLOW}, {steps} steps",
         names=(f"plain {depth}", f"plain {SHALLOW}"),
     )
     evidence.bound(
         "residual-matches-shallow",
         deep["residual"]["loss"] - ref["loss"],
         deep["plain"]["loss"] - ref["loss"],
-        label=f"residual {depth} vs plain {SHALLOW}",
+        label=f"{name}, residual {depth} vs plain {SHALLOW}, {steps} steps",
         names=(f"residual {depth} - plain {SHALLOW}", f"plain {depth} - plain {SHALLOW}"),
     )
     evidence.note(
-        f"Mean final training loss after {steps} steps: plain {SHALLOW} layers {ref['loss'].mean():.3f} nats "
-        f"(error {ref['error'].mean():.1%}), plain {depth} {deep['plain']['loss'].mean():.3f} "
+        f"{'Digits' if name == 'digits' else 'MNIST-1D'}, mean final training loss after {steps} steps: plain {SHALLOW} "
+        f"layers {ref['loss'].mean():.3f} nats (error {ref['error'].mean():.1%}), plain {depth} {deep['plain']['loss'].mean():.3f} "
         f"({deep['plain']['error'].mean():.1%}), residual {depth} {deep['residual']['loss'].mean():.3f} "
-        f"({deep['residual']['error'].mean():.1%}); chance level ln 10 = 2.303. Rate grid means (plain, "
-        f"residual): {np.round(deep['plain']['grid_loss'], 3).tolist()}, "
-        f"{np.round(deep['residual']['grid_loss'], 3).tolist()} for rates {list(DEPTH_LRS)}. He et al. 2016 "
-        "Fig. 1: plain-56 above plain-20 in training error on CIFAR-10 (BN nets); Fig. 6: ResNets improve with depth."
+        f"({deep['residual']['error'].mean():.1%}); chance level ln 10 = 2.303. Mean final loss per grid rate: "
+        + "; ".join(
+            f"{k} {dict(zip(r['grid'], np.round(r['grid_loss'], 3).tolist()))}"
+            for k, r in ((f"plain {SHALLOW}", ref), (f"plain {depth}", deep["plain"]), (f"residual {depth}", deep["residual"]))
+        )
+        + ". He et al. 2016 Fig. 1: plain-56 above plain-20 in training error on CIFAR-10 (BN nets); Fig. 6: ResNets improve with depth."
     )
     evidence.plot(
         f"mini-batch training loss (10-step means), depth {depth} vs the {SHALLOW}-layer plain net",
@@ -133,12 +179,12 @@ def test_deeper_plain_net_trains_worse_and_residual_does_not(depth, evidence, pr
         ylabel="cross-entropy (nats)",
         log_y=True,
     )
-    all_depths = (SHALLOW,) + DEPTHS
+    xs = [SHALLOW] + sorted(d for n, d, s in loss_settings_run(profile) if n == name and s == steps)  # what this profile trains
     evidence.plot(
-        "final training loss against depth (each at its best rate)",
-        list(all_depths),
-        {arch: [[float(runs(d)[arch]["loss"][i]) for d in all_depths] for i in range(len(seeds))] for arch in ARCHS},
-        xlabel="hidden layers",
+        f"final training loss against depth (each at its best rate), {name}, {steps} steps",
+        xs,
+        {arch: [[float(runs(d)[arch if d != SHALLOW else "plain"]["loss"][i]) for d in xs] for i in range(len(seeds))] for arch in ARCHS},
+        xlabel="hidden layers (at 4: the plain reference for both lines)",
         ylabel="cross-entropy (nats)",
         log_x=True,
         log_y=True,
@@ -147,50 +193,61 @@ def test_deeper_plain_net_trains_worse_and_residual_does_not(depth, evidence, pr
 
 
 GRAD_DEPTHS, GRAD_STEPS, GRAD_LR = (8, 128), 50, 0.01
+GRAD_REPLICATES = 2  # runs per seed (the seed and a sub-seed), averaged: the plain nets' share varies by ~0.7 decades between seeds
+GRAD_SETTINGS = [("digits", d) for d in GRAD_DEPTHS] + [("mnist1d", d) for d in GRAD_DEPTHS]
 
 
 @functools.cache
-def gradient_runs(depth: int, seeds: tuple, steps: int, placebo: tuple = ()) -> dict[str, np.ndarray]:
+def gradient_runs(data_name: str, depth: int, seeds: tuple, steps: int, placebo: tuple = ()) -> dict[str, np.ndarray]:
     """log10(first-layer / output-layer weight-gradient RMS) averaged over SGD steps 2..steps (step 1 has only
-    the output layer's gradient: the output layer starts at 0), per seed: {arch: (n_seeds,)}; ``placebo``:
+    the output layer's gradient: the output layer starts at 0) and over the seed's GRAD_REPLICATES runs, per seed:
+    {arch: (n_seeds,)}; ``placebo``:
     seeds on which the plain net is trained again in the same stacked run (key "plain placebo")."""
-    X, y = digits32()
-    n, run_seeds = len(seeds), list(seeds) * 2 + list(placebo)
-    residual = [True] * n + [False] * (n + len(placebo))
-    net = lab.init_nets(run_seeds, depth, DEPTH_WIDTH, residual, zero_output=True)
+    X, y = train_set(data_name)
+    k = GRAD_REPLICATES
+
+    def reps(ss):  # each seed's runs: the seed itself and k - 1 sub-seeds
+        return [s if r == 0 else stacked.subseed(s, 31, r) for s in ss for r in range(k)]
+
+    n, run_seeds = len(seeds), reps(seeds) * 2 + reps(placebo)
+    residual = [True] * n * k + [False] * (n + len(placebo)) * k
+    net = lab.init_nets(run_seeds, depth, DEPTH_WIDTH, residual, in_features=X.shape[1], zero_output=True)
     order = lab.batch_orders(run_seeds, len(X), steps, DEPTH_BATCH)
     out = lab.train_sgd(net, X, y, np.full(len(run_seeds), GRAD_LR), order, eval_idx=np.arange(0, len(X), 7))
     with np.errstate(divide="ignore"):
         r = np.log10(out.grad_first[:, 1:] / out.grad_last[:, 1:]).mean(axis=1)
-    r = np.maximum(r, -30.0)  # float32 underflow (a gradient of exactly 0) counts as 30 decades down
+    r = np.maximum(r, -30.0).reshape(-1, k).mean(axis=1)  # float32 underflow (a gradient of exactly 0) counts as 30 decades down
     return {"residual": r[:n], "plain": r[n : 2 * n], "plain placebo": r[2 * n :]}
 
 
 @pytest.mark.claim("plain-depth-degrades-residual-fixes")
-@pytest.mark.parametrize("depth", GRAD_DEPTHS, ids=lambda d: f"gradient-at-depth{d}")
-def test_residual_keeps_first_layer_gradient(depth, evidence, profile):
+@pytest.mark.parametrize("setting", GRAD_SETTINGS, ids=lambda s: ("" if s[0] == "digits" else f"{s[0]}-") + f"gradient-at-depth{s[1]}")
+def test_residual_keeps_first_layer_gradient(setting, evidence, profile):
+    name, depth = setting
+    if name != "digits":
+        profile.require("full", "the MNIST-1D gradient settings are the full profile's grid (budget, not result)")
     seeds, steps = tuple(evidence.seeds), GRAD_STEPS  # the same in every profile: the share drifts over early steps
     placebo = tuple(evidence.placebo_seeds)
-    r = gradient_runs(depth, seeds, steps, placebo)
+    r = gradient_runs(name, depth, seeds, steps, placebo)
     for arch in ARCHS:
         evidence.record(
             f"log10(first / output weight-gradient RMS), mean over steps 2..{steps}, {arch} {depth} layers",
             r[arch],
             unit="decades",
-            setting={"depth": depth, "width": DEPTH_WIDTH, "lr": GRAD_LR},
+            setting={"data": name, "depth": depth, "width": DEPTH_WIDTH, "lr": GRAD_LR},
         )
     evidence.paired(
         "residual-keeps-first-layer-gradient",
         r["residual"],
         r["plain"],
         placebo=r["plain placebo"],
-        label=f"depth {depth}",
+        label=f"{name}, depth {depth}",
         names=(f"residual {depth}", f"plain {depth}"),
     )
     evidence.plot(
         "share of the gradient reaching the first layer, against depth",
         list(GRAD_DEPTHS),
-        {a: [[float(gradient_runs(d, seeds, steps, placebo)[a][i]) for d in GRAD_DEPTHS] for i in range(len(seeds))] for a in ARCHS},
+        {a: [[float(gradient_runs(name, d, seeds, steps, placebo)[a][i]) for d in GRAD_DEPTHS] for i in range(len(seeds))] for a in ARCHS},
         xlabel="hidden layers",
         ylabel="log10(first / output-layer gradient RMS)",
         log_x=True,
@@ -228,17 +285,17 @@ def test_zero_branch_block_is_identity(evidence):
 
 @pytest.mark.claim("zero-branch-residual-block-is-identity")
 def test_inserted_zero_branch_blocks_keep_the_training_loss(evidence):
-    X, y = digits32()
+    X, y = train_set("digits")
     s = evidence.seeds[0]
     net = lab.init_nets([s], SHALLOW, DEPTH_WIDTH, [False], zero_output=True)
     lab.train_sgd(net, X, y, np.array([0.01]), lab.batch_orders([s], len(X), 200, DEPTH_BATCH))
-    _, hs, _ = lab.forward(net, X)
+    _, hs = lab.forward(net, X)
     rng = np.random.default_rng([s, 5])
     W_out, b_out = net.Ws[-1][0].astype(np.float64), net.bs[-1][0].astype(np.float64)
 
     def head(h):  # output layer on the last hidden state: (1797, 32) -> logits (1, 1797, 10), loss (1,)
         logits = (lab.relu(h) @ W_out + b_out)[None]
-        return logits, lab.cross_entropy(logits, y)[0]
+        return logits, lab.cross_entropy(logits, y)
 
     h = hs[-1][0].astype(np.float64)
     deep, plain = h.copy(), h.copy()
@@ -280,86 +337,113 @@ def test_inserted_zero_branch_blocks_keep_the_training_loss(evidence):
 # -- thousand-layer-resnet-trains -------------------------------------------------------------------
 
 DEEP_WIDTH, DEEP_BATCH, DEEP_LR, DEEP_STEPS = 16, 32, 0.01, 40
-EVAL_EVERY = 7  # evaluation sample: every 7th digit (257 of 1797)
+EVAL_N = 257  # evaluation sample per data set: every 7th digit (257 of 1797); 257 MNIST-1D sequences evenly spaced
+
+
+def eval_rows(name: str, n: int) -> np.ndarray:
+    return np.arange(0, n, 7) if name == "digits" else np.arange(EVAL_N) * n // EVAL_N
+
+
+def thousand_setting(profile) -> tuple[int, int]:
+    """(hidden layers, steps): the registered design; plain and residual always share the budget."""
+    return profile.pick(quick=(1000, DEEP_STEPS), default=(1000, DEEP_STEPS), full=(3000, 2 * DEEP_STEPS))
 
 
 @functools.cache
-def thousand_run(depth: int, seeds: tuple, steps: int) -> lab.TrainResult:
-    """Residual runs (first n) and plain runs (last n) of ``depth`` hidden layers, same weights and batches per seed."""
-    X, y = digits32()
-    n = len(seeds)
-    net = lab.init_nets(list(seeds) * 2, depth, DEEP_WIDTH, [True] * n + [False] * n, zero_output=True)
-    order = lab.batch_orders(list(seeds) * 2, len(X), steps, DEEP_BATCH)
-    return lab.train_sgd(net, X, y, np.full(2 * n, DEEP_LR), order, eval_idx=np.arange(0, len(X), EVAL_EVERY))
+def thousand_run(depth: int, seeds: tuple, steps: int) -> dict[str, dict[str, lab.TrainResult]]:
+    """Residual and plain nets of ``depth`` hidden layers on both data sets, all in one stacked run (same weights and
+    batches per seed for the two architectures): {data set: {"residual": result, "plain": result}}, each result
+    with one row per seed."""
+    parts = [train_set(name) for name in DATASETS]
+    X, y, offsets = lab.stack_data(parts)
+    n, nets, orders, evals, keys = len(seeds), [], [], [], []
+    for arch in ARCHS[::-1]:  # residual runs first, then plain: two stretches of the run axis
+        for name, (Xd, _), off in zip(DATASETS, parts, offsets):
+            nets.append(lab.init_nets(list(seeds), depth, DEEP_WIDTH, [arch == "residual"] * n, in_features=Xd.shape[1], zero_output=True))
+            orders.append(lab.batch_orders(list(seeds), len(Xd), steps, DEEP_BATCH) + off)
+            evals.append(np.tile(eval_rows(name, len(Xd)) + off, (n, 1)))
+            keys.append((name, arch))
+    out = lab.train_sgd(
+        lab.concat_nets(nets), X, y, np.full(n * len(keys), DEEP_LR), np.concatenate(orders), eval_idx=np.concatenate(evals)
+    )
+    res: dict = {name: {} for name in DATASETS}
+    for g, (name, arch) in enumerate(keys):
+        sl = slice(g * n, (g + 1) * n)
+        res[name][arch] = lab.TrainResult(
+            out.eval_steps, out.loss[sl], out.error[sl], out.grad_first[sl], out.grad_last[sl], out.batch_loss[sl]
+        )
+    return res
+
+
+def thousand_skip(profile) -> None:
+    profile.require("default", "the 1000-layer nets cost more than the 60-s smoke run can pay (budget, not result)")
 
 
 @pytest.mark.claim("thousand-layer-resnet-trains")
-def test_thousand_layer_residual_net_trains(evidence, profile):
-    profile.require(
-        "default",
-        "a 1000-layer net and its two baselines take 3.5 s, more than the 60-s smoke run can pay (budget, not result)",
-    )
-    # the registered design (catalogue); plain and residual always share the budget
-    depth, steps = profile.pick(quick=(1000, DEEP_STEPS), default=(1000, DEEP_STEPS), full=(3000, 2 * DEEP_STEPS))
+@pytest.mark.parametrize("data_name", DATASETS)
+def test_thousand_layer_residual_net_trains(data_name, evidence, profile):
+    thousand_skip(profile)
+    depth, steps = thousand_setting(profile)
     seeds = tuple(evidence.seeds)
-    out, n = thousand_run(depth, seeds, steps), len(seeds)
-    ratio = out.loss[:, -1] / out.loss[:, 0]
-    acc = 1.0 - out.error[:, -1]
-    ratio = np.nan_to_num(ratio, nan=10.0, posinf=10.0)  # a diverged run counts as a loss 10x its start
-    setting = {"depth": depth, "width": DEEP_WIDTH, "steps": steps, "batch": DEEP_BATCH, "lr": DEEP_LR}
-    for name, sl in (("residual", slice(0, n)), ("plain", slice(n, 2 * n))):
+    runs = thousand_run(depth, seeds, steps)[data_name]
+    res, plain = runs["residual"], runs["plain"]
+    ratio = {k: np.nan_to_num(r.loss[:, -1] / r.loss[:, 0], nan=10.0, posinf=10.0) for k, r in runs.items()}  # diverged: 10x its start
+    acc = {k: 1.0 - r.error[:, -1] for k, r in runs.items()}
+    setting = {"data": data_name, "depth": depth, "width": DEEP_WIDTH, "steps": steps, "batch": DEEP_BATCH, "lr": DEEP_LR}
+    for k, r in runs.items():
         evidence.record(
-            f"training loss before -> after, {name} {depth} layers",
-            np.stack([out.loss[sl, 0], out.loss[sl, -1]], axis=1),
+            f"training loss before -> after, {k} {depth} layers",
+            np.stack([r.loss[:, 0], r.loss[:, -1]], axis=1),
             unit="nats",
             setting=setting,
         )
-        evidence.record(f"training accuracy after {steps} steps, {name} {depth} layers", acc[sl], unit="share", setting=setting)
+        evidence.record(f"training accuracy after {steps} steps, {k} {depth} layers", acc[k], unit="share", setting=setting)
         with np.errstate(divide="ignore"):
             evidence.record(
-                f"log10 first-layer weight-gradient RMS, mean over steps 2..{steps}, {name}",
-                np.log10(out.grad_first[sl, 1:].mean(axis=1)),
+                f"log10 first-layer weight-gradient RMS, mean over steps 2..{steps}, {k}",
+                np.log10(r.grad_first[:, 1:].mean(axis=1)),
                 unit="decades",
                 setting=setting,
             )
-    evidence.bound("loss-falls", ratio[:n], ratio[n:], label=f"{depth} layers", names=("residual", "plain"))
-    evidence.bound("above-chance", acc[:n], acc[n:], label=f"{depth} layers", names=("residual", "plain"))
-    g = {k: float(np.mean(out.grad_first[sl, 1:])) for k, sl in (("residual", slice(0, n)), ("plain", slice(n, 2 * n)))}
+    label = f"{data_name}, {depth} layers"
+    evidence.bound("loss-falls", ratio["residual"], ratio["plain"], label=label, names=("residual", "plain"))
+    evidence.bound("above-chance", acc["residual"], acc["plain"], label=label, names=("residual", "plain"))
+    g = {k: float(np.mean(r.grad_first[:, 1:])) for k, r in runs.items()}
     evidence.note(
-        f"{depth} hidden layers of width {DEEP_WIDTH} ({depth + 1} weight layers), {steps} SGD steps: residual "
-        f"loss {out.loss[:n, 0].mean():.3f} -> {out.loss[:n, -1].mean():.3f} nats, accuracy {acc[:n].mean():.1%}; "
-        f"plain {out.loss[n:, 0].mean():.3f} -> {out.loss[n:, -1].mean():.3f}, accuracy {acc[n:].mean():.1%} "
-        f"(chance 10%). First-layer weight-gradient RMS, mean over steps: residual {g['residual']:.1e}, plain "
-        f"{g['plain']:.1e} (float32): the plain net's signal vanishes on the way down. He et al. 2016: a "
+        f"{'Digits' if data_name == 'digits' else 'MNIST-1D'}, {depth} hidden layers of width {DEEP_WIDTH} ({depth + 1} weight "
+        f"layers), {steps} SGD steps: residual loss {res.loss[:, 0].mean():.3f} -> {res.loss[:, -1].mean():.3f} nats, accuracy "
+        f"{acc['residual'].mean():.1%}; plain {plain.loss[:, 0].mean():.3f} -> {plain.loss[:, -1].mean():.3f}, accuracy "
+        f"{acc['plain'].mean():.1%} (chance 10%). First-layer weight-gradient RMS, mean over steps: residual {g['residual']:.1e}, "
+        f"plain {g['plain']:.1e} (float32): the plain net's signal vanishes on the way down. He et al. 2016: a "
         "1202-layer ResNet reaches < 0.1% training error on CIFAR-10 (with BN, 64k iterations)."
     )
     evidence.plot(
         f"mini-batch training loss, {depth} hidden layers (5-step means)",
         list(range(2, steps, 5)),
-        {"residual": smooth(out.batch_loss[:n], 5), "plain": smooth(out.batch_loss[n:], 5)},
+        {"residual": smooth(res.batch_loss, 5), "plain": smooth(plain.batch_loss, 5)},
         xlabel="SGD step",
         ylabel="cross-entropy (nats)",
     )
     assert_supported(evidence)
 
 
-BASELINE_LRS = (0.01, 0.03, 0.1, 0.3)  # the baselines' grid; each takes its best rate (the deep nets keep 0.01)
+BASELINE_LRS = (0.01, 0.03, 0.1, 0.3, 1.0)  # the baselines' grid; each takes its best rate (the deep nets keep 0.01)
 BASELINES = ("linear read-out of the input", "plain net, 1 hidden layer")
 
 
 @functools.cache
-def baseline_runs(seeds: tuple, steps: int) -> dict[str, np.ndarray]:
+def baseline_runs(data_name: str, seeds: tuple, steps: int) -> dict[str, np.ndarray]:
     """Evaluation-sample accuracy after ``steps`` of the two shallow baselines at every grid rate, (n_seeds, n_rates)
     each: a 1-hidden-layer plain net of the deep nets' family (same init, batches and trainer) and a softmax
-    read-out of the 64 inputs (SGD with the same momentum and batch size)."""
-    X, y = digits32()
-    ev = np.arange(0, len(X), EVAL_EVERY)
+    read-out of the inputs (SGD with the same momentum and batch size)."""
+    X, y = train_set(data_name)
+    ev = eval_rows(data_name, len(X))
     runs = [(s, lr) for s in seeds for lr in BASELINE_LRS]
-    net = lab.init_nets([s for s, _ in runs], 1, DEEP_WIDTH, [False] * len(runs), zero_output=True)
+    net = lab.init_nets([s for s, _ in runs], 1, DEEP_WIDTH, [False] * len(runs), in_features=X.shape[1], zero_output=True)
     order = lab.batch_orders([s for s, _ in runs], len(X), steps, DEEP_BATCH)
     shallow = 1.0 - lab.train_sgd(net, X, y, np.array([lr for _, lr in runs]), order, eval_idx=ev).error[:, -1]
-    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
-    W, b = init_lab.stacked_weights([64, 10], "fan-in", seeds, repeat=len(BASELINE_LRS))
+    Xt, yt = torch.from_numpy(np.array(X)), torch.from_numpy(np.array(y))
+    W, b = init_lab.stacked_weights([X.shape[1], 10], "fan-in", seeds, repeat=len(BASELINE_LRS))
     W[0].zero_()  # the read-out starts at 0, like the deep nets' output layer
     linear = (
         1.0
@@ -381,38 +465,46 @@ def baseline_runs(seeds: tuple, steps: int) -> dict[str, np.ndarray]:
     return {BASELINES[0]: linear.reshape(shape), BASELINES[1]: shallow.reshape(shape)}
 
 
-def best_baseline(seeds: tuple, steps: int) -> tuple[np.ndarray, dict]:
-    """Per seed, the better baseline's accuracy, each baseline at its best rate (mean over seeds): (n_seeds,)."""
-    runs = baseline_runs(seeds, steps)
+def best_baseline(data_name: str, seeds: tuple, steps: int) -> tuple[np.ndarray, dict]:
+    """Per seed, the better baseline's accuracy, each baseline at its best rate (mean over seeds): (n_seeds,); and per
+    baseline (its rate, its accuracies, its mean accuracy per grid rate)."""
+    runs = baseline_runs(data_name, seeds, steps)
     best = {k: int(np.argmax(v.mean(axis=0))) for k, v in runs.items()}
-    return np.max([runs[k][:, best[k]] for k in runs], axis=0), {k: (BASELINE_LRS[best[k]], runs[k][:, best[k]]) for k in runs}
+    parts = {k: (BASELINE_LRS[best[k]], runs[k][:, best[k]], runs[k].mean(axis=0)) for k in runs}
+    return np.max([runs[k][:, best[k]] for k in runs], axis=0), parts
 
 
 @pytest.mark.claim("thousand-layer-resnet-trains")
-@pytest.mark.parametrize("contrast", ["shallow-baselines"])  # one case, so the catalogue can name it
-def test_thousand_layer_residual_net_beats_shallow_baselines(contrast, evidence, profile):
-    depth, steps = profile.pick(quick=(1000, DEEP_STEPS), default=(1000, DEEP_STEPS), full=(3000, 2 * DEEP_STEPS))
-    seeds, n = tuple(evidence.seeds), len(evidence.seeds)
-    acc = 1.0 - thousand_run(depth, seeds, steps).error[:n, -1]
-    base, parts = best_baseline(seeds, steps)
-    placebo, _ = best_baseline(tuple(evidence.placebo_seeds), steps)
-    setting = {"depth": depth, "steps": steps, "batch": DEEP_BATCH, "baseline_rates": list(BASELINE_LRS)}
-    name = f"evaluation accuracy after {steps} steps, residual {depth} layers (rate {DEEP_LR:g})"
-    evidence.record(name, acc, unit="share", setting=setting)
-    for k, (lr, a) in parts.items():
+@pytest.mark.parametrize("data_name", DATASETS, ids=lambda d: "shallow-baselines" if d == "digits" else f"{d}-shallow-baselines")
+def test_thousand_layer_residual_net_beats_shallow_baselines(data_name, evidence, profile):
+    thousand_skip(profile)
+    depth, steps = thousand_setting(profile)
+    seeds = tuple(evidence.seeds)
+    acc = 1.0 - thousand_run(depth, seeds, steps)[data_name]["residual"].error[:, -1]
+    base, parts = best_baseline(data_name, seeds, steps)
+    placebo, placebo_parts = best_baseline(data_name, tuple(evidence.placebo_seeds), steps)
+    setting = {"data": data_name, "depth": depth, "steps": steps, "batch": DEEP_BATCH}
+    for k, (lr, _, grid_acc) in parts.items():
+        evidence.tuned(f"rate, {k}", BASELINE_LRS, lr, scores=grid_acc, setting=setting)
+        evidence.tuned(f"rate, {k}, placebo seeds", BASELINE_LRS, placebo_parts[k][0], scores=placebo_parts[k][2], setting=setting)
+    evidence.record(
+        f"evaluation accuracy after {steps} steps, residual {depth} layers (rate {DEEP_LR:g})", acc, unit="share", setting=setting
+    )
+    for k, (lr, a, _) in parts.items():
         evidence.record(f"evaluation accuracy after {steps} steps, {k} at its best rate {lr:g}", a, unit="share", setting=setting)
     evidence.paired(
         "beats-shallow-baselines",
         acc,
         base,
         placebo=placebo,
-        label=f"{depth} layers",
+        label=f"{data_name}, {depth} layers",
         names=(f"residual {depth} layers", "better shallow baseline"),
     )
     evidence.note(
-        f"Accuracy on the evaluation sample after {steps} steps (mean over seeds): residual {depth} layers "
-        f"{acc.mean():.1%}; " + ", ".join(f"{k} {a.mean():.1%} (rate {lr:g})" for k, (lr, a) in parts.items()) + ". "
-        "With every branch scaled by 1/sqrt(depth - 1) the deep net starts close to a linear map of its input, so "
+        f"{'Digits' if data_name == 'digits' else 'MNIST-1D'}, accuracy on the evaluation sample after {steps} steps (mean over "
+        f"seeds): residual {depth} layers {acc.mean():.1%}; "
+        + ", ".join(f"{k} {a.mean():.1%} (rate {lr:g})" for k, (lr, a, _) in parts.items())
+        + ". With every branch scaled by 1/sqrt(depth - 1) the deep net starts close to a linear map of its input, so "
         "'trains' is asked to mean more than what a shallow model learns in the same steps."
     )
     assert_supported(evidence)
