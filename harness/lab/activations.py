@@ -61,12 +61,24 @@ def full_loss(net, X, y) -> float:
         return float(torch.nn.functional.cross_entropy(net(X), y))
 
 
+def training_tensors(dataset: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training set a speed run learns and is scored on: X (n, d) float32, y (n,) int64.
+
+    'digits': all 1797 standardised digits (d = 64); 'mnist1d': MNIST-1D's 4000 training sequences (d = 40,
+    already at mean 0 and standard deviation 1 as the generator leaves them)."""
+    if dataset == "digits":
+        return data.digits_tensors()
+    Xtr, ytr, _, _ = data.dataset(dataset)
+    return torch.tensor(np.asarray(Xtr)), torch.tensor(np.asarray(ytr))
+
+
 @functools.cache
-def dying_run(seed: int, width: int, lr: float, epochs: int) -> dict:
-    """Two ReLU hidden layers (He init) take one SGD step of rate ``lr`` on 128 digits, then ``epochs``
-    epochs of SGD at DIE_SMALL (same batch and order for every rate).  Dead shares are over all digits."""
-    X, y = data.digits_tensors()
-    net = models.mlp(64, width, 2, 10, "relu", "he", seed)
+def dying_run(seed: int, width: int, lr: float, epochs: int, dataset: str = "digits") -> dict:
+    """Two ReLU hidden layers (He init) take one SGD step of rate ``lr`` on 128 training examples of
+    :func:`training_tensors` ``(dataset)``, then ``epochs`` epochs of SGD at DIE_SMALL (same batch and order
+    for every rate).  Dead shares are over the whole training set."""
+    X, y = training_tensors(dataset)
+    net = models.mlp(X.shape[1], width, 2, 10, "relu", "he", seed)
     rng = np.random.default_rng([seed, 1])
     idx = torch.tensor(rng.choice(len(X), size=DIE_BATCH, replace=False))
     loss0 = full_loss(net, X, y)
@@ -96,49 +108,85 @@ def dying_run(seed: int, width: int, lr: float, epochs: int) -> dict:
     return out
 
 
-def stacked_init(seeds: tuple, n_lrs: int, init: str = "he") -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+def stacked_init(seeds: tuple, n_lrs: int, init: str = "he", d: int = 64) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Weights of each seed's MLP (``init``: He by default), repeated per rate: W (R, in, out), b (R, 1, out), R = seeds x rates."""
-    return stacked.module_weights(seeds, [64] + [SPEED_WIDTH] * SPEED_DEPTH + [10], init, repeat=n_lrs)
+    return stacked.module_weights(seeds, [d] + [SPEED_WIDTH] * SPEED_DEPTH + [10], init, repeat=n_lrs)
 
 
 @functools.cache
-def epochs_to_targets(act: str, seeds: tuple, order: int, lrs: tuple, targets: tuple, cap: int, init: str = "he") -> np.ndarray:
+def epochs_to_targets(
+    act: str,
+    seeds: tuple,
+    order: int,
+    lrs: tuple,
+    targets: tuple,
+    cap: int,
+    init: str = "he",
+    dataset: str = "digits",
+    every: int = 1,
+    screen: float | None = None,
+) -> np.ndarray:
     """Epochs until the full-training-set error first falls to each target: (n_seeds, n_lrs, n_targets).
 
     Every (seed, rate) pair trains in one batched network (SGD, momentum 0.9, batch 128, no regularisation,
-    AlexNet's recipe); the error is evaluated on all 1797 digits after every step.  A run that does not
-    reach a target within ``cap`` epochs counts as ``cap``.  ``order`` picks the mini-batch order; ``init``
-    the weight init (a scheme of ``models.mlp``).
+    AlexNet's recipe) on :func:`training_tensors` ``(dataset)``; the error is evaluated on the whole training
+    set after every ``every`` steps.  A run that does not reach a target within ``cap`` epochs, or whose
+    loss is no longer finite (diverged), counts as ``cap``.  ``order`` picks the mini-batch order; ``init``
+    the weight init (a scheme of ``models.mlp``).  ``screen``: evaluate only the runs whose error on their
+    own last ``every`` mini-batches (measured before each update, free) is at most the largest open target
+    plus ``screen``; a run far above every target skips the full evaluation (a saving, not a change of the
+    measurement, as long as ``screen`` is wide against the drop of error within ``every`` steps).
     """
-    X, y = data.digits_tensors()
+    X, y = training_tensors(dataset)
     n, f = len(X), {"relu": torch.relu, "tanh": torch.tanh}[act]
     f_ = {"relu": torch.relu_, "tanh": torch.tanh_}[act]  # in place, for evaluation without autograd
-    Ws, bs = stacked_init(seeds, len(lrs), init)
+    Ws, bs = stacked_init(seeds, len(lrs), init, X.shape[1])
     params = [p.clone().requires_grad_(True) for p in Ws + bs]
-    Ws, bs = params[: SPEED_DEPTH + 1], params[SPEED_DEPTH + 1 :]
     vel = [torch.zeros_like(p) for p in params]
     lr = torch.tensor([float(a) for _ in seeds for a in lrs])[:, None, None]
     per_epoch = n // SPEED_BATCH
-    orders = stacked.batch_orders(list(seeds), [n] * len(seeds), cap * per_epoch, SPEED_BATCH, (2, order), size_in_key=False)
+    steps = cap * per_epoch
+    orders = stacked.batch_orders(list(seeds), [n] * len(seeds), steps, SPEED_BATCH, (2, order), size_in_key=False)
     idx = torch.tensor(np.repeat(orders, len(lrs), axis=0))  # (R, steps, batch): a seed's order for each of its rates
 
     R, T = idx.shape[0], len(targets)
     reached = np.full((R, T), float(cap))
     todo = np.ones((R, T), dtype=bool)
     tg = np.array(targets)
-    for t in range(cap * per_epoch):
+    alive = np.arange(R)  # the runs still training (a run leaves the stack once it is done or diverged)
+    window = np.zeros(R)  # summed mini-batch error since the last evaluation, per alive run
+    for t in range(steps):
         xb, yb = X[idx[:, t]], y[idx[:, t]]
-        grads = torch.autograd.grad(stacked.batch_loss(stacked.forward(xb, Ws, bs, f), yb), params)
+        Ws, bs = params[: SPEED_DEPTH + 1], params[SPEED_DEPTH + 1 :]
+        logits = stacked.forward(xb, Ws, bs, f)
+        loss = stacked.run_losses(logits, yb)
+        grads = torch.autograd.grad(loss.sum(), params)
         stacked.sgd_step_(params, grads, lr, vel, SPEED_MOMENTUM)
-        with torch.no_grad():
-            active = np.flatnonzero(todo.any(axis=1))
-            a = torch.from_numpy(active)
-            logits = stacked.forward(X.expand(len(active), n, X.shape[1]), [w[a] for w in Ws], [b[a] for b in bs], f_)
-            err = stacked.error(logits, y).numpy()
-        hit = (err[:, None] <= tg[None, :]) & todo[active]
-        rows, cols = np.nonzero(hit)
-        reached[active[rows], cols] = (t + 1) / per_epoch
-        todo[active[rows], cols] = False
-        if not todo.any():
+        if screen is not None:
+            window += stacked.error(logits.detach(), yb).numpy()
+        todo[alive[~np.isfinite(loss.detach().numpy())]] = False  # diverged: counts as the cap
+        if (t + 1) % every == 0 or t + 1 == steps:
+            open_ = todo[alive].any(axis=1)
+            if screen is not None:
+                open_ &= window / every <= np.where(todo[alive], tg[None, :], -np.inf).max(axis=1) + screen
+                window[:] = 0
+            local = np.flatnonzero(open_)
+            if len(local):
+                with torch.no_grad():
+                    a = torch.from_numpy(local)
+                    logits = stacked.forward(X.expand(len(local), n, X.shape[1]), [w[a] for w in Ws], [b[a] for b in bs], f_)
+                    err = stacked.error(logits, y).numpy()
+                runs = alive[local]
+                hit = (err[:, None] <= tg[None, :]) & todo[runs]
+                rows, cols = np.nonzero(hit)
+                reached[runs[rows], cols] = (t + 1) / per_epoch
+                todo[runs[rows], cols] = False
+        keep = todo[alive].any(axis=1)
+        if not keep.any():
             break
+        if not keep.all():  # drop finished and diverged runs from the stack: the others train on unchanged
+            k = torch.from_numpy(np.flatnonzero(keep))
+            params = [p.detach()[k].requires_grad_(True) for p in params]
+            vel, lr, idx = [v[k] for v in vel], lr[k], idx[k]
+            alive, window = alive[keep], window[keep]
     return reached.reshape(len(seeds), len(lrs), T)
