@@ -11,7 +11,7 @@ import functools
 import numpy as np
 import torch
 
-from harness.lab import data, models, stacked
+from harness.lab import data, stacked
 
 DIE_SMALL = 0.1  # the dying-ReLU runs' ordinary training rate after the one large step
 DIE_BATCH = 128  # the one large step of the dying-ReLU runs is taken on this many digits
@@ -37,30 +37,6 @@ def one_sided(f, h: float) -> tuple[float, float]:
     return float((f(hh) - f(z)) / hh), float((f(z) - f(-hh)) / hh)
 
 
-def dead_units(net: torch.nn.Sequential, X: torch.Tensor) -> list[np.ndarray]:
-    """Per hidden ReLU layer, which units output 0 on every row of X: list of (width,) bool."""
-    out, h = [], X
-    with torch.no_grad():
-        for m in net:
-            h = m(h)
-            if isinstance(m, torch.nn.ReLU):
-                out.append((h.max(dim=0).values <= 0).numpy())
-    return out
-
-
-def sgd_step(net, xb, yb, lr: float) -> None:
-    net.zero_grad(set_to_none=True)
-    torch.nn.functional.cross_entropy(net(xb), yb).backward()
-    with torch.no_grad():
-        for p in net.parameters():
-            p -= lr * p.grad
-
-
-def full_loss(net, X, y) -> float:
-    with torch.no_grad():
-        return float(torch.nn.functional.cross_entropy(net(X), y))
-
-
 def training_tensors(dataset: str) -> tuple[torch.Tensor, torch.Tensor]:
     """The training set a speed run learns and is scored on: X (n, d) float32, y (n,) int64.
 
@@ -72,39 +48,97 @@ def training_tensors(dataset: str) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.tensor(np.asarray(Xtr)), torch.tensor(np.asarray(ytr))
 
 
+def _hidden_and_logits(X: torch.Tensor, W: list, b: list) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """A stacked ReLU MLP's hidden outputs per layer, (R, n, width) each, and its logits (R, n, 10); X: (R, n, d)."""
+    hs, h = [], X
+    for w, c in zip(W[:-1], b[:-1]):
+        h = torch.relu(torch.baddbmm(c, h, w))
+        hs.append(h)
+    return hs, torch.baddbmm(b[-1], h, W[-1])
+
+
+def _full(X: torch.Tensor, R: int) -> torch.Tensor:
+    return X.expand(R, *X.shape)
+
+
 @functools.cache
-def dying_run(seed: int, width: int, lr: float, epochs: int, dataset: str = "digits") -> dict:
-    """Two ReLU hidden layers (He init) take one SGD step of rate ``lr`` on 128 training examples of
-    :func:`training_tensors` ``(dataset)``, then ``epochs`` epochs of SGD at DIE_SMALL (same batch and order
-    for every rate).  Dead shares are over the whole training set."""
+def dying_runs(seeds: tuple, width: int, lrs: tuple, epochs: int, dataset: str = "digits") -> list[list[dict]]:
+    """Two ReLU hidden layers (He init) take one SGD step of each rate in ``lrs`` on 128 training examples of
+    :func:`training_tensors` ``(dataset)``, then ``epochs`` epochs of SGD at DIE_SMALL (batch 128; a seed's
+    batch and order are the same for every rate).  Every (seed, rate) pair is one net on a run axis.  Dead
+    shares are over the whole training set.  Returns, per seed and rate, a dict: 'loss_before', 'loss_after'
+    (nats, whole training set), 'dead_step' (share per hidden layer), 'grad_dead' (largest |gradient| of a
+    dead last-layer unit's incoming weights on the whole set), 'grad_live' (median over live units); with
+    ``epochs``: 'dead_trained', 'kept' (share of the step's dead units still dead) and 'train_error'."""
     X, y = training_tensors(dataset)
-    net = models.mlp(X.shape[1], width, 2, 10, "relu", "he", seed)
-    rng = np.random.default_rng([seed, 1])
-    idx = torch.tensor(rng.choice(len(X), size=DIE_BATCH, replace=False))
-    loss0 = full_loss(net, X, y)
-    sgd_step(net, X[idx], y[idx], lr)
-    after = dead_units(net, X)
-    net.zero_grad(set_to_none=True)
-    torch.nn.functional.cross_entropy(net(X), y).backward()  # full-data gradient at the new weights
-    g = models.linears(net)[-2].weight.grad.abs().amax(dim=1).numpy()  # per unit of the last hidden layer
-    out = {
-        "loss_before": loss0,
-        "loss_after": full_loss(net, X, y),
-        "dead_step": [float(a.mean()) for a in after],
-        "grad_dead": float(g[after[-1]].max()) if after[-1].any() else 0.0,
-        "grad_live": float(np.median(g[~after[-1]])) if (~after[-1]).any() else 0.0,
-    }
-    for _ in range(epochs):
-        perm = rng.permutation(len(X))
-        for k in range(len(X) // DIE_BATCH):
-            b = torch.tensor(perm[k * DIE_BATCH : (k + 1) * DIE_BATCH])
-            sgd_step(net, X[b], y[b], DIE_SMALL)
-    if epochs:
-        later = dead_units(net, X)
-        out["dead_trained"] = [float(a.mean()) for a in later]
-        out["kept"] = float((after[-1] & later[-1]).sum() / max(int(after[-1].sum()), 1))
-        with torch.no_grad():
-            out["train_error"] = float((net(X).argmax(1) != y).float().mean())
+    n, S, L = len(X), len(seeds), len(lrs)
+    R = S * L
+    W, b = stacked.module_weights(seeds, [X.shape[1], width, width, 10], "he", repeat=L)
+    params = [p.clone().requires_grad_(True) for p in W + b]
+    W, b = params[:3], params[3:]
+    lr = torch.tensor([float(a) for _ in seeds for a in lrs])[:, None, None]
+    rngs = [np.random.default_rng([s, 1]) for s in seeds]
+    first = np.stack([r.choice(n, size=DIE_BATCH, replace=False) for r in rngs])  # (S, batch)
+    per_epoch = n // DIE_BATCH
+    later = [np.concatenate([r.permutation(n)[: per_epoch * DIE_BATCH] for _ in range(epochs)]) for r in rngs] if epochs else []
+    yR = _full(y, R)
+
+    def step(idx: np.ndarray, rate: torch.Tensor) -> None:  # idx (S, batch): one SGD step of every run
+        i = torch.from_numpy(np.repeat(idx, L, axis=0))
+        loss = stacked.run_losses(_hidden_and_logits(X[i], W, b)[1], y[i])
+        stacked.sgd_step_(params, torch.autograd.grad(loss.sum(), params), rate)
+
+    with torch.no_grad():
+        loss0 = stacked.run_losses(_hidden_and_logits(_full(X, R), W, b)[1], yR).numpy()
+    step(first, lr)
+    hs, logits = _hidden_and_logits(_full(X, R), W, b)
+    loss1 = stacked.run_losses(logits, yR)
+    g = torch.autograd.grad(loss1.sum(), W[1])[0].abs().amax(dim=1).numpy()  # (R, width): full-data gradient, last hidden layer
+    dead = [(h.detach().amax(dim=1) <= 0).numpy() for h in hs]  # per layer (R, width)
+    for e in range(epochs * per_epoch):
+        step(np.stack([o[e * DIE_BATCH : (e + 1) * DIE_BATCH] for o in later]), DIE_SMALL)
+    out = [[None] * L for _ in seeds]
+    with torch.no_grad():
+        hs2, logits2 = _hidden_and_logits(_full(X, R), W, b)
+        dead2 = [(h.amax(dim=1) <= 0).numpy() for h in hs2]
+        err2 = stacked.error(logits2, y).numpy()
+    for r in range(R):
+        d = dead[-1][r]
+        o = {
+            "loss_before": float(loss0[r]),
+            "loss_after": float(loss1[r].detach()),
+            "dead_step": [float(a[r].mean()) for a in dead],
+            "grad_dead": float(g[r][d].max()) if d.any() else 0.0,
+            "grad_live": float(np.median(g[r][~d])) if (~d).any() else 0.0,
+        }
+        if epochs:
+            o["dead_trained"] = [float(a[r].mean()) for a in dead2]
+            o["kept"] = float((d & dead2[-1][r]).sum() / max(int(d.sum()), 1))
+            o["train_error"] = float(err2[r])
+        out[r // L][r % L] = o
+    return out
+
+
+def training_error_within(X: torch.Tensor, y: torch.Tensor, W: list, b: list, f, allowed: np.ndarray, chunks: int = 8) -> np.ndarray:
+    """Each stacked run's error on all of (X, y), or inf where it has more than ``allowed`` errors: (R,).
+
+    X: (n, d); W, b: a stacked MLP's layers (R runs); ``allowed``: (R,) error counts.  The rows are scored
+    in ``chunks`` consecutive parts; a run whose errors so far exceed its allowance is not scored further
+    (errors only add up, so its error is above the allowance for sure): exact where it matters, and a run
+    far from its target costs a fraction of a full evaluation."""
+    n, R = len(X), W[0].shape[0]
+    count = np.zeros(R)
+    live = np.arange(R)
+    with torch.no_grad():
+        for part in np.array_split(np.arange(n), chunks):
+            i, rows = torch.from_numpy(live), torch.from_numpy(part)
+            logits = stacked.forward(X[rows].expand(len(live), len(part), X.shape[1]), [w[i] for w in W], [c[i] for c in b], f)
+            count[live] += (logits.argmax(-1) != y[rows]).sum(-1).numpy()
+            live = live[count[live] <= allowed[live]]
+            if not len(live):
+                break
+    out = np.full(R, np.inf)
+    out[live] = count[live] / n
     return out
 
 
@@ -125,6 +159,7 @@ def epochs_to_targets(
     dataset: str = "digits",
     every: int = 1,
     screen: float | None = None,
+    screen_from: int = 0,
 ) -> np.ndarray:
     """Epochs until the full-training-set error first falls to each target: (n_seeds, n_lrs, n_targets).
 
@@ -134,8 +169,9 @@ def epochs_to_targets(
     loss is no longer finite (diverged), counts as ``cap``.  ``order`` picks the mini-batch order; ``init``
     the weight init (a scheme of ``models.mlp``).  ``screen``: evaluate only the runs whose error on their
     own last ``every`` mini-batches (measured before each update, free) is at most the largest open target
-    plus ``screen``; a run far above every target skips the full evaluation (a saving, not a change of the
-    measurement, as long as ``screen`` is wide against the drop of error within ``every`` steps).
+    plus ``screen``; a run far above every open target skips the full evaluation (a saving, not a change of
+    the measurement, as long as ``screen`` is wide against the drop of error within ``every`` steps).  The
+    screen waits until a run has reached targets[:screen_from] (the error falls fast on the way there).
     """
     X, y = training_tensors(dataset)
     n, f = len(X), {"relu": torch.relu, "tanh": torch.tanh}[act]
@@ -168,15 +204,14 @@ def epochs_to_targets(
         if (t + 1) % every == 0 or t + 1 == steps:
             open_ = todo[alive].any(axis=1)
             if screen is not None:
-                open_ &= window / every <= np.where(todo[alive], tg[None, :], -np.inf).max(axis=1) + screen
+                near = window / every <= np.where(todo[alive], tg[None, :], -np.inf).max(axis=1) + screen
+                open_ &= near | todo[alive, :screen_from].any(axis=1)
                 window[:] = 0
             local = np.flatnonzero(open_)
             if len(local):
-                with torch.no_grad():
-                    a = torch.from_numpy(local)
-                    logits = stacked.forward(X.expand(len(local), n, X.shape[1]), [w[a] for w in Ws], [b[a] for b in bs], f_)
-                    err = stacked.error(logits, y).numpy()
                 runs = alive[local]
+                allowed = np.where(todo[runs], tg[None, :], -np.inf).max(axis=1) * n  # errors the largest open target allows
+                err = training_error_within(X, y, [w[local] for w in Ws], [c[local] for c in bs], f_, allowed)
                 hit = (err[:, None] <= tg[None, :]) & todo[runs]
                 rows, cols = np.nonzero(hit)
                 reached[runs[rows], cols] = (t + 1) / per_epoch
