@@ -203,54 +203,66 @@ def test_large_step_kills_relu_units_for_good(dataset, evidence, profile):
 
 SPEED_INIT = {"relu": "he", "tanh": "xavier"}  # each activation at the init it is used with
 PAPER_SPEEDUP = 6.0  # Krizhevsky et al. 2012, Fig. 1 (the reference table's alexnet-relu-tanh-speedup)
-SPEED = {  # data set: the registered design (catalogue): one log rate grid per data set for both activations,
-    # a high and a low training-error target, the error evaluated every `every` steps, epochs capped per profile
+SPEED = {  # (data set, model): the registered design (catalogue): one log rate grid for both activations, a high and a
+    # low training-error target, the error evaluated every `every` steps, epochs capped per profile (None: skipped).
     # screen: skip the full evaluation of a run whose own recent mini-batch error is more than this above its open targets,
     # once it has reached the first `screen_from` targets (the error falls too fast before: digits' 25% in 2 to 6 steps)
-    "digits": {"lrs": (0.01, 0.03, 0.1, 0.3, 1.0, 3.0), "targets": (0.25, 0.02), "every": 1, "screen": (0.15, 1), "cap": (6, 10, 20)},
-    "mnist1d": {"lrs": (0.03, 0.1, 0.3, 1.0), "targets": (0.5, 0.4), "every": 8, "screen": (0.15, 0), "cap": (None, 8, 12)},
+    ("digits", "mlp"): {
+        "lrs": (0.01, 0.03, 0.1, 0.3, 1.0, 3.0),
+        "targets": (0.25, 0.02),
+        "every": 1,
+        "screen": (0.15, 1),
+        "cap": (6, 10, 20),
+    },
+    ("mnist1d", "mlp"): {"lrs": (0.03, 0.1, 0.3, 1.0), "targets": (0.5, 0.4), "every": 8, "screen": (0.15, 0), "cap": (None, 8, 12)},
+    ("mnist1d", "cnn"): {
+        "lrs": (0.01, 0.03, 0.1, 0.3, 1.0),
+        "targets": (0.5, 0.4),
+        "every": 8,
+        "screen": (0.15, 0),
+        "cap": (None, None, 12),
+    },
 }
-SPEED_CASES = [(d, t) for d, c in SPEED.items() for t in c["targets"]]
+SPEED_CASES = [(d, m, t) for (d, m), c in SPEED.items() for t in c["targets"]]
+SPEED_SKIP = {  # why a setting skips below a profile
+    ("mnist1d", "mlp"): ("default", "72 MLPs trained for 8 epochs on 4000 sequences cost about 3 s of CPU, half the smoke run's budget"),
+    ("mnist1d", "cnn"): ("full", "120 CNNs trained for 12 epochs on 4000 sequences cost about 2 minutes of CPU"),
+}
 
 
-def speed_runs(act: str, dataset: str, seeds: tuple, cap: int, order: int = 0, lrs: tuple | None = None, targets=None) -> np.ndarray:
-    """Epochs to each target of the data set, (n_seeds, n_rates, n_targets), for one activation at its usual init."""
-    c = SPEED[dataset]
-    return lab.epochs_to_targets(
-        act, seeds, order, lrs or c["lrs"], targets or c["targets"], cap, SPEED_INIT[act], dataset, c["every"], *c["screen"]
-    )
+def speed_runs(act: str, key: tuple, seeds: tuple, cap: int, order: int = 0, lrs: tuple | None = None, targets=None) -> np.ndarray:
+    """Epochs to each target of the setting ``key`` = (data set, model): (n_seeds, n_rates, n_targets), ReLU or tanh at its usual init."""
+    c = SPEED[key]
+    lrs, targets = lrs or c["lrs"], targets or c["targets"]
+    return lab.epochs_to_targets(act, seeds, order, lrs, targets, cap, SPEED_INIT[act], key[0], c["every"], *c["screen"], key[1])
 
 
 @pytest.mark.claim("relu-trains-faster-than-tanh")
-@pytest.mark.parametrize("dataset,target", SPEED_CASES, ids=[f"{d}-err{t * 100:g}" for d, t in SPEED_CASES])
-def test_relu_reaches_target_training_error_sooner_than_tanh(dataset, target, evidence, profile):
-    c = SPEED[dataset]
-    if dataset != "digits":
-        profile.require("default", "72 MLPs trained for 8 epochs on 4000 sequences cost about 3 s of CPU, half the smoke run's budget")
+@pytest.mark.parametrize("dataset,model,target", SPEED_CASES, ids=[f"{d}-{m}-err{t * 100:g}" for d, m, t in SPEED_CASES])
+def test_relu_reaches_target_training_error_sooner_than_tanh(dataset, model, target, evidence, profile):
+    key = (dataset, model)
+    c = SPEED[key]
+    if key in SPEED_SKIP:
+        profile.require(*SPEED_SKIP[key])
     cap = profile.pick(quick=c["cap"][0], default=c["cap"][1], full=c["cap"][2])
     lrs, seeds, k = c["lrs"], tuple(evidence.seeds), c["targets"].index(target)
-    grid_ep = {act: speed_runs(act, dataset, seeds, cap)[:, :, k] for act in SPEED_INIT}
+    grid_ep = {act: speed_runs(act, key, seeds, cap)[:, :, k] for act in SPEED_INIT}
     scores = {act: np.log2(e).mean(axis=0) for act, e in grid_ep.items()}  # mean log2 epochs per rate
     best = {act: int(np.argmin(v)) for act, v in scores.items()}  # equal tuning: the best mean, ties to the lower rate
     ep = {act: grid_ep[act][:, best[act]] for act in grid_ep}
     ratio = np.log2(ep["tanh"] / ep["relu"])
-    rerun = speed_runs("relu", dataset, seeds, cap, order=1, lrs=(lrs[best["relu"]],), targets=(target,))[:, 0, 0]
+    rerun = speed_runs("relu", key, seeds, cap, order=1, lrs=(lrs[best["relu"]],), targets=(target,))[:, 0, 0]
     null = np.log2(rerun / ep["relu"])
-    setting = {
-        "data": dataset,
-        "target_error": target,
-        "cap_epochs": cap,
-        "hidden_layers": lab.SPEED_DEPTH,
-        "width": lab.SPEED_WIDTH,
-        "batch": lab.SPEED_BATCH,
-    }
+    setting = {"data": dataset, "model": model, "target_error": target, "cap_epochs": cap, "batch": lab.SPEED_BATCH}
+    shape = {"hidden_layers": lab.SPEED_DEPTH, "width": lab.SPEED_WIDTH} if model == "mlp" else {"convolutions": "25 maps, 5, 3, 3 taps"}
+    setting |= shape
     for act in SPEED_INIT:
         evidence.tuned(
             f"learning rate, {act} ({SPEED_INIT[act]} init)",
             list(lrs),
             lrs[best[act]],
             scores=scores[act],
-            setting={"data": dataset, "target_error": target, "score": "mean log2 epochs to the target"},
+            setting={"data": dataset, "model": model, "target_error": target, "score": "mean log2 epochs to the target"},
         )
         evidence.record(
             f"epochs to {target:.0%} training error, {act} at its best rate {lrs[best[act]]:g}",
@@ -264,14 +276,15 @@ def test_relu_reaches_target_training_error_sooner_than_tanh(dataset, target, ev
         "relu-reaches-target-faster",
         ratio,
         null,
-        label=f"{dataset}, {target:.0%} training error",
+        label=f"{dataset}, {model.upper()}, {target:.0%} training error",
         names=("tanh / ReLU", "ReLU rerun / ReLU"),
     )
     capped = {act: int((ep[act] >= cap).sum()) for act in ep}
     speedup = float(2 ** ratio.mean())
     where = "all 1797 digits" if dataset == "digits" else "MNIST-1D's 4000 training sequences"
     evidence.note(
-        f"Speed-up of ReLU over tanh to {target:.0%} training error on {where} (geometric mean over seeds): {speedup:.2f}x "
+        f"Speed-up of ReLU over tanh ({model.upper()}) to {target:.0%} training error on {where} (geometric mean over seeds): "
+        f"{speedup:.2f}x "
         f"(ReLU {ep['relu'].mean():.2f} epochs at rate {lrs[best['relu']]:g}, tanh {ep['tanh'].mean():.2f} "
         f"epochs at rate {lrs[best['tanh']]:g}); AlexNet Fig. 1: 6x in epochs (a four-layer CNN on CIFAR-10, "
         "to 25% training error). "
@@ -287,7 +300,7 @@ def test_relu_reaches_target_training_error_sooner_than_tanh(dataset, target, ev
         "(Xavier) init, each the init it is used with."
     )
     evidence.plot(
-        f"learning-rate grid: mean epochs to {target:.0%} training error ({dataset}, cap {cap})",
+        f"learning-rate grid: mean epochs to {target:.0%} training error ({dataset}, {model.upper()}, cap {cap})",
         list(lrs),
         {"ReLU": grid_ep["relu"].tolist(), "tanh": grid_ep["tanh"].tolist()},
         xlabel="learning rate (SGD, momentum 0.9)",

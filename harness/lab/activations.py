@@ -7,11 +7,12 @@ rate) pair in one batched network (weights with a leading run axis R).
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 import torch
 
-from harness.lab import data, stacked
+from harness.lab import data, spatial, stacked
 
 DIE_SMALL = 0.1  # the dying-ReLU runs' ordinary training rate after the one large step
 DIE_BATCH = 128  # the one large step of the dying-ReLU runs is taken on this many digits
@@ -119,21 +120,22 @@ def dying_runs(seeds: tuple, width: int, lrs: tuple, epochs: int, dataset: str =
     return out
 
 
-def training_error_within(X: torch.Tensor, y: torch.Tensor, W: list, b: list, f, allowed: np.ndarray, chunks: int = 8) -> np.ndarray:
+def training_error_within(X: torch.Tensor, y: torch.Tensor, logits, R: int, allowed: np.ndarray, chunks: int = 8) -> np.ndarray:
     """Each stacked run's error on all of (X, y), or inf where it has more than ``allowed`` errors: (R,).
 
-    X: (n, d); W, b: a stacked MLP's layers (R runs); ``allowed``: (R,) error counts.  The rows are scored
+    X: (n, d); ``logits(i, x)``: the logits (len(i), m, 10) of the runs ``i`` (a long tensor) on x (len(i), m, d);
+    ``allowed``: (R,) error counts.  The rows are scored
     in ``chunks`` consecutive parts; a run whose errors so far exceed its allowance is not scored further
     (errors only add up, so its error is above the allowance for sure): exact where it matters, and a run
     far from its target costs a fraction of a full evaluation."""
-    n, R = len(X), W[0].shape[0]
+    n = len(X)
     count = np.zeros(R)
     live = np.arange(R)
     with torch.no_grad():
         for part in np.array_split(np.arange(n), chunks):
             i, rows = torch.from_numpy(live), torch.from_numpy(part)
-            logits = stacked.forward(X[rows].expand(len(live), len(part), X.shape[1]), [w[i] for w in W], [c[i] for c in b], f)
-            count[live] += (logits.argmax(-1) != y[rows]).sum(-1).numpy()
+            out = logits(i, X[rows].expand(len(live), len(part), X.shape[1]))
+            count[live] += (out.argmax(-1) != y[rows]).sum(-1).numpy()
             live = live[count[live] <= allowed[live]]
             if not len(live):
                 break
@@ -145,6 +147,34 @@ def training_error_within(X: torch.Tensor, y: torch.Tensor, W: list, b: list, f,
 def stacked_init(seeds: tuple, n_lrs: int, init: str = "he", d: int = 64) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Weights of each seed's MLP (``init``: He by default), repeated per rate: W (R, in, out), b (R, 1, out), R = seeds x rates."""
     return stacked.module_weights(seeds, [d] + [SPEED_WIDTH] * SPEED_DEPTH + [10], init, repeat=n_lrs)
+
+
+def cnn_init(seeds: tuple, n_lrs: int, init: str, d: int) -> list[torch.Tensor]:
+    """The MNIST-1D paper's CNN (``spatial.NETS_1D['CNN']``) per seed, repeated per rate: weights N(0, var) with
+    var = 2/fan_in ('he') or 2/(fan_in + fan_out) ('xavier'; a kernel's fan_out is its maps times its taps), biases 0."""
+    taps = dict(zip(("k1", "k2", "k3", "w"), (*spatial.CNN_KERNELS, 1)))
+    gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+    out = []
+    for name, shape, fan_in in spatial.NETS_1D["CNN"](d):
+        if name not in taps:  # a bias
+            out.append(torch.zeros(len(seeds) * n_lrs, *shape))
+            continue
+        var = 2.0 / fan_in if init == "he" else 2.0 / (fan_in + shape[1] * taps[name])
+        draws = [torch.randn(*shape, generator=g) * math.sqrt(var) for g in gens]
+        out.append(torch.stack([w for w in draws for _ in range(n_lrs)]))
+    return out
+
+
+def speed_logits(model: str, params: list[torch.Tensor], x: torch.Tensor, f) -> torch.Tensor:
+    """Logits of the stacked speed nets: 'mlp' (params W + b of :func:`stacked_init`) or 'cnn' (:func:`cnn_init`)."""
+    if model == "cnn":
+        return spatial.forward("CNN", params, x, f)
+    k = len(params) // 2
+    return stacked.forward(x, params[:k], params[k:], f)
+
+
+def _sub_logits(model: str, params: list[torch.Tensor], f, i: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    return speed_logits(model, [p[i] for p in params], x, f)
 
 
 @functools.cache
@@ -160,6 +190,7 @@ def epochs_to_targets(
     every: int = 1,
     screen: float | None = None,
     screen_from: int = 0,
+    model: str = "mlp",
 ) -> np.ndarray:
     """Epochs until the full-training-set error first falls to each target: (n_seeds, n_lrs, n_targets).
 
@@ -172,12 +203,17 @@ def epochs_to_targets(
     plus ``screen``; a run far above every open target skips the full evaluation (a saving, not a change of
     the measurement, as long as ``screen`` is wide against the drop of error within ``every`` steps).  The
     screen waits until a run has reached targets[:screen_from] (the error falls fast on the way there).
+    ``model``: 'mlp' (SPEED_DEPTH hidden layers of SPEED_WIDTH) or 'cnn' (the MNIST-1D paper's CNN).
     """
     X, y = training_tensors(dataset)
     n, f = len(X), {"relu": torch.relu, "tanh": torch.tanh}[act]
     f_ = {"relu": torch.relu_, "tanh": torch.tanh_}[act]  # in place, for evaluation without autograd
-    Ws, bs = stacked_init(seeds, len(lrs), init, X.shape[1])
-    params = [p.clone().requires_grad_(True) for p in Ws + bs]
+    if model == "cnn":
+        start = cnn_init(seeds, len(lrs), init, X.shape[1])
+    else:
+        W, b = stacked_init(seeds, len(lrs), init, X.shape[1])
+        start = W + b
+    params = [p.clone().requires_grad_(True) for p in start]
     vel = [torch.zeros_like(p) for p in params]
     lr = torch.tensor([float(a) for _ in seeds for a in lrs])[:, None, None]
     per_epoch = n // SPEED_BATCH
@@ -193,8 +229,7 @@ def epochs_to_targets(
     window = np.zeros(R)  # summed mini-batch error since the last evaluation, per alive run
     for t in range(steps):
         xb, yb = X[idx[:, t]], y[idx[:, t]]
-        Ws, bs = params[: SPEED_DEPTH + 1], params[SPEED_DEPTH + 1 :]
-        logits = stacked.forward(xb, Ws, bs, f)
+        logits = speed_logits(model, params, xb, f)
         loss = stacked.run_losses(logits, yb)
         grads = torch.autograd.grad(loss.sum(), params)
         stacked.sgd_step_(params, grads, lr, vel, SPEED_MOMENTUM)
@@ -211,7 +246,8 @@ def epochs_to_targets(
             if len(local):
                 runs = alive[local]
                 allowed = np.where(todo[runs], tg[None, :], -np.inf).max(axis=1) * n  # errors the largest open target allows
-                err = training_error_within(X, y, [w[local] for w in Ws], [c[local] for c in bs], f_, allowed)
+                sub = [p.detach()[torch.from_numpy(local)] for p in params]
+                err = training_error_within(X, y, functools.partial(_sub_logits, model, sub, f_), len(local), allowed)
                 hit = (err[:, None] <= tg[None, :]) & todo[runs]
                 rows, cols = np.nonzero(hit)
                 reached[runs[rows], cols] = (t + 1) / per_epoch
