@@ -110,17 +110,24 @@ DIE_EPOCHS = 2
 
 
 @pytest.mark.claim("relu-units-can-die")
-def test_large_step_kills_relu_units_for_good(evidence, profile):
+@pytest.mark.parametrize("dataset", ["digits", "mnist1d"])
+def test_large_step_kills_relu_units_for_good(dataset, evidence, profile):
+    if dataset != "digits":
+        profile.require("default", "the second data set's 2 epochs on 4000 sequences for 18 nets cost about 1.5 s of CPU")
     width = profile.pick(quick=64, default=128, full=256)
-    runs = {
-        lr: [lab.dying_run(s, width, lr, DIE_EPOCHS if lr in (DIE_SMALL, DIE_LARGE) else 0) for s in evidence.seeds] for lr in DIE_SWEEP
-    }
+    seeds, judged = tuple(evidence.seeds), (DIE_SMALL, DIE_LARGE)
+    sweep = lab.dying_runs(seeds, width, DIE_SWEEP, 0, dataset)  # one step of every rate (the figure)
+    then = lab.dying_runs(seeds, width, judged, DIE_EPOCHS, dataset)  # the judged rates, then ordinary training
+    runs = {lr: [row[i] for row in sweep] for i, lr in enumerate(DIE_SWEEP)}
+    runs |= {lr: [row[i] for row in then] for i, lr in enumerate(judged)}
+    n = len(lab.training_tensors(dataset)[0])
+    what = "digits" if dataset == "digits" else "training sequences"
     step = {lr: np.array([r["dead_step"][-1] for r in rs]) for lr, rs in runs.items()}  # last hidden layer
     trained = {lr: np.array([r["dead_trained"][-1] for r in runs[lr]]) for lr in (DIE_SMALL, DIE_LARGE)}
-    setting = {"width": width, "hidden_layers": 2, "batch": lab.DIE_BATCH}
+    setting = {"data": dataset, "width": width, "hidden_layers": 2, "batch": lab.DIE_BATCH}
     for lr in (DIE_SMALL, DIE_LARGE):
         evidence.record(
-            f"share of layer-2 units dead on all 1797 digits after one step of rate {lr:g}",
+            f"share of layer-2 units dead on all {n} {what} after one step of rate {lr:g}",
             step[lr],
             unit="share of units",
             setting=setting,
@@ -144,7 +151,8 @@ def test_large_step_kills_relu_units_for_good(evidence, profile):
             setting=setting,
         )
     names = (f"rate {DIE_LARGE:g}", f"rate {DIE_SMALL:g}")
-    placebo = [lab.dying_run(s, width, DIE_SMALL, DIE_EPOCHS) for s in evidence.placebo_seeds]  # the small step, new seeds
+    # the small step and its training again, on new seeds
+    placebo = [row[0] for row in lab.dying_runs(tuple(evidence.placebo_seeds), width, (DIE_SMALL,), DIE_EPOCHS, dataset)]
     evidence.paired(
         "large-step-kills-units",
         step[DIE_LARGE],
@@ -164,28 +172,28 @@ def test_large_step_kills_relu_units_for_good(evidence, profile):
     big = runs[DIE_LARGE]
     evidence.note(
         f"After one step of rate {DIE_LARGE:g}, {np.mean(step[DIE_LARGE]):.0%} of the second hidden layer's units "
-        f"output 0 on every digit (rate {DIE_SMALL:g}: {np.mean(step[DIE_SMALL]):.0%}); "
+        f"output 0 on every one of the {n} {what} (rate {DIE_SMALL:g}: {np.mean(step[DIE_SMALL]):.0%}); "
         f"{np.mean([r['kept'] for r in big]):.0%} of them are still dead after {DIE_EPOCHS} epochs of ordinary "
         f"training (training error then {np.mean([r['train_error'] for r in big]):.1%} vs "
         f"{np.mean([r['train_error'] for r in runs[DIE_SMALL]]):.1%}). The large step overshoots: training loss "
         f"{np.mean([r['loss_before'] for r in big]):.2f} -> {np.mean([r['loss_after'] for r in big]):.3g} nats "
-        f"(rate {DIE_SMALL:g}: -> {np.mean([r['loss_after'] for r in runs[DIE_SMALL]]):.2f}). First-layer units do not die "
-        f"({np.mean([r['dead_step'][0] for r in big]):.0%}): their inputs are standardised, and a linear function "
-        "of a zero-mean input cloud takes both signs. Glorot et al. 2011 report ~50% of units at 0 per input "
+        f"(rate {DIE_SMALL:g}: -> {np.mean([r['loss_after'] for r in runs[DIE_SMALL]]):.2f}). First-layer units dead after the "
+        f"large step: {np.mean([r['dead_step'][0] for r in big]):.0%} (their inputs have mean 0, and a linear function "
+        "of a zero-mean input cloud takes both signs). Glorot et al. 2011 report ~50% of units at 0 per input "
         "(sparsity, per a secondary summary), which is not death: a dead unit is 0 on every input and gets no gradient "
-        f"(largest |gradient| of a dead unit's incoming weights on all digits: "
+        f"(largest |gradient| of a dead unit's incoming weights on all {what}: "
         f"{max(r['grad_dead'] for r in big):.1g}; median over live units: "
         f"{np.median([r['grad_live'] for r in big]):.2g})."
     )
     evidence.plot(
-        f"units of hidden layer 2 dead after one SGD step (width {width})",
+        f"units of hidden layer 2 dead after one SGD step ({dataset}, width {width})",
         list(DIE_SWEEP),
         {
             "layer 2": [[float(step[lr][i]) for lr in DIE_SWEEP] for i in range(len(evidence.seeds))],
             "layer 1": [[runs[lr][i]["dead_step"][0] for lr in DIE_SWEEP] for i in range(len(evidence.seeds))],
         },
         xlabel="step size (learning rate)",
-        ylabel="share of units dead on all digits",
+        ylabel=f"share of units dead on all {what}",
         log_x=True,
     )
     assert_supported(evidence)
@@ -193,35 +201,71 @@ def test_large_step_kills_relu_units_for_good(evidence, profile):
 
 # -- relu-trains-faster-than-tanh -----------------------------------------------------------------
 
-SPEED_LRS = (0.01, 0.03, 0.1, 0.3, 1.0)  # one grid for both activations, half decades
 SPEED_INIT = {"relu": "he", "tanh": "xavier"}  # each activation at the init it is used with
-SPEED_TARGETS = (0.25, 0.02)  # the paper's 25%, and a target several epochs in (see the catalogue)
 PAPER_SPEEDUP = 6.0  # Krizhevsky et al. 2012, Fig. 1 (the reference table's alexnet-relu-tanh-speedup)
+SPEED = {  # (data set, model): the registered design (catalogue): one log rate grid for both activations, a high and a
+    # low training-error target, the error evaluated every `every` steps, epochs capped per profile (None: skipped).
+    # screen: skip the full evaluation of a run whose own recent mini-batch error is more than this above its open targets,
+    # once it has reached the first `screen_from` targets (the error falls too fast before: digits' 25% in 2 to 6 steps)
+    ("digits", "mlp"): {
+        "lrs": (0.01, 0.03, 0.1, 0.3, 1.0, 3.0),
+        "targets": (0.25, 0.02),
+        "every": 1,
+        "screen": (0.15, 1),
+        "cap": (6, 10, 20),
+    },
+    ("mnist1d", "mlp"): {"lrs": (0.03, 0.1, 0.3, 1.0), "targets": (0.5, 0.4), "every": 8, "screen": (0.15, 0), "cap": (None, 8, 12)},
+    ("mnist1d", "cnn"): {
+        "lrs": (0.01, 0.03, 0.1, 0.3, 1.0),
+        "targets": (0.5, 0.4),
+        "every": 8,
+        "screen": (0.15, 0),
+        "cap": (None, None, 12),
+    },
+}
+SPEED_CASES = [(d, m, t) for (d, m), c in SPEED.items() for t in c["targets"]]
+SPEED_SKIP = {  # why a setting skips below a profile
+    ("mnist1d", "mlp"): ("default", "72 MLPs trained for 8 epochs on 4000 sequences cost about 3 s of CPU, half the smoke run's budget"),
+    ("mnist1d", "cnn"): ("full", "120 CNNs trained for 12 epochs on 4000 sequences cost about 2 minutes of CPU"),
+}
+
+
+def speed_runs(act: str, key: tuple, seeds: tuple, cap: int, order: int = 0, lrs: tuple | None = None, targets=None) -> np.ndarray:
+    """Epochs to each target of the setting ``key`` = (data set, model): (n_seeds, n_rates, n_targets), ReLU or tanh at its usual init."""
+    c = SPEED[key]
+    lrs, targets = lrs or c["lrs"], targets or c["targets"]
+    return lab.epochs_to_targets(act, seeds, order, lrs, targets, cap, SPEED_INIT[act], key[0], c["every"], *c["screen"], key[1])
 
 
 @pytest.mark.claim("relu-trains-faster-than-tanh")
-@pytest.mark.parametrize("target", SPEED_TARGETS, ids=["err25", "err2"])
-def test_relu_reaches_target_training_error_sooner_than_tanh(target, evidence, profile):
-    cap = profile.pick(quick=6, default=10, full=20)
-    seeds, k = tuple(evidence.seeds), SPEED_TARGETS.index(target)
-    grid_ep = {
-        act: lab.epochs_to_targets(act, seeds, 0, SPEED_LRS, SPEED_TARGETS, cap, SPEED_INIT[act])[:, :, k] for act in ("relu", "tanh")
-    }
-    best = {act: int(np.argmin(np.log2(e).mean(axis=0))) for act, e in grid_ep.items()}  # equal tuning: best mean
+@pytest.mark.parametrize("dataset,model,target", SPEED_CASES, ids=[f"{d}-{m}-err{t * 100:g}" for d, m, t in SPEED_CASES])
+def test_relu_reaches_target_training_error_sooner_than_tanh(dataset, model, target, evidence, profile):
+    key = (dataset, model)
+    c = SPEED[key]
+    if key in SPEED_SKIP:
+        profile.require(*SPEED_SKIP[key])
+    cap = profile.pick(quick=c["cap"][0], default=c["cap"][1], full=c["cap"][2])
+    lrs, seeds, k = c["lrs"], tuple(evidence.seeds), c["targets"].index(target)
+    grid_ep = {act: speed_runs(act, key, seeds, cap)[:, :, k] for act in SPEED_INIT}
+    scores = {act: np.log2(e).mean(axis=0) for act, e in grid_ep.items()}  # mean log2 epochs per rate
+    best = {act: int(np.argmin(v)) for act, v in scores.items()}  # equal tuning: the best mean, ties to the lower rate
     ep = {act: grid_ep[act][:, best[act]] for act in grid_ep}
     ratio = np.log2(ep["tanh"] / ep["relu"])
-    rerun = lab.epochs_to_targets("relu", seeds, 1, (SPEED_LRS[best["relu"]],), (target,), cap, SPEED_INIT["relu"])[:, 0, 0]
+    rerun = speed_runs("relu", key, seeds, cap, order=1, lrs=(lrs[best["relu"]],), targets=(target,))[:, 0, 0]
     null = np.log2(rerun / ep["relu"])
-    setting = {
-        "target_error": target,
-        "cap_epochs": cap,
-        "hidden_layers": lab.SPEED_DEPTH,
-        "width": lab.SPEED_WIDTH,
-        "batch": lab.SPEED_BATCH,
-    }
-    for act in ("relu", "tanh"):
+    setting = {"data": dataset, "model": model, "target_error": target, "cap_epochs": cap, "batch": lab.SPEED_BATCH}
+    shape = {"hidden_layers": lab.SPEED_DEPTH, "width": lab.SPEED_WIDTH} if model == "mlp" else {"convolutions": "25 maps, 5, 3, 3 taps"}
+    setting |= shape
+    for act in SPEED_INIT:
+        evidence.tuned(
+            f"learning rate, {act} ({SPEED_INIT[act]} init)",
+            list(lrs),
+            lrs[best[act]],
+            scores=scores[act],
+            setting={"data": dataset, "model": model, "target_error": target, "score": "mean log2 epochs to the target"},
+        )
         evidence.record(
-            f"epochs to {target:.0%} training error, {act} at its best rate {SPEED_LRS[best[act]]:g}",
+            f"epochs to {target:.0%} training error, {act} at its best rate {lrs[best[act]]:g}",
             ep[act],
             unit="epochs",
             setting=setting,
@@ -229,14 +273,20 @@ def test_relu_reaches_target_training_error_sooner_than_tanh(target, evidence, p
     evidence.record("log2(tanh epochs / ReLU epochs)", ratio, unit="octaves", setting=setting)
     evidence.record("log2(ReLU rerun epochs / ReLU epochs), another mini-batch order (null control)", null, unit="octaves", setting=setting)
     evidence.bound(
-        "relu-reaches-target-faster", ratio, null, label=f"{target:.0%} training error", names=("tanh / ReLU", "ReLU rerun / ReLU")
+        "relu-reaches-target-faster",
+        ratio,
+        null,
+        label=f"{dataset}, {model.upper()}, {target:.0%} training error",
+        names=("tanh / ReLU", "ReLU rerun / ReLU"),
     )
     capped = {act: int((ep[act] >= cap).sum()) for act in ep}
     speedup = float(2 ** ratio.mean())
+    where = "all 1797 digits" if dataset == "digits" else "MNIST-1D's 4000 training sequences"
     evidence.note(
-        f"Speed-up of ReLU over tanh to {target:.0%} training error (geometric mean over seeds): {speedup:.2f}x "
-        f"(ReLU {ep['relu'].mean():.2f} epochs at rate {SPEED_LRS[best['relu']]:g}, tanh {ep['tanh'].mean():.2f} "
-        f"epochs at rate {SPEED_LRS[best['tanh']]:g}); AlexNet Fig. 1: 6x in epochs (a four-layer CNN on CIFAR-10, "
+        f"Speed-up of ReLU over tanh ({model.upper()}) to {target:.0%} training error on {where} (geometric mean over seeds): "
+        f"{speedup:.2f}x "
+        f"(ReLU {ep['relu'].mean():.2f} epochs at rate {lrs[best['relu']]:g}, tanh {ep['tanh'].mean():.2f} "
+        f"epochs at rate {lrs[best['tanh']]:g}); AlexNet Fig. 1: 6x in epochs (a four-layer CNN on CIFAR-10, "
         "to 25% training error). "
         + (
             "Here tanh is the faster one: the effect is reversed at this scale. "
@@ -248,15 +298,10 @@ def test_relu_reaches_target_training_error_sooner_than_tanh(target, evidence, p
         + f"Runs that never reach the target within {cap} epochs count as {cap} (at the best rates: ReLU "
         f"{capped['relu']}, tanh {capped['tanh']} of {len(seeds)}). ReLU starts from He init, tanh from Glorot's "
         "(Xavier) init, each the init it is used with."
-        + (
-            " A best rate lies at the grid's edge (the grid is too narrow there)."
-            if {best["relu"], best["tanh"]} & {0, len(SPEED_LRS) - 1}
-            else ""
-        )
     )
     evidence.plot(
-        f"learning-rate grid: mean epochs to {target:.0%} training error (cap {cap})",
-        list(SPEED_LRS),
+        f"learning-rate grid: mean epochs to {target:.0%} training error ({dataset}, {model.upper()}, cap {cap})",
+        list(lrs),
         {"ReLU": grid_ep["relu"].tolist(), "tanh": grid_ep["tanh"].tolist()},
         xlabel="learning rate (SGD, momentum 0.9)",
         ylabel="epochs",

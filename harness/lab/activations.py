@@ -7,11 +7,12 @@ rate) pair in one batched network (weights with a leading run axis R).
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 import torch
 
-from harness.lab import data, models, stacked
+from harness.lab import data, spatial, stacked
 
 DIE_SMALL = 0.1  # the dying-ReLU runs' ordinary training rate after the one large step
 DIE_BATCH = 128  # the one large step of the dying-ReLU runs is taken on this many digits
@@ -37,108 +38,226 @@ def one_sided(f, h: float) -> tuple[float, float]:
     return float((f(hh) - f(z)) / hh), float((f(z) - f(-hh)) / hh)
 
 
-def dead_units(net: torch.nn.Sequential, X: torch.Tensor) -> list[np.ndarray]:
-    """Per hidden ReLU layer, which units output 0 on every row of X: list of (width,) bool."""
-    out, h = [], X
-    with torch.no_grad():
-        for m in net:
-            h = m(h)
-            if isinstance(m, torch.nn.ReLU):
-                out.append((h.max(dim=0).values <= 0).numpy())
-    return out
+def training_tensors(dataset: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training set a speed run learns and is scored on: X (n, d) float32, y (n,) int64.
+
+    'digits': all 1797 standardised digits (d = 64); 'mnist1d': MNIST-1D's 4000 training sequences (d = 40,
+    already at mean 0 and standard deviation 1 as the generator leaves them)."""
+    if dataset == "digits":
+        return data.digits_tensors()
+    Xtr, ytr, _, _ = data.dataset(dataset)
+    return torch.tensor(np.asarray(Xtr)), torch.tensor(np.asarray(ytr))
 
 
-def sgd_step(net, xb, yb, lr: float) -> None:
-    net.zero_grad(set_to_none=True)
-    torch.nn.functional.cross_entropy(net(xb), yb).backward()
-    with torch.no_grad():
-        for p in net.parameters():
-            p -= lr * p.grad
+def _hidden_and_logits(X: torch.Tensor, W: list, b: list) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """A stacked ReLU MLP's hidden outputs per layer, (R, n, width) each, and its logits (R, n, 10); X: (R, n, d)."""
+    hs, h = [], X
+    for w, c in zip(W[:-1], b[:-1]):
+        h = torch.relu(torch.baddbmm(c, h, w))
+        hs.append(h)
+    return hs, torch.baddbmm(b[-1], h, W[-1])
 
 
-def full_loss(net, X, y) -> float:
-    with torch.no_grad():
-        return float(torch.nn.functional.cross_entropy(net(X), y))
+def _full(X: torch.Tensor, R: int) -> torch.Tensor:
+    return X.expand(R, *X.shape)
 
 
 @functools.cache
-def dying_run(seed: int, width: int, lr: float, epochs: int) -> dict:
-    """Two ReLU hidden layers (He init) take one SGD step of rate ``lr`` on 128 digits, then ``epochs``
-    epochs of SGD at DIE_SMALL (same batch and order for every rate).  Dead shares are over all digits."""
-    X, y = data.digits_tensors()
-    net = models.mlp(64, width, 2, 10, "relu", "he", seed)
-    rng = np.random.default_rng([seed, 1])
-    idx = torch.tensor(rng.choice(len(X), size=DIE_BATCH, replace=False))
-    loss0 = full_loss(net, X, y)
-    sgd_step(net, X[idx], y[idx], lr)
-    after = dead_units(net, X)
-    net.zero_grad(set_to_none=True)
-    torch.nn.functional.cross_entropy(net(X), y).backward()  # full-data gradient at the new weights
-    g = models.linears(net)[-2].weight.grad.abs().amax(dim=1).numpy()  # per unit of the last hidden layer
-    out = {
-        "loss_before": loss0,
-        "loss_after": full_loss(net, X, y),
-        "dead_step": [float(a.mean()) for a in after],
-        "grad_dead": float(g[after[-1]].max()) if after[-1].any() else 0.0,
-        "grad_live": float(np.median(g[~after[-1]])) if (~after[-1]).any() else 0.0,
-    }
-    for _ in range(epochs):
-        perm = rng.permutation(len(X))
-        for k in range(len(X) // DIE_BATCH):
-            b = torch.tensor(perm[k * DIE_BATCH : (k + 1) * DIE_BATCH])
-            sgd_step(net, X[b], y[b], DIE_SMALL)
-    if epochs:
-        later = dead_units(net, X)
-        out["dead_trained"] = [float(a.mean()) for a in later]
-        out["kept"] = float((after[-1] & later[-1]).sum() / max(int(after[-1].sum()), 1))
-        with torch.no_grad():
-            out["train_error"] = float((net(X).argmax(1) != y).float().mean())
+def dying_runs(seeds: tuple, width: int, lrs: tuple, epochs: int, dataset: str = "digits") -> list[list[dict]]:
+    """Two ReLU hidden layers (He init) take one SGD step of each rate in ``lrs`` on 128 training examples of
+    :func:`training_tensors` ``(dataset)``, then ``epochs`` epochs of SGD at DIE_SMALL (batch 128; a seed's
+    batch and order are the same for every rate).  Every (seed, rate) pair is one net on a run axis.  Dead
+    shares are over the whole training set.  Returns, per seed and rate, a dict: 'loss_before', 'loss_after'
+    (nats, whole training set), 'dead_step' (share per hidden layer), 'grad_dead' (largest |gradient| of a
+    dead last-layer unit's incoming weights on the whole set), 'grad_live' (median over live units); with
+    ``epochs``: 'dead_trained', 'kept' (share of the step's dead units still dead) and 'train_error'."""
+    X, y = training_tensors(dataset)
+    n, S, L = len(X), len(seeds), len(lrs)
+    R = S * L
+    W, b = stacked.module_weights(seeds, [X.shape[1], width, width, 10], "he", repeat=L)
+    params = [p.clone().requires_grad_(True) for p in W + b]
+    W, b = params[:3], params[3:]
+    lr = torch.tensor([float(a) for _ in seeds for a in lrs])[:, None, None]
+    rngs = [np.random.default_rng([s, 1]) for s in seeds]
+    first = np.stack([r.choice(n, size=DIE_BATCH, replace=False) for r in rngs])  # (S, batch)
+    per_epoch = n // DIE_BATCH
+    later = [np.concatenate([r.permutation(n)[: per_epoch * DIE_BATCH] for _ in range(epochs)]) for r in rngs] if epochs else []
+    yR = _full(y, R)
+
+    def step(idx: np.ndarray, rate: torch.Tensor) -> None:  # idx (S, batch): one SGD step of every run
+        i = torch.from_numpy(np.repeat(idx, L, axis=0))
+        loss = stacked.run_losses(_hidden_and_logits(X[i], W, b)[1], y[i])
+        stacked.sgd_step_(params, torch.autograd.grad(loss.sum(), params), rate)
+
+    with torch.no_grad():
+        loss0 = stacked.run_losses(_hidden_and_logits(_full(X, R), W, b)[1], yR).numpy()
+    step(first, lr)
+    hs, logits = _hidden_and_logits(_full(X, R), W, b)
+    loss1 = stacked.run_losses(logits, yR)
+    g = torch.autograd.grad(loss1.sum(), W[1])[0].abs().amax(dim=1).numpy()  # (R, width): full-data gradient, last hidden layer
+    dead = [(h.detach().amax(dim=1) <= 0).numpy() for h in hs]  # per layer (R, width)
+    for e in range(epochs * per_epoch):
+        step(np.stack([o[e * DIE_BATCH : (e + 1) * DIE_BATCH] for o in later]), DIE_SMALL)
+    out = [[None] * L for _ in seeds]
+    with torch.no_grad():
+        hs2, logits2 = _hidden_and_logits(_full(X, R), W, b)
+        dead2 = [(h.amax(dim=1) <= 0).numpy() for h in hs2]
+        err2 = stacked.error(logits2, y).numpy()
+    for r in range(R):
+        d = dead[-1][r]
+        o = {
+            "loss_before": float(loss0[r]),
+            "loss_after": float(loss1[r].detach()),
+            "dead_step": [float(a[r].mean()) for a in dead],
+            "grad_dead": float(g[r][d].max()) if d.any() else 0.0,
+            "grad_live": float(np.median(g[r][~d])) if (~d).any() else 0.0,
+        }
+        if epochs:
+            o["dead_trained"] = [float(a[r].mean()) for a in dead2]
+            o["kept"] = float((d & dead2[-1][r]).sum() / max(int(d.sum()), 1))
+            o["train_error"] = float(err2[r])
+        out[r // L][r % L] = o
     return out
 
 
-def stacked_init(seeds: tuple, n_lrs: int, init: str = "he") -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+def training_error_within(X: torch.Tensor, y: torch.Tensor, logits, R: int, allowed: np.ndarray, chunks: int = 8) -> np.ndarray:
+    """Each stacked run's error on all of (X, y), or inf where it has more than ``allowed`` errors: (R,).
+
+    X: (n, d); ``logits(i, x)``: the logits (len(i), m, 10) of the runs ``i`` (a long tensor) on x (len(i), m, d);
+    ``allowed``: (R,) error counts.  The rows are scored
+    in ``chunks`` consecutive parts; a run whose errors so far exceed its allowance is not scored further
+    (errors only add up, so its error is above the allowance for sure): exact where it matters, and a run
+    far from its target costs a fraction of a full evaluation."""
+    n = len(X)
+    count = np.zeros(R)
+    live = np.arange(R)
+    with torch.no_grad():
+        for part in np.array_split(np.arange(n), chunks):
+            i, rows = torch.from_numpy(live), torch.from_numpy(part)
+            out = logits(i, X[rows].expand(len(live), len(part), X.shape[1]))
+            count[live] += (out.argmax(-1) != y[rows]).sum(-1).numpy()
+            live = live[count[live] <= allowed[live]]
+            if not len(live):
+                break
+    out = np.full(R, np.inf)
+    out[live] = count[live] / n
+    return out
+
+
+def stacked_init(seeds: tuple, n_lrs: int, init: str = "he", d: int = 64) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Weights of each seed's MLP (``init``: He by default), repeated per rate: W (R, in, out), b (R, 1, out), R = seeds x rates."""
-    return stacked.module_weights(seeds, [64] + [SPEED_WIDTH] * SPEED_DEPTH + [10], init, repeat=n_lrs)
+    return stacked.module_weights(seeds, [d] + [SPEED_WIDTH] * SPEED_DEPTH + [10], init, repeat=n_lrs)
+
+
+def cnn_init(seeds: tuple, n_lrs: int, init: str, d: int) -> list[torch.Tensor]:
+    """The MNIST-1D paper's CNN (``spatial.NETS_1D['CNN']``) per seed, repeated per rate: weights N(0, var) with
+    var = 2/fan_in ('he') or 2/(fan_in + fan_out) ('xavier'; a kernel's fan_out is its maps times its taps), biases 0."""
+    taps = dict(zip(("k1", "k2", "k3", "w"), (*spatial.CNN_KERNELS, 1)))
+    gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+    out = []
+    for name, shape, fan_in in spatial.NETS_1D["CNN"](d):
+        if name not in taps:  # a bias
+            out.append(torch.zeros(len(seeds) * n_lrs, *shape))
+            continue
+        var = 2.0 / fan_in if init == "he" else 2.0 / (fan_in + shape[1] * taps[name])
+        draws = [torch.randn(*shape, generator=g) * math.sqrt(var) for g in gens]
+        out.append(torch.stack([w for w in draws for _ in range(n_lrs)]))
+    return out
+
+
+def speed_logits(model: str, params: list[torch.Tensor], x: torch.Tensor, f) -> torch.Tensor:
+    """Logits of the stacked speed nets: 'mlp' (params W + b of :func:`stacked_init`) or 'cnn' (:func:`cnn_init`)."""
+    if model == "cnn":
+        return spatial.forward("CNN", params, x, f)
+    k = len(params) // 2
+    return stacked.forward(x, params[:k], params[k:], f)
+
+
+def _sub_logits(model: str, params: list[torch.Tensor], f, i: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    return speed_logits(model, [p[i] for p in params], x, f)
 
 
 @functools.cache
-def epochs_to_targets(act: str, seeds: tuple, order: int, lrs: tuple, targets: tuple, cap: int, init: str = "he") -> np.ndarray:
+def epochs_to_targets(
+    act: str,
+    seeds: tuple,
+    order: int,
+    lrs: tuple,
+    targets: tuple,
+    cap: int,
+    init: str = "he",
+    dataset: str = "digits",
+    every: int = 1,
+    screen: float | None = None,
+    screen_from: int = 0,
+    model: str = "mlp",
+) -> np.ndarray:
     """Epochs until the full-training-set error first falls to each target: (n_seeds, n_lrs, n_targets).
 
     Every (seed, rate) pair trains in one batched network (SGD, momentum 0.9, batch 128, no regularisation,
-    AlexNet's recipe); the error is evaluated on all 1797 digits after every step.  A run that does not
-    reach a target within ``cap`` epochs counts as ``cap``.  ``order`` picks the mini-batch order; ``init``
-    the weight init (a scheme of ``models.mlp``).
+    AlexNet's recipe) on :func:`training_tensors` ``(dataset)``; the error is evaluated on the whole training
+    set after every ``every`` steps.  A run that does not reach a target within ``cap`` epochs, or whose
+    loss is no longer finite (diverged), counts as ``cap``.  ``order`` picks the mini-batch order; ``init``
+    the weight init (a scheme of ``models.mlp``).  ``screen``: evaluate only the runs whose error on their
+    own last ``every`` mini-batches (measured before each update, free) is at most the largest open target
+    plus ``screen``; a run far above every open target skips the full evaluation (a saving, not a change of
+    the measurement, as long as ``screen`` is wide against the drop of error within ``every`` steps).  The
+    screen waits until a run has reached targets[:screen_from] (the error falls fast on the way there).
+    ``model``: 'mlp' (SPEED_DEPTH hidden layers of SPEED_WIDTH) or 'cnn' (the MNIST-1D paper's CNN).
     """
-    X, y = data.digits_tensors()
+    X, y = training_tensors(dataset)
     n, f = len(X), {"relu": torch.relu, "tanh": torch.tanh}[act]
     f_ = {"relu": torch.relu_, "tanh": torch.tanh_}[act]  # in place, for evaluation without autograd
-    Ws, bs = stacked_init(seeds, len(lrs), init)
-    params = [p.clone().requires_grad_(True) for p in Ws + bs]
-    Ws, bs = params[: SPEED_DEPTH + 1], params[SPEED_DEPTH + 1 :]
+    if model == "cnn":
+        start = cnn_init(seeds, len(lrs), init, X.shape[1])
+    else:
+        W, b = stacked_init(seeds, len(lrs), init, X.shape[1])
+        start = W + b
+    params = [p.clone().requires_grad_(True) for p in start]
     vel = [torch.zeros_like(p) for p in params]
     lr = torch.tensor([float(a) for _ in seeds for a in lrs])[:, None, None]
     per_epoch = n // SPEED_BATCH
-    orders = stacked.batch_orders(list(seeds), [n] * len(seeds), cap * per_epoch, SPEED_BATCH, (2, order), size_in_key=False)
+    steps = cap * per_epoch
+    orders = stacked.batch_orders(list(seeds), [n] * len(seeds), steps, SPEED_BATCH, (2, order), size_in_key=False)
     idx = torch.tensor(np.repeat(orders, len(lrs), axis=0))  # (R, steps, batch): a seed's order for each of its rates
 
     R, T = idx.shape[0], len(targets)
     reached = np.full((R, T), float(cap))
     todo = np.ones((R, T), dtype=bool)
     tg = np.array(targets)
-    for t in range(cap * per_epoch):
+    alive = np.arange(R)  # the runs still training (a run leaves the stack once it is done or diverged)
+    window = np.zeros(R)  # summed mini-batch error since the last evaluation, per alive run
+    for t in range(steps):
         xb, yb = X[idx[:, t]], y[idx[:, t]]
-        grads = torch.autograd.grad(stacked.batch_loss(stacked.forward(xb, Ws, bs, f), yb), params)
+        logits = speed_logits(model, params, xb, f)
+        loss = stacked.run_losses(logits, yb)
+        grads = torch.autograd.grad(loss.sum(), params)
         stacked.sgd_step_(params, grads, lr, vel, SPEED_MOMENTUM)
-        with torch.no_grad():
-            active = np.flatnonzero(todo.any(axis=1))
-            a = torch.from_numpy(active)
-            logits = stacked.forward(X.expand(len(active), n, X.shape[1]), [w[a] for w in Ws], [b[a] for b in bs], f_)
-            err = stacked.error(logits, y).numpy()
-        hit = (err[:, None] <= tg[None, :]) & todo[active]
-        rows, cols = np.nonzero(hit)
-        reached[active[rows], cols] = (t + 1) / per_epoch
-        todo[active[rows], cols] = False
-        if not todo.any():
+        if screen is not None:
+            window += stacked.error(logits.detach(), yb).numpy()
+        todo[alive[~np.isfinite(loss.detach().numpy())]] = False  # diverged: counts as the cap
+        if (t + 1) % every == 0 or t + 1 == steps:
+            open_ = todo[alive].any(axis=1)
+            if screen is not None:
+                near = window / every <= np.where(todo[alive], tg[None, :], -np.inf).max(axis=1) + screen
+                open_ &= near | todo[alive, :screen_from].any(axis=1)
+                window[:] = 0
+            local = np.flatnonzero(open_)
+            if len(local):
+                runs = alive[local]
+                allowed = np.where(todo[runs], tg[None, :], -np.inf).max(axis=1) * n  # errors the largest open target allows
+                sub = [p.detach()[torch.from_numpy(local)] for p in params]
+                err = training_error_within(X, y, functools.partial(_sub_logits, model, sub, f_), len(local), allowed)
+                hit = (err[:, None] <= tg[None, :]) & todo[runs]
+                rows, cols = np.nonzero(hit)
+                reached[runs[rows], cols] = (t + 1) / per_epoch
+                todo[runs[rows], cols] = False
+        keep = todo[alive].any(axis=1)
+        if not keep.any():
             break
+        if not keep.all():  # drop finished and diverged runs from the stack: the others train on unchanged
+            k = torch.from_numpy(np.flatnonzero(keep))
+            params = [p.detach()[k].requires_grad_(True) for p in params]
+            vel, lr, idx = [v[k] for v in vel], lr[k], idx[k]
+            alive, window = alive[keep], window[keep]
     return reached.reshape(len(seeds), len(lrs), T)

@@ -76,20 +76,21 @@ def _init(kind: str, d: int, run_seeds: list[int]) -> list[torch.Tensor]:
     return out
 
 
-def forward(kind: str, p: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    """Logits of R networks at once: x (R, B, d) -> (R, B, 10); run r sees only its own inputs."""
+def forward(kind: str, p: list[torch.Tensor], x: torch.Tensor, act=torch.relu) -> torch.Tensor:
+    """Logits of R networks at once: x (R, B, d) -> (R, B, 10); run r sees only its own inputs.  ``act``: the
+    hidden units' activation (the paper's ReLU unless a claim compares activations)."""
     if kind == "linear":
         return torch.baddbmm(p[1], x, p[0])
     if kind == "MLP":
-        h = torch.relu(torch.baddbmm(p[1], x, p[0]))
-        h = h + torch.relu(torch.baddbmm(p[3], h, p[2]))  # the paper's MLP: a residual second layer
+        h = act(torch.baddbmm(p[1], x, p[0]))
+        h = h + act(torch.baddbmm(p[3], h, p[2]))  # the paper's MLP: a residual second layer
         return torch.baddbmm(p[5], h, p[4])
     R, B, d = x.shape
     h = x[..., None]  # (R, B, positions, maps), channels last: each convolution is one batched matmul
     for i, k in enumerate(CNN_KERNELS):
         taps = F.pad(h, (0, 0, 1, 1))[:, :, _taps(h.shape[2], k), :]  # (R, B, L_out, k, maps)
         L = taps.shape[2]
-        h = torch.relu(torch.baddbmm(p[2 * i + 1], taps.reshape(R, B * L, -1), p[2 * i])).reshape(R, B, L, -1)
+        h = act(torch.baddbmm(p[2 * i + 1], taps.reshape(R, B * L, -1), p[2 * i])).reshape(R, B, L, -1)
     return torch.baddbmm(p[7], h.reshape(R, B, -1), p[6])  # (R, B, 5 * 25) @ (R, 125, 10)
 
 
