@@ -10,6 +10,8 @@ survives pytest-xdist and reaches the JSON results even when the assertion fails
 from __future__ import annotations
 
 import math
+
+import numpy as np
 from dataclasses import dataclass, field
 
 from harness import judge as J
@@ -72,7 +74,9 @@ class Evidence:
     def note(self, text: str) -> None:
         self.notes.append(str(text))
 
-    def tuned(self, name: str, grid, chosen, *, scores=None, setting: dict | None = None, edge_ok: str = "") -> dict:
+    def tuned(
+        self, name: str, grid, chosen, *, scores=None, setting: dict | None = None, edge_ok: str = "", flat_within: float | None = None
+    ) -> dict:
         """Record a choice made on a declared grid (a learning rate, a width, an SVM's (C, gamma)).
 
         ``grid``: the declared values in increasing order, numbers or tuples (one coordinate per axis);
@@ -82,9 +86,12 @@ class Evidence:
         ends as an error that says so, whatever was measured.  Per-seed picks are judged by the most
         frequent one; picks of single seeds on an edge are shown, not fatal.  ``edge_ok`` gives the
         reason an axis end cannot be widened (the largest tree is the unlimited one); it is shown in
-        the report and is never a reason for a learning rate.
+        the report and is never a reason for a learning rate.  ``flat_within``: with ``scores``, a grid whose
+        scores all lie within this distance of each other has no best value (nothing on it does better than
+        anything else, e.g. a net that stays at chance at every rate): its pick is recorded as flat, not
+        judged for the edge.
         """
-        t = tuning(name, grid, chosen, scores=scores, setting=setting, edge_ok=edge_ok)
+        t = tuning(name, grid, chosen, scores=scores, setting=setting, edge_ok=edge_ok, flat_within=flat_within)
         self.tunings.append(t)
         return t
 
@@ -168,7 +175,9 @@ def _label(value) -> str:
     return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
 
 
-def tuning(name: str, grid, chosen, *, scores=None, setting: dict | None = None, edge_ok: str = "") -> dict:
+def tuning(
+    name: str, grid, chosen, *, scores=None, setting: dict | None = None, edge_ok: str = "", flat_within: float | None = None
+) -> dict:
     """The record of one tuned choice, with whether it lies on its grid's edge (see Evidence.tuned)."""
     grid = [tuple(g) if isinstance(g, (tuple, list)) else g for g in (grid.tolist() if hasattr(grid, "tolist") else grid)]
     if not grid:
@@ -188,7 +197,13 @@ def tuning(name: str, grid, chosen, *, scores=None, setting: dict | None = None,
         return [k for k, (v, ax) in enumerate(zip(coords, axes)) if len(ax) >= 2 and v in (ax[0], ax[-1])]
 
     modal = max(dict.fromkeys(picks), key=picks.count)  # the most frequent pick; ties go to the first one
-    at = edge_axes(modal)
+    flat = False
+    if flat_within is not None:
+        if scores is None:
+            raise J.JudgeError(f"tuned '{name}': flat_within needs the grid's scores")
+        vals = np.asarray(scores, dtype=float).ravel()
+        flat = bool(np.all(np.isfinite(vals)) and vals.max() - vals.min() <= flat_within)
+    at = [] if flat else edge_axes(modal)
     reason = ""
     if at:
         coords = modal if multi else (modal,)
@@ -204,6 +219,7 @@ def tuning(name: str, grid, chosen, *, scores=None, setting: dict | None = None,
         "per_seed": per_seed,
         "best": _floats(list(modal) if multi else modal),
         "at_edge": bool(at),
+        "flat": flat,
         "seeds_at_edge": sum(bool(edge_axes(p)) for p in picks),
         "edge_ok": str(edge_ok),
         "reason": reason,

@@ -46,6 +46,16 @@ def test_a_multi_axis_grid_is_judged_per_axis():
     assert tuning("(hidden, rate)", grid, [(16, 0.1), (16, 0.3)])["at_edge"], "per-seed tuples, the modal one on axis 1's edge"
 
 
+def test_a_flat_grid_has_no_best_value_and_no_edge_but_only_when_the_call_says_how_flat():
+    chance = [2.3026, 2.3025, 2.3026, 2.3027]
+    t = tuning("rate", RATES[:4], 0.01, scores=chance, flat_within=0.01)
+    assert t["flat"] and not t["at_edge"]
+    assert tuning("rate", RATES[:4], 0.01, scores=chance)["at_edge"], "without flat_within the edge rule applies"
+    assert tuning("rate", RATES[:4], 0.01, scores=[1.0, 1.5, 2.0, 2.3], flat_within=0.01)["at_edge"], "a real slope is not flat"
+    with pytest.raises(JudgeError, match="needs the grid's scores"):
+        tuning("rate", RATES, 0.1, flat_within=0.01)
+
+
 def test_a_pick_off_the_declared_grid_is_a_clear_error():
     with pytest.raises(JudgeError, match="not on its declared grid"):
         tuning("rate", RATES, 0.2)
