@@ -10,9 +10,9 @@ survives pytest-xdist and reaches the JSON results even when the assertion fails
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import numpy as np
-from dataclasses import dataclass, field
 
 from harness import judge as J
 from harness.catalogue import Claim, Hypothesis
