@@ -89,8 +89,8 @@ def shifted_mnist1d() -> tuple[np.ndarray, np.ndarray]:
 @dataclass(frozen=True)
 class Pool:
     """A data set as the trainers use it: X (9, N, d) float32 (9 shifted copies, index 4 unshifted), y (N,);
-    rows below ``n_pool`` may be trained on; ``test`` holds the fixed test rows (None: a split's test set is
-    the rest of the pool, as for the digits)."""
+    rows below ``n_pool`` may be trained on; a split tests on the pool rows it does not train on, then on the
+    rows of ``test`` (the data set's own test rows; None for the digits, which have none apart)."""
 
     X: np.ndarray
     y: np.ndarray
@@ -100,7 +100,7 @@ class Pool:
 
 def pool(name: str, per_pixel: bool = False) -> Pool:
     """'digits' (all 1797 in the pool, standardised per pixel or globally) or 'mnist1d' (its 4000 training
-    sequences in the pool, its 1000 test sequences the test set of every split)."""
+    sequences in the pool, its 1000 test sequences tested by every split)."""
     if name == "digits":
         X, y = shifted_digits(per_pixel)
         return Pool(X, y, len(y), None)
@@ -111,12 +111,11 @@ def pool(name: str, per_pixel: bool = False) -> Pool:
 
 
 def split(seed: int, n_train: int | None, n: int = 1797, test: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of the training and test rows for one seed: ``n_train`` of the ``n`` pool rows (all when None),
-    tested on ``test`` if given, else on the rest of the pool (none when all train)."""
+    """Indices of the training and test rows for one seed: ``n_train`` of the ``n`` pool rows (all when None);
+    the test rows are the rest of the pool, then ``test`` (the data set's own test rows) if given."""
     perm = np.random.default_rng([seed, 0]).permutation(n)
-    if n_train is None:
-        return perm, (perm[:0] if test is None else test)
-    return perm[:n_train], (perm[n_train:] if test is None else test)
+    k = n if n_train is None else n_train
+    return perm[:k], (perm[k:] if test is None else np.concatenate([perm[k:], test]))
 
 
 def _stack_init(seeds: tuple[int, ...], reps: int, width: int, depth: int, act: str, init: str, d_in: int = 64):
