@@ -71,18 +71,57 @@ def shifted_digits(per_pixel: bool) -> tuple[np.ndarray, np.ndarray]:
     return (np.stack(out) - X.mean()) / X.std(), y
 
 
-def split(seed: int, n_train: int | None, n: int = 1797) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of the training and test digits for one seed.  ``n_train=None``: all digits train, no test."""
+MNIST1D_SHIFTS = tuple(range(-4, 5))  # circular shifts of the 40 positions; index 4 = unshifted, as the digits'
+
+
+@functools.lru_cache(maxsize=1)
+def shifted_mnist1d() -> tuple[np.ndarray, np.ndarray]:
+    """MNIST-1D's 4000 training then 1000 test sequences, each circularly shifted by s in -4..4 positions:
+    X (9, 5000, 40) float32, index 4 = unshifted; y (5000,).  As the generator leaves them (mean 0, sd 1 over
+    the whole set).  The generator itself rolls each padded template circularly by up to 48 of its 72
+    positions (about 27 of the final 40) before the shear and the resampling to 40 (mnist1d.transform), so a
+    roll of a few positions gives sequences of the same kind; only the shear's ramp wraps round."""
+    Xtr, ytr, Xte, yte = data.dataset("mnist1d")
+    X = np.concatenate([Xtr, Xte])
+    return np.stack([np.roll(X, s, axis=1) for s in MNIST1D_SHIFTS]).astype(np.float32), np.concatenate([ytr, yte])
+
+
+@dataclass(frozen=True)
+class Pool:
+    """A data set as the trainers use it: X (9, N, d) float32 (9 shifted copies, index 4 unshifted), y (N,);
+    rows below ``n_pool`` may be trained on; a split tests on the pool rows it does not train on, then on the
+    rows of ``test`` (the data set's own test rows; None for the digits, which have none apart)."""
+
+    X: np.ndarray
+    y: np.ndarray
+    n_pool: int
+    test: np.ndarray | None
+
+
+def pool(name: str, per_pixel: bool = False) -> Pool:
+    """'digits' (all 1797 in the pool, standardised per pixel or globally) or 'mnist1d' (its 4000 training
+    sequences in the pool, its 1000 test sequences tested by every split)."""
+    if name == "digits":
+        X, y = shifted_digits(per_pixel)
+        return Pool(X, y, len(y), None)
+    if name == "mnist1d":
+        X, y = shifted_mnist1d()
+        return Pool(X, y, 4000, np.arange(4000, len(y)))
+    raise ValueError(f"unknown data set {name!r}; known: digits, mnist1d")
+
+
+def split(seed: int, n_train: int | None, n: int = 1797, test: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the training and test rows for one seed: ``n_train`` of the ``n`` pool rows (all when None);
+    the test rows are the rest of the pool, then ``test`` (the data set's own test rows) if given."""
     perm = np.random.default_rng([seed, 0]).permutation(n)
-    if n_train is None:
-        return perm, perm[:0]
-    return perm[:n_train], perm[n_train:]
+    k = n if n_train is None else n_train
+    return perm[:k], (perm[k:] if test is None else np.concatenate([perm[k:], test]))
 
 
-def _stack_init(seeds: tuple[int, ...], reps: int, width: int, depth: int, act: str, init: str):
+def _stack_init(seeds: tuple[int, ...], reps: int, width: int, depth: int, act: str, init: str, d_in: int = 64):
     """Each seed's MLP (harness.models.mlp), repeated ``reps`` times per seed, seed-major:
     W[l] (S*reps, in, out), b[l] (S*reps, 1, out)."""
-    nets = [models.linears(models.mlp(64, width, depth, 10, act, init, s)) for s in seeds]
+    nets = [models.linears(models.mlp(d_in, width, depth, 10, act, init, s)) for s in seeds]
     W = [torch.stack([nets[i][l].weight.detach().T for i in range(len(seeds)) for _ in range(reps)]) for l in range(depth + 1)]
     b = [torch.stack([nets[i][l].bias.detach()[None, :] for i in range(len(seeds)) for _ in range(reps)]) for l in range(depth + 1)]
     return W, b
@@ -107,14 +146,16 @@ def train_grid(
     per_pixel: bool = True,
     decay_last: float = 0.0,
     track_shift: bool = True,
+    data_set: str = "digits",
 ) -> dict:
     """Train every (condition, seed, rate) MLP at once; SGD with momentum, cross-entropy, float32.
 
-    Data: ``n_train`` digits per seed (``split``), or all 1797 when None; the rest is the test set.
+    Data (``data_set``, see :func:`pool`): ``n_train`` rows of the pool per seed (``split``), or the whole
+    pool when None; the test set is the rest of the pool (digits) or the data set's own test rows (MNIST-1D).
     The training loss is evaluated deterministically (no dropout, no noise, BN with the statistics
     of the evaluated training rows) on the first ``probe`` training digits (all if None) every
     ``eval_every`` steps; test accuracy every ``test_every`` steps (0: only at the end).
-    Inputs are standardised per pixel, or globally (``per_pixel=False``, needed for augmentation).
+    Digits are standardised per pixel, or globally (``per_pixel=False``, needed for augmentation).
     The rate drops tenfold for the last ``decay_last`` fraction of the steps (0: constant rate).
     ``track_shift=False`` skips the distribution-shift bookkeeping (``shift`` comes back as zeros); it
     draws no random numbers, so every other number is the same either way.
@@ -124,13 +165,13 @@ def train_grid(
       test_loss (C, S, L); test_curve_steps (T,), test_acc_curve (C, S, L, T);
       shift (C, S, L): mean per-step change of the hidden layers' input distributions (below).
     """
-    if per_pixel and any(c.augment for c in conditions):
+    if per_pixel and data_set == "digits" and any(c.augment for c in conditions):
         raise ValueError("shift augmentation needs per_pixel=False (see shifted_digits)")
-    Xs, y_all = shifted_digits(per_pixel)
-    Xs, y_all = torch.tensor(Xs, dtype=torch.float32), torch.tensor(y_all)
+    P = pool(data_set, per_pixel)
+    Xs, y_all = torch.tensor(P.X, dtype=torch.float32), torch.tensor(P.y)
     C, S, L = len(conditions), len(seeds), len(lrs)
     R = C * S * L
-    splits = [split(s, n_train) for s in seeds]
+    splits = [split(s, n_train, P.n_pool, P.test) for s in seeds]
     n_tr = len(splits[0][0])
     tr_idx = torch.tensor(np.stack([a for a, _ in splits]))  # (S, n_tr)
     te_idx = torch.tensor(np.stack([b for _, b in splits]))  # (S, n_te)
@@ -148,7 +189,7 @@ def train_grid(
     any_aug = bool(augment.any())
 
     # identical initial weights for every run of a seed (seed-major stack, then reorder to (c, s, l))
-    W0, b0 = _stack_init(seeds, L, width, depth, act, init)
+    W0, b0 = _stack_init(seeds, L, width, depth, act, init, Xs.shape[-1])
     order = torch.tensor([s * L + l for _ in range(C) for s in range(S) for l in range(L)])
     params = [w[order].clone() for w in W0] + [b[order].clone() for b in b0]
     params += [torch.ones(R, 1, width) for _ in range(depth)] + [torch.zeros(R, 1, width) for _ in range(depth)]
@@ -182,7 +223,7 @@ def train_grid(
         return h.index_put((drop_rows,), h[drop_rows] * mask)
 
     def forward(h: torch.Tensor, train: bool, n_stats: int) -> tuple[torch.Tensor, list]:
-        """h (R, B, 64) -> logits (R, B, 10); BN statistics from the first n_stats rows of each run."""
+        """h (R, B, d) -> logits (R, B, 10); BN statistics from the first n_stats rows of each run."""
         layer_stats = []
         if train:
             h = dropout(h, keep_in)
@@ -210,7 +251,7 @@ def train_grid(
         return torch.baddbmm(bl[depth], h, Wl[depth]), layer_stats
 
     def gather(rows: torch.Tensor, shift: torch.Tensor | None = None) -> torch.Tensor:
-        """rows (R, B) digit indices -> inputs (R, B, 64), shifted where asked."""
+        """rows (R, B) row indices -> inputs (R, B, d), shifted where asked."""
         k = torch.full_like(rows, 4) if shift is None else shift
         return Xs[k, rows]
 
@@ -306,17 +347,19 @@ def train_small(
     depth: int,
     steps: int,
     batch: int,
-    lr: float,
+    lr: float | tuple[float, ...],
     momentum: float,
     decay_last: float,
     loss_every: int = 0,
     curve_every: int = 0,
     curve_test: int = 300,
+    data_set: str = "digits",
 ) -> dict:
     """The small-data runs of the regularisation claims: every (condition, seed) ReLU MLP (He init) trained at
     once, one rate for all; SGD with momentum on the mean cross-entropy of each mini-batch, float32, globally
     standardised digits (``shifted_digits(False)``, as augmentation needs).
 
+    ``lr``: one rate for every run, or one per seed (a rate grid is seeds repeated, one rate each).
     A leaner :func:`train_grid` for claims that need hundreds of runs: one block of batched weights (S, in,
     out) per condition, so each block runs only its own pieces (no masks over runs, no index copies); the
     gradient is written out (ReLU, BN, dropout, softmax cross-entropy; checked against autograd in
@@ -337,14 +380,15 @@ def train_small(
     """
     if any(c.noise for c in conditions):
         raise ValueError("train_small has no noisy BN; use train_grid")
-    Xs, y_all = shifted_digits(False)
-    Xs, y_all = torch.tensor(Xs, dtype=torch.float32), torch.tensor(y_all)
+    P = pool(data_set)
+    Xs, y_all = torch.tensor(P.X, dtype=torch.float32), torch.tensor(P.y)
     C, S = len(conditions), len(seeds)
-    splits = [split(s, n_train) for s in seeds]
+    d = Xs.shape[-1]
+    splits = [split(s, n_train, P.n_pool, P.test) for s in seeds]
     tr_idx = torch.tensor(np.stack([a for a, _ in splits]))  # (S, n_tr)
     te_idx = torch.tensor(np.stack([b for _, b in splits]))  # (S, n_te)
     all_rows = torch.cat([tr_idx, te_idx], 1)  # (S, 1797): training rows first (BN statistics from them)
-    W0, b0 = _stack_init(seeds, 1, width, depth, "relu", "he")
+    W0, b0 = _stack_init(seeds, 1, width, depth, "relu", "he", d)
     nets = [_SmallNet(cond, W0, b0, depth, width) for cond in conditions]
     params = [p for net in nets for p in net.params]
     vel = [torch.zeros_like(p) for p in params]
@@ -356,7 +400,8 @@ def train_small(
         orders.append(np.concatenate([rng.permutation(n_train)[: per_epoch * batch] for _ in range(epochs)]).reshape(-1, batch)[:steps])
     batches = torch.gather(tr_idx, 1, torch.tensor(np.stack(orders)).reshape(S, -1)).reshape(S, steps, batch)
     rng = np.random.default_rng([int(seeds[0]), 5])  # numpy's PCG64: several times faster than torch.rand here
-    flat, unshifted = Xs.reshape(-1, 64), Xs[4]
+    flat, unshifted = Xs.reshape(-1, d), Xs[4]
+    per_run = None if isinstance(lr, (int, float)) else torch.tensor(lr, dtype=torch.float32).view(S, 1, 1)
 
     def evaluate(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits (C, S, R, 10) and labels (S, R) of ``rows`` (S, R), training rows first."""
@@ -377,18 +422,22 @@ def train_small(
             break
         rows = batches[:, t]  # (S, batch)
         onehot = nn.functional.one_hot(y_all[rows], 10).float()
-        x_plain = torch.index_select(unshifted, 0, rows.reshape(-1)).reshape(S, batch, 64)
+        x_plain = torch.index_select(unshifted, 0, rows.reshape(-1)).reshape(S, batch, d)
         grads = []
         for net in nets:
             x = x_plain
             if net.cond.augment:  # shift k of 9 (4 = none) for every example: row k * 1797 + digit of Xs
                 k = torch.from_numpy(rng.integers(0, 9, rows.shape))
-                x = torch.index_select(flat, 0, (k * Xs.shape[1] + rows).reshape(-1)).reshape(S, batch, 64)
+                x = torch.index_select(flat, 0, (k * Xs.shape[1] + rows).reshape(-1)).reshape(S, batch, d)
             grads += net.gradients(x, onehot, rng)
-        rate = lr * (0.1 if t >= steps * (1 - decay_last) else 1.0)
+        drop = 0.1 if t >= steps * (1 - decay_last) else 1.0
         torch._foreach_add_(grads, vel, alpha=momentum)  # v <- momentum v + g, written into the fresh gradients
         vel = grads
-        torch._foreach_add_(params, vel, alpha=-rate)
+        if per_run is None:
+            torch._foreach_add_(params, vel, alpha=-lr * drop)
+        else:
+            for p, v in zip(params, vel):
+                p.sub_(v * (per_run * drop))
     out, yy = evaluate(all_rows)
     correct = (out.argmax(-1) == yy).float()
     te_loss = -torch.log_softmax(out[:, :, n_train:], -1).gather(-1, yy[:, n_train:].expand(C, -1, -1)[..., None])
