@@ -27,6 +27,7 @@ SWEEPS = {  # name -> list of (n, m)
     "n = m": [(n, n) for n in (256, 512, 1024, 2048)],  # from 256: below it a call's fixed cost dominates
 }
 ROUNDS = 10  # interleaved rounds per seed; the fastest call per size is kept (the least disturbed)
+REWARM = 1  # untimed calls of a size right before its timed one: a small call is not timed on caches a larger one emptied
 
 
 def varied(sweep: str, nm: tuple[int, int]) -> int:
@@ -82,7 +83,7 @@ def attention_times(seeds: tuple) -> dict:
                 for a in inputs.values():  # the buffered call is the same attention
                     torch.testing.assert_close(lab.attention_into(*a), lab.attention(*a[:3]))
                 t = timing.thread_time_alternate(
-                    {nm: (lambda a=inputs[nm]: lab.attention_into(*a)) for nm in sizes}, repeats=ROUNDS * len(seeds), warmup=2
+                    {nm: (lambda a=inputs[nm]: lab.attention_into(*a)) for nm in sizes}, repeats=ROUNDS * len(seeds), warmup=2, rewarm=REWARM
                 )
             out[sweep] = {nm: v.reshape(len(seeds), ROUNDS).min(axis=1) for nm, v in t.items()}
     out["foreign cores"] = load.cores  # cores used by other processes while timing

@@ -17,8 +17,14 @@ def alternate(
     warmup: int = 1,
     sync: Callable[[], None] = lambda: None,
     clock: Callable[[], float] = time.perf_counter,
+    rewarm: int = 0,
 ) -> dict[str, np.ndarray]:
     """Seconds per call for each condition, (repeats,) each, measured in interleaved rounds.
+
+    ``rewarm``: untimed calls of a condition right before each of its timed calls, so that no call is
+    timed with its data evicted from the caches by the condition that ran before it (a large call
+    evicts a small one's inputs; the small call then pays for reloading them, a fixed cost that bends
+    a fitted exponent).
 
     ``sync`` runs after each call inside the timed region (e.g. torch.cuda.synchronize).
     ``clock=time.thread_time`` counts only this thread's CPU time: for single-threaded work on a
@@ -32,6 +38,9 @@ def alternate(
     out = {name: [] for name in conditions}
     for _ in range(repeats):
         for name, fn in conditions.items():
+            for _ in range(rewarm):
+                fn()
+            sync()
             t0 = clock()
             fn()
             sync()
@@ -39,9 +48,11 @@ def alternate(
     return {k: np.array(v) for k, v in out.items()}
 
 
-def thread_time_alternate(conditions: dict[str, Callable[[], None]], repeats: int, warmup: int = 1) -> dict[str, np.ndarray]:
+def thread_time_alternate(
+    conditions: dict[str, Callable[[], None]], repeats: int, warmup: int = 1, rewarm: int = 0
+) -> dict[str, np.ndarray]:
     """:func:`alternate` on this thread's CPU clock (single-threaded work on a shared machine): seconds, (repeats,) each."""
-    return alternate(conditions, repeats, warmup=warmup, clock=time.thread_time)
+    return alternate(conditions, repeats, warmup=warmup, clock=time.thread_time, rewarm=rewarm)
 
 
 def per_call(fn: Callable[[], None], calls: int, sync: Callable[[], None] = lambda: None) -> float:
