@@ -82,9 +82,8 @@ def attention_times(seeds: tuple) -> dict:
             with torch.no_grad():
                 for a in inputs.values():  # the buffered call is the same attention
                     torch.testing.assert_close(lab.attention_into(*a), lab.attention(*a[:3]))
-                t = timing.thread_time_alternate(
-                    {nm: (lambda a=inputs[nm]: lab.attention_into(*a)) for nm in sizes}, repeats=ROUNDS * len(seeds), warmup=2, rewarm=REWARM
-                )
+                calls = {nm: (lambda a=inputs[nm]: lab.attention_into(*a)) for nm in sizes}
+                t = timing.thread_time_alternate(calls, repeats=ROUNDS * len(seeds), warmup=2, rewarm=REWARM)
             out[sweep] = {nm: v.reshape(len(seeds), ROUNDS).min(axis=1) for nm, v in t.items()}
     out["foreign cores"] = load.cores  # cores used by other processes while timing
     return out
