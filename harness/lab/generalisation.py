@@ -205,63 +205,98 @@ def magnitude_masks(Ws: list[torch.Tensor], masks: list[torch.Tensor], keep: lis
     return out
 
 
-@functools.cache
-def lottery_tickets(seeds: tuple[int, ...], width: int, epochs: int, remaining: float, rounds: int) -> dict:
-    """Iterative magnitude pruning with rewinding to the original init, and the random-re-init control.
+LT_KEEP_HIDDEN = 0.5  # share of each hidden layer's surviving weights kept per pruning round (the sweep halves them)
 
-    Each round prunes the hidden layers to ``remaining ** (1/rounds)`` of their surviving weights and the
-    output layer at half that pruning rate (Frankle & Carbin prune the output layer at half the rate), resets
-    the survivors to their initial values theta_0 and retrains with the dense run's recipe and batch order.
-    The control trains the final mask from a fresh Xavier init theta_0' (a new seed per run).
-    Returns test accuracy (R,) and curves (R, n_evals) for 'dense', 'ticket', 'reinit', and the kept shares.
-    """
-    dense = dense_digits_mlps(seeds, width, epochs)
-    W0, b0, orders, lr = dense["W0"], dense["b0"], dense["orders"], dense["lr"]
-    every, args = dense["eval_every"], (dense["X_tr"], dense["y_tr"])
-    keep_hidden = remaining ** (1.0 / rounds)
-    keep_out = (1.0 - (1.0 - remaining) / 2) ** (1.0 / rounds)
-    masks = [torch.ones_like(w) for w in W0]
-    W = dense["W"]
-    for r in range(rounds):
-        masks = magnitude_masks(W, masks, [keep_hidden] * (len(W0) - 1) + [keep_out])
-        if r < rounds - 1:  # an intermediate round: rewind, retrain, prune again from the retrained weights
-            W, _, _ = train_stacked(W0, b0, masks, *args, orders, lr)
-    # the ticket (theta_0) and the control (a fresh init theta_0') train side by side: 2R runs, same masks and order
-    W0r, b0r = stacked_init([stacked.subseed(s, 13) for s in seeds], dense["sizes"])
+
+def lottery_tensors(name: str, seeds: tuple[int, ...], n_train: int = 1200):
+    """Training and test tensors per run: X_tr (R, n, d), y_tr (R, n), X_te (R, m, d), y_te (R, m).
+
+    'digits': raw pixels in [0, 1], a new split of the 1797 digits per run (``n_train`` train, the rest
+    test).  'mnist1d': the data set's fixed split (4000 train, 1000 test, d = 40), the same for every run
+    (the runs differ in init and batch order)."""
+    if name == "digits":
+        return digits_split_tensors(list(seeds), n_train)
+    Xtr, ytr, Xte, yte = (torch.tensor(np.array(a)) for a in data.dataset(name))
     R = len(seeds)
+    return Xtr.expand(R, *Xtr.shape), ytr.expand(R, *ytr.shape), Xte.expand(R, *Xte.shape), yte.expand(R, *yte.shape)
 
-    def both(a: list[torch.Tensor], c: list[torch.Tensor]) -> list[torch.Tensor]:
-        return [torch.cat([x, y]) for x, y in zip(a, c)]
 
-    def twice(t: torch.Tensor) -> torch.Tensor:
-        return torch.cat([t, t])
+@functools.cache
+def lottery_sweep(
+    name: str,
+    seeds: tuple[int, ...],
+    placebo_seeds: tuple[int, ...],
+    width: int,
+    steps: int,
+    rounds: int,
+    judged: tuple[int, ...],
+    draws: int = 2,
+    batch: int = 60,
+    lr: float = 1.2e-3,
+    evals: int = 10,
+) -> dict:
+    """Iterative magnitude pruning with rewinding (Frankle & Carbin 2019, Sec. 2), one run per seed on a run axis.
 
-    W, b, curve = train_stacked(
-        both(W0, W0r),
-        both(b0, b0r),
-        both(masks, masks),
-        twice(dense["X_tr"]),
-        twice(dense["y_tr"]),
-        twice(orders),
-        lr,
-        every,
-        twice(dense["X_te"]),
-        twice(dense["y_te"]),
-    )
-    test = accuracy(W, b, twice(dense["X_te"]), twice(dense["y_te"]))
-    train = accuracy(W, b, twice(dense["X_tr"]), twice(dense["y_tr"]))
-    total = sum(float(m[0].numel()) for m in masks)
-    return {
-        "dense": dense["test_acc"],
-        "ticket": test[:R],
-        "reinit": test[R:],
-        "curves": {"dense": dense["curve"], "ticket": curve[:R], "reinit": curve[R:]},
-        "kept_per_layer": [float(m[0].mean()) for m in masks],
-        "kept_total": sum(float(m[0].sum()) for m in masks) / total,
-        "dense_train": dense["train_acc"],
-        "ticket_train": train[:R],
-        "reinit_train": train[R:],
-    }
+    MLPs d-width-width-10 (ReLU, Xavier-normal, zero biases) train ``steps`` Adam steps (rate ``lr``, batch
+    ``batch``) on data set ``name``.  Round k = 1..``rounds`` keeps the largest-magnitude half of each
+    hidden layer's surviving weights (the output layer at half that pruning rate, 75 %), rewinds the
+    survivors to theta_0 and retrains with the dense run's batch order: the trained ticket of round k is
+    both the measurement at that sparsity and the weights the next round prunes, so one training per
+    round serves both.  At the rounds in ``judged`` (1-based) the same mask also trains from ``draws``
+    fresh Xavier inits theta_0' (the control, ``subseed(seed, 13, j)``) and from as many drawn from the
+    run's placebo seed (``subseed(placebo_seed, 13, j)``: the control measured again, same mask, split
+    and order), all in the same batched loop as the ticket.  ``placebo_seeds[r]`` pairs with ``seeds[r]``.
+
+    Returns 'dense' test accuracy (R,), 'ticket' (rounds, R), 'reinit' and 'placebo' {round: (R,)} (the
+    mean over the draws), the same keys with '_train' for training accuracy, 'curves' {label: (R, evals)}
+    of test accuracy for the dense net and each judged round's three conditions (draws averaged),
+    'kept_hidden' and 'kept_total' (rounds,) shares of the weights kept.
+    """
+    if len(placebo_seeds) != len(seeds) or not set(judged) <= set(range(1, rounds + 1)):
+        raise ValueError(f"need one placebo seed per seed and judged rounds within 1..{rounds}, got {judged}")
+    R = len(seeds)
+    X_tr, y_tr, X_te, y_te = lottery_tensors(name, seeds)
+    sizes = (X_tr.shape[-1], width, width, CLASSES)
+    orders = torch.tensor(stacked.batch_orders(list(seeds), [X_tr.shape[1]] * R, steps, batch, tag=42))
+    W0, b0 = stacked_init(list(seeds), sizes)
+    every = -(-steps // evals)
+
+    def run(starts: list[tuple], masks: list[torch.Tensor]):  # the starts side by side on the run axis, one mask and order
+        c = len(starts)
+        rep = (lambda t: torch.cat([t] * c)) if c > 1 else (lambda t: t)
+        Ws, bs = ([torch.cat([st[i][l] for st in starts]) for l in range(len(sizes) - 1)] for i in (0, 1))
+        W, b, curve = train_stacked(Ws, bs, [rep(mk) for mk in masks], rep(X_tr), rep(y_tr), rep(orders), lr, every, rep(X_te), rep(y_te))
+        return W, curve, accuracy(W, b, rep(X_te), rep(y_te)), accuracy(W, b, rep(X_tr), rep(y_tr))
+
+    masks = [torch.ones_like(w) for w in W0]
+    W, curve, test, train = run([(W0, b0)], masks)
+    out = {"dense": test, "dense_train": train, "curves": {"dense": curve}, "ticket": [], "ticket_train": []}
+    out |= {"reinit": {}, "reinit_train": {}, "placebo": {}, "placebo_train": {}, "kept_hidden": [], "kept_total": []}
+    keep = [LT_KEEP_HIDDEN] * (len(sizes) - 2) + [1.0 - (1.0 - LT_KEEP_HIDDEN) / 2]  # the output layer at half the rate
+
+    def mean_of(a: np.ndarray, part: int) -> np.ndarray:  # part 0: the control's draws, 1: the placebo's; -> (R, ...)
+        return a[R + part * draws * R : R + (part + 1) * draws * R].reshape(draws, R, *a.shape[1:]).mean(axis=0)
+
+    for k in range(1, rounds + 1):
+        masks = magnitude_masks(W, masks, keep)
+        starts = [(W0, b0)]
+        if k in judged:  # run axis: ticket, then the draws of the control, then those of the placebo
+            starts += [
+                stacked_init([stacked.subseed(s, 13, j) for s in group], sizes) for group in (seeds, placebo_seeds) for j in range(draws)
+            ]
+        Wk, curve, test, train = run(starts, masks)
+        W = [w[:R] for w in Wk]
+        out["ticket"].append(test[:R])
+        out["ticket_train"].append(train[:R])
+        if k in judged:
+            out["curves"][f"ticket {k}"] = curve[:R]
+            for part, label in enumerate(("reinit", "placebo")):
+                out["curves"][f"{label} {k}"] = mean_of(curve, part)
+                out[label][k], out[f"{label}_train"][k] = mean_of(test, part), mean_of(train, part)
+        out["kept_hidden"].append(float(sum(m[0].sum() for m in masks[:-1]) / sum(m[0].numel() for m in masks[:-1])))
+        out["kept_total"].append(float(sum(m[0].sum() for m in masks) / sum(m[0].numel() for m in masks)))
+    out["ticket"], out["ticket_train"] = np.stack(out["ticket"]), np.stack(out["ticket_train"])
+    return out
 
 
 # -- learning curves over training-set size and width ---------------------------------------------
