@@ -156,43 +156,50 @@ def _forward(kind: str, p: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     return torch.baddbmm(p[5], h.reshape(B, S, 128).transpose(0, 1), p[4])
 
 
-def _fit(opt: torch.optim.Optimizer, logits_of, Xtr: torch.Tensor, ytr: torch.Tensor, orders: torch.Tensor) -> None:
-    """Train S networks in place with ``opt``, one step per mini-batch of ``orders`` (S, steps, batch) into
-    Xtr (S, n, ...), ytr (S, n); ``logits_of`` maps (S, batch, ...) -> (S, batch, 10).  The loss is S times
-    the mean cross-entropy over all seeds' rows (seeds share no parameters, so each trains as if alone;
-    not ``stacked.batch_loss``, whose sum rounds differently)."""
-    S = Xtr.shape[0]
-    rows = torch.arange(S)[:, None]
-    for idx in orders.unbind(1):
-        loss = F.cross_entropy(logits_of(Xtr[rows, idx]).reshape(-1, 10), ytr[rows, idx].reshape(-1)) * S
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+def _fit(params: list[torch.Tensor], lrs: list[torch.Tensor], logits_of, Xtr: torch.Tensor, ytr: torch.Tensor, orders: torch.Tensor):
+    """Train R networks in place with Adam (Kingma & Ba 2014), one step per mini-batch of ``orders`` (R, steps,
+    batch) into Xtr (R, n, ...), ytr (R, n); ``logits_of`` maps (R, batch, ...) -> (R, batch, 10).  ``lrs[i]``
+    broadcasts against ``params[i]`` (one rate per run).  The loss is the sum of each run's mean cross-entropy
+    (runs share no parameters, so each trains as if alone)."""
+    rows = torch.arange(Xtr.shape[0])[:, None]
+    moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p in params]
+    for t, idx in enumerate(orders.unbind(1), start=1):
+        loss = stacked.batch_loss(logits_of(Xtr[rows, idx]), ytr[rows, idx])
+        for p, m, g, lr in zip(params, moments, torch.autograd.grad(loss, params), lrs):
+            stacked.adam_step_([p], [m], [g], lr, t)
 
 
 @functools.cache
-def digit_net_accuracies(kind: str, seeds: tuple[int, ...], lr: float, epochs: int, batch: int = 64) -> dict:
-    """Train one ``kind`` network per seed on its half of the raw digits (``digit_halves``); test on the other half.
+def digit_net_accuracies(kind: str, seeds: tuple[int, ...], lrs: tuple[float, ...], epochs: int, batch: int = 64) -> dict:
+    """Train one ``kind`` network per (seed, rate of ``lrs``) on the seed's half of the raw digits
+    (``digit_halves``); test on the other half.  All runs on one run axis, seed-major: every rate of a
+    seed starts from the same init and sees the same mini-batch order.
 
-    Adam at rate ``lr``, mini-batches of ``batch``, ``epochs`` passes, cross-entropy, no augmentation
-    and no regularisation: the same budget for every kind.  Returns 'clean' test accuracy (S,) and
-    'shifted' accuracy on the test images moved by one pixel in each direction of SHIFTS (S, 4).
+    Adam at the run's rate, mini-batches of ``batch``, ``epochs`` passes, cross-entropy, no augmentation
+    and no regularisation: the same budget for every kind.  Returns 'clean' test accuracy (S, L) and
+    'shifted' accuracy on the test images moved by one pixel in each direction of SHIFTS (S, L, 4).
     """
     X, y = raw_digit_images()
-    halves = [digit_halves(s) for s in seeds]
+    S, L = len(seeds), len(lrs)
+    runs = [s for s in seeds for _ in lrs]
+    halves = [digit_halves(s) for s in runs]
     tr = torch.tensor(np.stack([h[0] for h in halves]))
     te = torch.tensor(np.stack([h[1] for h in halves]))
-    Xtr, ytr = X[tr], y[tr]  # (S, ntr, 8, 8), (S, ntr)
-    params = [t.requires_grad_(True) for t in _init_stacked(kind, seeds)]
-    opt = torch.optim.Adam(params, lr=lr)
-    S, ntr = len(seeds), tr.shape[1]
-    orders = torch.tensor(stacked.batch_orders(list(seeds), [ntr] * S, epochs * (ntr // batch), batch, 1, size_in_key=False))
-    _fit(opt, lambda x: _forward(kind, params, x), Xtr, ytr, orders)
+    Xtr, ytr = X[tr], y[tr]  # (R, ntr, 8, 8), (R, ntr)
+    params = [t.requires_grad_(True) for t in _init_stacked(kind, tuple(runs))]
+    rate = torch.tensor([a for _ in seeds for a in lrs])  # (R,)
+    per_param = [  # conv kernels and biases are concatenated over runs (groups = R), the rest stacked
+        (rate.repeat_interleave(p.shape[0] // len(runs)) if tag in ("k", "c") else rate).reshape(-1, *[1] * (p.dim() - 1))
+        for p, (tag, _) in zip(params, DIGIT_NETS[kind])
+    ]
+    ntr = tr.shape[1]
+    orders = stacked.batch_orders(list(seeds), [ntr] * S, epochs * (ntr // batch), batch, 1, size_in_key=False)
+    _fit(params, per_param, lambda x: _forward(kind, params, x), Xtr, ytr, torch.tensor(orders).repeat_interleave(L, 0))
     with torch.no_grad():
         Xte, yte = X[te], y[te]
         clean = stacked.accuracy(_forward(kind, params, Xte), yte)
         shifted = torch.stack([stacked.accuracy(_forward(kind, params, shift_images(Xte, dy, dx)), yte) for dy, dx in SHIFTS], dim=1)
-    return {"clean": clean.numpy().astype(float), "shifted": shifted.numpy().astype(float)}
+    return {"clean": clean.numpy().astype(float).reshape(S, L), "shifted": shifted.numpy().astype(float).reshape(S, L, 4)}
 
 
 def digit_halves(seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -266,38 +273,41 @@ def mlp_params(widths: list[int]) -> int:
 SAWTOOTH_INITS = ("default", "he")  # PyTorch's default U(-1/sqrt(fan_in), 1/sqrt(fan_in)); He et al. 2015 normal, zero biases
 
 
+def _sawtooth_init(shapes: list[tuple[int, int]], seed: int, init: str) -> torch.Tensor:
+    """One net's parameters, flat (weights then biases, layer by layer), float64: ``init`` drawn from the seed."""
+    g = torch.Generator().manual_seed(int(seed))
+    ws = [stacked.uniform((a, b), a, g) for a, b in shapes]
+    bs = [stacked.uniform((b,), a, g) for a, b in shapes]
+    if init == "he":
+        ws = [torch.randn((a, b), generator=g) * math.sqrt(2.0 / a) for a, b in shapes]
+        bs = [torch.zeros(b) for _, b in shapes]
+    elif init != "default":
+        raise ValueError(f"init must be one of {SAWTOOTH_INITS}, got {init!r}")
+    return torch.cat([t.reshape(-1) for t in ws + bs]).double()
+
+
 @functools.cache
 def fit_sawtooth(
-    widths: tuple[int, ...], k: int, seeds: tuple[int, ...], lrs: tuple[float, ...], steps: int, init: str = "default"
+    widths: tuple[int, ...], k: int, seeds: tuple[int, ...], lrs: tuple[float, ...], steps: int, inits: tuple[str, ...] = SAWTOOTH_INITS
 ) -> dict:
     """Fit ReLU nets of layer sizes ``widths`` (1, ..., 1) to the k-fold sawtooth on its dyadic grid.
 
-    One net per (seed, rate), all trained at once: ``init`` from the seed ('default': PyTorch's
-    U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases; 'he': weights N(0, 2/fan_in), He et
-    al. 2015, the init made for ReLU nets, biases 0), full-batch
-    Adam at each rate of ``lrs`` for ``steps`` steps on the mean squared error, float64.  Every
-    parameter lives in one flat (R, P) tensor, so an Adam step costs a few tensor operations.
-    Returns 'mse' (S, n_lrs), 'max_err' (S, n_lrs), 'pieces' (S, n_lrs): linear pieces of each fit,
-    and 'curve' (S, n_lrs, n_grid): the fitted function.
+    One net per (seed, init, rate), all trained at once: each init of ``inits`` from the seed ('default':
+    PyTorch's U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases; 'he': weights N(0, 2/fan_in), He
+    et al. 2015, the init made for ReLU nets, biases 0), full-batch Adam at each rate of ``lrs`` for
+    ``steps`` steps on the mean squared error, float64.  Every parameter lives in one flat (R, P) tensor,
+    so an Adam step costs a few tensor operations whatever the number of runs.
+    Returns 'mse' (S, I, L), 'max_err' (S, I, L), 'pieces' (S, I, L): linear pieces of each fit,
+    and 'curve' (S, I, L, n_grid): the fitted function.
     """
     x = sawtooth_grid(k)
     target = sawtooth(x, k)[None]  # (1, n, 1)
     shapes = list(zip(widths[:-1], widths[1:]))
     sizes = [a * b for a, b in shapes] + [b for _, b in shapes]
-    S, L = len(seeds), len(lrs)
-    rows = []
-    for s in seeds:
-        g = torch.Generator().manual_seed(int(s))
-        ws = [stacked.uniform((a, b), a, g) for a, b in shapes]
-        bs = [stacked.uniform((b,), a, g) for a, b in shapes]
-        if init == "he":
-            ws = [torch.randn((a, b), generator=g) * math.sqrt(2.0 / a) for a, b in shapes]
-            bs = [torch.zeros(b) for _, b in shapes]
-        elif init != "default":
-            raise ValueError(f"init must be one of {SAWTOOTH_INITS}, got {init!r}")
-        rows += [torch.cat([t.reshape(-1) for t in ws + bs]).double()] * L
-    theta = torch.stack(rows).requires_grad_(True)  # (R, P), R = S * L
-    lr = torch.tensor([a for _ in seeds for a in lrs], dtype=torch.float64)[:, None]
+    S, I, L = len(seeds), len(inits), len(lrs)
+    rows = [_sawtooth_init(shapes, s, init) for s in seeds for init in inits for _ in lrs]  # (seed, init, rate)-major
+    theta = torch.stack(rows).requires_grad_(True)  # (R, P), R = S * I * L
+    lr = torch.tensor([a for _ in seeds for _ in inits for a in lrs], dtype=torch.float64)[:, None]
     offs = np.cumsum([0] + sizes)
     nl = len(shapes)
 
@@ -315,10 +325,10 @@ def fit_sawtooth(
     err = f - target[..., 0]
     xs, fs = x[:, 0].numpy(), f.numpy()
     return {
-        "mse": (err**2).mean(1).reshape(S, L).numpy(),
-        "max_err": err.abs().amax(1).reshape(S, L).numpy(),
-        "pieces": np.array([linear_pieces(xs, row) for row in fs]).reshape(S, L),
-        "curve": fs.reshape(S, L, -1),
+        "mse": (err**2).mean(1).reshape(S, I, L).numpy(),
+        "max_err": err.abs().amax(1).reshape(S, I, L).numpy(),
+        "pieces": np.array([linear_pieces(xs, row) for row in fs]).reshape(S, I, L),
+        "curve": fs.reshape(S, I, L, -1),
     }
 
 
@@ -364,8 +374,8 @@ def _train_sigmoid_nets(
 
 NET_RATES = (0.03, 0.1, 0.3, 1.0, 3.0)  # SGD rates of the sigmoid net (64 hidden units)
 NET_HIDDEN = 64
-SVM_GRID = tuple((c, g) for c in (0.1, 1.0, 10.0, 100.0, 1000.0) for g in (0.001, 0.003, 0.01, 0.03, 0.1))  # (C, gamma), RBF kernel
-FOREST_GRID = (0.05, "log2", "sqrt", 0.3)  # max_features of a 100-tree random forest: 3, 6, 8 or 19 of 64 pixels
+SVM_GRID = tuple((c, g) for c in (0.1, 1.0, 10.0, 100.0, 1000.0) for g in (0.0003, 0.001, 0.003, 0.01, 0.03, 0.1))  # (C, gamma), RBF
+FOREST_GRID = (1, 0.05, "log2", "sqrt", 0.3)  # max_features of a 100-tree random forest: 1, 3, 6, 8 or 19 of 64 pixels
 TREE_GRID = (6, 10, None)  # max_depth of the single decision tree (the control)
 GRIDS = {  # per data set: model -> its declared grid, in increasing order of each coordinate
     "digits": {
@@ -377,7 +387,7 @@ GRIDS = {  # per data set: model -> its declared grid, in increasing order of ea
     "mnist1d": {  # each grid one value wider where the digits grids' edges were chosen on MNIST-1D (the catalogue's amendment)
         "sigmoid net": tuple((NET_HIDDEN, lr) for lr in (*NET_RATES, 10.0)),
         "SVM": tuple((c, g) for c in (0.1, 1.0, 10.0, 100.0, 1000.0) for g in (0.001, 0.003, 0.01, 0.03, 0.1, 0.3)),
-        "random forest": (*FOREST_GRID, 0.6),  # 2, 5, 6, 12 or 24 of the 40 positions
+        "random forest": (0.05, "log2", "sqrt", 0.3, 0.6),  # 2, 5, 6, 12 or 24 of the 40 positions
         "decision tree": TREE_GRID,
     },
 }
@@ -389,6 +399,8 @@ def features_per_split(max_features, d: int) -> int:
         return max(1, int(math.sqrt(d)))
     if max_features == "log2":
         return max(1, int(math.log2(d)))
+    if isinstance(max_features, int):
+        return max_features
     return max(1, int(max_features * d))
 
 
