@@ -15,8 +15,8 @@ from harness.lab import stacked
 # -- double-descent -------------------------------------------------------------------------------
 
 DD_TRAIN, DD_TEST = 200, 500
-DD_RATIOS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1.0, 1.2, 1.5, 2.0, 3.0, 5.0, 10.0)  # p / n
-DD_FALLING, DD_RISING, DD_PEAK, DD_OVER = 0.05, 0.9, 1.0, 10.0  # the judged points (see the catalogue)
+DD_RATIOS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1.0, 1.2, 1.5, 2.0, 3.0, 5.0, 10.0)  # p / n
+DD_FALLING, DD_RISING, DD_PEAK, DD_OVER = 0.01, 0.9, 1.0, 10.0  # the judged points (see the catalogue)
 DD_METRICS = {"squared": "test squared loss", "zero_one": "test zero-one error"}
 
 
