@@ -41,7 +41,9 @@ DD_CASES = [(m, d) for d in ("digits", "mnist1d") for m in DD_METRICS]  # the re
 
 @pytest.mark.claim("double-descent")
 @pytest.mark.parametrize(("metric", "dataset"), DD_CASES, ids=[f"{DD_IDS[m]}-{d}" for m, d in DD_CASES])
-def test_test_error_peaks_at_interpolation_then_descends(metric, dataset, evidence):
+def test_test_error_peaks_at_interpolation_then_descends(metric, dataset, evidence, profile):
+    if dataset == "mnist1d":
+        profile.require("default", "the smoke run keeps to the digits (its 60-s budget); MNIST-1D's cases run from the default profile")
     curves = dd_curves(tuple(evidence.seeds), dataset)
     err = curves[metric]  # (n_seeds, n_ratios), log10
     col = {r: i for i, r in enumerate(DD_RATIOS)}
