@@ -15,15 +15,15 @@ from harness.lab import stacked
 # -- double-descent -------------------------------------------------------------------------------
 
 DD_TRAIN, DD_TEST = 200, 500
-DD_RATIOS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1.0, 1.2, 1.5, 2.0, 3.0, 5.0, 10.0)  # p / n
-DD_FALLING, DD_RISING, DD_PEAK, DD_OVER = 0.05, 0.9, 1.0, 10.0  # the judged points (see the catalogue)
+DD_RATIOS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1.0, 1.2, 1.5, 2.0, 3.0, 5.0, 10.0)  # p / n
+DD_FALLING, DD_RISING, DD_PEAK, DD_OVER = 0.01, 0.9, 1.0, 10.0  # the judged points (see the catalogue)
 DD_METRICS = {"squared": "test squared loss", "zero_one": "test zero-one error"}
 
 
 @functools.cache
-def dd_curves(seeds: tuple[int, ...]) -> dict[str, np.ndarray]:
+def dd_curves(seeds: tuple[int, ...], dataset: str = "digits") -> dict[str, np.ndarray]:
     """log10 test error per seed and feature count: {'squared', 'zero_one', 'train_squared'}: (n_seeds, n_ratios)."""
-    runs = [lab.random_fourier_curve(s, DD_TRAIN, DD_TEST, DD_RATIOS) for s in seeds]
+    runs = [lab.random_fourier_curve(s, DD_TRAIN, DD_TEST, DD_RATIOS, dataset) for s in seeds]
     floor = {"squared": 1e-12, "zero_one": 1.0 / DD_TEST, "train_squared": 1e-30}  # a zero error becomes the resolution
     return {k: np.log10(np.maximum(np.array([r[k] for r in runs]), f)) for k, f in floor.items()}
 
@@ -35,17 +35,32 @@ def dd_best(err: np.ndarray) -> int:
     return under[int(np.argmin(err[:, under].mean(axis=0)))]
 
 
+DD_IDS = {"squared": "squared-loss", "zero_one": "zero-one-error"}
+DD_CASES = [(m, d) for d in ("digits", "mnist1d") for m in DD_METRICS]  # the registered grid: metric x data set
+
+
 @pytest.mark.claim("double-descent")
-@pytest.mark.parametrize("metric", list(DD_METRICS), ids=["squared-loss", "zero-one-error"])
-def test_test_error_peaks_at_interpolation_then_descends(metric, evidence):
-    curves = dd_curves(tuple(evidence.seeds))
+@pytest.mark.parametrize(("metric", "dataset"), DD_CASES, ids=[f"{DD_IDS[m]}-{d}" for m, d in DD_CASES])
+def test_test_error_peaks_at_interpolation_then_descends(metric, dataset, evidence, profile):
+    if dataset == "mnist1d":
+        profile.require("default", "the smoke run keeps to the digits (its 60-s budget); MNIST-1D's cases run from the default profile")
+    curves = dd_curves(tuple(evidence.seeds), dataset)
     err = curves[metric]  # (n_seeds, n_ratios), log10
     col = {r: i for i, r in enumerate(DD_RATIOS)}
     best = dd_best(err)
-    err_pl = dd_curves(tuple(evidence.placebo_seeds))[metric]  # the same curves on the placebo seeds
+    err_pl = dd_curves(tuple(evidence.placebo_seeds), dataset)[metric]  # the same curves on the placebo seeds
     star_pl = err_pl[:, dd_best(err_pl)]  # p* chosen among the placebo seeds, as for the seeds
     p_best = int(round(DD_RATIOS[best] * DD_TRAIN))
-    setting = {"n_train": DD_TRAIN, "n_test": DD_TEST, "p_best": p_best}
+    setting = {"data": dataset, "n_train": DD_TRAIN, "n_test": DD_TEST, "p_best": p_best}
+    under = [r for r in DD_RATIOS if r < 1]
+    evidence.tuned(
+        "p*/n, the best under-parameterised size",
+        under,
+        DD_RATIOS[best],
+        scores=err[:, : len(under)].mean(0),
+        setting=setting,
+        edge_ok="" if DD_RATIOS[best] != under[-1] else "p < n bounds the under-parameterised sizes from above",
+    )
     for r in (DD_FALLING, DD_RATIOS[best], DD_RISING, DD_PEAK, DD_OVER):
         evidence.record(
             f"log10 {DD_METRICS[metric]}, p = {int(round(r * DD_TRAIN))} features (p/n = {r:g})",
@@ -82,7 +97,7 @@ def test_test_error_peaks_at_interpolation_then_descends(metric, evidence):
         )
     mean = 10 ** err.mean(axis=0)  # geometric mean over seeds
     evidence.note(
-        f"{DD_METRICS[metric].capitalize()} (geometric mean over {len(evidence.seeds)} seeds): best under-parameterised "
+        f"{DD_METRICS[metric].capitalize()} on {dataset} (geometric mean over {len(evidence.seeds)} seeds): best under-parameterised "
         f"{mean[best]:.3g} at p = {p_best}, peak {mean[col[DD_PEAK]]:.3g} at p = n = {DD_TRAIN}, "
         f"{mean[col[DD_OVER]]:.3g} at p = {int(DD_OVER * DD_TRAIN)}; falling arm {mean[col[DD_FALLING]]:.3g} "
         f"(p = {int(DD_FALLING * DD_TRAIN)}), rising arm {mean[col[DD_RISING]]:.3g} (p = {int(DD_RISING * DD_TRAIN)}). "
@@ -91,7 +106,7 @@ def test_test_error_peaks_at_interpolation_then_descends(metric, evidence):
         "the over-parameterised minimum below the classical one."
     )
     evidence.plot(
-        f"random Fourier features, min-norm least squares, n = {DD_TRAIN} digits",
+        f"random Fourier features, min-norm least squares, n = {DD_TRAIN} ({dataset})",
         [r * DD_TRAIN for r in DD_RATIOS],
         {DD_METRICS[metric]: (10**err).tolist()},
         xlabel="number of random features p (n = 200)",
@@ -217,32 +232,40 @@ def test_rewound_ticket_matches_dense_and_beats_reinit(dataset, k, evidence, pro
 
 # -- more-data-favours-larger-models ---------------------------------------------------------------
 
-LC_SIZES = (50, 100, 200, 400, 1200)  # quick: (50, 200, 1200)
+LC_SIZES = {"digits": (50, 100, 200, 400, 1200), "mnist1d": (100, 400, 4000)}  # default and full (quick digits: 50, 200, 1200)
+LC_TEST = {"digits": 597, "mnist1d": 1000}
 LC_STEPS, LC_BATCH, LC_LR = 400, 50, 3e-3
 LC_NARROW = 8
 
 
 LC_PARTS = ("more-data-lowers-error", "wider-is-better", "gain-grows-with-data")  # the statement's three parts, a case each
+LC_CASES = [(p, d) for d in ("digits", "mnist1d") for p in LC_PARTS]  # the registered grid: part x data set
 
 
 @pytest.mark.claim("more-data-favours-larger-models")
-@pytest.mark.parametrize("part", LC_PARTS)
-def test_error_falls_with_data_and_wide_nets_gain_most(part, evidence, profile):
+@pytest.mark.parametrize(("part", "dataset"), LC_CASES, ids=[f"{p}-{d}" for p, d in LC_CASES])
+def test_error_falls_with_data_and_wide_nets_gain_most(part, dataset, evidence, profile):
+    if dataset == "mnist1d":
+        profile.require("default", "the MNIST-1D learning curves add 3 s of CPU that the smoke run cannot pay")
     if part == "gain-grows-with-data":
         profile.require("default", "the gain at 50 digits varies by several points from seed to seed; 4 seeds cannot decide it")
     widths = profile.pick(quick=(8, 64), default=(8, 16, 64), full=(8, 16, 64, 256))
-    sizes = profile.pick(quick=(50, 200, 1200), default=LC_SIZES, full=LC_SIZES)
+    sizes = profile.pick(quick=(50, 200, 1200), default=LC_SIZES[dataset], full=LC_SIZES[dataset])
     wide = widths[-1]
     n = len(evidence.seeds)
+    n_test = LC_TEST[dataset]
     # the placebo seeds in the same batched runs (runs do not interact); rows n: are the placebo seeds
-    both = lab.learning_curves(tuple(evidence.seeds) + tuple(evidence.placebo_seeds), sizes, widths, LC_STEPS, LC_BATCH, LC_LR)
+    both = lab.learning_curves(
+        tuple(evidence.seeds) + tuple(evidence.placebo_seeds), sizes, widths, LC_STEPS, LC_BATCH, LC_LR, dataset=dataset
+    )
     curves = {w: {k: v[:n] for k, v in c.items()} for w, c in both.items()}
-    log_err = {w: np.log10(np.maximum(c["test"], 1 / 597)) for w, c in curves.items()}  # (n_seeds, n_sizes)
-    log_pl = {w: np.log10(np.maximum(c["test"][n:], 1 / 597)) for w, c in both.items()}
+    log_err = {w: np.log10(np.maximum(c["test"], 1 / n_test)) for w, c in curves.items()}  # (n_seeds, n_sizes)
+    log_pl = {w: np.log10(np.maximum(c["test"][n:], 1 / n_test)) for w, c in both.items()}
     first, last = 0, len(sizes) - 1
+    setting = {"data": dataset, "n": list(sizes)}
     for w in widths:
-        evidence.record(f"test error, width {w}", curves[w]["test"].tolist(), unit="share", setting={"n": list(sizes)})
-        evidence.record(f"training error, width {w}", curves[w]["train"].tolist(), unit="share", setting={"n": list(sizes)})
+        evidence.record(f"test error, width {w}", curves[w]["test"].tolist(), unit="share", setting=setting)
+        evidence.record(f"training error, width {w}", curves[w]["train"].tolist(), unit="share", setting=setting)
     if part == "more-data-lowers-error":
         for w in widths:
             evidence.paired(
@@ -250,7 +273,7 @@ def test_error_falls_with_data_and_wide_nets_gain_most(part, evidence, profile):
                 log_err[w][:, first],
                 log_err[w][:, last],
                 placebo=log_pl[w][:, last],
-                label=f"width {w}",
+                label=f"{dataset}, width {w}",
                 names=(f"n = {sizes[first]}", f"n = {sizes[last]}"),
             )
     if part == "wider-is-better":
@@ -259,20 +282,15 @@ def test_error_falls_with_data_and_wide_nets_gain_most(part, evidence, profile):
             log_err[LC_NARROW][:, last],
             log_err[wide][:, last],
             placebo=log_pl[wide][:, last],
-            label=f"n = {sizes[last]}",
+            label=f"{dataset}, n = {sizes[last]}",
             names=(f"width {LC_NARROW}", f"width {wide}"),
         )
     advantage = log_err[LC_NARROW] - log_err[wide]  # (n_seeds, n_sizes), decades in the wide net's favour
-    evidence.record(
-        f"log10(error width {LC_NARROW} / error width {wide}) per n", advantage.tolist(), unit="decades", setting={"n": list(sizes)}
-    )
+    evidence.record(f"log10(error width {LC_NARROW} / error width {wide}) per n", advantage.tolist(), unit="decades", setting=setting)
     gain = 100 * (curves[LC_NARROW]["test"] - curves[wide]["test"])  # (n_seeds, n_sizes), accuracy points for the wide net
     gain_pl = 100 * (both[LC_NARROW]["test"][n:] - both[wide]["test"][n:])
     evidence.record(
-        f"test-accuracy gain of width {wide} over width {LC_NARROW} per n",
-        gain.tolist(),
-        unit="percentage points",
-        setting={"n": list(sizes)},
+        f"test-accuracy gain of width {wide} over width {LC_NARROW} per n", gain.tolist(), unit="percentage points", setting=setting
     )
     if part == "gain-grows-with-data":
         evidence.paired(
@@ -280,28 +298,29 @@ def test_error_falls_with_data_and_wide_nets_gain_most(part, evidence, profile):
             gain[:, last],
             gain[:, first],
             placebo=gain_pl[:, first],
-            label=f"width {wide} vs {LC_NARROW}",
+            label=f"{dataset}, width {wide} vs {LC_NARROW}",
             names=(f"n = {sizes[last]}", f"n = {sizes[first]}"),
         )
     mean = {w: c["test"].mean(axis=0) for w, c in curves.items()}
     best = [widths[int(np.argmin([mean[w][i] for w in widths]))] for i in range(len(sizes))]
     gap_pts = 100 * (mean[LC_NARROW] - mean[wide])
     evidence.note(
-        f"Mean test error with {sizes[first]} -> {sizes[last]} training digits: "
+        f"Mean test error on {dataset} with {sizes[first]} -> {sizes[last]} training examples: "
         + "; ".join(f"width {w}: {mean[w][first]:.1%} -> {mean[w][last]:.1%}" for w in widths)
         + f". Best width per n ({', '.join(map(str, sizes))}): {', '.join(map(str, best))}: "
         + ("the widest net is best at every size, so the best width does not grow with n at this scale; " if len(set(best)) == 1 else "")
         + f"the error ratio width {LC_NARROW} / width {wide} goes from {10 ** advantage[:, first].mean():.2f}x to "
-        f"{10 ** advantage[:, last].mean():.2f}x (geometric mean), while the gap in percentage points goes from "
-        f"{gap_pts[first]:.1f} to {gap_pts[last]:.1f} as both errors fall: the growth is in relative terms. "
-        f"Training error at n = {sizes[last]}: width {LC_NARROW} {curves[LC_NARROW]['train'][:, last].mean():.1%}, "
+        f"{10 ** advantage[:, last].mean():.2f}x (geometric mean), and the gap in percentage points from "
+        f"{gap_pts[first]:.1f} to {gap_pts[last]:.1f}"
+        + (": the growth is in relative terms only. " if gap_pts[last] <= gap_pts[first] else ": it grows in absolute terms too. ")
+        + f"Training error at n = {sizes[last]}: width {LC_NARROW} {curves[LC_NARROW]['train'][:, last].mean():.1%}, "
         f"width {wide} {curves[wide]['train'][:, last].mean():.1%}."
     )
     evidence.plot(
-        "learning curves: test error against training-set size",
+        f"learning curves: test error against training-set size ({dataset})",
         list(sizes),
         {f"width {w}": curves[w]["test"].tolist() for w in widths},
-        xlabel="training digits n",
+        xlabel="training examples n",
         ylabel="test error",
         log_x=True,
         log_y=True,

@@ -40,8 +40,23 @@ def min_norm_solve(F: np.ndarray, Y: np.ndarray) -> np.ndarray:
     return F.T @ np.linalg.lstsq(F @ F.T, Y, rcond=None)[0]
 
 
-def random_fourier_curve(seed: int, n_train: int, n_test: int, ratios: tuple[float, ...]) -> dict:
-    """Test error of min-norm least squares on p = ratio * n_train random Fourier features of digits.
+def rff_split(seed: int, n_train: int, n_test: int, dataset: str, rng: np.random.Generator):
+    """The training and test examples of one seed's double-descent run: X (n_train, d), y, X (n_test, d), y.
+
+    'digits': n_train + n_test of the 1797 digits (pixels in [0, 1]) in ``rng``'s order; 'mnist1d': n_train
+    of MNIST-1D's 4000 training and n_test of its 1000 test sequences (mean 0, sd 1), in ``rng``'s order."""
+    if dataset == "digits":
+        X, y = data.digits()
+        perm = rng.permutation(len(X))
+        tr, te = perm[:n_train], perm[n_train : n_train + n_test]
+        return X[tr], y[tr], X[te], y[te]
+    Xtr, ytr, Xte, yte = data.dataset(dataset)
+    tr, te = rng.permutation(len(Xtr))[:n_train], rng.permutation(len(Xte))[:n_test]
+    return Xtr[tr].astype(np.float64), ytr[tr], Xte[te].astype(np.float64), yte[te]
+
+
+def random_fourier_curve(seed: int, n_train: int, n_test: int, ratios: tuple[float, ...], dataset: str = "digits") -> dict:
+    """Test error of min-norm least squares on p = ratio * n_train random Fourier features of ``dataset`` (:func:`rff_split`).
 
     Features cos(x W + b), W ~ N(0, sigma^-2) per entry, b ~ U(0, 2 pi) (Rahimi & Recht 2007; Belkin et
     al. 2019's RFF model), sigma the median pairwise distance of the training digits.  Targets are one-hot
@@ -49,26 +64,24 @@ def random_fourier_curve(seed: int, n_train: int, n_test: int, ratios: tuple[flo
     'squared' (mean over test digits of the summed squared error over the 10 outputs) and 'zero_one'
     (share of test digits whose arg-max is wrong), each (len(ratios),), and 'train_squared' (same shape).
     """
-    X, y = data.digits()
     rng = np.random.default_rng([seed, 1])
-    perm = rng.permutation(len(X))
-    tr, te = perm[:n_train], perm[n_train : n_train + n_test]
-    Y = np.eye(CLASSES)[y]
-    sq_norms = (X[tr] ** 2).sum(1)
-    d2 = sq_norms[:, None] + sq_norms[None, :] - 2 * X[tr] @ X[tr].T
+    Xa, ya, Xb, yb = rff_split(seed, n_train, n_test, dataset, rng)
+    Ya, Yb = np.eye(CLASSES)[ya], np.eye(CLASSES)[yb]
+    sq_norms = (Xa**2).sum(1)
+    d2 = sq_norms[:, None] + sq_norms[None, :] - 2 * Xa @ Xa.T
     sigma = float(np.median(np.sqrt(np.maximum(d2[np.triu_indices(n_train, 1)], 0.0))))
     ps = [int(round(r * n_train)) for r in ratios]
-    W = rng.standard_normal((X.shape[1], max(ps))) / sigma
+    W = rng.standard_normal((Xa.shape[1], max(ps))) / sigma
     b = rng.uniform(0.0, 2 * np.pi, max(ps))
     # column-major, so that the first p columns are one contiguous block
-    F_tr, F_te = np.asfortranarray(np.cos(X[tr] @ W + b)), np.asfortranarray(np.cos(X[te] @ W + b))
+    F_tr, F_te = np.asfortranarray(np.cos(Xa @ W + b)), np.asfortranarray(np.cos(Xb @ W + b))
     sq, zo, train_sq = [], [], []
     for p in ps:
-        w = min_norm_solve(F_tr[:, :p], Y[tr])
+        w = min_norm_solve(F_tr[:, :p], Ya)
         pred = F_te[:, :p] @ w
-        sq.append(float(((pred - Y[te]) ** 2).sum(1).mean()))
-        zo.append(float((pred.argmax(1) != y[te]).mean()))
-        train_sq.append(float(((F_tr[:, :p] @ w - Y[tr]) ** 2).sum(1).mean()))
+        sq.append(float(((pred - Yb) ** 2).sum(1).mean()))
+        zo.append(float((pred.argmax(1) != yb).mean()))
+        train_sq.append(float(((F_tr[:, :p] @ w - Ya) ** 2).sum(1).mean()))
     return {"squared": np.array(sq), "zero_one": np.array(zo), "train_squared": np.array(train_sq), "sigma": sigma}
 
 
@@ -302,25 +315,45 @@ def lottery_sweep(
 # -- learning curves over training-set size and width ---------------------------------------------
 
 
+def curve_split(seeds: list[int], dataset: str, n_test: int):
+    """Each seed's shuffled training pool and the test set of the learning curves: X_tr (S, pool, d), y_tr, X_te (S, m, d), y_te.
+
+    'digits': the seed's split of the 1797 digits (``digits_split_tensors``), the last ``n_test`` for testing;
+    'mnist1d': the 4000 training sequences in the seed's order, and the 1000 test sequences."""
+    if dataset == "digits":
+        return digits_split_tensors(seeds, 1797 - n_test)
+    Xtr, ytr, Xte, yte = (torch.tensor(np.asarray(a)) for a in data.dataset(dataset))
+    perms = [torch.tensor(np.random.default_rng([s, 11]).permutation(len(Xtr))) for s in seeds]
+    S = len(seeds)
+    return torch.stack([Xtr[p] for p in perms]), torch.stack([ytr[p] for p in perms]), Xte.expand(S, -1, -1), yte.expand(S, -1)
+
+
 @functools.cache
 def learning_curves(
-    seeds: tuple[int, ...], sizes: tuple[int, ...], widths: tuple[int, ...], steps: int, batch: int, lr: float, n_test: int = 597
+    seeds: tuple[int, ...],
+    sizes: tuple[int, ...],
+    widths: tuple[int, ...],
+    steps: int,
+    batch: int,
+    lr: float,
+    n_test: int = 597,
+    dataset: str = "digits",
 ) -> dict[int, dict[str, np.ndarray]]:
     """Test and training error of one-hidden-layer ReLU MLPs (width w, Xavier init) trained on the first n
-    digits of each seed's shuffle, for every n in ``sizes``; the last ``n_test`` digits are the test set.
+    examples of each seed's shuffle, for every n in ``sizes`` (:func:`curve_split`).
 
     Every run takes the same number of Adam steps on mini-batches of ``batch`` (equal optimisation
-    budget); the same init per seed and width for every n.  Returns {width: {'test': (n_seeds, n_sizes),
-    'train': (n_seeds, n_sizes)}} (errors as shares).
+    budget); the same init per seed and width for every n.  Returns {width:
+    {'test': (n_seeds, n_sizes), 'train': (n_seeds, n_sizes)}} (errors as shares).
     """
     seeds_l = list(seeds)
-    X_tr, y_tr, X_te, y_te = digits_split_tensors(seeds_l, 1797 - n_test)
+    X_tr, y_tr, X_te, y_te = curve_split(seeds_l, dataset, n_test)
     runs = [(i, n) for i in range(len(seeds_l)) for n in sizes]  # run r = (seed index, size)
     rr = torch.tensor([i for i, _ in runs])
     orders = torch.tensor(stacked.batch_orders([seeds_l[i] for i, _ in runs], [n for _, n in runs], steps, batch, tag=14))
     out = {}
     for w in widths:
-        W0, b0 = stacked_init(seeds_l, (64, w, CLASSES))
+        W0, b0 = stacked_init(seeds_l, (X_tr.shape[2], w, CLASSES))
         W0, b0 = [x[rr] for x in W0], [x[rr] for x in b0]
         ones = [torch.ones_like(x) for x in W0]
         W, b, _ = train_stacked(W0, b0, ones, X_tr[rr], y_tr[rr], orders, lr)
