@@ -23,7 +23,7 @@ def matmul_fn(n: int, device: str, seed: int):
 @pytest.mark.exclusive
 @pytest.mark.parametrize("n", [512, 1024, 2048], ids=lambda n: f"n{n}")
 def test_matmul_speeds_up_on_all_cores(n, evidence, profile):
-    sizes = profile.pick(quick=(1024,), default=(1024, 2048), full=(1024, 2048))
+    sizes = profile.pick(quick=(1024,), default=(512, 1024), full=(512, 1024, 2048))
     if n not in sizes:
         pytest.skip(f"size {n} is not in the {profile.name} profile's sizes {sizes}")
     if (os.cpu_count() or 1) == 1:
@@ -33,7 +33,7 @@ def test_matmul_speeds_up_on_all_cores(n, evidence, profile):
     with runtime.all_threads() as cores:
         calls = timing.calls_for(fn, min_seconds=0.1)  # one timed block lasts >= 0.1 s on all threads
     one_s, all_s, placebo_s = [], [], []
-    best_of = profile.pick(quick=2, default=3, full=3)  # timed blocks per repeat and condition: the fastest counts
+    best_of = profile.pick(quick=2, default=2, full=3)  # timed blocks per repeat and condition: the fastest counts
     with timing.ForeignLoad() as load:
         for _ in evidence.seeds:  # each seed is one alternating repeat; a warm-up call follows every switch
             one_s.append(timing.best_per_call(fn, calls, best_of))
