@@ -167,6 +167,10 @@ def _fmt(x, digits=4):
         return "–"
     if isinstance(x, float):
         return f"{x:.{digits}g}"
+    if isinstance(x, (list, tuple)):  # values per seed of a per-setting series: each number shown like a scalar
+        return "[" + ", ".join(_fmt(v, digits) for v in x) + "]"
+    if isinstance(x, dict):
+        return "{" + ", ".join(f"{k}: {_fmt(v, digits)}" for k, v in x.items()) + "}"
     return str(x)
 
 
