@@ -83,8 +83,9 @@ class Evidence:
         ``chosen``: the value picked, or a list with one pick per seed; ``scores``: optional mean score
         per grid point, for the report.  A pick on the first or last value of an axis with two or more
         values means the grid is too narrow there (the best value may lie outside it): the case then
-        ends as an error that says so, whatever was measured.  Per-seed picks are judged by the most
-        frequent one; picks of single seeds on an edge are shown, not fatal.  ``edge_ok`` gives the
+        ends as an error that says so, whatever was measured.  Per-seed picks: the grid is too narrow
+        when more than half of them lie on an edge; fewer are shown, not fatal (the most frequent
+        pick is reported as the best).  ``edge_ok`` gives the
         reason an axis end cannot be widened (the largest tree is the unlimited one); it is shown in
         the report and is never a reason for a learning rate.  ``flat_within``: with ``scores``, a grid whose
         scores all lie within this distance of each other has no best value (nothing on it does better than
@@ -203,9 +204,20 @@ def tuning(
             raise J.JudgeError(f"tuned '{name}': flat_within needs the grid's scores")
         vals = np.asarray(scores, dtype=float).ravel()
         flat = bool(np.all(np.isfinite(vals)) and vals.max() - vals.min() <= flat_within)
-    at = [] if flat else edge_axes(modal)
+    edge_picks = sum(bool(edge_axes(p)) for p in picks)
+    if flat:
+        at = []
+    elif per_seed:  # one pick per seed (or split): too narrow when most picks sit on an edge
+        at = sorted({k for p in picks for k in edge_axes(p)}) if edge_picks > len(picks) / 2 else []
+    else:
+        at = edge_axes(modal)
     reason = ""
-    if at:
+    if at and per_seed:
+        reason = (
+            f"tuned '{name}': {edge_picks} of {len(picks)} picks lie on the edge of its declared grid "
+            f"{[_label(g) for g in grid]}: widen the grid (the best value may lie outside it)"
+        )
+    elif at:
         coords = modal if multi else (modal,)
         where = ", ".join(f"axis {k + 1} at its {'lowest' if coords[k] == axes[k][0] else 'highest'} value" for k in at)
         reason = (
@@ -220,7 +232,7 @@ def tuning(
         "best": _floats(list(modal) if multi else modal),
         "at_edge": bool(at),
         "flat": flat,
-        "seeds_at_edge": sum(bool(edge_axes(p)) for p in picks),
+        "seeds_at_edge": edge_picks,
         "edge_ok": str(edge_ok),
         "reason": reason,
         "scores": _floats(scores) if scores is not None else None,

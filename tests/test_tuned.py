@@ -32,10 +32,14 @@ def test_a_one_point_grid_is_no_tuning_and_no_edge():
     assert not tuning("rate", [0.1], 0.1)["at_edge"]
 
 
-def test_per_seed_picks_are_judged_by_the_most_frequent_one_and_edge_seeds_are_counted():
+def test_per_seed_picks_make_an_edge_when_most_of_them_sit_on_one():
     t = tuning("rate", RATES, [0.1, 0.1, 1.0, 0.3])
     assert not t["at_edge"] and t["seeds_at_edge"] == 1 and t["per_seed"]
-    assert tuning("rate", RATES, [1.0, 1.0, 0.1])["at_edge"]
+    t = tuning("rate", RATES, [1.0, 1.0, 0.1])
+    assert t["at_edge"] and "2 of 3 picks" in t["reason"]
+    assert not tuning("rate", RATES, [1.0, 0.01, 0.1, 0.3])["at_edge"], "half on an edge is not most"
+    spread = [(100, 0.1), (100, 0.1), (10, 0.1), (10, 0.1)]  # the mode ties, the first of the tie on an edge
+    assert not tuning("(C, gamma)", [(c, g) for c in (1, 10, 100) for g in (0.03, 0.1, 0.3)], spread)["at_edge"]
 
 
 def test_a_multi_axis_grid_is_judged_per_axis():
@@ -43,7 +47,7 @@ def test_a_multi_axis_grid_is_judged_per_axis():
     assert not tuning("(hidden, rate)", grid, (64, 0.1))["at_edge"]
     t = tuning("(hidden, rate)", grid, (64, 1.0))
     assert t["at_edge"] and "axis 2 at its highest" in t["reason"]
-    assert tuning("(hidden, rate)", grid, [(16, 0.1), (16, 0.3)])["at_edge"], "per-seed tuples, the modal one on axis 1's edge"
+    assert tuning("(hidden, rate)", grid, [(16, 0.1), (16, 0.3)])["at_edge"], "per-seed tuples, all on axis 1's edge"
 
 
 def test_a_flat_grid_has_no_best_value_and_no_edge_but_only_when_the_call_says_how_flat():
