@@ -374,7 +374,7 @@ def _train_sigmoid_nets(
 
 NET_RATES = (0.03, 0.1, 0.3, 1.0, 3.0)  # SGD rates of the sigmoid net (64 hidden units)
 NET_HIDDEN = 64
-SVM_GRID = tuple((c, g) for c in (0.1, 1.0, 10.0, 100.0, 1000.0) for g in (0.0003, 0.001, 0.003, 0.01, 0.03, 0.1))  # (C, gamma), RBF
+SVM_GRID = tuple((c, g) for c in (0.1, 1.0, 10.0, 100.0, 1000.0) for g in (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1))  # (C, gamma)
 FOREST_GRID = (1, 0.05, "log2", "sqrt", 0.3)  # max_features of a 100-tree random forest: 1, 3, 6, 8 or 19 of 64 pixels
 TREE_GRID = (6, 10, None)  # max_depth of the single decision tree (the control)
 GRIDS = {  # per data set: model -> its declared grid, in increasing order of each coordinate
