@@ -366,10 +366,10 @@ class RegSetting:
     def splits(self, profile) -> int:
         """Data splits per seed, the same for the three regularisers: one split's difference has an sd of about
         1 to 1.2 points on the digits (20 splits per seed: a default run's mean within about 0.1 point) and
-        about 2.5 on MNIST-1D, whose effects are measured in several points (2 splits per seed)."""
+        about 2.5 on MNIST-1D, whose effects are measured in several points (4 splits per seed)."""
         if self.data_set == "digits":
             return profile.pick(quick=20, default=20, full=40)
-        return profile.pick(quick=2, default=2, full=4)
+        return profile.pick(quick=2, default=4, full=4)
 
     @property
     def n_test(self) -> int:
