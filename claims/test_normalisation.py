@@ -11,6 +11,7 @@ import pytest
 
 from harness.evidence import assert_supported
 from harness.lab import normalisation as lab
+from harness.lab import stacked
 
 # -- batch norm on Ioffe & Szegedy's MNIST network (claims batchnorm-speeds-up-training and ...-covariate-shift) --
 
@@ -391,7 +392,7 @@ REG_FULL = "the larger grid of training-set sizes runs in the full profile"
 
 def sub_seeds(seeds: tuple, splits: int) -> tuple:
     """``splits`` derived seeds per seed (each its own data split, init and batch order), seed-major."""
-    return tuple(int(np.random.default_rng([s, 7, k]).integers(2**31)) for s in seeds for k in range(splits))
+    return tuple(stacked.subseed(s, 7, k) for s in seeds for k in range(splits))
 
 
 @functools.cache

@@ -13,7 +13,7 @@ import torch
 
 from harness import citations
 from harness.evidence import assert_supported
-from harness.lab import data, timing
+from harness.lab import data, stacked, timing
 from harness.lab import sequence as lab
 
 SOURCES = Path(__file__).resolve().parent.parent / "fixtures" / "sources"
@@ -657,7 +657,7 @@ FT_DRAWS = {"digits": 1, "mnist1d": 3}  # target-task draws per seed (each its o
 def draws(seeds, k: int) -> tuple[int, ...]:
     """The seeds themselves (k = 1), or k derived seeds per seed, seed-major."""
     seeds = tuple(int(s) for s in seeds)
-    return seeds if k == 1 else tuple(int(np.random.default_rng([s, 11, j]).integers(2**31)) for s in seeds for j in range(k))
+    return seeds if k == 1 else tuple(stacked.subseed(s, 11, j) for s in seeds for j in range(k))
 
 
 @pytest.mark.claim("transfer-learning-works")
