@@ -75,7 +75,16 @@ class Evidence:
         self.notes.append(str(text))
 
     def tuned(
-        self, name: str, grid, chosen, *, scores=None, setting: dict | None = None, edge_ok: str = "", flat_within: float | None = None
+        self,
+        name: str,
+        grid,
+        chosen,
+        *,
+        scores=None,
+        setting: dict | None = None,
+        edge_ok: str = "",
+        flat_within: float | None = None,
+        ties_within: float | None = None,
     ) -> dict:
         """Record a choice made on a declared grid (a learning rate, a width, an SVM's (C, gamma)).
 
@@ -90,9 +99,11 @@ class Evidence:
         the report and is never a reason for a learning rate.  ``flat_within``: with ``scores``, a grid whose
         scores all lie within this distance of each other has no best value (nothing on it does better than
         anything else, e.g. a net that stays at chance at every rate): its pick is recorded as flat, not
-        judged for the edge.
+        judged for the edge.  ``ties_within``: with ``scores``, a pick on an edge whose score an inner value
+        of the grid matches within this distance is no edge (the optimum is reached inside the grid too,
+        e.g. several rates at 100 % validation accuracy).
         """
-        t = tuning(name, grid, chosen, scores=scores, setting=setting, edge_ok=edge_ok, flat_within=flat_within)
+        t = tuning(name, grid, chosen, scores=scores, setting=setting, edge_ok=edge_ok, flat_within=flat_within, ties_within=ties_within)
         self.tunings.append(t)
         return t
 
@@ -177,7 +188,15 @@ def _label(value) -> str:
 
 
 def tuning(
-    name: str, grid, chosen, *, scores=None, setting: dict | None = None, edge_ok: str = "", flat_within: float | None = None
+    name: str,
+    grid,
+    chosen,
+    *,
+    scores=None,
+    setting: dict | None = None,
+    edge_ok: str = "",
+    flat_within: float | None = None,
+    ties_within: float | None = None,
 ) -> dict:
     """The record of one tuned choice, with whether it lies on its grid's edge (see Evidence.tuned)."""
     grid = [tuple(g) if isinstance(g, (tuple, list)) else g for g in (grid.tolist() if hasattr(grid, "tolist") else grid)]
@@ -211,6 +230,15 @@ def tuning(
         at = sorted({k for p in picks for k in edge_axes(p)}) if edge_picks > len(picks) / 2 else []
     else:
         at = edge_axes(modal)
+    tied_inside = False
+    if at and not per_seed and ties_within is not None:  # an edge pick whose score an inner value matches: the optimum reaches inside
+        if scores is None:
+            raise J.JudgeError(f"tuned '{name}': ties_within needs the grid's scores")
+        vals = np.asarray(scores, dtype=float).ravel()
+        best = vals[grid.index(modal)]
+        inner = [i for i, g in enumerate(grid) if not edge_axes(g)]
+        tied_inside = bool(inner) and bool(np.any(np.abs(vals[inner] - best) <= ties_within))
+        at = [] if tied_inside else at
     reason = ""
     if at and per_seed:
         reason = (
@@ -232,6 +260,7 @@ def tuning(
         "best": _floats(list(modal) if multi else modal),
         "at_edge": bool(at),
         "flat": flat,
+        "tied_inside": tied_inside,
         "seeds_at_edge": edge_picks,
         "edge_ok": str(edge_ok),
         "reason": reason,

@@ -60,6 +60,12 @@ def test_a_flat_grid_has_no_best_value_and_no_edge_but_only_when_the_call_says_h
         tuning("rate", RATES, 0.1, flat_within=0.01)
 
 
+def test_an_edge_pick_tied_with_an_inner_value_is_no_edge_but_a_strictly_better_one_is():
+    t = tuning("rate", RATES[:4], 0.01, scores=[1.0, 1.0, 0.97, 0.9], ties_within=0.0)
+    assert not t["at_edge"] and t["tied_inside"], "the best accuracy is reached inside the grid too"
+    assert tuning("rate", RATES[:4], 0.01, scores=[1.0, 0.99, 0.97, 0.9], ties_within=0.0)["at_edge"]
+
+
 def test_a_pick_off_the_declared_grid_is_a_clear_error():
     with pytest.raises(JudgeError, match="not on its declared grid"):
         tuning("rate", RATES, 0.2)
