@@ -79,20 +79,46 @@ def _generate_mnist1d() -> dict[str, np.ndarray]:
     return {"x": d["x"], "y": d["y"], "x_test": d["x_test"], "y_test": d["y_test"]}
 
 
+def _mnist1d_cache_path():
+    """The .npz file of the generated arrays, keyed by the package's version and the arguments; None without a cache folder."""
+    import hashlib
+    import json
+    from importlib.metadata import version  # PackageNotFoundError('mnist1d') when the package is missing
+
+    key = hashlib.sha256(json.dumps({"version": version("mnist1d"), "args": "defaults"}).encode()).hexdigest()[:12]
+    folder = _cache_dir()
+    return folder / f"mnist1d-{version('mnist1d')}-{key}.npz" if folder else None
+
+
+def import_before_sockets_are_blocked() -> None:
+    """Import now what the MNIST-1D generator would import inside a test and which opens a socket there.
+
+    The `mnist1d` package imports `requests`; its `urllib3` probes for IPv6 on first import by binding a
+    local socket to ::1 (no network).  The test session blocks sockets in tests (pytest-socket), which
+    reports that probe as a test using the network.  Called at the start of a session; does nothing when
+    the arrays are already cached (the package is then never imported) or when the package is missing."""
+    from importlib.metadata import PackageNotFoundError
+
+    try:
+        path = _mnist1d_cache_path()
+    except PackageNotFoundError:
+        return
+    if path is None or not path.is_file():
+        try:
+            import urllib3.util.connection  # noqa: F401  (the IPv6 probe runs on this import)
+        except ImportError:
+            pass
+
+
 @functools.lru_cache(maxsize=1)
 def mnist1d() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """MNIST-1D with the package's default arguments: X_train (4000, 40) float32, y_train (4000,) int64,
     X_test (1000, 40) float32, y_test (1000,) int64.  The whole set (train and test) has mean 0 and
     standard deviation 1, as the generator leaves it; the classes are balanced (400 per class in
     all, shuffled before the 80/20 split).  Cached; do not modify the arrays."""
-    import hashlib
-    import json
     import os
-    from importlib.metadata import version  # PackageNotFoundError('mnist1d') when the package is missing
 
-    key = hashlib.sha256(json.dumps({"version": version("mnist1d"), "args": "defaults"}).encode()).hexdigest()[:12]
-    folder = _cache_dir()
-    path = folder / f"mnist1d-{version('mnist1d')}-{key}.npz" if folder else None
+    path = _mnist1d_cache_path()
     arrays = None
     if path is not None and path.is_file():
         with np.load(path) as f:

@@ -99,6 +99,9 @@ class ClaimsSession:
         from harness.lab import runtime
 
         runtime.configure_threads_and_determinism()
+        from harness.lab import data
+
+        data.import_before_sockets_are_blocked()
         if not self.claims_dir.is_dir():
             return
         if not self.is_worker:
