@@ -409,7 +409,7 @@ def train_mlp(
     opt = torch.optim.SGD(ps, lr=lr, momentum=momentum)
     acc = []
     for _ in range(steps):
-        loss = stacked.batch_loss(mlp_forward(ps, x), y)
+        loss = stacked.run_losses(mlp_forward(ps, x), y).sum()  # = stacked.batch_loss, about 4 times faster (classes on dim 1)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
