@@ -749,9 +749,10 @@ def warm_start_runs(seeds: tuple[int, ...], placebo_seeds: tuple[int, ...], step
         test, pool = np.flatnonzero(~trainable), np.flatnonzero(trainable)
         perms = torch.tensor(np.stack([np.concatenate([test, pool[np.random.default_rng([s, 7]).permutation(len(pool))]]) for s in runs]))
     te, a, ab = perms[:, :n_test], perms[:, n_test : n_test + n_old], perms[:, n_test:]
-    old, old_curve = lab.train_mlp(lab.mlp_stack(list(runs), sizes), X[a], y[a], steps, WARM_LR, X[te], y[te])
-    _, warm = lab.train_mlp([p[:R] for p in old], X[ab[:R]], y[ab[:R]], steps, WARM_LR, X[te[:R]], y[te[:R]])
-    _, restart = lab.train_mlp(lab.mlp_stack([s + 1 for s in runs], sizes), X[ab], y[ab], steps, WARM_LR, X[te], y[te])
+    fit = functools.partial(lab.train_mlp, lr=WARM_LR, loss=lab.summed_run_losses)
+    old, old_curve = fit(lab.mlp_stack(list(runs), sizes), X[a], y[a], steps, x_test=X[te], y_test=y[te])
+    _, warm = fit([p[:R] for p in old], X[ab[:R]], y[ab[:R]], steps, x_test=X[te[:R]], y_test=y[te[:R]])
+    _, restart = fit(lab.mlp_stack([s + 1 for s in runs], sizes), X[ab], y[ab], steps, x_test=X[te], y_test=y[te])
     return {
         "old": old_curve[:, :R],
         "warm": warm,
