@@ -107,8 +107,8 @@ def test_adam_update_ignores_gradient_scale(case, evidence, profile):
 BAD_N, BAD_L2, BAD_BATCH, BAD_SPREAD = 500, 1e-3, 32, 2.0  # features scaled by 10^U(-2, 2)
 BAD_LRS = 10.0 ** np.arange(-5, 1.01, 0.5)  # 13 rates, one grid for every method
 BAD_RULES = ("sgd", "rmsprop", "adam")
-# draws per seed in the equal-tuning case (catalogue: design.draws_per_seed): on MNIST-1D the effects sit within
-# 0.05 decade of the bar and the best rates are near-tied between neighbouring grid points, so 6 draws flip the verdict
+# draws per seed (catalogue: design.draws_per_seed): on MNIST-1D the effects sit within 0.1 decade of the bar and
+# the best rates are near-tied between neighbouring grid points, so one draw per seed leaves the verdict to the base seed
 BAD_DRAWS = {"digits": 1, "mnist1d": 3}
 NAMES = {"sgd": "SGD", "rmsprop": "RMSProp", "adam": "Adam", "adagrad": "AdaGrad", "momentum": "SGD + momentum"}
 
@@ -243,11 +243,13 @@ def test_adaptive_methods_reach_lower_loss_on_badly_scaled_features(dataset, evi
 @pytest.mark.claim("adaptive-optimisers-win-on-badly-scaled-problems")
 @pytest.mark.parametrize("dataset", DATASETS, ids=lambda d: f"{d}-vs-standardised")
 def test_adaptive_advantage_comes_from_bad_scaling(dataset, evidence, profile):
-    mnist1d_at_quick(dataset, profile, "about 4 s")
+    mnist1d_at_quick(dataset, profile, "about 8 s")
     n, steps = bad_sizes(profile)
-    scaled, plain = tuned_excess(dataset, True, evidence.seeds, n, steps), tuned_excess(dataset, False, evidence.seeds, n, steps)
-    again = tuned_excess(dataset, False, evidence.seeds, n, steps, evidence.placebo_seeds)  # placebo: new mini-batch orders
-    setting = {"data": dataset, "examples": n, "steps": steps, "batch": BAD_BATCH, "grid": "1e-5 ... 10"}
+    k = BAD_DRAWS[dataset]
+    scaled = tuned_excess(dataset, True, evidence.seeds, n, steps, per_seed=k)
+    plain = tuned_excess(dataset, False, evidence.seeds, n, steps, per_seed=k)
+    again = tuned_excess(dataset, False, evidence.seeds, n, steps, evidence.placebo_seeds, per_seed=k)  # placebo: new mini-batch orders
+    setting = {"data": dataset, "examples": n, "steps": steps, "batch": BAD_BATCH, "grid": "1e-5 ... 10", "draws_per_seed": k}
     record_bad_rates(evidence, {"standardised features": plain, "standardised features, placebo orders": again}, setting)
     for rule in ("adam", "rmsprop"):
         adv_scaled = scaled["sgd"]["loss"] - scaled[rule]["loss"]
