@@ -202,7 +202,7 @@ def train_mlps(
     y: torch.Tensor,
     width: int,
     inits: list[int],
-    rule: str,
+    rule: str | tuple[str, ...],
     lrs: np.ndarray,
     steps: int,
     batch: int,
@@ -210,7 +210,11 @@ def train_mlps(
     eval_every: int = 0,
     held_out: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> dict:
-    """Train R = len(inits) one-hidden-layer ReLU nets (He init, seed per run) with one rule, run i at lrs[i].
+    """Train R = len(inits) one-hidden-layer ReLU nets (He init, seed per run), run i at lrs[i].
+
+    ``rule``: one rule for every run, or a tuple of rules that split the runs into equal consecutive
+    blocks (e.g. ('adam', 'sgd') with R = 2 x 23: the first 23 runs Adam, the rest SGD), so several
+    optimisers share one forward and backward pass per step.
 
     X: (n, in) float32; y: (n,) class indices.  Every run sees the same mini-batches (shuffled epochs
     from ``order_seed``), so runs differ only in their init and rate.  Returns 'initial' and 'final'
@@ -222,7 +226,9 @@ def train_mlps(
     params = [p.clone().requires_grad_(True) for p in stacked.interleave(W, b)]
     R = len(inits)
     lr = torch.tensor(np.asarray(lrs, dtype=np.float32))[:, None, None]
-    states = [new_state(rule, p.detach()) for p in params]
+    rules = (rule,) if isinstance(rule, str) else tuple(rule)
+    blocks = [(r, slice(i * R // len(rules), (i + 1) * R // len(rules))) for i, r in enumerate(rules)]  # (rule, its runs)
+    states = [[new_state(r, p.detach()[runs]) for p in params] for r, runs in blocks]
     rng = np.random.default_rng(order_seed)
     order = torch.from_numpy(np.concatenate([rng.permutation(n) for _ in range(steps * batch // n + 1)]))
     out = {"curve": [], "steps_at": []}
@@ -233,8 +239,9 @@ def train_mlps(
         logits = stacked.forward(X[idx].expand(R, -1, -1), params[0::2], params[1::2])
         grads = torch.autograd.grad(stacked.batch_loss(logits, y[idx].expand(R, -1)), params)  # per-run gradients
         with torch.no_grad():
-            for p, g, st in zip(params, grads, states):
-                step_(rule, p, g, st, lr, t)
+            for (r, runs), block_states in zip(blocks, states):
+                for p, g, st in zip(params, grads, block_states):
+                    step_(r, p[runs], g[runs], st, lr[runs], t)
             if eval_every and (t % eval_every == 0 or t == steps):
                 out["curve"].append(_full_loss(params, X, y).numpy().astype(float))
                 out["steps_at"].append(t)
