@@ -174,7 +174,9 @@ def speed_logits(model: str, params: list[torch.Tensor], x: torch.Tensor, f) -> 
 
 
 def _sub_logits(model: str, params: list[torch.Tensor], f, i: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    return speed_logits(model, [p[i] for p in params], x, f)
+    if len(i) < len(params[0]):  # i: an increasing subset of the runs; all of them needs no copy
+        params = [p[i] for p in params]
+    return speed_logits(model, params, x, f)
 
 
 @functools.cache
