@@ -174,7 +174,24 @@ def speed_logits(model: str, params: list[torch.Tensor], x: torch.Tensor, f) -> 
 
 
 def _sub_logits(model: str, params: list[torch.Tensor], f, i: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    return speed_logits(model, [p[i] for p in params], x, f)
+    if len(i) < len(params[0]):  # i: an increasing subset of the runs; all of them needs no copy
+        params = [p[i] for p in params]
+    return speed_logits(model, params, x, f)
+
+
+def _race_(reached: np.ndarray, todo: np.ndarray, n_seeds: int, now: float, cap: float) -> None:
+    """Stop, in place, the runs of a rate that can no longer be a target's best rate (racing, as in Maron & Moore 1994).
+
+    reached, todo: (R, T), runs seed-major (R = n_seeds x rates).  A rate's score is the mean over seeds of log2 epochs; an
+    open run's epochs are more than ``now`` and at most ``cap``.  When a rate's lowest possible score exceeds the highest
+    possible score of some rate, it cannot be the best (nor tie it): its open runs stop, recorded at ``now``, a lower bound.
+    The best rate's epochs and the choice itself are exactly those of a run without racing."""
+    T = reached.shape[1]
+    low = np.log2(np.where(todo, now, reached)).reshape(n_seeds, -1, T).mean(0)  # (rates, T)
+    high = np.log2(np.where(todo, cap, reached)).reshape(n_seeds, -1, T).mean(0)
+    out = np.tile(low > high.min(axis=0), (n_seeds, 1)) & todo  # (R, T)
+    reached[out] = now
+    todo[out] = False
 
 
 @functools.cache
@@ -204,6 +221,8 @@ def epochs_to_targets(
     the measurement, as long as ``screen`` is wide against the drop of error within ``every`` steps).  The
     screen waits until a run has reached targets[:screen_from] (the error falls fast on the way there).
     ``model``: 'mlp' (SPEED_DEPTH hidden layers of SPEED_WIDTH) or 'cnn' (the MNIST-1D paper's CNN).
+    Racing (:func:`_race_`): a rate that can no longer be the best one for a target (mean log2 epochs over seeds) stops
+    for that target at the next evaluation; its epochs there are lower bounds.  The best rate's epochs are unchanged.
     """
     X, y = training_tensors(dataset)
     n, f = len(X), {"relu": torch.relu, "tanh": torch.tanh}[act]
@@ -252,6 +271,7 @@ def epochs_to_targets(
                 rows, cols = np.nonzero(hit)
                 reached[runs[rows], cols] = (t + 1) / per_epoch
                 todo[runs[rows], cols] = False
+            _race_(reached, todo, len(seeds), (t + 1) / per_epoch, cap)
         keep = todo[alive].any(axis=1)
         if not keep.any():
             break
