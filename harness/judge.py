@@ -82,9 +82,14 @@ def _as_sample(name: str, values, hypothesis: str) -> np.ndarray:
     return x
 
 
-def _decide(effect_mean: float, p: float, hyp: Hypothesis, alpha: float, *, paired: bool, p_below: float = 1.0) -> tuple[str, str]:
-    """Verdict and reason from the mean, the p-value and the hypothesis's threshold (``p_below``, paired
-    only: the one-sided p-value of 'the effect is smaller than the minimum effect')."""
+def _decide(effect_mean: float, p: float, hyp: Hypothesis, alpha: float, *, paired: bool, p_below: float = 0.0) -> tuple[str, str]:
+    """Verdict and reason from the mean, the p-value and the hypothesis's threshold.
+
+    ``p_below`` is the one-sided p-value of the evidence against the claim: paired, 'the effect is
+    smaller than the minimum effect'; bound, 'the mean lies on the wrong side of the bound'.  A bound
+    is *not supported* only when its mean is significantly on the wrong side: a mean just short of the
+    bound whose interval still reaches past it is inconclusive, as a paired effect just short of its
+    minimum is (a refutation must be measured, like a confirmation)."""
     sign = 1.0 if hyp.direction == "greater" else -1.0
     if paired:
         signed, minimum = sign * effect_mean, abs(hyp.threshold)
@@ -102,8 +107,14 @@ def _decide(effect_mean: float, p: float, hyp: Hypothesis, alpha: float, *, pair
         return SUPPORTED, f"effect {effect_mean:+.4g} {hyp.unit} beyond minimum {sign * minimum:+g}, p = {p:.3g} < {alpha}"
     margin = sign * (effect_mean - hyp.threshold)
     rel = ">" if hyp.direction == "greater" else "<"
+    if margin <= 0 and p_below < alpha:
+        return NOT_SUPPORTED, (
+            f"mean {effect_mean:.4g} {hyp.unit} is not {rel} bound {hyp.threshold:g}, significantly (p = {p_below:.3g} < {alpha})"
+        )
     if margin <= 0:
-        return NOT_SUPPORTED, f"mean {effect_mean:.4g} {hyp.unit} is not {rel} bound {hyp.threshold:g}"
+        return INCONCLUSIVE, (
+            f"mean {effect_mean:.4g} {hyp.unit} is not {rel} bound {hyp.threshold:g}, but not significantly (p = {p_below:.3g} >= {alpha})"
+        )
     if p >= alpha:
         return INCONCLUSIVE, f"mean {effect_mean:.4g} {rel} {hyp.threshold:g} but not significant (p = {p:.3g} >= {alpha})"
     return SUPPORTED, f"mean {effect_mean:.4g} {hyp.unit} {rel} bound {hyp.threshold:g}, p = {p:.3g} < {alpha}"
@@ -124,11 +135,14 @@ def _core(
     p = stats.one_sided_p(shifted, hyp.direction, hyp.test)
     p_used = p if p_override is None else p_override
     effect = float(np.mean(x))
-    p_below = 1.0
+    opposite = "less" if hyp.direction == "greater" else "greater"
     if paired:  # is the effect significantly smaller than the minimum effect?
         sign = 1.0 if hyp.direction == "greater" else -1.0
-        opposite = "less" if hyp.direction == "greater" else "greater"
         p_below = stats.one_sided_p(x - sign * abs(hyp.threshold), opposite, hyp.test)
+    elif not stats.has_spread(shifted):  # a deterministic value has no sampling error: at or past the bound is decided
+        p_below = 0.0
+    else:  # is the mean significantly on the wrong side of the bound?
+        p_below = stats.one_sided_p(shifted, opposite, hyp.test)
     verdict, reason = _decide(effect, p_used, hyp, alpha, paired=paired, p_below=p_below)
     sd = float(np.std(x, ddof=1)) if x.size > 1 else 0.0
     detectable = stats.detectable_effect(sd, int(x.size), alpha)

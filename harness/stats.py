@@ -11,6 +11,12 @@ import numpy as np
 from scipy import stats
 
 
+def has_spread(x: np.ndarray) -> bool:
+    """Whether a sample varies: False for n = 1 or values equal up to rounding (a deterministic measurement)."""
+    x = np.asarray(x, dtype=float)
+    return x.size > 1 and np.ptp(x) > 1e-12 * max(1.0, float(np.max(np.abs(x))))
+
+
 def one_sided_p(x: np.ndarray, direction: str, test: str = "t") -> float:
     """p-value of H1: mean(x) > 0 ('greater') or mean(x) < 0 ('less').
 
@@ -20,7 +26,7 @@ def one_sided_p(x: np.ndarray, direction: str, test: str = "t") -> float:
     x = np.asarray(x, dtype=float)
     if x.ndim != 1 or x.size == 0:
         raise ValueError(f"expected a non-empty 1-D sample, got shape {x.shape}")
-    if x.size == 1 or np.ptp(x) <= 1e-12 * max(1.0, float(np.max(np.abs(x)))):
+    if not has_spread(x):
         side = x > 0 if direction == "greater" else x < 0
         return 0.0 if bool(np.all(side)) else 1.0
     with warnings.catch_warnings():

@@ -126,6 +126,16 @@ def test_bound_rule_and_its_control():
     assert flipped.verdict == J.NOT_SUPPORTED
 
 
+def test_a_bound_is_refuted_only_when_significantly_missed():
+    # a mean short of the bound whose spread still reaches past it is inconclusive, not a measured refutation
+    short = J.judge_bound(hyp("bound", "greater", 0.585), 0.05, [0.74, 0.35, 0.49, 0.68, 0.0, 0.53], [0.0] * 6)
+    assert short.verdict == J.INCONCLUSIVE and "not significantly" in short.reason
+    missed = J.judge_bound(hyp("bound", "greater", 0.585), 0.05, [0.26, 0.20, 0.31, 0.25, 0.29, 0.22], [0.0] * 6)
+    assert missed.verdict == J.NOT_SUPPORTED and "significantly" in missed.reason
+    # a deterministic value (no spread) at or past the bound is decided: it has no sampling error
+    assert J.judge_bound(hyp("bound", "greater", 1.0), 0.05, [1.0], [0.0]).verdict == J.NOT_SUPPORTED
+
+
 def test_a_rule_that_accepts_its_control_is_an_error():
     # a bound so loose that the contrast passes too: the rule cannot discriminate
     j = J.judge_bound(hyp("bound", "less", 100.0), 0.05, [0.1, 0.2, 0.3], [5, 6, 7])
@@ -176,6 +186,9 @@ def case(verdict, expected="supported", name="c"):
         (CLAIM, [case("supported"), case("supported")], "supported", True),
         (CLAIM, [case("supported"), case("inconclusive")], "inconclusive", False),
         (CLAIM, [case("inconclusive"), case("not-supported")], "inconclusive", False),
+        # held somewhere and measured not to hold elsewhere: in part, whichever way the undecided case goes
+        (CLAIM, [case("supported"), case("not-supported", "refuted"), case("inconclusive", "disputed")], "supported-in-part", True),
+        (CLAIM, [case("supported"), case("not-supported", "refuted"), case("inconclusive", "refuted")], "supported-in-part", False),
         (CLAIM, [case("supported"), case("error")], "error", False),
         (CLAIM, [case("skipped"), case("skipped")], "skipped", True),
         (CLAIM, [case("supported"), case("skipped")], "supported", True),

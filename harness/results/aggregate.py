@@ -35,7 +35,9 @@ def aggregate(claim: dict, cases: list[dict]) -> ClaimVerdict:
 
     Cases carry 'verdict' (measured) and 'expected' ('supported', 'refuted' or 'disputed').
     - any error -> error; nothing ran -> not-measured (sanity checks only), skipped or not-run;
-    - any case inconclusive -> inconclusive (a declared refutation that was not measured says so);
+    - any case inconclusive -> inconclusive (a declared refutation that was not measured says so),
+      unless some cases held and others were measured not supported: then supported in part whichever
+      way the undecided ones go, with them named in the scope;
     - every measured case supported -> supported; none -> not-supported, or known-refuted when every
       case was declared refuted (a refutation is known only when measured); some -> supported in part,
       with the scope naming where it holds and where not;
@@ -70,6 +72,16 @@ def aggregate(claim: dict, cases: list[dict]) -> ClaimVerdict:
         if unmeasured:
             declared = (
                 f"declared refuted ({claim.get('expected_reference') or 'see the catalogue'}) but not measured so: {_names(unmeasured)}"
+            )
+        if held and failed:  # whichever way the undecided cases go, the claim holds in part: the run has decided that much
+            scope = _scope(held, failed, unclear)
+            return ClaimVerdict(
+                V.SUPPORTED_IN_PART,
+                f"supported in {len(held)} of {len(ran)} case(s), not in {len(failed)}, undecided in {len(unclear)}{tail}: {scope}",
+                ok,
+                scope=scope,
+                disputed=disputed,
+                declared=declared,
             )
         return ClaimVerdict(
             V.INCONCLUSIVE,
