@@ -46,50 +46,63 @@ def train_set(name: str) -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
+def depth_groups(depth: int, seeds: tuple, placebo: tuple) -> list[tuple[str, tuple]]:
+    """The conditions trained at ``depth`` (the shallow reference: plain only), each with its seeds."""
+    return [("plain", seeds)] + ([("plain placebo", placebo)] if placebo else []) + ([("residual", seeds)] if depth != SHALLOW else [])
+
+
+def trained_grid(data_name: str, budgets: tuple[int, ...], arch: str, depth: int) -> tuple[float, ...]:
+    """Every rate of any budget's grid, increasing: one run per rate serves every budget."""
+    return tuple(sorted({lr for b in budgets for lr in rate_grid(data_name, b, arch, depth)}))
+
+
 @functools.cache
-def depth_runs(data_name: str, depth: int, seeds: tuple, budgets: tuple[int, ...], placebo: tuple = ()) -> dict[int, dict]:
-    """Train plain and residual nets of ``depth`` hidden layers (the shallow reference: plain only) at every rate of
-    their grids, all seeds in one stacked network, once for the longest of ``budgets`` (SGD steps), read off after
-    each budget (a shorter budget is the same run stopped earlier: the same batches and updates up to it).  Per
-    budget and condition, at its best rate from that budget's grid (lowest mean final loss over seeds): final loss
-    and error on the whole training set (n_seeds,) and the mini-batch loss curve (n_seeds, budget); with the grid
-    and the mean final loss per grid rate: {budget: {condition: ...}}.  ``placebo``: seeds on which the plain net
-    is trained again in the same stacked run, on the same grid with its own best rate: key "plain placebo"."""
+def depth_train(data_name: str, depth: int, seeds: tuple, budgets: tuple[int, ...], placebo: tuple, upto: int) -> tuple[list, lab.Net]:
+    """Every run of a depth (each condition at every rate of its trained grid, every seed) in one stacked network,
+    trained for ``upto`` steps, one of ``budgets``: (the training results of each stretch, the nets).  A longer budget
+    continues the nets of the shorter one (weights and momentum, the next rows of the same batch order): the
+    300-step nets are the 600-step ones stopped at step 300, and each budget's case pays for its own stretch."""
     X, y = train_set(data_name)
-    groups = [("plain", seeds)] + ([("plain placebo", placebo)] if placebo else []) + ([("residual", seeds)] if depth != SHALLOW else [])
+    runs = [
+        (g, s, lr)
+        for g, ss in depth_groups(depth, seeds, placebo)
+        for lr in trained_grid(data_name, budgets, g.split()[0], depth)
+        for s in ss
+    ]
+    order = lab.batch_orders([s for _, s, _ in runs], len(X), upto, DEPTH_BATCH)
+    shorter = [b for b in budgets if b < upto]
+    if shorter:
+        parts, net = depth_train(data_name, depth, seeds, budgets, placebo, max(shorter))
+        net, start = copy.deepcopy(net), max(shorter)
+    else:
+        parts, start = [], 0
+        residual = [g == "residual" for g, _, _ in runs]
+        net = lab.init_nets([s for _, s, _ in runs], depth, DEPTH_WIDTH, residual, in_features=X.shape[1], zero_output=True)
+    out = lab.train_sgd(net, X, y, np.array([lr for _, _, lr in runs]), order[:, start:], eval_start=not shorter)
+    return parts + [out], net
 
-    def trained_grid(arch: str) -> tuple[float, ...]:  # every rate of any budget's grid, increasing
-        return tuple(sorted({lr for b in budgets for lr in rate_grid(data_name, b, arch, depth)}))
 
-    runs = [(g, s, lr) for g, ss in groups for lr in trained_grid(g.split()[0]) for s in ss]
-    net = lab.init_nets(
-        [s for _, s, _ in runs], depth, DEPTH_WIDTH, [g == "residual" for g, _, _ in runs], in_features=X.shape[1], zero_output=True
-    )
-    steps = max(budgets)
-    out = lab.train_sgd(
-        net,
-        X,
-        y,
-        np.array([lr for _, _, lr in runs]),
-        lab.batch_orders([s for _, s, _ in runs], len(X), steps, DEPTH_BATCH),
-        eval_at=budgets,
-    )
-    res: dict[int, dict] = {b: {} for b in budgets}
-    for b in budgets:
-        e = out.eval_steps.tolist().index(b)
-        # a diverged run (inf/NaN loss) counts as 10 nats, worse than chance (2.30), so it never wins the grid
-        loss_all = np.nan_to_num(out.loss[:, e], nan=10.0, posinf=10.0)
-        start = 0
-        for g, ss in groups:
-            trained, grid = trained_grid(g.split()[0]), rate_grid(data_name, b, g.split()[0], depth)
-            shape = (len(trained), len(ss))
-            sl = slice(start, start + len(trained) * len(ss))
-            start = sl.stop
-            keep = [trained.index(lr) for lr in grid]  # this budget's grid among the trained rates
-            loss, err = loss_all[sl].reshape(shape)[keep], out.error[sl, e].reshape(shape)[keep]
-            curve = out.batch_loss[sl, :b].reshape(shape + (b,))[keep]
-            j = int(np.argmin(loss.mean(axis=1)))
-            res[b][g] = {"lr": grid[j], "grid": grid, "loss": loss[j], "error": err[j], "curve": curve[j], "grid_loss": loss.mean(axis=1)}
+@functools.cache
+def depth_runs(data_name: str, depth: int, seeds: tuple, budgets: tuple[int, ...], steps: int, placebo: tuple = ()) -> dict:
+    """Plain and residual nets of ``depth`` hidden layers after ``steps`` (one of the profile's ``budgets``), per
+    condition at its best rate from its grid for this budget (lowest mean final loss over seeds): final loss and
+    error on the whole training set (n_seeds,) and the mini-batch loss curve (n_seeds, steps); with the grid and
+    the mean final loss per grid rate.  ``placebo``: seeds on which the plain net is trained again in the same
+    stacked run, on the same grid with its own best rate: key "plain placebo"."""
+    parts, _ = depth_train(data_name, depth, seeds, budgets, placebo, steps)
+    # a diverged run (inf/NaN loss) counts as 10 nats, worse than chance (2.30), so it never wins the grid
+    loss_all = np.nan_to_num(parts[-1].loss[:, -1], nan=10.0, posinf=10.0)
+    error_all, curve_all = parts[-1].error[:, -1], np.concatenate([p.batch_loss for p in parts], axis=1)
+    res, start = {}, 0
+    for g, ss in depth_groups(depth, seeds, placebo):
+        trained, grid = trained_grid(data_name, budgets, g.split()[0], depth), rate_grid(data_name, steps, g.split()[0], depth)
+        shape, sl = (len(trained), len(ss)), slice(start, start + len(trained) * len(ss))
+        start = sl.stop
+        keep = [trained.index(lr) for lr in grid]  # this budget's grid among the trained rates
+        loss, err = loss_all[sl].reshape(shape)[keep], error_all[sl].reshape(shape)[keep]
+        curve = curve_all[sl].reshape(shape + (steps,))[keep]
+        j = int(np.argmin(loss.mean(axis=1)))
+        res[g] = {"lr": grid[j], "grid": grid, "loss": loss[j], "error": err[j], "curve": curve[j], "grid_loss": loss.mean(axis=1)}
     return res
 
 
@@ -149,7 +162,7 @@ def test_deeper_plain_net_trains_worse_and_residual_does_not(setting, evidence, 
     steps, seeds, placebo = steps or depth_steps(profile), tuple(evidence.seeds), tuple(evidence.placebo_seeds)
 
     def runs(d: int) -> dict:  # the shallow reference also trains its placebo seeds (same stacked run)
-        return depth_runs(name, d, seeds, depth_budgets(profile), placebo if d == SHALLOW else ())[steps]
+        return depth_runs(name, d, seeds, depth_budgets(profile), steps, placebo if d == SHALLOW else ())
 
     shallow, deep = runs(SHALLOW), runs(depth)
     ref = shallow["plain"]
@@ -411,7 +424,7 @@ def thousand_run(data_name: str, depth: int, seeds: tuple, steps: int) -> tuple[
     else:
         before, start = None, 0
         net = lab.init_nets(list(seeds) * 2, depth, DEEP_WIDTH, [True] * n + [False] * n, in_features=X.shape[1], zero_output=True)
-    out = lab.train_sgd(net, X, y, np.full(2 * n, DEEP_LR), order[:, start:], eval_idx=eval_rows(data_name, len(X)))
+    out = lab.train_sgd(net, X, y, np.full(2 * n, DEEP_LR), order[:, start:], eval_idx=eval_rows(data_name, len(X)), eval_start=not shorter)
     res = {}
     for k, arch in enumerate(ARCHS[::-1]):  # residual runs first, then plain: two stretches of the run axis
         sl = slice(k * n, (k + 1) * n)

@@ -245,8 +245,8 @@ def train_sgd(
     *,
     momentum: float = 0.9,
     eval_every: int = 0,
-    eval_at: tuple[int, ...] = (),
     eval_idx: np.ndarray | None = None,
+    eval_start: bool = True,
 ) -> TrainResult:
     """Mini-batch SGD with momentum (PyTorch's form: v = m v + g; w -= lr v), no weight decay, in place.
 
@@ -256,9 +256,8 @@ def train_sgd(
     X: (N, in), y: (N,), lrs: (R,) one rate per run, order: (R, steps, batch) example indices per step
     (runs that share a seed should share an order; runs on different data sets index their own rows of a
     stacked X).  The training loss and error are evaluated on X[eval_idx] (default:
-    all of X; an (R, E) array gives each run its own E examples) at initialisation, every ``eval_every`` steps, after
-    each step count in ``eval_at`` (a shorter budget read off the same run: up to it, the same batches and updates
-    as a run stopped there) and at the end; a net
+    all of X; an (R, E) array gives each run its own E examples) at initialisation (NaN with ``eval_start`` False, for
+    a continued run whose start is known), every ``eval_every`` steps and at the end; a net
     started with a zero output layer is not evaluated at initialisation (its logits are 0: loss ln(classes),
     every example called class 0).  Non-finite losses are reported as inf and the run keeps going (its NaNs
     stay in its own slice of the batch).  Written with torch's fused batched kernels (baddbmm,
@@ -287,7 +286,8 @@ def train_sgd(
     net.Ws, net.bs = (list(v) for v in views(flat_np))  # numpy views of the same memory
     segs = _segments(net)
     gfirst, glast, bloss = np.zeros((R, steps)), np.zeros((R, steps)), np.zeros((R, steps))
-    after = sorted({t for t in range(1, steps + 1) if (eval_every and t % eval_every == 0) or t in eval_at} | {steps})
+    after = [t for t in range(1, steps + 1) if eval_every and t % eval_every == 0]
+    after += [] if after and after[-1] == steps else [steps]
     losses, errors = [], []
     ev = None if eval_idx is None else torch.from_numpy(np.asarray(eval_idx))
     Xe, ye = (X, y) if ev is None else (X[ev], y[ev])  # (E, in) or, per run, (R, E, in)
@@ -298,7 +298,10 @@ def train_sgd(
         losses.append(np.where(np.isfinite(loss), loss, np.inf))
         errors.append((logits.argmax(-1) != ye).double().mean(-1).numpy())
 
-    if not np.any(net.Ws[-1]) and not np.any(net.bs[-1]):  # zero output layer: logits 0, no forward pass needed
+    if not eval_start:
+        losses.append(np.full(R, np.nan))
+        errors.append(np.full(R, np.nan))
+    elif not np.any(net.Ws[-1]) and not np.any(net.bs[-1]):  # zero output layer: logits 0, no forward pass needed
         classes = net.Ws[-1].shape[2]
         losses.append(np.full(R, np.log(classes)))
         errors.append(np.broadcast_to(1.0 - np.mean(ye.numpy() == 0, axis=-1), (R,)))  # argmax of equal logits: class 0
