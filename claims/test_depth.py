@@ -15,6 +15,7 @@ from harness.evidence import assert_supported
 from harness.lab import data, stacked
 from harness.lab import depth as lab
 from harness.lab import initialisation as init_lab
+from harness.profiles import PROFILES
 from harness.verdicts import SUPPORTED
 
 # -- plain-depth-degrades-residual-fixes ------------------------------------------------------------
@@ -120,7 +121,13 @@ def loss_case_id(setting: tuple) -> str:
 
 def loss_settings_run(profile) -> list[tuple[str, int, int]]:
     """The (data set, depth, steps) settings this profile runs, steps filled in."""
-    return [(n, d, s or depth_steps(profile)) for n, d, s in LOSS_SETTINGS if setting_runs(profile, (n, d, s)) is None]
+    order = list(PROFILES)
+    runs = [
+        (n, d, s)
+        for n, d, s in LOSS_SETTINGS
+        if (skip := setting_runs(profile, (n, d, s))) is None or order.index(profile.name) >= order.index(skip[0])
+    ]
+    return [(n, d, s or depth_steps(profile)) for n, d, s in runs]
 
 
 def setting_runs(profile, setting: tuple) -> tuple[str, str] | None:
