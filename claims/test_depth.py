@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 
 import numpy as np
@@ -14,6 +15,7 @@ from harness.evidence import assert_supported
 from harness.lab import data, stacked
 from harness.lab import depth as lab
 from harness.lab import initialisation as init_lab
+from harness.profiles import PROFILES
 from harness.verdicts import SUPPORTED
 
 # -- plain-depth-degrades-residual-fixes ------------------------------------------------------------
@@ -45,30 +47,61 @@ def train_set(name: str) -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
+def depth_groups(depth: int, seeds: tuple, placebo: tuple) -> list[tuple[str, tuple]]:
+    """The conditions trained at ``depth`` (the shallow reference: plain only), each with its seeds."""
+    return [("plain", seeds)] + ([("plain placebo", placebo)] if placebo else []) + ([("residual", seeds)] if depth != SHALLOW else [])
+
+
+def trained_grid(data_name: str, budgets: tuple[int, ...], arch: str, depth: int) -> tuple[float, ...]:
+    """Every rate of any budget's grid, increasing: one run per rate serves every budget."""
+    return tuple(sorted({lr for b in budgets for lr in rate_grid(data_name, b, arch, depth)}))
+
+
 @functools.cache
-def depth_runs(data_name: str, depth: int, seeds: tuple, steps: int, placebo: tuple = ()) -> dict:
-    """Train plain and residual nets of ``depth`` hidden layers (the shallow reference: plain only) at every rate of
-    their grids, all seeds in one stacked network.  Per condition, at its best rate (lowest mean final loss over
-    seeds): final loss and error on the whole training set (n_seeds,) and the mini-batch loss curve (n_seeds,
-    steps); with the grid and the mean final loss per grid rate.  ``placebo``: seeds on which the plain net is
-    trained again in the same stacked run, on the same grid with its own best rate: key "plain placebo"."""
+def depth_train(data_name: str, depth: int, seeds: tuple, budgets: tuple[int, ...], placebo: tuple, upto: int) -> tuple[list, lab.Net]:
+    """Every run of a depth (each condition at every rate of its trained grid, every seed) in one stacked network,
+    trained for ``upto`` steps, one of ``budgets``: (the training results of each stretch, the nets).  A longer budget
+    continues the nets of the shorter one (weights and momentum, the next rows of the same batch order): the
+    300-step nets are the 600-step ones stopped at step 300, and each budget's case pays for its own stretch."""
     X, y = train_set(data_name)
-    groups = [("plain", seeds)] + ([("plain placebo", placebo)] if placebo else []) + ([("residual", seeds)] if depth != SHALLOW else [])
-    runs = [(g, s, lr) for g, ss in groups for lr in rate_grid(data_name, steps, g.split()[0], depth) for s in ss]
-    net = lab.init_nets(
-        [s for _, s, _ in runs], depth, DEPTH_WIDTH, [g == "residual" for g, _, _ in runs], in_features=X.shape[1], zero_output=True
-    )
-    out = lab.train_sgd(
-        net, X, y, np.array([lr for _, _, lr in runs]), lab.batch_orders([s for _, s, _ in runs], len(X), steps, DEPTH_BATCH)
-    )
+    runs = [
+        (g, s, lr)
+        for g, ss in depth_groups(depth, seeds, placebo)
+        for lr in trained_grid(data_name, budgets, g.split()[0], depth)
+        for s in ss
+    ]
+    order = lab.batch_orders([s for _, s, _ in runs], len(X), upto, DEPTH_BATCH)
+    shorter = [b for b in budgets if b < upto]
+    if shorter:
+        parts, net = depth_train(data_name, depth, seeds, budgets, placebo, max(shorter))
+        net, start = copy.deepcopy(net), max(shorter)
+    else:
+        parts, start = [], 0
+        residual = [g == "residual" for g, _, _ in runs]
+        net = lab.init_nets([s for _, s, _ in runs], depth, DEPTH_WIDTH, residual, in_features=X.shape[1], zero_output=True)
+    out = lab.train_sgd(net, X, y, np.array([lr for _, _, lr in runs]), order[:, start:], eval_start=not shorter)
+    return parts + [out], net
+
+
+@functools.cache
+def depth_runs(data_name: str, depth: int, seeds: tuple, budgets: tuple[int, ...], steps: int, placebo: tuple = ()) -> dict:
+    """Plain and residual nets of ``depth`` hidden layers after ``steps`` (one of the profile's ``budgets``), per
+    condition at its best rate from its grid for this budget (lowest mean final loss over seeds): final loss and
+    error on the whole training set (n_seeds,) and the mini-batch loss curve (n_seeds, steps); with the grid and
+    the mean final loss per grid rate.  ``placebo``: seeds on which the plain net is trained again in the same
+    stacked run, on the same grid with its own best rate: key "plain placebo"."""
+    parts, _ = depth_train(data_name, depth, seeds, budgets, placebo, steps)
     # a diverged run (inf/NaN loss) counts as 10 nats, worse than chance (2.30), so it never wins the grid
-    loss_all = np.nan_to_num(out.loss[:, -1], nan=10.0, posinf=10.0)
+    loss_all = np.nan_to_num(parts[-1].loss[:, -1], nan=10.0, posinf=10.0)
+    error_all, curve_all = parts[-1].error[:, -1], np.concatenate([p.batch_loss for p in parts], axis=1)
     res, start = {}, 0
-    for g, ss in groups:
-        grid = rate_grid(data_name, steps, g.split()[0], depth)
-        sl, shape = slice(start, start + len(grid) * len(ss)), (len(grid), len(ss))
+    for g, ss in depth_groups(depth, seeds, placebo):
+        trained, grid = trained_grid(data_name, budgets, g.split()[0], depth), rate_grid(data_name, steps, g.split()[0], depth)
+        shape, sl = (len(trained), len(ss)), slice(start, start + len(trained) * len(ss))
         start = sl.stop
-        loss, err, curve = loss_all[sl].reshape(shape), out.error[sl, -1].reshape(shape), out.batch_loss[sl].reshape(shape + (steps,))
+        keep = [trained.index(lr) for lr in grid]  # this budget's grid among the trained rates
+        loss, err = loss_all[sl].reshape(shape)[keep], error_all[sl].reshape(shape)[keep]
+        curve = curve_all[sl].reshape(shape + (steps,))[keep]
         j = int(np.argmin(loss.mean(axis=1)))
         res[g] = {"lr": grid[j], "grid": grid, "loss": loss[j], "error": err[j], "curve": curve[j], "grid_loss": loss.mean(axis=1)}
     return res
@@ -88,7 +121,13 @@ def loss_case_id(setting: tuple) -> str:
 
 def loss_settings_run(profile) -> list[tuple[str, int, int]]:
     """The (data set, depth, steps) settings this profile runs, steps filled in."""
-    return [(n, d, s or depth_steps(profile)) for n, d, s in LOSS_SETTINGS if setting_runs(profile, (n, d, s)) is None]
+    order = list(PROFILES)
+    runs = [
+        (n, d, s)
+        for n, d, s in LOSS_SETTINGS
+        if (skip := setting_runs(profile, (n, d, s))) is None or order.index(profile.name) >= order.index(skip[0])
+    ]
+    return [(n, d, s or depth_steps(profile)) for n, d, s in runs]
 
 
 def setting_runs(profile, setting: tuple) -> tuple[str, str] | None:
@@ -110,6 +149,11 @@ def depth_steps(profile) -> int:
     return profile.pick(quick=100, default=300, full=300)
 
 
+def depth_budgets(profile) -> tuple[int, ...]:
+    """The training budgets of this profile's grid; one run to the longest serves them all."""
+    return tuple(sorted({s for _, _, s in loss_settings_run(profile)}))
+
+
 def smooth(curve: np.ndarray, every: int = 10) -> list:
     """Mean of each block of ``every`` steps: (n_seeds, steps) -> nested list (n_seeds, steps // every)."""
     n = curve.shape[1] // every
@@ -125,7 +169,7 @@ def test_deeper_plain_net_trains_worse_and_residual_does_not(setting, evidence, 
     steps, seeds, placebo = steps or depth_steps(profile), tuple(evidence.seeds), tuple(evidence.placebo_seeds)
 
     def runs(d: int) -> dict:  # the shallow reference also trains its placebo seeds (same stacked run)
-        return depth_runs(name, d, seeds, steps, placebo if d == SHALLOW else ())
+        return depth_runs(name, d, seeds, depth_budgets(profile), steps, placebo if d == SHALLOW else ())
 
     shallow, deep = runs(SHALLOW), runs(depth)
     ref = shallow["plain"]
@@ -352,48 +396,62 @@ def eval_rows(name: str, n: int) -> np.ndarray:
     return np.arange(0, n, 7) if name == "digits" else np.arange(EVAL_N) * n // EVAL_N
 
 
-def thousand_setting(profile) -> tuple[int, int]:
-    """(hidden layers, steps): the registered design; plain and residual always share the budget."""
-    return profile.pick(quick=(1000, DEEP_STEPS), default=(1000, DEEP_STEPS), full=(3000, 2 * DEEP_STEPS))
+# The registered grid (catalogue): (hidden layers, steps).  The default profile runs 1000 layers for 40 steps; the full
+# profile adds 3000 layers (the texts' 'thousands') at the same 40 steps and at 80.
+THOUSAND_SETTINGS = [(1000, DEEP_STEPS), (3000, DEEP_STEPS), (3000, 2 * DEEP_STEPS)]
+THOUSAND_CASES = [(name, s) for s in THOUSAND_SETTINGS for name in DATASETS]
+
+
+def thousand_case_id(base: str, setting: tuple[int, int]) -> str:
+    """The default setting keeps its case name ('digits', 'shallow-baselines'); the full profile's others say theirs."""
+    depth, steps = setting
+    return base if setting == THOUSAND_SETTINGS[0] else f"{base}-{depth}layers-{steps}steps"
+
+
+def thousand_require(profile, setting: tuple[int, int]) -> None:
+    profile.require("default", "the 1000-layer nets cost more than the 60-s smoke run can pay (budget, not result)")
+    if setting != THOUSAND_SETTINGS[0]:
+        profile.require("full", "the 3000-layer settings are the full profile's grid (budget, not result)")
 
 
 @functools.cache
-def thousand_run(depth: int, seeds: tuple, steps: int) -> dict[str, dict[str, lab.TrainResult]]:
-    """Residual and plain nets of ``depth`` hidden layers on both data sets, all in one stacked run (same weights and
-    batches per seed for the two architectures): {data set: {"residual": result, "plain": result}}, each result
-    with one row per seed."""
-    parts = [train_set(name) for name in DATASETS]
-    X, y, offsets = lab.stack_data(parts)
-    n, nets, orders, evals, keys = len(seeds), [], [], [], []
-    for arch in ARCHS[::-1]:  # residual runs first, then plain: two stretches of the run axis
-        for name, (Xd, _), off in zip(DATASETS, parts, offsets):
-            nets.append(lab.init_nets(list(seeds), depth, DEEP_WIDTH, [arch == "residual"] * n, in_features=Xd.shape[1], zero_output=True))
-            orders.append(lab.batch_orders(list(seeds), len(Xd), steps, DEEP_BATCH) + off)
-            evals.append(np.tile(eval_rows(name, len(Xd)) + off, (n, 1)))
-            keys.append((name, arch))
-    out = lab.train_sgd(
-        lab.concat_nets(nets), X, y, np.full(n * len(keys), DEEP_LR), np.concatenate(orders), eval_idx=np.concatenate(evals)
-    )
-    res: dict = {name: {} for name in DATASETS}
-    for g, (name, arch) in enumerate(keys):
-        sl = slice(g * n, (g + 1) * n)
-        res[name][arch] = lab.TrainResult(
-            out.eval_steps, out.loss[sl], out.error[sl], out.grad_first[sl], out.grad_last[sl], out.batch_loss[sl]
-        )
-    return res
-
-
-def thousand_skip(profile) -> None:
-    profile.require("default", "the 1000-layer nets cost more than the 60-s smoke run can pay (budget, not result)")
+def thousand_run(data_name: str, depth: int, seeds: tuple, steps: int) -> tuple[dict[str, lab.TrainResult], lab.Net]:
+    """Residual and plain nets of ``depth`` hidden layers on one data set, in one stacked run (same weights and batches
+    per seed for the two architectures), after ``steps``: ({"residual": result, "plain": result}, the trained nets),
+    each result with one row per seed, evaluated at initialisation and after the budget.  A longer budget of the
+    grid continues the nets of the shorter one (weights and momentum, the next rows of the same batch order), so
+    the 80-step nets are the 40-step ones trained 40 steps more: one training serves both settings."""
+    X, y = train_set(data_name)
+    n = len(seeds)
+    order = lab.batch_orders(list(seeds) * 2, len(X), steps, DEEP_BATCH)
+    shorter = [s for d, s in THOUSAND_SETTINGS if d == depth and s < steps]
+    if shorter:
+        before, net = thousand_run(data_name, depth, seeds, max(shorter))
+        net, start = copy.deepcopy(net), max(shorter)
+    else:
+        before, start = None, 0
+        net = lab.init_nets(list(seeds) * 2, depth, DEEP_WIDTH, [True] * n + [False] * n, in_features=X.shape[1], zero_output=True)
+    out = lab.train_sgd(net, X, y, np.full(2 * n, DEEP_LR), order[:, start:], eval_idx=eval_rows(data_name, len(X)), eval_start=not shorter)
+    res = {}
+    for k, arch in enumerate(ARCHS[::-1]):  # residual runs first, then plain: two stretches of the run axis
+        sl = slice(k * n, (k + 1) * n)
+        loss, err = out.loss[sl][:, [0, -1]], out.error[sl][:, [0, -1]]
+        g1, g2, bl = out.grad_first[sl], out.grad_last[sl], out.batch_loss[sl]
+        if before is not None:  # the continued run: the start and the curves of the shorter budget come first
+            b = before[arch]
+            loss[:, 0], err[:, 0] = b.loss[:, 0], b.error[:, 0]
+            g1, g2, bl = (np.concatenate([u, v], axis=1) for u, v in ((b.grad_first, g1), (b.grad_last, g2), (b.batch_loss, bl)))
+        res[arch] = lab.TrainResult(np.array([0, steps]), loss, err, g1, g2, bl)
+    return res, net
 
 
 @pytest.mark.claim("thousand-layer-resnet-trains")
-@pytest.mark.parametrize("data_name", DATASETS)
-def test_thousand_layer_residual_net_trains(data_name, evidence, profile):
-    thousand_skip(profile)
-    depth, steps = thousand_setting(profile)
+@pytest.mark.parametrize(("data_name", "setting"), THOUSAND_CASES, ids=[thousand_case_id(n, s) for n, s in THOUSAND_CASES])
+def test_thousand_layer_residual_net_trains(data_name, setting, evidence, profile):
+    thousand_require(profile, setting)
+    depth, steps = setting
     seeds = tuple(evidence.seeds)
-    runs = thousand_run(depth, seeds, steps)[data_name]
+    runs = thousand_run(data_name, depth, seeds, steps)[0]
     res, plain = runs["residual"], runs["plain"]
     ratio = {k: np.nan_to_num(r.loss[:, -1] / r.loss[:, 0], nan=10.0, posinf=10.0) for k, r in runs.items()}  # diverged: 10x its start
     acc = {k: 1.0 - r.error[:, -1] for k, r in runs.items()}
@@ -413,7 +471,7 @@ def test_thousand_layer_residual_net_trains(data_name, evidence, profile):
                 unit="decades",
                 setting=setting,
             )
-    label = f"{data_name}, {depth} layers"
+    label = f"{data_name}, {depth} layers, {steps} steps"
     evidence.bound("loss-falls", ratio["residual"], ratio["plain"], label=label, names=("residual", "plain"))
     evidence.bound("above-chance", acc["residual"], acc["plain"], label=label, names=("residual", "plain"))
     g = {k: float(np.mean(r.grad_first[:, 1:])) for k, r in runs.items()}
@@ -482,13 +540,17 @@ def best_baseline(data_name: str, seeds: tuple, steps: int) -> tuple[np.ndarray,
     return np.max([runs[k][:, best[k]] for k in runs], axis=0), parts
 
 
+def baselines_case_id(data_name: str, setting: tuple[int, int]) -> str:
+    return thousand_case_id("shallow-baselines" if data_name == "digits" else f"{data_name}-shallow-baselines", setting)
+
+
 @pytest.mark.claim("thousand-layer-resnet-trains")
-@pytest.mark.parametrize("data_name", DATASETS, ids=lambda d: "shallow-baselines" if d == "digits" else f"{d}-shallow-baselines")
-def test_thousand_layer_residual_net_beats_shallow_baselines(data_name, evidence, profile):
-    thousand_skip(profile)
-    depth, steps = thousand_setting(profile)
+@pytest.mark.parametrize(("data_name", "setting"), THOUSAND_CASES, ids=[baselines_case_id(n, s) for n, s in THOUSAND_CASES])
+def test_thousand_layer_residual_net_beats_shallow_baselines(data_name, setting, evidence, profile):
+    thousand_require(profile, setting)
+    depth, steps = setting
     seeds = tuple(evidence.seeds)
-    acc = 1.0 - thousand_run(depth, seeds, steps)[data_name]["residual"].error[:, -1]
+    acc = 1.0 - thousand_run(data_name, depth, seeds, steps)[0]["residual"].error[:, -1]
     base, parts = best_baseline(data_name, seeds, steps)
     placebo, placebo_parts = best_baseline(data_name, tuple(evidence.placebo_seeds), steps)
     setting = {"data": data_name, "depth": depth, "steps": steps, "batch": DEEP_BATCH}
@@ -505,7 +567,7 @@ def test_thousand_layer_residual_net_beats_shallow_baselines(data_name, evidence
         acc,
         base,
         placebo=placebo,
-        label=f"{data_name}, {depth} layers",
+        label=f"{data_name}, {depth} layers, {steps} steps",
         names=(f"residual {depth} layers", "better shallow baseline"),
     )
     evidence.note(

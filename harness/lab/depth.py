@@ -47,6 +47,7 @@ class Net:
     skip: np.ndarray
     mult: np.ndarray
     residual: bool = False  # any residual run (else the skip and multiplier operations are left out)
+    velocity: np.ndarray | None = None  # SGD momentum after train_sgd (all parameters, flat), where a later call resumes
 
 
 def init_nets(
@@ -149,26 +150,72 @@ def cross_entropy(logits: np.ndarray, y: np.ndarray) -> np.ndarray:
     return _cross_entropy(torch.as_tensor(logits), torch.as_tensor(y))[0].numpy()
 
 
-def _backward(Ws, segs, x, hs, acts, g, gW, gb) -> None:
-    """Gradients of the loss, given dloss/dlogits ``g`` (R, B, out), written into gW and gb (shaped like Ws, bs)."""
-    L = len(Ws)
-    torch.bmm(acts[-1].transpose(1, 2), g, out=gW[-1])
-    torch.sum(g, dim=1, keepdim=True, out=gb[-1])
-    gh = torch.ops.aten.threshold_backward(torch.bmm(g, Ws[-1].transpose(1, 2)), hs[-1], 0)
-    for i in range(L - 2, 0, -1):  # unit i maps h_i (hs[i-1]) to h_{i+1} (hs[i])
-        torch.sum(gh, dim=1, keepdim=True, out=gb[i])
-        torch.bmm(acts[i - 1].transpose(1, 2), gh, out=gW[i])
-        back = torch.ops.aten.threshold_backward(torch.bmm(gh, Ws[i].transpose(1, 2)), hs[i - 1], 0)
-        for s, e, skip, mult in segs:
-            if mult != 1.0:
-                gW[i][s:e] *= mult
-            if skip:
-                torch.add(gh[s:e], back[s:e], alpha=mult, out=back[s:e]) if skip == 1.0 else back[s:e].mul_(mult).add_(gh[s:e], alpha=skip)
-            elif mult != 1.0:
-                back[s:e] *= mult
-        gh = back
-    torch.bmm(x.transpose(1, 2), gh, out=gW[0])
-    torch.sum(gh, dim=1, keepdim=True, out=gb[0])
+class _Workspace:
+    """The buffers and views one training step of :func:`train_sgd` reuses: the hidden states h_1..h_depth
+    (depth, R, B, width), a scratch for relu(h) (recomputed in the backward pass instead of stored), two buffers for
+    the gradient w.r.t. h, and every per-segment slice and transpose, made once.  Fresh tensors per layer and step
+    (two per layer forward, two backward) spend most of a step in page faults and allocation at thousands of layers:
+    about 3x slower at 3000 layers of width 16, 48 runs."""
+
+    def __init__(self, Ws, bs, gW, segs, R: int, B: int):
+        depth, width = len(Ws) - 1, Ws[0].shape[2]
+        self.H = torch.empty(depth, R, B, width)
+        self.a, self.g, self.t = (torch.empty(R, B, width) for _ in range(3))
+        self.aT = self.a.transpose(1, 2)
+        self.WT = [W.transpose(1, 2) for W in Ws]
+        sl = [(s, e) for s, e, _, _ in segs]
+        # per unit l = 1..depth-1 (h_l -> h_{l+1}): (h_l, relu scratch, W_l, h_{l+1}, b_l, skip, mult) per segment
+        self.units = [
+            [
+                (self.H[l - 1][s:e], self.a[s:e], Ws[l][s:e], self.H[l][s:e], bs[l][s:e], skip, mult)
+                for (s, e), (_, _, skip, mult) in zip(sl, segs)
+            ]
+            for l in range(1, depth)
+        ]
+        # per unit, backward: (gW_l, gradient buffers' slices, skip, mult) per segment; both buffer orders
+        self.back = [[(gW[l][s:e], skip, mult) for (s, e), (_, _, skip, mult) in zip(sl, segs)] for l in range(1, depth)]
+        self.gsl = {id(buf): [buf[s:e] for s, e in sl] for buf in (self.g, self.t)}
+
+    def forward(self, Ws, bs, x: torch.Tensor) -> torch.Tensor:
+        """Logits (R, B, out) of x (R, B, in); the hidden states stay in H."""
+        torch.baddbmm(bs[0], x, Ws[0], out=self.H[0])
+        for l, unit in enumerate(self.units):
+            torch.clamp(self.H[l], min=0, out=self.a)
+            for h, a, W, new, b, skip, mult in unit:
+                if skip:  # residual unit: h + m relu(h) W + b
+                    torch.baddbmm(h, a, W, beta=skip, alpha=mult, out=new)
+                    new += b
+                else:  # plain unit: relu(h) W + b (the multiplier of plain runs is 1)
+                    torch.baddbmm(b, a, W, alpha=mult, out=new)
+        torch.clamp(self.H[-1], min=0, out=self.a)
+        return torch.baddbmm(bs[-1], self.a, Ws[-1])
+
+    def backward(self, x: torch.Tensor, g: torch.Tensor, gW, gb) -> None:
+        """Gradients of the loss, given dloss/dlogits ``g`` (R, B, out), written into gW and gb; the forward pass's
+        hidden states must be in H."""
+        H = self.H
+        torch.clamp(H[-1], min=0, out=self.a)
+        torch.bmm(self.aT, g, out=gW[-1])
+        torch.sum(g, dim=1, keepdim=True, out=gb[-1])
+        gh, other = self.g, self.t
+        torch.bmm(g, self.WT[-1], out=gh)
+        torch.ops.aten.threshold_backward.grad_input(gh, H[-1], 0, grad_input=gh)
+        for i in range(len(self.units), 0, -1):  # unit i maps h_i (H[i-1]) to h_{i+1} (H[i])
+            torch.sum(gh, dim=1, keepdim=True, out=gb[i])
+            torch.clamp(H[i - 1], min=0, out=self.a)
+            torch.bmm(self.aT, gh, out=gW[i])
+            torch.bmm(gh, self.WT[i], out=other)
+            torch.ops.aten.threshold_backward.grad_input(other, H[i - 1], 0, grad_input=other)
+            for (gWs, skip, mult), ghs, back in zip(self.back[i - 1], self.gsl[id(gh)], self.gsl[id(other)]):
+                if mult != 1.0:
+                    gWs *= mult
+                if skip:
+                    torch.add(ghs, back, alpha=mult, out=back) if skip == 1.0 else back.mul_(mult).add_(ghs, alpha=skip)
+                elif mult != 1.0:
+                    back *= mult
+            gh, other = other, gh
+        torch.bmm(x.transpose(1, 2), gh, out=gW[0])
+        torch.sum(gh, dim=1, keepdim=True, out=gb[0])
 
 
 def _rms(a: torch.Tensor) -> np.ndarray:
@@ -199,13 +246,18 @@ def train_sgd(
     momentum: float = 0.9,
     eval_every: int = 0,
     eval_idx: np.ndarray | None = None,
+    eval_start: bool = True,
 ) -> TrainResult:
     """Mini-batch SGD with momentum (PyTorch's form: v = m v + g; w -= lr v), no weight decay, in place.
 
+    The momentum starts at 0, or at ``net.velocity`` left by an earlier call: a net trained for s steps and then
+    for t more, with the next t rows of the same batch order, is the net trained for s + t steps.
+
     X: (N, in), y: (N,), lrs: (R,) one rate per run, order: (R, steps, batch) example indices per step
     (runs that share a seed should share an order; runs on different data sets index their own rows of a
-    stacked X, see :func:`stack_data`).  The training loss and error are evaluated on X[eval_idx] (default:
-    all of X; an (R, E) array gives each run its own E examples) at initialisation, every ``eval_every`` steps and at the end; a net
+    stacked X).  The training loss and error are evaluated on X[eval_idx] (default:
+    all of X; an (R, E) array gives each run its own E examples) at initialisation (NaN with ``eval_start`` False, for
+    a continued run whose start is known), every ``eval_every`` steps and at the end; a net
     started with a zero output layer is not evaluated at initialisation (its logits are 0: loss ln(classes),
     every example called class 0).  Non-finite losses are reported as inf and the run keeps going (its NaNs
     stay in its own slice of the batch).  Written with torch's fused batched kernels (baddbmm,
@@ -221,7 +273,8 @@ def train_sgd(
     sizes = [p.size for p in params]
     offsets = np.concatenate([[0], np.cumsum(sizes)])
     flat_np = np.concatenate([p.ravel() for p in params])
-    flat, grad, vel = torch.from_numpy(flat_np), torch.zeros(flat_np.shape), torch.zeros(flat_np.shape)
+    flat, grad = torch.from_numpy(flat_np), torch.zeros(flat_np.shape)
+    vel = torch.zeros(flat_np.shape) if net.velocity is None else torch.from_numpy(net.velocity.copy())
     lr = torch.from_numpy(np.concatenate([np.repeat(np.asarray(lrs, DTYPE), n // R) for n in sizes]))
 
     def views(buf):
@@ -245,48 +298,32 @@ def train_sgd(
         losses.append(np.where(np.isfinite(loss), loss, np.inf))
         errors.append((logits.argmax(-1) != ye).double().mean(-1).numpy())
 
-    if not np.any(net.Ws[-1]) and not np.any(net.bs[-1]):  # zero output layer: logits 0, no forward pass needed
+    if not eval_start:
+        losses.append(np.full(R, np.nan))
+        errors.append(np.full(R, np.nan))
+    elif not np.any(net.Ws[-1]) and not np.any(net.bs[-1]):  # zero output layer: logits 0, no forward pass needed
         classes = net.Ws[-1].shape[2]
         losses.append(np.full(R, np.log(classes)))
         errors.append(np.broadcast_to(1.0 - np.mean(ye.numpy() == 0, axis=-1), (R,)))  # argmax of equal logits: class 0
     else:
         evaluate()
     order_t = torch.from_numpy(order)
+    ws = _Workspace(Ws, bs, gW, segs, R, order.shape[2])
     with torch.no_grad():
         for t in range(steps):
             idx = order_t[:, t]
             xb, yb = X[idx], y[idx]  # (R, B, in), (R, B)
-            logits, hs, acts = _forward(Ws, bs, segs, xb)
+            logits = ws.forward(Ws, bs, xb)
             loss, g = _cross_entropy(logits, yb)
             bloss[:, t] = loss.numpy()
-            _backward(Ws, segs, xb, hs, acts, g, gW, gb)
+            ws.backward(xb, g, gW, gb)
             gfirst[:, t], glast[:, t] = _rms(gW[0]), _rms(gW[-1])
             vel.mul_(momentum).add_(grad)
             flat.addcmul_(lr, vel, value=-1.0)
             if t + 1 in after:
                 evaluate()
+    net.velocity = vel.numpy()
     return TrainResult(np.array([0] + after), np.array(losses).T, np.array(errors).T, gfirst, glast, bloss)
-
-
-def stack_data(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """Several data sets as one: rows stacked, features zero-padded to the widest (a zero input feature adds
-    nothing to the forward pass and its weights get no gradient).  Returns X (sum n, max d), y, and the row
-    offset of each part (add it to that part's batch orders and evaluation indices)."""
-    d = max(X.shape[1] for X, _ in parts)
-    X = np.concatenate([np.pad(np.asarray(X, DTYPE), ((0, 0), (0, d - X.shape[1]))) for X, _ in parts])
-    offsets = np.cumsum([0] + [len(X) for X, _ in parts])[:-1].tolist()
-    return X, np.concatenate([y for _, y in parts]), offsets
-
-
-def concat_nets(nets: list[Net]) -> Net:
-    """Stacked nets of the same depth and width joined on the run axis; a narrower input layer is zero-padded
-    (rows for the padded features of :func:`stack_data`)."""
-    d = max(n.Ws[0].shape[1] for n in nets)
-    first = np.concatenate([np.pad(n.Ws[0], ((0, 0), (0, d - n.Ws[0].shape[1]), (0, 0))) for n in nets])
-    Ws = [first] + [np.concatenate([n.Ws[i] for n in nets]) for i in range(1, len(nets[0].Ws))]
-    bs = [np.concatenate([n.bs[i] for n in nets]) for i in range(len(nets[0].bs))]
-    skip, mult = np.concatenate([n.skip for n in nets]), np.concatenate([n.mult for n in nets])
-    return Net(Ws, bs, skip, mult, residual=any(n.residual for n in nets))
 
 
 def batch_orders(seeds: list[int], n: int, steps: int, batch: int) -> np.ndarray:
