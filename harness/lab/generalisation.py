@@ -127,25 +127,30 @@ def train_stacked(
     """Adam (mini-batch cross-entropy, no regularisation) on masked stacked MLPs, all runs at once.
 
     X (R, n, in), y (R, n): each run's training set; orders (R, steps, batch) index into it.  masks[l]
-    (R, in, out) of 0/1 keeps pruned weights at exactly 0 (their gradient is 0, so Adam never moves
-    them).  Returns (trained W list, b list, test-accuracy curve (R, n_evals) evaluated every
+    (R, in, out) of 0/1 keeps pruned weights at exactly 0 (set back to 0 after every step, so each
+    forward pass sees the masked net and the kept weights train exactly as with the mask in the
+    graph).  Returns (trained W list, b list, test-accuracy curve (R, n_evals) evaluated every
     ``eval_every`` steps and at the end, or None).
     """
     L = len(Ws)
     params = [(w * m).clone().requires_grad_(True) for w, m in zip(Ws, masks)] + [b.clone().requires_grad_(True) for b in bs]
     opt = torch.optim.Adam(params, lr=lr, fused=True)
-    rows = torch.arange(X.shape[0])[:, None]
     R, steps, batch = orders.shape
+    X_flat, y_flat = X.reshape(R * X.shape[1], X.shape[2]), y.reshape(-1)  # one row per (run, example): index_select, no 2-D gather
+    flat = orders + (torch.arange(R) * X.shape[1])[:, None, None]  # (R, steps, batch) rows of X_flat
     curve = []
     for t in range(steps):
-        idx = orders[:, t]
-        logits = forward(X[rows, idx], [p * m for p, m in zip(params[:L], masks)], params[L:])
+        idx = flat[:, t].reshape(-1)
+        logits = forward(X_flat.index_select(0, idx).view(R, batch, -1), params[:L], params[L:])
         loss = (
-            torch.nn.functional.cross_entropy(logits.reshape(-1, CLASSES), y[rows, idx].reshape(-1), reduction="sum") / batch
+            torch.nn.functional.cross_entropy(logits.reshape(-1, CLASSES), y_flat.index_select(0, idx), reduction="sum") / batch
         )  # sum over runs of each run's mean
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        with torch.no_grad():  # a pruned weight's gradient moved it: back to 0, so every forward sees the masked net
+            for p, m in zip(params[:L], masks):
+                p.mul_(m)
         if X_test is not None and eval_every and ((t + 1) % eval_every == 0 or t + 1 == steps):
             curve.append(accuracy([p.detach() * m for p, m in zip(params[:L], masks)], [b.detach() for b in params[L:]], X_test, y_test))
     W_out = [p.detach() * m for p, m in zip(params[:L], masks)]
