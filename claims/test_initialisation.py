@@ -278,14 +278,18 @@ def recipe_runs(recipe: str, seeds: tuple, steps: int, dataset: str = "digits") 
 
 
 FLAT_LOG_LOSS = 0.01  # a recipe whose mean log final loss differs by less than this over its whole grid learns at no rate (the design)
-TOGETHER_STEPS = {"digits": (200, 300, 300), "mnist1d": (None, 300, 1500)}  # quick, default, full (the catalogue's design)
+TOGETHER_STEPS = {"digits": (200, 300, 300), "mnist1d": (None, None, 1500)}  # quick, default, full (the catalogue's design)
 
 
 @pytest.mark.claim("improvements-together-make-deep-nets-trainable")
 @pytest.mark.parametrize("dataset", ["digits", "mnist1d"])
 def test_relu_he_adam_train_a_10_layer_net_that_sigmoid_normal_sgd_cannot(dataset, evidence, profile):
     if dataset != "digits":
-        profile.require("default", "on MNIST-1D its 96 nets of 300 steps cost about 5 s of CPU, over the smoke run's budget")
+        profile.require(
+            "full",
+            "on MNIST-1D both recipes stay above the target at 300 steps, so the case cannot judge the old recipe there "
+            "(the catalogue's amendment log); the full profile runs it at 1500 steps",
+        )
     steps = profile.pick(quick=TOGETHER_STEPS[dataset][0], default=TOGETHER_STEPS[dataset][1], full=TOGETHER_STEPS[dataset][2])
     seeds = tuple(evidence.seeds)
     runs = {name: recipe_runs(name, seeds, steps, dataset) for name in RECIPES}
