@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from harness import stats
+from harness import verdicts as V
 from harness.evidence import assert_supported
 from harness.lab import data, models
 from harness.lab import initialisation as lab
@@ -278,18 +279,14 @@ def recipe_runs(recipe: str, seeds: tuple, steps: int, dataset: str = "digits") 
 
 
 FLAT_LOG_LOSS = 0.01  # a recipe whose mean log final loss differs by less than this over its whole grid learns at no rate (the design)
-TOGETHER_STEPS = {"digits": (200, 300, 300), "mnist1d": (None, None, 1500)}  # quick, default, full (the catalogue's design)
+TOGETHER_STEPS = {"digits": (200, 300, 300), "mnist1d": (None, 300, 1500)}  # quick, default, full (the catalogue's design)
 
 
 @pytest.mark.claim("improvements-together-make-deep-nets-trainable")
 @pytest.mark.parametrize("dataset", ["digits", "mnist1d"])
 def test_relu_he_adam_train_a_10_layer_net_that_sigmoid_normal_sgd_cannot(dataset, evidence, profile):
     if dataset != "digits":
-        profile.require(
-            "full",
-            "on MNIST-1D both recipes stay above the target at 300 steps, so the case cannot judge the old recipe there "
-            "(the catalogue's amendment log); the full profile runs it at 1500 steps",
-        )
+        profile.require("default", "on MNIST-1D its 96 nets of 300 steps cost about 5 s of CPU, over the smoke run's budget")
     steps = profile.pick(quick=TOGETHER_STEPS[dataset][0], default=TOGETHER_STEPS[dataset][1], full=TOGETHER_STEPS[dataset][2])
     seeds = tuple(evidence.seeds)
     runs = {name: recipe_runs(name, seeds, steps, dataset) for name in RECIPES}
@@ -310,8 +307,15 @@ def test_relu_he_adam_train_a_10_layer_net_that_sigmoid_normal_sgd_cannot(datase
         evidence.record(f"training loss after {steps} steps, {name} at its best rate {lr:g}", final[name], unit="nats", setting=setting)
         evidence.record(f"training error, {name} at rate {lr:g}", r["error"][:, best[name]], unit="error")
     after, before = RECIPES
-    evidence.bound("after-reaches-target", final[after], final[before], label=after, names=(after, before))
-    evidence.bound("before-misses-target", final[before], final[after], label=before, names=(before, after))
+    reached = evidence.bound("after-reaches-target", final[after], final[before], label=after, names=(after, before))
+    if reached.verdict == V.SUPPORTED:  # the old recipe's miss means something only beside a recipe that reaches the target
+        evidence.bound("before-misses-target", final[before], final[after], label=before, names=(before, after))
+    else:
+        evidence.note(
+            f"before-misses-target not judged: its control, the new recipe, did not reach the target either "
+            f"({final[after].mean():.3f} nats against {CHANCE_LOSS / 10:.3f}), so the rule could not tell the recipes "
+            "apart; the case rests on after-reaches-target (the catalogue's design)."
+        )
     evidence.note(
         f"Training loss after {steps} steps (mean over seeds): {after} {final[after].mean():.3f} nats, {before} "
         f"{final[before].mean():.2f} nats; target ln(10)/10 = {CHANCE_LOSS / 10:.3f}. Training error: "
