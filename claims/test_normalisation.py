@@ -39,12 +39,6 @@ def bn_setting(data_set: str, profile) -> BNSetting:
 
 BN_DATA_SETS = ("digits", "mnist1d")
 BN_KW = dict(n_train=None, depth=3, act="sigmoid", init="xavier", batch=60, momentum=0.0, eval_every=10, probe=256)
-BN_MNIST1D_SKIP = (
-    "the MNIST-1D grid costs about 8 CPU seconds with its placebo, more than the default run's budget can pay (budget, not result)"
-)
-SHIFT_MNIST1D_SKIP = (
-    "the MNIST-1D runs cost about 3 CPU seconds with their placebo, more than the default run's budget can pay (budget, not result)"
-)
 PLAIN, BN, NOISY = lab.Condition(), lab.Condition(bn=True), lab.Condition(bn=True, noise=True)
 
 
@@ -88,8 +82,6 @@ def bn_steps(g: dict, st: BNSetting) -> dict:
 @pytest.mark.parametrize("data_set", BN_DATA_SETS)
 def test_batchnorm_reaches_target_sooner_and_at_larger_rates(data_set, evidence, profile):
     profile.require("default", "the quick run's short training does not reach the loss target on the whole rate grid")
-    if data_set == "mnist1d":
-        profile.require("full", BN_MNIST1D_SKIP)
     st = bn_setting(data_set, profile)
     seeds = tuple(evidence.seeds)
     g = bn_grid(seeds, st, data_set)
@@ -177,8 +169,6 @@ def test_batchnorm_reaches_target_sooner_and_at_larger_rates(data_set, evidence,
 @pytest.mark.parametrize("data_set", BN_DATA_SETS)
 def test_noisy_batchnorm_keeps_the_speed_up(data_set, evidence, profile):
     profile.require("default", "at width 32 and 150 steps the injected noise does not double the layer inputs' shift (0.83 octaves)")
-    if data_set == "mnist1d":
-        profile.require("full", SHIFT_MNIST1D_SKIP)
     st = bn_setting(data_set, profile)
     g = shift_run(tuple(evidence.seeds), st, data_set)
     steps = lab.steps_to_target(g["eval_steps"], g["train_loss"][:, :, 0], st.target)  # (3, S)
@@ -600,8 +590,6 @@ def slow_at_best(r: dict, target: float) -> tuple[np.ndarray, np.ndarray, list]:
 @pytest.mark.parametrize("data_set", BN_DATA_SETS)
 def test_dropout_needs_more_steps_to_fit_the_training_set(data_set, evidence, profile):
     profile.require("default", "the rate grid of both nets does not fit the 60-s smoke run (budget, not result)")
-    if data_set == "mnist1d":
-        profile.require("full", "the MNIST-1D rate grid with its placebo costs about 5 CPU seconds, more than the default run can pay")
     steps = slow_steps(profile)
     n_train, target = SLOW[data_set]
     st, scores, best = slow_at_best(slow_runs(tuple(evidence.seeds), ("plain", "dropout"), data_set, steps), target)
