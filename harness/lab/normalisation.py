@@ -297,12 +297,12 @@ def train_grid(
         loss = nn.functional.cross_entropy(logits.reshape(-1, 10), y_all[rows].reshape(-1), reduction="sum") / batch
         grads = torch.autograd.grad(loss, params, allow_unused=True)  # BN's scale and shift are unused without BN
         rate = lr * (0.1 if t >= steps * (1 - decay_last) else 1.0)
-        with torch.no_grad():
-            for p, v, g in zip(params, vel, grads):
-                if g is None:
-                    continue
-                v.mul_(momentum).add_(g)
-                p.sub_(rate.view(-1, *([1] * (p.dim() - 1))) * v)
+        with torch.no_grad():  # v <- momentum v + g; p <- p - rate v (every parameter is (R, ., .), rate (R, 1, 1))
+            used = [i for i, g in enumerate(grads) if g is not None]
+            vs = [vel[i] for i in used]
+            torch._foreach_mul_(vs, momentum)
+            torch._foreach_add_(vs, [grads[i] for i in used])
+            torch._foreach_sub_([params[i] for i in used], torch._foreach_mul(vs, [rate] * len(vs)))
             if (t + 1) % eval_every == 0:  # a diverged run is frozen at zero (NaN stays inside its own run anyway)
                 bad = torch.zeros(R, dtype=torch.bool)
                 for p in params:
