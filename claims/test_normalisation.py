@@ -397,17 +397,15 @@ def check_gradient() -> None:
         raise RuntimeError(f"the small-data trainer's gradient differs from autograd's by {gradient_error():.2g} (relative)")
 
 
-REGULARISERS = ("batch norm", "dropout", "shift augmentation")
-
-
 @functools.cache
-def protocol_run(seeds: tuple, st: RegSetting, splits: int) -> dict:
-    """The plain net and the three regularised nets, ``splits`` splits per seed, in one batched run: train_small's
-    arrays with C = 4 (plain, then REGULARISERS), S = len(seeds) * splits (seed-major).  The three claims share
-    their seeds (the catalogue's seed group), so the plain net trained once is the contrast of all three."""
+def small_run(seeds: tuple, name: str, st: RegSetting, splits: int) -> dict:
+    """The ``name`` net of the protocol, ``splits`` splits per seed: train_small's arrays with C = 1, S = len(seeds) *
+    splits (seed-major).  A net's run depends only on its seeds (split, initial weights, batch order; dropout masks
+    and shifts from its own generator), so the plain net, trained once, is the contrast of all three regularisers,
+    which share their seeds (the catalogue's seed group), and on the placebo seeds it is their placebo."""
     check_gradient()
     return lab.train_small(
-        tuple(SMALL[c] for c in ("plain", *REGULARISERS)),
+        (SMALL[name],),
         sub_seeds(seeds, splits),
         n_train=st.n_train,
         steps=REG_STEPS,
@@ -419,15 +417,6 @@ def protocol_run(seeds: tuple, st: RegSetting, splits: int) -> dict:
     )
 
 
-@functools.cache
-def small_placebo(seeds: tuple, st: RegSetting, splits: int) -> dict:
-    """The plain net alone (every hypothesis's contrast) on the placebo seeds, with the same steps, splits and
-    procedure as :func:`protocol_run`: train_small's arrays with C = 1."""
-    return lab.train_small(
-        (SMALL["plain"],), sub_seeds(seeds, splits), n_train=st.n_train, steps=REG_STEPS, lr=SMALL_LR, data_set=st.data_set, **SMALL_KW
-    )
-
-
 def per_seed(x: np.ndarray, splits: int) -> np.ndarray:
     """Mean over each seed's splits: (S * splits, ...) -> (S, ...)."""
     return x.reshape(-1, splits, *x.shape[1:]).mean(1)
@@ -436,21 +425,21 @@ def per_seed(x: np.ndarray, splits: int) -> np.ndarray:
 def regulariser_evidence(evidence, profile, name: str, quantity: str, setting: str, hypothesis: str) -> dict:
     """Record both quantities of ``name`` against the plain net in one setting of the grid and judge ``quantity``
     ('gap': the train-test gap with ``name`` minus without; 'test-accuracy': test accuracy with minus without).
-    The plain net is each hypothesis's contrast, and its placebo; the three claims share it (see protocol_run)."""
+    The plain net is each hypothesis's contrast, and its placebo; the three claims share it (see small_run)."""
     profile.require("default", REG_SKIP)
     st = REG_SETTINGS[setting]
     if st.full_only:
         profile.require("full", REG_FULL)
     splits = st.splits(profile)
-    run = protocol_run(tuple(evidence.seeds), st, splits)
     conds = ("plain", name)
-    pair = [0, 1 + REGULARISERS.index(name)]  # (plain, name) of the run's conditions
-    r = {k: run[k][pair] for k in ("train_acc", "test_acc", "test_loss", "test_acc_curve")} | {"curve_steps": run["curve_steps"]}
+    runs = [small_run(tuple(evidence.seeds), c, st, splits) for c in conds]
+    r = {k: np.concatenate([x[k] for x in runs]) for k in ("train_acc", "test_acc", "test_loss", "test_acc_curve")}
+    r["curve_steps"] = runs[0]["curve_steps"]
     tr = {c: per_seed(100 * r["train_acc"][i], splits) for i, c in enumerate(conds)}
     te = {c: per_seed(100 * r["test_acc"][i], splits) for i, c in enumerate(conds)}
     gap = {c: tr[c] - te[c] for c in conds}
     split_diff = 100 * ((r["train_acc"][0] - r["test_acc"][0]) - (r["train_acc"][1] - r["test_acc"][1]))
-    p = small_placebo(tuple(evidence.placebo_seeds), st, splits)  # the contrast of both quantities
+    p = small_run(tuple(evidence.placebo_seeds), "plain", st, splits)  # the contrast of both quantities
     tr_pl, te_pl = per_seed(100 * p["train_acc"][0], splits), per_seed(100 * p["test_acc"][0], splits)
     rec = {
         "data": st.data_set,
