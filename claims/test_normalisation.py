@@ -39,12 +39,6 @@ def bn_setting(data_set: str, profile) -> BNSetting:
 
 BN_DATA_SETS = ("digits", "mnist1d")
 BN_KW = dict(n_train=None, depth=3, act="sigmoid", init="xavier", batch=60, momentum=0.0, eval_every=10, probe=256)
-BN_MNIST1D_SKIP = (
-    "the MNIST-1D grid costs about 8 CPU seconds with its placebo, more than the default run's budget can pay (budget, not result)"
-)
-SHIFT_MNIST1D_SKIP = (
-    "the MNIST-1D runs cost about 3 CPU seconds with their placebo, more than the default run's budget can pay (budget, not result)"
-)
 PLAIN, BN, NOISY = lab.Condition(), lab.Condition(bn=True), lab.Condition(bn=True, noise=True)
 
 
@@ -88,8 +82,6 @@ def bn_steps(g: dict, st: BNSetting) -> dict:
 @pytest.mark.parametrize("data_set", BN_DATA_SETS)
 def test_batchnorm_reaches_target_sooner_and_at_larger_rates(data_set, evidence, profile):
     profile.require("default", "the quick run's short training does not reach the loss target on the whole rate grid")
-    if data_set == "mnist1d":
-        profile.require("full", BN_MNIST1D_SKIP)
     st = bn_setting(data_set, profile)
     seeds = tuple(evidence.seeds)
     g = bn_grid(seeds, st, data_set)
@@ -177,8 +169,6 @@ def test_batchnorm_reaches_target_sooner_and_at_larger_rates(data_set, evidence,
 @pytest.mark.parametrize("data_set", BN_DATA_SETS)
 def test_noisy_batchnorm_keeps_the_speed_up(data_set, evidence, profile):
     profile.require("default", "at width 32 and 150 steps the injected noise does not double the layer inputs' shift (0.83 octaves)")
-    if data_set == "mnist1d":
-        profile.require("full", SHIFT_MNIST1D_SKIP)
     st = bn_setting(data_set, profile)
     g = shift_run(tuple(evidence.seeds), st, data_set)
     steps = lab.steps_to_target(g["eval_steps"], g["train_loss"][:, :, 0], st.target)  # (3, S)
@@ -408,12 +398,14 @@ def check_gradient() -> None:
 
 
 @functools.cache
-def small_data(seeds: tuple, name: str, st: RegSetting, splits: int) -> dict:
-    """The plain net and the ``name`` net, ``splits`` splits per seed: train_small's arrays with C = 2,
-    S = len(seeds) * splits (seed-major)."""
+def small_run(seeds: tuple, name: str, st: RegSetting, splits: int) -> dict:
+    """The ``name`` net of the protocol, ``splits`` splits per seed: train_small's arrays with C = 1, S = len(seeds) *
+    splits (seed-major).  A net's run depends only on its seeds (split, initial weights, batch order; dropout masks
+    and shifts from its own generator), so the plain net, trained once, is the contrast of all three regularisers,
+    which share their seeds (the catalogue's seed group), and on the placebo seeds it is their placebo."""
     check_gradient()
     return lab.train_small(
-        (SMALL["plain"], SMALL[name]),
+        (SMALL[name],),
         sub_seeds(seeds, splits),
         n_train=st.n_train,
         steps=REG_STEPS,
@@ -425,15 +417,6 @@ def small_data(seeds: tuple, name: str, st: RegSetting, splits: int) -> dict:
     )
 
 
-@functools.cache
-def small_placebo(seeds: tuple, st: RegSetting, splits: int) -> dict:
-    """The plain net alone (every hypothesis's contrast) on the placebo seeds, with the same steps, splits and
-    procedure as :func:`small_data`: train_small's arrays with C = 1."""
-    return lab.train_small(
-        (SMALL["plain"],), sub_seeds(seeds, splits), n_train=st.n_train, steps=REG_STEPS, lr=SMALL_LR, data_set=st.data_set, **SMALL_KW
-    )
-
-
 def per_seed(x: np.ndarray, splits: int) -> np.ndarray:
     """Mean over each seed's splits: (S * splits, ...) -> (S, ...)."""
     return x.reshape(-1, splits, *x.shape[1:]).mean(1)
@@ -442,20 +425,21 @@ def per_seed(x: np.ndarray, splits: int) -> np.ndarray:
 def regulariser_evidence(evidence, profile, name: str, quantity: str, setting: str, hypothesis: str) -> dict:
     """Record both quantities of ``name`` against the plain net in one setting of the grid and judge ``quantity``
     ('gap': the train-test gap with ``name`` minus without; 'test-accuracy': test accuracy with minus without).
-    The plain net is each hypothesis's contrast, and its placebo.  Each claim trains its own pair (plain,
-    ``name``) from its own seeds."""
+    The plain net is each hypothesis's contrast, and its placebo; the three claims share it (see small_run)."""
     profile.require("default", REG_SKIP)
     st = REG_SETTINGS[setting]
     if st.full_only:
         profile.require("full", REG_FULL)
     splits = st.splits(profile)
-    r = small_data(tuple(evidence.seeds), name, st, splits)
     conds = ("plain", name)
+    runs = [small_run(tuple(evidence.seeds), c, st, splits) for c in conds]
+    r = {k: np.concatenate([x[k] for x in runs]) for k in ("train_acc", "test_acc", "test_loss", "test_acc_curve")}
+    r["curve_steps"] = runs[0]["curve_steps"]
     tr = {c: per_seed(100 * r["train_acc"][i], splits) for i, c in enumerate(conds)}
     te = {c: per_seed(100 * r["test_acc"][i], splits) for i, c in enumerate(conds)}
     gap = {c: tr[c] - te[c] for c in conds}
     split_diff = 100 * ((r["train_acc"][0] - r["test_acc"][0]) - (r["train_acc"][1] - r["test_acc"][1]))
-    p = small_placebo(tuple(evidence.placebo_seeds), st, splits)  # the contrast of both quantities
+    p = small_run(tuple(evidence.placebo_seeds), "plain", st, splits)  # the contrast of both quantities
     tr_pl, te_pl = per_seed(100 * p["train_acc"][0], splits), per_seed(100 * p["test_acc"][0], splits)
     rec = {
         "data": st.data_set,
@@ -595,8 +579,6 @@ def slow_at_best(r: dict, target: float) -> tuple[np.ndarray, np.ndarray, list]:
 @pytest.mark.parametrize("data_set", BN_DATA_SETS)
 def test_dropout_needs_more_steps_to_fit_the_training_set(data_set, evidence, profile):
     profile.require("default", "the rate grid of both nets does not fit the 60-s smoke run (budget, not result)")
-    if data_set == "mnist1d":
-        profile.require("full", "the MNIST-1D rate grid with its placebo costs about 5 CPU seconds, more than the default run can pay")
     steps = slow_steps(profile)
     n_train, target = SLOW[data_set]
     st, scores, best = slow_at_best(slow_runs(tuple(evidence.seeds), ("plain", "dropout"), data_set, steps), target)

@@ -168,6 +168,12 @@ class Claim:
         return self.kind != "not-testable"
 
     @property
+    def seed_group(self) -> str:
+        """The name the claim's seeds (and placebo seeds) are derived from: its id, or the design's ``seed_group``
+        where claims share one protocol and its contrast runs (the same seeds give them the same contrast)."""
+        return str(self.design.get("seed_group", self.id))
+
+    @property
     def key_hypothesis(self) -> Hypothesis | None:
         """The first declared hypothesis: its number is the one shown in summaries."""
         return next(iter(self.hypotheses.values()), None)

@@ -96,3 +96,10 @@ def test_duplicate_ids_across_files_are_an_error(tmp_path):
 def test_missing_quote_is_reported(tmp_path):
     cat = _load(tmp_path, GOOD.replace("hello world", "hello there"))
     assert [(c.id, s.quote) for c, s in cat.missing_quotes()] == [("a-claim", "hello there")]
+
+
+def test_a_seed_group_in_the_design_names_the_seeds_of_claims_that_share_a_contrast(tmp_path):
+    grouped = GOOD.replace('kind = "empirical"', 'kind = "empirical"\ndesign = { seed_group = "shared" }')
+    cat = _load(tmp_path, GOOD + grouped.replace("a-claim", "b-claim") + grouped.replace("a-claim", "c-claim"))
+    assert cat["a-claim"].seed_group == "a-claim"  # no group: the claim's own id
+    assert cat["b-claim"].seed_group == cat["c-claim"].seed_group == "shared"

@@ -210,8 +210,8 @@ def train_grid(
     pos = torch.tensor(np.stack(orders))[r_s]  # (R, steps, batch) positions in the seed's training split
     gen = torch.Generator().manual_seed(int(seeds[0]))
 
-    noisy_rows = torch.nonzero(noisy.view(-1) > 0).view(-1)
-    bn_rows = torch.nonzero(bn.view(-1)).view(-1)
+    noisy_rows = _block(torch.nonzero(noisy.view(-1) > 0).view(-1))
+    bn_rows = _block(torch.nonzero(bn.view(-1)).view(-1))
     drop_rows = torch.nonzero((keep_in.view(-1) < 1) | (keep_h.view(-1) < 1)).view(-1)
 
     def dropout(h: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
@@ -229,19 +229,19 @@ def train_grid(
             h = dropout(h, keep_in)
         for l in range(depth):
             z = torch.baddbmm(bl[l], h, Wl[l])
-            if len(bn_rows):  # normalise only the BN runs' rows (the others pass unchanged)
+            if _count(bn_rows):  # normalise only the BN runs' rows (the others pass unchanged)
                 zb = z[bn_rows]
                 ref = zb[:, :n_stats]
                 mu = ref.mean(1, keepdim=True)
                 var = ((ref - mu) ** 2).mean(1, keepdim=True)  # biased, as BN; faster than Tensor.var here
-                z = z.index_put((bn_rows,), (zb - mu) / torch.sqrt(var + EPS) * gam[l][bn_rows] + bet[l][bn_rows])
-            if train and len(noisy_rows):  # Santurkar et al.: non-zero-mean, non-unit-variance noise, redrawn per step
-                k = len(noisy_rows)
+                z = _put(z, bn_rows, (zb - mu) / torch.sqrt(var + EPS) * gam[l][bn_rows] + bet[l][bn_rows])
+            if train and _count(noisy_rows):  # Santurkar et al.: non-zero-mean, non-unit-variance noise, redrawn per step
+                k = _count(noisy_rows)
                 m_t = (2 * torch.rand(k, 1, width, generator=gen) - 1) * NOISE_MEAN
                 s_t = torch.exp((2 * torch.rand(k, 1, width, generator=gen) - 1) * math.log(NOISE_SCALE))
                 jitter = (2 * torch.rand(2, k, *z.shape[1:], generator=gen) - 1) * (NOISE_JITTER * math.sqrt(3))
                 zn = z[noisy_rows] * (s_t * (1 + jitter[0])) + (m_t + jitter[1])
-                z = z.index_put((noisy_rows,), zn)
+                z = _put(z, noisy_rows, zn)
             h = f(z)
             if train and track_shift:
                 hd = h.detach()
@@ -297,12 +297,12 @@ def train_grid(
         loss = nn.functional.cross_entropy(logits.reshape(-1, 10), y_all[rows].reshape(-1), reduction="sum") / batch
         grads = torch.autograd.grad(loss, params, allow_unused=True)  # BN's scale and shift are unused without BN
         rate = lr * (0.1 if t >= steps * (1 - decay_last) else 1.0)
-        with torch.no_grad():
-            for p, v, g in zip(params, vel, grads):
-                if g is None:
-                    continue
-                v.mul_(momentum).add_(g)
-                p.sub_(rate.view(-1, *([1] * (p.dim() - 1))) * v)
+        with torch.no_grad():  # v <- momentum v + g; p <- p - rate v (every parameter is (R, ., .), rate (R, 1, 1))
+            used = [i for i, g in enumerate(grads) if g is not None]
+            vs = [vel[i] for i in used]
+            torch._foreach_mul_(vs, momentum)
+            torch._foreach_add_(vs, [grads[i] for i in used])
+            torch._foreach_sub_([params[i] for i in used], torch._foreach_mul(vs, [rate] * len(vs)))
             if (t + 1) % eval_every == 0:  # a diverged run is frozen at zero (NaN stays inside its own run anyway)
                 bad = torch.zeros(R, dtype=torch.bool)
                 for p in params:
@@ -336,6 +336,27 @@ def train_grid(
         "shift": (shift_sum / max(shift_n, 1)).numpy().reshape(shape),
         "alive": alive.numpy().reshape(shape),
     }
+
+
+def _block(rows: torch.Tensor) -> slice | torch.Tensor:
+    """Run indices as a slice when they form one contiguous block (as a condition's runs do in train_grid's
+    condition-major order), so that reading them is a view and writing them a concatenation; else the indices."""
+    if len(rows) and bool((rows[1:] - rows[:-1] == 1).all()):
+        return slice(int(rows[0]), int(rows[-1]) + 1)
+    return rows
+
+
+def _count(rows: slice | torch.Tensor) -> int:
+    return rows.stop - rows.start if isinstance(rows, slice) else len(rows)
+
+
+def _put(z: torch.Tensor, rows: slice | torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """z with its ``rows`` (first axis) replaced by ``values``, out of place (autograd flows through both)."""
+    if not isinstance(rows, slice):
+        return z.index_put((rows,), values)
+    if rows.start == 0 and rows.stop == z.shape[0]:
+        return values
+    return torch.cat([p for p in (z[: rows.start], values, z[rows.stop :]) if p.shape[0]])
 
 
 def train_small(

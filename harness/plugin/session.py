@@ -397,8 +397,8 @@ class ClaimsSession:
         callspec = getattr(request.node, "callspec", None)
         ev = Evidence(
             claim=claim,
-            seeds=derive_seeds(self.base_seed, claim.id, self.run_profile.n_seeds),
-            placebo_seeds=derive_seeds(self.base_seed, f"{claim.id}/placebo", self.run_profile.n_seeds),
+            seeds=derive_seeds(self.base_seed, claim.seed_group, self.run_profile.n_seeds),
+            placebo_seeds=derive_seeds(self.base_seed, f"{claim.seed_group}/placebo", self.run_profile.n_seeds),
             profile=self.run_profile,
             case=callspec.id if callspec else "",
             params=dict(callspec.params) if callspec else {},
