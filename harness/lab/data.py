@@ -91,23 +91,18 @@ def _mnist1d_cache_path():
 
 
 def import_before_sockets_are_blocked() -> None:
-    """Import now what the MNIST-1D generator would import inside a test and which opens a socket there.
+    """Import now what the `mnist1d` package imports inside a test and which opens a socket there.
 
-    The `mnist1d` package imports `requests`; its `urllib3` probes for IPv6 on first import by binding a
-    local socket to ::1 (no network).  The test session blocks sockets in tests (pytest-socket), which
-    reports that probe as a test using the network.  Called at the start of a session; does nothing when
-    the arrays are already cached (the package is then never imported) or when the package is missing."""
-    from importlib.metadata import PackageNotFoundError
+    The package (used to generate MNIST-1D when its arrays are not cached, and for its digit templates
+    by the hand-made features of harness.lab.spatial) imports `requests`; its `urllib3` probes for IPv6
+    on first import by binding a local socket to ::1 (no network).  The test session blocks sockets in
+    tests (pytest-socket), which reports that probe as a test using the network.  Called at the start of
+    a session; does nothing when the package is not installed."""
+    import importlib.util
 
-    try:
-        path = _mnist1d_cache_path()
-    except PackageNotFoundError:
+    if importlib.util.find_spec("mnist1d") is None or importlib.util.find_spec("urllib3") is None:
         return
-    if path is None or not path.is_file():
-        try:
-            import urllib3.util.connection  # noqa: F401  (the IPv6 probe runs on this import)
-        except ImportError:
-            pass
+    import urllib3.util.connection  # noqa: F401  (the IPv6 probe runs on this import)
 
 
 @functools.lru_cache(maxsize=1)
