@@ -465,29 +465,6 @@ def _validated(fits, val, test) -> tuple[float, int]:
     return float(test(fitted[j])), j
 
 
-@functools.cache
-def _lean_forest_class() -> type:
-    """scikit-learn's RandomForestClassifier with a cheaper way to make each tree: the tree built directly with the
-    forest's tree parameters and the next integer its random state draws, where scikit-learn clones a template tree
-    and sets its parameters twice (a fifth of a forest's fit on these small data).  The trees, and so every prediction,
-    are those of RandomForestClassifier for the same random_state (the same draws in the same order): only the
-    bookkeeping is cheaper.  Valid for the default tree template and an integer or None random_state."""
-    from sklearn.ensemble import RandomForestClassifier
-    from sklearn.tree import DecisionTreeClassifier
-
-    class LeanForest(RandomForestClassifier):
-        def _make_estimator(self, append=True, random_state=None):
-            params = {p: getattr(self, p) for p in self.estimator_params}
-            if random_state is not None:  # scikit-learn's _set_random_states: one draw, for the tree's only random_state
-                params["random_state"] = random_state.randint(np.iinfo(np.int32).max)
-            tree = DecisionTreeClassifier(**params)
-            if append:
-                self.estimators_.append(tree)
-            return tree
-
-    return LeanForest
-
-
 def _rbf(sq_dist: np.ndarray, gamma: float) -> np.ndarray:
     """scikit-learn's rbf_kernel from precomputed squared distances: the same two operations (scale by -gamma, exp)."""
     K = sq_dist * -gamma
@@ -505,6 +482,7 @@ def classical_validated(seed: int, dataset: str = "digits") -> dict[str, tuple[f
     precomputed kernel solves the same problem as SVC(C, gamma) without evaluating the kernel again),
     and the squared distances under them once per split: exp(-gamma * D) with D scikit-learn's own
     squared euclidean distances is its rbf_kernel operation for operation, so the kernels are the same bits."""
+    from sklearn.ensemble import RandomForestClassifier
     from sklearn.metrics.pairwise import euclidean_distances
     from sklearn.svm import SVC
     from sklearn.tree import DecisionTreeClassifier
@@ -523,7 +501,7 @@ def classical_validated(seed: int, dataset: str = "digits") -> dict[str, tuple[f
             lambda m: m[0].score(_rbf(euclidean_distances(Xte, Xfit, squared=True), m[1]), yte),
         )
         forests = (
-            _lean_forest_class()(n_estimators=100, max_features=f, random_state=seed).fit(Xfit, yfit) for f in grids["random forest"]
+            RandomForestClassifier(n_estimators=100, max_features=f, random_state=seed).fit(Xfit, yfit) for f in grids["random forest"]
         )
         out["random forest"] = _validated(forests, lambda m: m.score(Xval, yval), lambda m: m.score(Xte, yte))
         trees = (DecisionTreeClassifier(max_depth=d, random_state=seed).fit(Xfit, yfit) for d in grids["decision tree"])
