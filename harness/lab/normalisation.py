@@ -71,6 +71,8 @@ def shifted_digits(per_pixel: bool) -> tuple[np.ndarray, np.ndarray]:
     return (np.stack(out) - X.mean()) / X.std(), y
 
 
+SMALL_BLOCK = 40  # runs per block of train_small's step (see there)
+
 MNIST1D_SHIFTS = tuple(range(-4, 5))  # circular shifts of the 40 positions; index 4 = unshifted, as the digits'
 
 
@@ -410,9 +412,11 @@ def train_small(
     te_idx = torch.tensor(np.stack([b for _, b in splits]))  # (S, n_te)
     all_rows = torch.cat([tr_idx, te_idx], 1)  # (S, 1797): training rows first (BN statistics from them)
     W0, b0 = _stack_init(seeds, 1, width, depth, "relu", "he", d)
-    nets = [_SmallNet(cond, W0, b0, depth, width) for cond in conditions]
-    params = [p for net in nets for p in net.params]
-    vel = [torch.zeros_like(p) for p in params]
+    # each condition's runs in blocks of SMALL_BLOCK: a block's step works within the cache, and every number is
+    # the unblocked one (the runs never mix; dropout masks and shifts are drawn for all runs, in the unblocked order)
+    blocks = [(a, min(a + SMALL_BLOCK, S)) for a in range(0, S, SMALL_BLOCK)]
+    nets = [[_SmallNet(cond, [w[a:b] for w in W0], [v[a:b] for v in b0], depth, width) for a, b in blocks] for cond in conditions]
+    vel = [[[torch.zeros_like(p) for p in net.params] for net in row] for row in nets]
     per_epoch = n_train // batch
     epochs = -(-steps // per_epoch)
     orders = []
@@ -427,8 +431,9 @@ def train_small(
     def evaluate(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits (C, S, R, 10) and labels (S, R) of ``rows`` (S, R), training rows first."""
         x = unshifted[rows]
-        return torch.stack([net.forward(x, n_train) for net in nets]), y_all[rows]
+        return torch.stack([torch.cat([net.forward(x[a:b], n_train) for net, (a, b) in zip(row, blocks)]) for row in nets]), y_all[rows]
 
+    onehots = nn.functional.one_hot(y_all[batches], 10).float()  # (S, steps, batch, 10), drawn once
     loss_steps, losses, curve_steps, curve = [], [], [], []
     for t in range(steps + 1):
         if loss_every and (t % loss_every == 0 or t == steps):
@@ -442,23 +447,25 @@ def train_small(
         if t == steps:
             break
         rows = batches[:, t]  # (S, batch)
-        onehot = nn.functional.one_hot(y_all[rows], 10).float()
+        onehot = onehots[:, t]
         x_plain = torch.index_select(unshifted, 0, rows.reshape(-1)).reshape(S, batch, d)
-        grads = []
-        for net in nets:
+        drop = 0.1 if t >= steps * (1 - decay_last) else 1.0
+        for c, row in enumerate(nets):
+            net = row[0]
             x = x_plain
             if net.cond.augment:  # shift k of 9 (4 = none) for every example: row k * 1797 + digit of Xs
                 k = torch.from_numpy(rng.integers(0, 9, rows.shape))
                 x = torch.index_select(flat, 0, (k * Xs.shape[1] + rows).reshape(-1)).reshape(S, batch, d)
-            grads += net.gradients(x, onehot, rng)
-        drop = 0.1 if t >= steps * (1 - decay_last) else 1.0
-        torch._foreach_add_(grads, vel, alpha=momentum)  # v <- momentum v + g, written into the fresh gradients
-        vel = grads
-        if per_run is None:
-            torch._foreach_add_(params, vel, alpha=-lr * drop)
-        else:
-            for p, v in zip(params, vel):
-                p.sub_(v * (per_run * drop))
+            masks = net.masks(rng, S, batch, d)
+            for k, (net, (a, b)) in enumerate(zip(row, blocks)):
+                grads = net.gradients(x[a:b], onehot[a:b], masks=[m[a:b] if m is not None else None for m in masks])
+                torch._foreach_add_(grads, vel[c][k], alpha=momentum)  # v <- momentum v + g, written into the fresh gradients
+                vel[c][k] = grads
+                if per_run is None:
+                    torch._foreach_add_(net.params, grads, alpha=-lr * drop)
+                else:
+                    for p, v in zip(net.params, grads):
+                        p.sub_(v * (per_run[a:b] * drop))
     out, yy = evaluate(all_rows)
     correct = (out.argmax(-1) == yy).float()
     te_loss = -torch.log_softmax(out[:, :, n_train:], -1).gather(-1, yy[:, n_train:].expand(C, -1, -1)[..., None])
@@ -500,10 +507,11 @@ class _SmallNet:
     @staticmethod
     def _norm(z: torch.Tensor, n_stats: int) -> tuple[torch.Tensor, torch.Tensor]:
         """BN's normalised values and 1/sd, statistics over the first n_stats rows of each run."""
-        ref = z[:, :n_stats]
-        mu = ref.mean(1, keepdim=True)
-        rstd = torch.rsqrt(((ref - mu) ** 2).mean(1, keepdim=True) + EPS)  # biased variance, as BN
-        return (z - mu) * rstd, rstd
+        mu = z[:, :n_stats].mean(1, keepdim=True)
+        dz = z - mu
+        dr = dz[:, :n_stats]
+        rstd = torch.rsqrt((dr * dr).mean(1, keepdim=True) + EPS)  # biased variance, as BN (d * d is torch's d ** 2)
+        return dz * rstd, rstd
 
     def forward(self, x: torch.Tensor, n_stats: int) -> torch.Tensor:
         """Evaluation: x (S, R, 64) -> logits (S, R, 10), no dropout; BN over the first n_stats rows."""
@@ -511,15 +519,27 @@ class _SmallNet:
             z = torch.baddbmm(self.b[l], x, self.W[l])
             if self.cond.bn:
                 z = self._norm(z, n_stats)[0] * self.gam[l] + self.bet[l]
-            x = torch.relu(z)
+            x = torch.relu_(z)
         return torch.baddbmm(self.b[-1], x, self.W[-1])
 
-    def gradients(self, x: torch.Tensor, onehot: torch.Tensor, rng: np.random.Generator) -> list[torch.Tensor]:
+    def masks(self, rng: np.random.Generator, S: int, B: int, d: int) -> list[torch.Tensor | None]:
+        """Dropout's masks for one step of S runs on mini-batches of B inputs of d values: the input's, then each hidden
+        layer's (None where the condition keeps everything), drawn in this order."""
+        c, w = self.cond, self.W[0].shape[-1]
+        first = keep_mask(rng, (S, B, d), c.keep_input) if c.keep_input < 1 else None
+        return [first] + [keep_mask(rng, (S, B, w), c.keep_hidden) if c.keep_hidden < 1 else None for _ in range(self.depth)]
+
+    def gradients(
+        self, x: torch.Tensor, onehot: torch.Tensor, rng: np.random.Generator | None = None, masks: list | None = None
+    ) -> list[torch.Tensor]:
         """Gradient of each run's mean cross-entropy over its mini-batch x (S, B, 64), labels onehot (S, B, 10),
-        in training mode (batch statistics, fresh dropout masks), in the order of ``params``."""
+        in training mode (batch statistics; dropout's ``masks`` as :meth:`masks` gives them, drawn from ``rng`` when None),
+        in the order of ``params``."""
         c, B = self.cond, x.shape[1]
+        if masks is None:
+            masks = self.masks(rng, *x.shape)
         if c.keep_input < 1:  # inverted dropout: nothing to rescale at evaluation
-            x = x * keep_mask(rng, x.shape, c.keep_input)
+            x = x * masks[0]
         acts, cache = [x], []
         for l in range(self.depth):
             z = torch.baddbmm(self.b[l], x, self.W[l])
@@ -527,10 +547,10 @@ class _SmallNet:
             if c.bn:
                 xhat, rstd = self._norm(z, B)
                 z = xhat * self.gam[l] + self.bet[l]
-            x = on = torch.relu(z)
+            x = on = torch.relu_(z)  # z is a fresh tensor, used only through its ReLU
             mask = None
             if c.keep_hidden < 1:
-                mask = keep_mask(rng, x.shape, c.keep_hidden)
+                mask = masks[1 + l]
                 x = x * mask
             acts.append(x)
             cache.append((on, mask, xhat, rstd))
