@@ -303,6 +303,7 @@ def test_relu_he_adam_train_a_10_layer_net_that_sigmoid_normal_sgd_cannot(datase
             scores=scores[name],
             setting={"data": dataset, "score": "mean log final training loss"},
             flat_within=FLAT_LOG_LOSS,
+            ties_within=FLAT_LOG_LOSS,
         )
         evidence.record(f"training loss after {steps} steps, {name} at its best rate {lr:g}", final[name], unit="nats", setting=setting)
         evidence.record(f"training error, {name} at rate {lr:g}", r["error"][:, best[name]], unit="error")

@@ -407,26 +407,25 @@ def test_rnn_dependence_decays_with_distance(kind, evidence):
 
 RECALL_LENGTHS, RECALL_KEYS, RECALL_WIDTH, RECALL_BATCH = (1, 4, 16), 16, 32, 16
 RECALL_RATES = (1e-3, 3e-3, 1e-2, 3e-2)  # Adam's rate grid, the same for both models (half-decade steps)
+RECALL_RATES_FULL = (3e-4,) + RECALL_RATES  # the full profile's 500 steps: the GRU at 4 pairs chose the lowest rate (the catalogue)
 RECALL_VAL = 512  # validation sequences per run, for choosing the rate (the test set is never used for it)
 
 
-def recall_at_best_rate(kind: str, length: int, groups: tuple[tuple[int, ...], ...], steps: int) -> list[dict]:
+def recall_at_best_rate(kind: str, length: int, groups: tuple[tuple[int, ...], ...], steps: int, rates=RECALL_RATES) -> list[dict]:
     """Train every seed of every group at every rate of the grid in one stack; per group, the rate with
     the best mean validation accuracy over its seeds is chosen and its test accuracies returned:
     one {'test': (R,), 'rate': float, 'val': {rate: mean}} per group."""
-    runs = [(s, lr) for g in groups for lr in RECALL_RATES for s in g]
+    runs = [(s, lr) for g in groups for lr in rates for s in g]
     out = lab.train_recall_eval(
         kind, length, tuple(s for s, _ in runs), steps, RECALL_BATCH, [lr for _, lr in runs], RECALL_WIDTH, RECALL_KEYS, val_size=RECALL_VAL
     )
     res, i = [], 0
     for g in groups:
         n = len(g)
-        by_rate = {
-            lr: (out["val"][i + j * n : i + (j + 1) * n], out["test"][i + j * n : i + (j + 1) * n]) for j, lr in enumerate(RECALL_RATES)
-        }
-        best = max(RECALL_RATES, key=lambda lr: by_rate[lr][0].mean())
+        by_rate = {lr: (out["val"][i + j * n : i + (j + 1) * n], out["test"][i + j * n : i + (j + 1) * n]) for j, lr in enumerate(rates)}
+        best = max(rates, key=lambda lr: by_rate[lr][0].mean())
         res.append({"test": by_rate[best][1], "rate": best, "val": {lr: float(v.mean()) for lr, (v, _) in by_rate.items()}})
-        i += n * len(RECALL_RATES)
+        i += n * len(rates)
     return res
 
 
@@ -437,16 +436,17 @@ def test_attention_recalls_where_gru_forgets(evidence, profile):
         "two models on a four-rate grid take 5 s, more than the 60-s smoke run can pay (budget, not result)",
     )
     steps = profile.pick(quick=100, default=200, full=500)
+    rates = profile.pick(quick=RECALL_RATES, default=RECALL_RATES, full=RECALL_RATES_FULL)
     seeds = tuple(evidence.seeds)
     long = RECALL_LENGTHS[-1]
     # each model at its best rate from the grid, per length; the GRU at the longest length is the contrast
     # of both paired hypotheses: its placebo (the same grid and selection on the placebo seeds) shares its stack
-    fits = {(k, L): recall_at_best_rate(k, L, (seeds,), steps)[0] for k in ("attention", "gru") for L in RECALL_LENGTHS[:-1]}
-    fits[("attention", long)] = recall_at_best_rate("attention", long, (seeds,), steps)[0]
-    fits[("gru", long)], gru_placebo = recall_at_best_rate("gru", long, (seeds, tuple(evidence.placebo_seeds)), steps)
+    fits = {(k, L): recall_at_best_rate(k, L, (seeds,), steps, rates)[0] for k in ("attention", "gru") for L in RECALL_LENGTHS[:-1]}
+    fits[("attention", long)] = recall_at_best_rate("attention", long, (seeds,), steps, rates)[0]
+    fits[("gru", long)], gru_placebo = recall_at_best_rate("gru", long, (seeds, tuple(evidence.placebo_seeds)), steps, rates)
     acc = {k: {L: fits[(k, L)]["test"] for L in RECALL_LENGTHS} for k in ("attention", "gru")}
     gru_placebo = gru_placebo["test"]
-    setting = {"steps": steps, "batch": RECALL_BATCH, "rates": list(RECALL_RATES), "width": RECALL_WIDTH, "keys": RECALL_KEYS}
+    setting = {"steps": steps, "batch": RECALL_BATCH, "rates": list(rates), "width": RECALL_WIDTH, "keys": RECALL_KEYS}
     for kind, by_len in acc.items():
         for L, a in by_len.items():
             evidence.record(
@@ -460,14 +460,14 @@ def test_attention_recalls_where_gru_forgets(evidence, profile):
                 list(fits[(kind, L)]["val"].values()),
                 unit="accuracy",
                 per="setting",
-                setting={"rate": list(RECALL_RATES)},
+                setting={"rate": list(rates)},
             )
     tuned = {  # a best rate on the grid's edge is an error unless an inner rate ties it (e.g. 100% at 1 pair)
         (k, L): evidence.tuned(
             f"Adam rate, {k}, {L} pairs",
-            list(RECALL_RATES),
+            list(rates),
             f["rate"],
-            scores=[f["val"][r] for r in RECALL_RATES],
+            scores=[f["val"][r] for r in rates],
             setting={"score": "mean validation accuracy"},
             ties_within=0.0,
         )
