@@ -53,7 +53,11 @@ def test_running_out_of_memory_is_an_error_with_its_message(project):
 
 def test_ctrl_c_writes_what_finished_and_marks_the_rest_not_run(project):
     interrupted = TESTS.replace(
-        'evidence.bound("small"', 'import os, signal\n    os.kill(os.getpid(), signal.SIGINT)\n    evidence.bound("small"'
+        'evidence.bound("small"',
+        # a run started in the background inherits SIGINT ignored (POSIX shells do that to '&' jobs): restore Python's own
+        # handler first, as a terminal's Ctrl-C would find it
+        "import os, signal\n    signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+        '    os.kill(os.getpid(), signal.SIGINT)\n    evidence.bound("small"',
     )
     result = project.write(tests=interrupted).run(subprocess=True)
     assert result.ret == 2  # pytest's exit code for an interrupted run
