@@ -4,7 +4,9 @@ Every rule returns a :class:`Judgement` (it never asserts), and every rule is ch
 control that could fail:
 
 - paired: a *placebo*.  The contrast condition is measured again with independent seeds (A'), in
-  the same run and at the same budget, and the rule is applied to A' against A (both ways round).
+  the same run and at the same budget, and the rule is applied to A' against A (both ways round,
+  each way at alpha / 2: a placebo has no direction, so its two one-sided tests together keep the
+  registered alpha as the control's false-alarm rate; at alpha each, it fired on 2 alpha of pure noise).
   A rule that finds an effect of a condition on itself cannot tell signal from seed noise: the
   judgement becomes an *error* that shows both numbers.  The swapped comparison (contrast against
   treatment) is kept as an internal sanity check only.
@@ -187,12 +189,14 @@ def _with_control(main: Judgement, control: Judgement, what: str) -> Judgement:
 def _placebo(
     main: Judgement, hyp: Hypothesis, alpha: float, c: np.ndarray, placebo: np.ndarray, seed: int, label: str, name: str
 ) -> Judgement:
-    """Judge the contrast against its rerun on independent seeds, both ways round; a supported placebo is an error."""
+    """Judge the contrast against its rerun on independent seeds, both ways round at alpha / 2 each (one two-sided
+    control at the registered alpha); a supported placebo is an error."""
+    half = alpha / 2
     forward = _core(
-        placebo - c, hyp, alpha, paired=True, seed=seed, label=label, values={f"{name} (placebo seeds)": placebo.tolist(), name: c.tolist()}
+        placebo - c, hyp, half, paired=True, seed=seed, label=label, values={f"{name} (placebo seeds)": placebo.tolist(), name: c.tolist()}
     )
     backward = _core(
-        c - placebo, hyp, alpha, paired=True, seed=seed, label=label, values={name: c.tolist(), f"{name} (placebo seeds)": placebo.tolist()}
+        c - placebo, hyp, half, paired=True, seed=seed, label=label, values={name: c.tolist(), f"{name} (placebo seeds)": placebo.tolist()}
     )
     sign = 1.0 if hyp.direction == "greater" else -1.0
     shown = forward if sign * forward.effect >= sign * backward.effect else backward

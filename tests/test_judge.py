@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import stats as sps
 
 from harness import judge as J
 from harness import stats
@@ -62,6 +63,19 @@ def test_a_rule_that_finds_an_effect_of_a_condition_on_itself_is_an_error():
     j = J.judge_paired(hyp(), 0.05, T, C, placebo=T + 0.01)
     assert j.verdict == J.ERROR and "placebo accepted" in j.reason
     assert j.placebo["verdict"] == J.SUPPORTED and j.effect == pytest.approx(float(np.mean(T - C)))
+
+
+def test_the_placebo_is_one_two_sided_control_at_alpha():
+    # a placebo has no direction: it is judged both ways round at alpha / 2 each, so pure seed noise is
+    # accepted in alpha of runs, not 2 alpha.  This one differs from its contrast with a one-sided p of
+    # about 0.03: between alpha / 2 and alpha, chance at the control's level, not an error
+    c = np.zeros(6)
+    placebo = np.array([0.5, 1.5, -0.3, 1.2, 0.1, 0.9])
+    assert 0.025 < sps.ttest_1samp(placebo, 0.0, alternative="greater").pvalue < 0.05
+    j = J.judge_paired(hyp(threshold=0.0), 0.05, c + 5.0 + placebo[::-1] / 10, c, placebo=placebo)
+    assert j.verdict == J.SUPPORTED and j.placebo["verdict"] != J.SUPPORTED and j.placebo["alpha"] == 0.025
+    stronger = J.judge_paired(hyp(threshold=0.0), 0.05, c + 5.0 + placebo[::-1] / 10, c, placebo=placebo + 0.5)
+    assert stronger.verdict == J.ERROR and "placebo accepted" in stronger.reason
 
 
 def test_a_paired_judgement_without_a_placebo_is_refused():
