@@ -119,6 +119,22 @@ def test_stability_reports_claims_whose_verdict_flips(run):
     assert "UNSTABLE" in stability.render(table | {"profile": "quick", "seeds": [0, 1, 2]})
 
 
+def test_stability_sets_apart_runs_skipped_under_foreign_load(run):
+    # a throughput case skipped because other processes held the cores measured nothing in that run:
+    # listed, not compared; a skip for any other reason is still a verdict like the others
+    busy = copy.deepcopy(run)
+    claim = next(c for c in busy["claims"] if c["id"] == "gradients-fade")
+    claim["verdict"] = "skipped"
+    claim["cases"][0].update(verdict="skipped", reason="machine busy: other processes used 1.02 of 2 cores")
+    table = stability.analyse([(0, run), (1, busy), (2, run)])
+    assert table["unstable"] == []
+    row = next(r for r in table["claims"] if r["id"] == "gradients-fade")
+    assert row["under_load"] == [1] and (row["verdict"], row["held"], row["runs"]) == ("supported", 2, 2)
+    assert "1 under load" in stability.render(table | {"profile": "quick", "seeds": [0, 1, 2]})
+    claim["cases"][0]["reason"] = "needs the full profile"
+    assert stability.analyse([(0, run), (1, busy)])["unstable"] == ["gradients-fade"]
+
+
 def test_history_never_calls_not_run_a_verdict_flip(run, tmp_path):
     history.archive(copy.deepcopy(run), tmp_path)
     partial = copy.deepcopy(run)

@@ -2,7 +2,10 @@
 
 Each run is a separate ``pytest claims/`` process with its own report folder, so runs cannot share
 state.  Per claim, the table lists the verdicts seen and the spread of the key effect; a claim whose
-verdict differs between seeds is *unstable* and the command exits 1.
+verdict differs between seeds is *unstable* and the command exits 1.  A throughput claim that
+skipped a case because other processes held the cores ("machine busy") measured nothing in that
+run: the run is listed for it ("skipped under load") but not compared, since the skip is the
+machine's state, not the base seed's.
 """
 
 from __future__ import annotations
@@ -42,17 +45,33 @@ def run_seeds(seeds: list[int], profile: str, out: Path, extra: list[str]) -> li
     return runs
 
 
+LOAD_SKIP = "machine busy"  # how a throughput case words a skip for foreign load (claims/test_hardware.py, test_sequence.py)
+
+
+def skipped_under_load(claim: dict) -> bool:
+    """Whether a case of ``claim`` was skipped because other processes held the cores."""
+    return any(c.get("verdict") == "skipped" and str(c.get("reason", "")).startswith(LOAD_SKIP) for c in claim.get("cases", []))
+
+
 def analyse(results: list[tuple[int, dict]]) -> dict:
-    """Per claim: verdict per seed, distinct verdicts, key effect per seed and its spread, unstable or not."""
+    """Per claim: verdict per seed, distinct verdicts, key effect per seed and its spread, unstable or not.
+    Runs in which a claim skipped a case under foreign load are kept apart (``under_load``), not compared."""
     claims: dict[str, dict] = {}
     for seed, data in results:
         for c in data["claims"]:
             row = claims.setdefault(
-                c["id"], {"id": c["id"], "theme": c["theme"], "verdicts": {}, "effects": {}, "unit": (c.get("key") or {}).get("unit", "")}
+                c["id"],
+                {"id": c["id"], "theme": c["theme"], "verdicts": {}, "effects": {}, "under_load": [], "unit": (c.get("key") or {}).get("unit", "")},
             )
+            if skipped_under_load(c):
+                row["under_load"].append(seed)
+                continue
             row["verdicts"][str(seed)] = c["verdict"]
             row["effects"][str(seed)] = (c.get("key") or {}).get("effect")
     for row in claims.values():
+        if not row["verdicts"]:  # skipped under load in every run: nothing to compare
+            row.update(verdict="skipped", held=0, runs=0, seen=["skipped under load"], unstable=False, effect_min=None, effect_max=None)
+            continue
         seen = sorted(set(row["verdicts"].values()))
         effects = [e for e in row["effects"].values() if e is not None]
         counted = [v for v in row["verdicts"].values()]
@@ -74,6 +93,8 @@ def render(table: dict) -> str:
         eff = "-" if r["effect_min"] is None else f"{r['effect_min']:.4g} .. {r['effect_max']:.4g} {r['unit']}"
         mark = "  UNSTABLE" if r["unstable"] else ""
         held = f"{r['verdict']} ({r['held']} of {r['runs']})"
+        if r.get("under_load"):
+            held += f", {len(r['under_load'])} under load"
         lines.append(f"{r['id']:44s} {held:40s} {', '.join(r['seen']):32s} {eff}{mark}")
     n = len(table["unstable"])
     lines.append(
