@@ -61,7 +61,14 @@ def analyse(results: list[tuple[int, dict]]) -> dict:
         for c in data["claims"]:
             row = claims.setdefault(
                 c["id"],
-                {"id": c["id"], "theme": c["theme"], "verdicts": {}, "effects": {}, "under_load": [], "unit": (c.get("key") or {}).get("unit", "")},
+                {
+                    "id": c["id"],
+                    "theme": c["theme"],
+                    "verdicts": {},
+                    "effects": {},
+                    "under_load": [],
+                    "unit": (c.get("key") or {}).get("unit", ""),
+                },
             )
             if skipped_under_load(c):
                 row["under_load"].append(seed)
