@@ -16,9 +16,10 @@ import numpy as np
 import torch
 
 from harness.lab import data, train
-from harness.lab.stacked import with_bias
+from harness.lab.stacked import subseed, with_bias
 
 RENORMALISE_EVERY = 256  # steps between folding the shrinkage scalar back into B (0.97^256 ~ 4e-4: no underflow)
+ORDER_TAG = 61  # the example order's stream: subseed(order seed, ORDER_TAG), never the stream that drew the data
 
 
 def base_set(name: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -36,9 +37,12 @@ def base_set(name: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 def example_stream(n: int, copies: int, examples: int, order_seed: int) -> np.ndarray:
     """Which base example per-example SGD sees at each step on the set duplicated ``copies`` times: (examples,).
 
-    Shuffled epochs of the n * copies rows (``np.random.default_rng(order_seed).permutation`` per epoch, the
-    last one cut short); row j of the duplicated set is base example j mod n (``np.tile`` order)."""
-    rng = np.random.default_rng(order_seed)
+    Shuffled epochs of the n * copies rows (a permutation per epoch from a generator seeded with
+    ``subseed(order_seed, ORDER_TAG)``, the last epoch cut short); row j of the duplicated set is base example
+    j mod n (``np.tile`` order).  The order seed may be the seed that drew the base set: the tag keeps the two
+    streams apart (seeded alike, the order's first permutation would reuse the random numbers of the data draw,
+    so the main arm's orders would depend on its data while the placebo's would not)."""
+    rng = np.random.default_rng(subseed(order_seed, ORDER_TAG))
     epochs = -(-examples // (n * copies))
     return np.concatenate([rng.permutation(n * copies) for _ in range(epochs)])[:examples] % n
 
