@@ -119,6 +119,19 @@ def test_stability_reports_claims_whose_verdict_flips(run):
     assert "UNSTABLE" in stability.render(table | {"profile": "quick", "seeds": [0, 1, 2]})
 
 
+def test_stability_lists_case_flips_and_runs_not_as_declared(run):
+    # the claim's verdict holds, one of its cases flips: listed apart, and the run that failed is named
+    flipped = copy.deepcopy(run)
+    claim = next(c for c in flipped["claims"] if c["id"] == "gradients-fade")
+    claim["cases"][0]["verdict"] = "inconclusive"
+    claim["as_expected"] = False
+    table = stability.analyse([(0, run), (1, flipped)])
+    assert table["unstable"] == [] and table["case_flips"] == ["gradients-fade"]
+    assert table["not_as_expected"] == {"0": [], "1": ["gradients-fade"]}
+    text = stability.render(table | {"profile": "quick", "seeds": [0, 1]})
+    assert "cases that flipped" in text and "seed 1: gradients-fade" in text
+
+
 def test_stability_sets_apart_runs_skipped_under_foreign_load(run):
     # a throughput case skipped because other processes held the cores measured nothing in that run:
     # listed, not compared; a skip for any other reason is still a verdict like the others

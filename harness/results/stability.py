@@ -2,7 +2,8 @@
 
 Each run is a separate ``pytest claims/`` process with its own report folder, so runs cannot share
 state.  Per claim, the table lists the verdicts seen and the spread of the key effect; a claim whose
-verdict differs between seeds is *unstable* and the command exits 1.  A throughput claim that
+verdict differs between seeds is *unstable*; a claim whose verdict holds while one of its cases
+flips is listed apart, and so is every run with a claim not as declared; the command exits 1 on any.  A throughput claim that
 skipped a case because other processes held the cores ("machine busy") measured nothing in that
 run: the run is listed for it ("skipped under load") but not compared, since the skip is the
 machine's state, not the base seed's.
@@ -75,9 +76,16 @@ def analyse(results: list[tuple[int, dict]]) -> dict:
                 continue
             row["verdicts"][str(seed)] = c["verdict"]
             row["effects"][str(seed)] = (c.get("key") or {}).get("effect")
+            for case in c.get("cases", []):
+                name = "::".join(x for x in (case.get("test", ""), case.get("case", "")) if x)
+                row.setdefault("case_verdicts", {}).setdefault(name, {})[str(seed)] = case.get("verdict")
+            if c.get("as_expected") is False:
+                row.setdefault("not_as_expected", []).append(seed)
     for row in claims.values():
         if not row["verdicts"]:  # skipped under load in every run: nothing to compare
             row.update(verdict="skipped", held=0, runs=0, seen=["skipped under load"], unstable=False, effect_min=None, effect_max=None)
+            row.update(case_flips=[], not_as_expected=row.get("not_as_expected", []))
+            row.pop("case_verdicts", None)
             continue
         seen = sorted(set(row["verdicts"].values()))
         effects = [e for e in row["effects"].values() if e is not None]
@@ -86,11 +94,16 @@ def analyse(results: list[tuple[int, dict]]) -> dict:
         row["verdict"], row["held"], row["runs"] = modal, counted.count(modal), len(counted)  # "held on k of N base seeds"
         row["seen"] = seen
         row["unstable"] = len(seen) > 1
+        # a case whose verdict changes while the claim's does not (e.g. one case of a claim supported in part)
+        row["case_flips"] = sorted(n for n, v in row.pop("case_verdicts", {}).items() if len(set(v.values())) > 1)
+        row["not_as_expected"] = row.get("not_as_expected", [])
         row["effect_min"] = min(effects) if effects else None
         row["effect_max"] = max(effects) if effects else None
     return {
         "claims": sorted(claims.values(), key=lambda r: (r["theme"], r["id"])),
         "unstable": [r["id"] for r in claims.values() if r["unstable"]],
+        "case_flips": [r["id"] for r in claims.values() if r["case_flips"] and not r["unstable"]],
+        "not_as_expected": {str(seed): sorted(r["id"] for r in claims.values() if seed in r["not_as_expected"]) for seed, _ in results},
     }
 
 
@@ -103,11 +116,21 @@ def render(table: dict) -> str:
         if r.get("under_load"):
             held += f", {len(r['under_load'])} under load"
         lines.append(f"{r['id']:44s} {held:40s} {', '.join(r['seen']):32s} {eff}{mark}")
+        if r.get("case_flips"):
+            lines.append(f"{'':44s} cases that flipped: {', '.join(r['case_flips'])}")
     n = len(table["unstable"])
     lines.append(
         f"{n} unstable claim(s): {', '.join(table['unstable'])}"
         if n
         else f"no verdict flips over {len(table['seeds'])} base seeds ({table['profile']} profile)"
+    )
+    if table.get("case_flips"):
+        lines.append(f"{len(table['case_flips'])} claim(s) with the same verdict but a case that flipped: {', '.join(table['case_flips'])}")
+    failed = {s: ids for s, ids in table.get("not_as_expected", {}).items() if ids}
+    lines.append(
+        "runs with claims not as declared: " + "; ".join(f"seed {s}: {', '.join(ids)}" for s, ids in failed.items())
+        if failed
+        else "every run as declared"
     )
     return "\n".join(lines)
 
@@ -130,7 +153,7 @@ def main(args) -> int:
     write_json_atomic(table, out / "stability.json")
     print(render(table))
     print(f"wrote {out / 'stability.json'}")
-    return 1 if table["unstable"] else 0
+    return 1 if table["unstable"] or table["case_flips"] or any(table["not_as_expected"].values()) else 0
 
 
 def add_parser(sub) -> None:
