@@ -48,18 +48,40 @@ def bn_grid(seeds: tuple, st: BNSetting, data_set: str, conditions: tuple = (PLA
     return lab.train_grid(conditions, seeds, st.lrs, width=st.width, steps=st.steps, track_shift=False, data_set=data_set, **BN_KW)
 
 
-SHIFT_RUNS = {"digits": 1, "mnist1d": 2}  # runs per seed of the noise-injection test (MNIST-1D: see its design)
+SHIFT_RUNS = {"digits": 1, "mnist1d": 3}  # BN's and noisy BN's runs per seed in the noise-injection test (see its design)
 
 
 @functools.cache
-def shift_run(seeds: tuple, st: BNSetting, data_set: str, conditions: tuple = (PLAIN, BN, NOISY)) -> dict:
-    """Plain, BN and noisy BN at the setting's one rate: train_grid's arrays with C = (plain, BN, noisy BN), L = 1,
-    S = len(seeds) * SHIFT_RUNS[data_set] (seed-major; with one run per seed, the seed's own run).
-    The placebo runs only the contrasts (plain and BN), in a run of its own: noisy BN draws its noise for
-    all its runs at once, so adding seeds to the main run would change the main seeds' noise."""
-    k = SHIFT_RUNS[data_set]
-    runs = seeds if k == 1 else sub_seeds(seeds, k)
-    return lab.train_grid(conditions, runs, (st.shift_lr,), width=st.width, steps=st.steps, data_set=data_set, **BN_KW)
+def shift_run(seeds: tuple, st: BNSetting, data_set: str, conditions: tuple = (PLAIN, BN, NOISY), runs: int = 1) -> dict:
+    """``conditions`` at the setting's one rate: train_grid's arrays with L = 1.  Digits: one run per seed, the seed's
+    own; MNIST-1D: ``runs`` runs per seed (S = len(seeds) * runs, seed-major), the first of them sharing the plain
+    net's initial weights and batches.  The placebo trains in a call of its own: noisy BN draws its noise for all
+    its runs at once, so adding seeds to the main call would change the main seeds' noise."""
+    ids = seeds if data_set == "digits" else sub_seeds(seeds, runs)
+    return lab.train_grid(conditions, ids, (st.shift_lr,), width=st.width, steps=st.steps, data_set=data_set, **BN_KW)
+
+
+def shift_arrays(seeds: tuple, st: BNSetting, data_set: str, conditions: tuple) -> dict:
+    """Per seed, for each of ``conditions`` (a subset of plain, BN, noisy BN in that order): log2 steps to the target
+    and log2 shift, each the mean over the seed's runs (C, S); the loss curves (C, S, E), also per-seed means; and
+    the runs' count per condition.  Digits: the three in one call, one run each.  MNIST-1D: BN and noisy BN with
+    SHIFT_RUNS runs per seed, the plain net (the manipulation check's contrast only) one run per seed."""
+    if data_set == "digits":
+        parts = [(shift_run(seeds, st, data_set, conditions), 1, list(range(len(conditions))))]
+    else:
+        k, bn = SHIFT_RUNS[data_set], tuple(c for c in conditions if c != PLAIN)
+        parts = [(shift_run(seeds, st, data_set, (PLAIN,), 1), 1, [0])] if PLAIN in conditions else []
+        parts += [(shift_run(seeds, st, data_set, bn, k), k, list(range(len(bn))))]
+    out = {"log_steps": [], "log_shift": [], "loss": [], "runs": []}
+    for g, k, idx in parts:
+        steps = lab.steps_to_target(g["eval_steps"], g["train_loss"][:, :, 0], st.target)  # (C, S * k)
+        for c in idx:
+            out["log_steps"].append(per_seed(np.log2(steps[c]), k))
+            out["log_shift"].append(per_seed(np.log2(g["shift"][c, :, 0]), k))
+            out["loss"].append(per_seed(g["train_loss"][c, :, 0], k))
+            out["runs"].append(k)
+        out["eval_steps"] = g["eval_steps"]
+    return {k: np.array(v) if k != "eval_steps" else v for k, v in out.items()}
 
 
 def best_rate(steps: np.ndarray) -> int:
@@ -176,29 +198,24 @@ def test_batchnorm_reaches_target_sooner_and_at_larger_rates(data_set, evidence,
 def test_noisy_batchnorm_keeps_the_speed_up(data_set, evidence, profile):
     profile.require("default", "at width 32 and 150 steps the injected noise does not double the layer inputs' shift (0.83 octaves)")
     st = bn_setting(data_set, profile)
-    k = SHIFT_RUNS[data_set]
-    g = shift_run(tuple(evidence.seeds), st, data_set)
-    gp = shift_run(tuple(evidence.placebo_seeds), st, data_set, (PLAIN, BN))
-    # per seed: the geometric mean over its k runs (the judged quantities are log2 steps and log2 shifts)
-    log_steps = per_seed(np.log2(lab.steps_to_target(g["eval_steps"], g["train_loss"][:, :, 0], st.target)).T, k).T  # (3, S)
-    log_steps_pl = per_seed(np.log2(lab.steps_to_target(gp["eval_steps"], gp["train_loss"][:, :, 0], st.target)).T, k).T
-    raw = lab.steps_to_target(g["eval_steps"], g["train_loss"][:, :, 0], st.target)
-    steps = raw if k == 1 else 2**log_steps
+    a = shift_arrays(tuple(evidence.seeds), st, data_set, (PLAIN, BN, NOISY))
+    ap = shift_arrays(tuple(evidence.placebo_seeds), st, data_set, (PLAIN, BN))
+    log_steps, log_shift = a["log_steps"], a["log_shift"]  # (3, S): plain, BN, noisy BN; per seed, mean over its runs
+    steps = 2**log_steps
     names = ("without BN", "with BN", "noisy BN")
-    log_shift = per_seed(np.log2(g["shift"][:, :, 0]).T, k).T  # (3, S)
-    shift = {n: g["shift"][c, :, 0] if k == 1 else 2 ** log_shift[c] for c, n in enumerate(names)}
+    shift = {n: 2 ** log_shift[c] for c, n in enumerate(names)}
     setting = {"data": data_set, "rate": st.shift_lr, "width": st.width, "cap_steps": st.steps, "target_nats": st.target}
-    setting["runs_per_seed"] = k
-    each = "" if k == 1 else f" (geometric mean of {k} runs per seed)"
+    setting["runs_per_seed_bn"] = int(a["runs"][1])
     for c, n in enumerate(names):
+        each = "" if a["runs"][c] == 1 else f" (geometric mean of {a['runs'][c]} runs per seed)"
         evidence.record(f"steps to {st.target:g} nats training loss, {n}{each}", steps[c], unit="steps", setting=setting)
-    for n, v in shift.items():
-        evidence.record(f"per-step shift of hidden-layer input distributions, {n}{each}", v, unit="layer sd per step", setting=setting)
+        name = f"per-step shift of hidden-layer input distributions, {n}{each}"
+        evidence.record(name, shift[n], unit="layer sd per step", setting=setting)
     evidence.paired(
         "shift-undoes-speed-up",
         log_steps[2],
         log_steps[1],
-        placebo=log_steps_pl[1],
+        placebo=ap["log_steps"][1],
         label=f"{data_set}, rate {st.shift_lr:g}",
         names=("log2 steps noisy BN", "log2 steps BN"),
     )
@@ -206,26 +223,26 @@ def test_noisy_batchnorm_keeps_the_speed_up(data_set, evidence, profile):
         "noise-shifts-distributions",
         log_shift[2],
         log_shift[0],
-        placebo=per_seed(np.log2(gp["shift"][0, :, 0]), k),
+        placebo=ap["log_shift"][0],
         label=f"{data_set}, rate {st.shift_lr:g}",
         names=("log2 shift noisy BN", "log2 shift without BN"),
     )
     ratio = float(2 ** np.mean(log_steps[2] - log_steps[1]))
     vs_plain = float(2 ** np.mean(log_steps[0] - log_steps[2]))
-    capped = int((g["train_loss"][0, :, 0].min(-1) > st.target).sum())
+    capped = int((steps[0] >= st.steps).sum())
     evidence.note(
         f"{data_set}, rate {st.shift_lr:g}: noisy BN needs {steps[2].mean():.0f} steps to {st.target:g} nats against BN's "
         f"{steps[1].mean():.0f} ({ratio:.2f}x; the covariate-shift explanation predicts at least 2x), although its "
         f"layer inputs shift {np.mean(shift['noisy BN']):.2f} layer-sds per step against {np.mean(shift['without BN']):.2f} "
         f"without BN and {np.mean(shift['with BN']):.3f} with BN. The plain net needs {steps[0].mean():.0f} steps "
-        f"({capped} of {g['train_loss'].shape[1]} runs capped at {st.steps}), {vs_plain:.2f}x noisy BN's. "
+        f"({capped} of {len(steps[0])} seeds capped at {st.steps}), {vs_plain:.2f}x noisy BN's. "
         "Santurkar et al. 2018, Fig. 2 (VGG, CIFAR-10): the difference between BN and noisy BN is 'almost "
         "non-existent', both ahead of the standard network."
     )
     evidence.plot(
-        f"{data_set}: training loss at rate {st.shift_lr:g}: BN, noisy BN, no BN" + ("" if k == 1 else f" (per seed, mean of {k} runs)"),
-        g["eval_steps"].tolist(),
-        {n: per_seed(g["train_loss"][c, :, 0], k).tolist() for c, n in enumerate(names)},
+        f"{data_set}: training loss at rate {st.shift_lr:g}: BN, noisy BN, no BN (per seed, the mean of its runs)",
+        a["eval_steps"].tolist(),
+        {n: a["loss"][c].tolist() for c, n in enumerate(names)},
         xlabel="SGD step",
         ylabel="training loss (nats, evaluated without noise)",
         log_y=True,
