@@ -433,7 +433,7 @@ def train_small(
         x = unshifted[rows]
         return torch.stack([torch.cat([net.forward(x[a:b], n_train) for net, (a, b) in zip(row, blocks)]) for row in nets]), y_all[rows]
 
-    onehots = nn.functional.one_hot(y_all[batches], 10).float()  # (S, steps, batch, 10), drawn once
+    labels = y_all[batches]  # (S, steps, batch); one-hot per step (all steps at once would be S * steps * batch * 10 floats)
     loss_steps, losses, curve_steps, curve = [], [], [], []
     for t in range(steps + 1):
         if loss_every and (t % loss_every == 0 or t == steps):
@@ -447,7 +447,7 @@ def train_small(
         if t == steps:
             break
         rows = batches[:, t]  # (S, batch)
-        onehot = onehots[:, t]
+        onehot = nn.functional.one_hot(labels[:, t], 10).float()
         x_plain = torch.index_select(unshifted, 0, rows.reshape(-1)).reshape(S, batch, d)
         drop = 0.1 if t >= steps * (1 - decay_last) else 1.0
         for c, row in enumerate(nets):
