@@ -48,12 +48,40 @@ def bn_grid(seeds: tuple, st: BNSetting, data_set: str, conditions: tuple = (PLA
     return lab.train_grid(conditions, seeds, st.lrs, width=st.width, steps=st.steps, track_shift=False, data_set=data_set, **BN_KW)
 
 
+SHIFT_RUNS = {"digits": 1, "mnist1d": 3}  # BN's and noisy BN's runs per seed in the noise-injection test (see its design)
+
+
 @functools.cache
-def shift_run(seeds: tuple, st: BNSetting, data_set: str, conditions: tuple = (PLAIN, BN, NOISY)) -> dict:
-    """Plain, BN and noisy BN at the setting's one rate: train_grid's arrays with C = (plain, BN, noisy BN), L = 1.
-    The placebo runs only the contrasts (plain and BN), in a run of its own: noisy BN draws its noise for
-    all its runs at once, so adding seeds to the main run would change the main seeds' noise."""
-    return lab.train_grid(conditions, seeds, (st.shift_lr,), width=st.width, steps=st.steps, data_set=data_set, **BN_KW)
+def shift_run(seeds: tuple, st: BNSetting, data_set: str, conditions: tuple = (PLAIN, BN, NOISY), runs: int = 1) -> dict:
+    """``conditions`` at the setting's one rate: train_grid's arrays with L = 1.  Digits: one run per seed, the seed's
+    own; MNIST-1D: ``runs`` runs per seed (S = len(seeds) * runs, seed-major), the first of them sharing the plain
+    net's initial weights and batches.  The placebo trains in a call of its own: noisy BN draws its noise for all
+    its runs at once, so adding seeds to the main call would change the main seeds' noise."""
+    ids = seeds if data_set == "digits" else sub_seeds(seeds, runs)
+    return lab.train_grid(conditions, ids, (st.shift_lr,), width=st.width, steps=st.steps, data_set=data_set, **BN_KW)
+
+
+def shift_arrays(seeds: tuple, st: BNSetting, data_set: str, conditions: tuple) -> dict:
+    """Per seed, for each of ``conditions`` (a subset of plain, BN, noisy BN in that order): log2 steps to the target
+    and log2 shift, each the mean over the seed's runs (C, S); the loss curves (C, S, E), also per-seed means; and
+    the runs' count per condition.  Digits: the three in one call, one run each.  MNIST-1D: BN and noisy BN with
+    SHIFT_RUNS runs per seed, the plain net (the manipulation check's contrast only) one run per seed."""
+    if data_set == "digits":
+        parts = [(shift_run(seeds, st, data_set, conditions), 1, list(range(len(conditions))))]
+    else:
+        k, bn = SHIFT_RUNS[data_set], tuple(c for c in conditions if c != PLAIN)
+        parts = [(shift_run(seeds, st, data_set, (PLAIN,), 1), 1, [0])] if PLAIN in conditions else []
+        parts += [(shift_run(seeds, st, data_set, bn, k), k, list(range(len(bn))))]
+    out = {"log_steps": [], "log_shift": [], "loss": [], "runs": []}
+    for g, k, idx in parts:
+        steps = lab.steps_to_target(g["eval_steps"], g["train_loss"][:, :, 0], st.target)  # (C, S * k)
+        for c in idx:
+            out["log_steps"].append(per_seed(np.log2(steps[c]), k))
+            out["log_shift"].append(per_seed(np.log2(g["shift"][c, :, 0]), k))
+            out["loss"].append(per_seed(g["train_loss"][c, :, 0], k))
+            out["runs"].append(k)
+        out["eval_steps"] = g["eval_steps"]
+    return {k: np.array(v) if k != "eval_steps" else v for k, v in out.items()}
 
 
 def best_rate(steps: np.ndarray) -> int:
@@ -170,48 +198,51 @@ def test_batchnorm_reaches_target_sooner_and_at_larger_rates(data_set, evidence,
 def test_noisy_batchnorm_keeps_the_speed_up(data_set, evidence, profile):
     profile.require("default", "at width 32 and 150 steps the injected noise does not double the layer inputs' shift (0.83 octaves)")
     st = bn_setting(data_set, profile)
-    g = shift_run(tuple(evidence.seeds), st, data_set)
-    steps = lab.steps_to_target(g["eval_steps"], g["train_loss"][:, :, 0], st.target)  # (3, S)
-    gp = shift_run(tuple(evidence.placebo_seeds), st, data_set, (PLAIN, BN))
-    steps_pl = lab.steps_to_target(gp["eval_steps"], gp["train_loss"][:, :, 0], st.target)  # (2, S): plain, BN
+    a = shift_arrays(tuple(evidence.seeds), st, data_set, (PLAIN, BN, NOISY))
+    ap = shift_arrays(tuple(evidence.placebo_seeds), st, data_set, (PLAIN, BN))
+    log_steps, log_shift = a["log_steps"], a["log_shift"]  # (3, S): plain, BN, noisy BN; per seed, mean over its runs
+    steps = 2**log_steps
     names = ("without BN", "with BN", "noisy BN")
-    shift = {n: g["shift"][c, :, 0] for c, n in enumerate(names)}
+    shift = {n: 2 ** log_shift[c] for c, n in enumerate(names)}
     setting = {"data": data_set, "rate": st.shift_lr, "width": st.width, "cap_steps": st.steps, "target_nats": st.target}
+    setting["runs_per_seed_bn"] = int(a["runs"][1])
     for c, n in enumerate(names):
-        evidence.record(f"steps to {st.target:g} nats training loss, {n}", steps[c], unit="steps", setting=setting)
-    for n, v in shift.items():
-        evidence.record(f"per-step shift of hidden-layer input distributions, {n}", v, unit="layer sd per step", setting=setting)
+        each = "" if a["runs"][c] == 1 else f" (geometric mean of {a['runs'][c]} runs per seed)"
+        evidence.record(f"steps to {st.target:g} nats training loss, {n}{each}", steps[c], unit="steps", setting=setting)
+        name = f"per-step shift of hidden-layer input distributions, {n}{each}"
+        evidence.record(name, shift[n], unit="layer sd per step", setting=setting)
     evidence.paired(
         "shift-undoes-speed-up",
-        np.log2(steps[2]),
-        np.log2(steps[1]),
-        placebo=np.log2(steps_pl[1]),
+        log_steps[2],
+        log_steps[1],
+        placebo=ap["log_steps"][1],
         label=f"{data_set}, rate {st.shift_lr:g}",
         names=("log2 steps noisy BN", "log2 steps BN"),
     )
     evidence.paired(
         "noise-shifts-distributions",
-        np.log2(shift["noisy BN"]),
-        np.log2(shift["without BN"]),
-        placebo=np.log2(gp["shift"][0, :, 0]),
+        log_shift[2],
+        log_shift[0],
+        placebo=ap["log_shift"][0],
         label=f"{data_set}, rate {st.shift_lr:g}",
         names=("log2 shift noisy BN", "log2 shift without BN"),
     )
-    ratio = float(2 ** np.mean(np.log2(steps[2] / steps[1])))
-    vs_plain = float(2 ** np.mean(np.log2(steps[0] / steps[2])))
+    ratio = float(2 ** np.mean(log_steps[2] - log_steps[1]))
+    vs_plain = float(2 ** np.mean(log_steps[0] - log_steps[2]))
+    capped = int((steps[0] >= st.steps).sum())
     evidence.note(
         f"{data_set}, rate {st.shift_lr:g}: noisy BN needs {steps[2].mean():.0f} steps to {st.target:g} nats against BN's "
         f"{steps[1].mean():.0f} ({ratio:.2f}x; the covariate-shift explanation predicts at least 2x), although its "
         f"layer inputs shift {np.mean(shift['noisy BN']):.2f} layer-sds per step against {np.mean(shift['without BN']):.2f} "
         f"without BN and {np.mean(shift['with BN']):.3f} with BN. The plain net needs {steps[0].mean():.0f} steps "
-        f"({int((steps[0] >= st.steps).sum())} of {len(steps[0])} runs capped at {st.steps}), {vs_plain:.2f}x noisy BN's. "
+        f"({capped} of {len(steps[0])} seeds capped at {st.steps}), {vs_plain:.2f}x noisy BN's. "
         "Santurkar et al. 2018, Fig. 2 (VGG, CIFAR-10): the difference between BN and noisy BN is 'almost "
         "non-existent', both ahead of the standard network."
     )
     evidence.plot(
-        f"{data_set}: training loss at rate {st.shift_lr:g}: BN, noisy BN, no BN",
-        g["eval_steps"].tolist(),
-        {n: g["train_loss"][c, :, 0].tolist() for c, n in enumerate(names)},
+        f"{data_set}: training loss at rate {st.shift_lr:g}: BN, noisy BN, no BN (per seed, the mean of its runs)",
+        a["eval_steps"].tolist(),
+        {n: a["loss"][c].tolist() for c, n in enumerate(names)},
         xlabel="SGD step",
         ylabel="training loss (nats, evaluated without noise)",
         log_y=True,
@@ -376,6 +407,9 @@ REG_SETTINGS = {
 REG_QUANTITIES = ("gap", "test-accuracy")  # the two quantities every regulariser is judged on, one case each
 REG_CASES = [pytest.param(q, k, id=f"{q}-{k}") for k in REG_SETTINGS for q in REG_QUANTITIES]
 REG_STEPS = 800  # every profile: the protocol's one budget
+# batch norm on 150 digits: its difference is level from step 200, so it trains 200 steps (the same schedule: rate / 10
+# for the last quarter) against its own plain net at 200 steps, with twice the splits (see the claim's design)
+BN_DIGITS = {"steps": 200, "splits": 40}
 REG_SKIP = "a 1-point bar against effects within half a point of it needs 20 data splits per seed of 800 steps"
 REG_FULL = "the larger grid of training-set sizes runs in the full profile"
 
@@ -397,8 +431,16 @@ def check_gradient() -> None:
         raise RuntimeError(f"the small-data trainer's gradient differs from autograd's by {gradient_error():.2g} (relative)")
 
 
+def reg_budget(name: str, setting: str, profile) -> tuple[int, int]:
+    """(steps, splits per seed) of ``name`` against the plain net in ``setting``: the protocol's, except batch norm
+    on 150 digits (BN_DIGITS), whose plain contrast and placebo then train at its budget."""
+    if (name, setting) == ("batch norm", "digits-n150"):
+        return BN_DIGITS["steps"], BN_DIGITS["splits"]
+    return REG_STEPS, REG_SETTINGS[setting].splits(profile)
+
+
 @functools.cache
-def small_run(seeds: tuple, name: str, st: RegSetting, splits: int) -> dict:
+def small_run(seeds: tuple, name: str, st: RegSetting, splits: int, steps: int = REG_STEPS) -> dict:
     """The ``name`` net of the protocol, ``splits`` splits per seed: train_small's arrays with C = 1, S = len(seeds) *
     splits (seed-major).  A net's run depends only on its seeds (split, initial weights, batch order; dropout masks
     and shifts from its own generator), so the plain net, trained once, is the contrast of all three regularisers,
@@ -408,9 +450,9 @@ def small_run(seeds: tuple, name: str, st: RegSetting, splits: int) -> dict:
         (SMALL[name],),
         sub_seeds(seeds, splits),
         n_train=st.n_train,
-        steps=REG_STEPS,
+        steps=steps,
         lr=SMALL_LR,
-        curve_every=REG_STEPS // 8,
+        curve_every=max(steps // 8, 50),  # the plot only: 9 points, 5 for a 200-step run
         curve_test=CURVE_TEST,
         data_set=st.data_set,
         **SMALL_KW,
@@ -430,22 +472,22 @@ def regulariser_evidence(evidence, profile, name: str, quantity: str, setting: s
     st = REG_SETTINGS[setting]
     if st.full_only:
         profile.require("full", REG_FULL)
-    splits = st.splits(profile)
+    steps, splits = reg_budget(name, setting, profile)
     conds = ("plain", name)
-    runs = [small_run(tuple(evidence.seeds), c, st, splits) for c in conds]
+    runs = [small_run(tuple(evidence.seeds), c, st, splits, steps) for c in conds]
     r = {k: np.concatenate([x[k] for x in runs]) for k in ("train_acc", "test_acc", "test_loss", "test_acc_curve")}
     r["curve_steps"] = runs[0]["curve_steps"]
     tr = {c: per_seed(100 * r["train_acc"][i], splits) for i, c in enumerate(conds)}
     te = {c: per_seed(100 * r["test_acc"][i], splits) for i, c in enumerate(conds)}
     gap = {c: tr[c] - te[c] for c in conds}
     split_diff = 100 * ((r["train_acc"][0] - r["test_acc"][0]) - (r["train_acc"][1] - r["test_acc"][1]))
-    p = small_run(tuple(evidence.placebo_seeds), "plain", st, splits)  # the contrast of both quantities
+    p = small_run(tuple(evidence.placebo_seeds), "plain", st, splits, steps)  # the contrast of both quantities
     tr_pl, te_pl = per_seed(100 * p["train_acc"][0], splits), per_seed(100 * p["test_acc"][0], splits)
     rec = {
         "data": st.data_set,
         "n_train": st.n_train,
         "n_test": st.n_test,
-        "steps": REG_STEPS,
+        "steps": steps,
         "rate": SMALL_LR,
         "width": 64,
         "splits_per_seed": splits,
@@ -464,7 +506,7 @@ def regulariser_evidence(evidence, profile, name: str, quantity: str, setting: s
         )
     evidence.plot(
         f"{st.data_set}: test accuracy during training (first {CURVE_TEST} test examples of each split; rate / 10 from step "
-        f"{int(REG_STEPS * (1 - SMALL_DECAY))}; per seed, mean of {splits} splits)",
+        f"{int(steps * (1 - SMALL_DECAY))}; per seed, mean of {splits} splits)",
         r["curve_steps"].tolist(),
         {c: per_seed(100 * r["test_acc_curve"][i], splits).tolist() for i, c in enumerate(conds)},
         xlabel="SGD step",

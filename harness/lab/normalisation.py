@@ -433,7 +433,7 @@ def train_small(
         x = unshifted[rows]
         return torch.stack([torch.cat([net.forward(x[a:b], n_train) for net, (a, b) in zip(row, blocks)]) for row in nets]), y_all[rows]
 
-    onehots = nn.functional.one_hot(y_all[batches], 10).float()  # (S, steps, batch, 10), drawn once
+    labels = y_all[batches]  # (S, steps, batch); one-hot per step (all steps at once would be S * steps * batch * 10 floats)
     loss_steps, losses, curve_steps, curve = [], [], [], []
     for t in range(steps + 1):
         if loss_every and (t % loss_every == 0 or t == steps):
@@ -447,7 +447,7 @@ def train_small(
         if t == steps:
             break
         rows = batches[:, t]  # (S, batch)
-        onehot = onehots[:, t]
+        onehot = nn.functional.one_hot(labels[:, t], 10).float()
         x_plain = torch.index_select(unshifted, 0, rows.reshape(-1)).reshape(S, batch, d)
         drop = 0.1 if t >= steps * (1 - decay_last) else 1.0
         for c, row in enumerate(nets):
@@ -518,7 +518,7 @@ class _SmallNet:
         for l in range(self.depth):
             z = torch.baddbmm(self.b[l], x, self.W[l])
             if self.cond.bn:
-                z = self._norm(z, n_stats)[0] * self.gam[l] + self.bet[l]
+                z = torch.addcmul(self.bet[l], self._norm(z, n_stats)[0], self.gam[l])
             x = torch.relu_(z)
         return torch.baddbmm(self.b[-1], x, self.W[-1])
 
@@ -546,7 +546,7 @@ class _SmallNet:
             xhat = rstd = None
             if c.bn:
                 xhat, rstd = self._norm(z, B)
-                z = xhat * self.gam[l] + self.bet[l]
+                z = torch.addcmul(self.bet[l], xhat, self.gam[l])
             x = on = torch.relu_(z)  # z is a fresh tensor, used only through its ReLU
             mask = None
             if c.keep_hidden < 1:
@@ -568,11 +568,11 @@ class _SmallNet:
             if mask is not None:
                 g = g * mask
             g = torch.ops.aten.threshold_backward(g, on, 0)  # ReLU: pass where the unit was on
-            if c.bn:
-                ggam.append((g * xhat).sum(1, keepdim=True))
-                gbet.append(g.sum(1, keepdim=True))
-                gx = g * self.gam[l - 1]
-                g = rstd * (gx - gx.mean(1, keepdim=True) - xhat * (gx * xhat).mean(1, keepdim=True))
+            if c.bn:  # with gx = gamma g: rstd (gx - mean(gx) - xhat mean(gx xhat)), the means from the gradients of beta and gamma
+                gg, gb_ = (g * xhat).sum(1, keepdim=True), g.sum(1, keepdim=True)
+                ggam.append(gg)
+                gbet.append(gb_)
+                g = torch.addcmul(g - gb_ / B, xhat, gg / B, value=-1).mul_(rstd * self.gam[l - 1])
         return gW + gb + ggam[::-1] + gbet[::-1]
 
 
