@@ -378,23 +378,28 @@ def learning_curves(
     lr: float,
     n_test: int = 597,
     dataset: str = "digits",
+    nets: tuple[int, ...] | None = None,
 ) -> dict[int, dict[str, np.ndarray]]:
     """Test and training error of one-hidden-layer ReLU MLPs (width w, Xavier init) trained on the first n
     examples of each seed's shuffle, for every n in ``sizes`` (:func:`curve_split`).
 
     Every run takes the same number of Adam steps on mini-batches of ``batch`` (equal optimisation
-    budget); the same init per seed and width for every n.  Returns {width:
+    budget); the same init per seed and width for every n.  ``nets`` (one count per width, default 1 each):
+    a seed's value is the mean over that many nets, the first drawn from the seed itself and the others
+    from ``subseed(seed, 15, k)`` (own init and batch order, the seed's data).  Returns {width:
     {'test': (n_seeds, n_sizes), 'train': (n_seeds, n_sizes)}} (errors as shares).
     """
     seeds_l = list(seeds)
     X_tr, y_tr, X_te, y_te = curve_split(seeds_l, dataset, n_test)
-    runs = [(i, n) for i in range(len(seeds_l)) for n in sizes]  # run r = (seed index, size)
-    rr = torch.tensor([i for i, _ in runs])
-    orders = torch.tensor(stacked.batch_orders([seeds_l[i] for i, _ in runs], [n for _, n in runs], steps, batch, tag=14))
     out = {}
-    for w in widths:
-        W0, b0 = stacked_init(seeds_l, (X_tr.shape[2], w, CLASSES))
-        W0, b0 = [x[rr] for x in W0], [x[rr] for x in b0]
+    for w, k_nets in zip(widths, nets or (1,) * len(widths)):
+        net_seeds = [s if k == 0 else stacked.subseed(s, 15, k) for s in seeds_l for k in range(k_nets)]  # seed-major
+        runs = [(j, n) for j in range(len(net_seeds)) for n in sizes]  # run r = (net index, size)
+        net = torch.tensor([j for j, _ in runs])
+        rr = net // k_nets  # the seed (data) of each run
+        orders = torch.tensor(stacked.batch_orders([net_seeds[j] for j, _ in runs], [n for _, n in runs], steps, batch, tag=14))
+        W0, b0 = stacked_init(net_seeds, (X_tr.shape[2], w, CLASSES))
+        W0, b0 = [x[net] for x in W0], [x[net] for x in b0]
         ones = [torch.ones_like(x) for x in W0]
         W, b, _ = train_stacked(W0, b0, ones, X_tr[rr], y_tr[rr], orders, lr)
         test = 1 - accuracy(W, b, X_te[rr], y_te[rr])
@@ -404,8 +409,8 @@ def learning_curves(
                 for r, (_, n) in enumerate(runs)
             ]
         )
-        shape = (len(seeds_l), len(sizes))
-        out[w] = {"test": test.reshape(shape), "train": train.reshape(shape)}
+        shape = (len(seeds_l), k_nets, len(sizes))
+        out[w] = {"test": test.reshape(shape).mean(axis=1), "train": train.reshape(shape).mean(axis=1)}
     return out
 
 
