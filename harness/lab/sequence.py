@@ -164,6 +164,7 @@ def recurrent(kind: str, width: int, seed: int) -> nn.Module:
 # -- long-range recall: attention vs a GRU ------------------------------------------------------------
 
 RECALL_VALUES = 8  # values 0..7; index 8 marks the query token, which carries no value
+EVAL_SLICE = 32  # sequences per slice when a trained stack is evaluated
 
 
 def recall_batch(gens: list[torch.Generator], batch: int, length: int, keys: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -301,8 +302,11 @@ def train_recall_eval(
     for name, offset, size in (("test", 2, test_size), ("val", 3, val_size)):
         if size:
             k, v, y = batches(offset, size)()
-            with torch.no_grad():
-                out[name] = stacked.accuracy(recall_logits(p, kind, k, v), y).numpy()
+            with torch.no_grad():  # in slices of EVAL_SLICE sequences: every sequence's logits are the same, and the
+                # slices' tensors stay small enough to be reused (a whole (R, size, T, 3 width) tensor is mapped afresh)
+                cuts = range(0, size, EVAL_SLICE)
+                logits = torch.cat([recall_logits(p, kind, k[:, i : i + EVAL_SLICE], v[:, i : i + EVAL_SLICE]) for i in cuts], 1)
+                out[name] = stacked.accuracy(logits, y).numpy()
     return out
 
 
