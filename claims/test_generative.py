@@ -119,20 +119,33 @@ def test_small_gan_learns_a_two_mode_mixture(evidence, profile):
 STABILITY_RATES = (5e-4, 2e-3, 8e-3)  # the registered grid: every rate counts, none is picked
 STABILITY_BATCH, STABILITY_STEPS = 32, 800
 STABILITY_D_STEPS = {"d-undecided": 0, "d-confident": D_STEPS}  # D first trained alone, as in the gradient claim
+STABILITY_DRAWS = 2  # runs per seed and rate (the first from the seed itself): a seed's share is over draws x rates
+
+
+def stability_draws(seeds: tuple) -> tuple:
+    """STABILITY_DRAWS run seeds per seed, seed-major: the seed itself, then its subseeds."""
+    return tuple(s if j == 0 else stacked.subseed(s, 409, j) for s in seeds for j in range(STABILITY_DRAWS))
 
 
 @functools.cache
 def loss_runs(seeds: tuple, placebo_seeds: tuple) -> dict:
-    """One batch of runs for both cases (untrained D; D first trained alone until it rejects G's samples): seeds x
-    rates with each generator loss, and the placebo seeds x rates with the minimax loss.  Returns per case and
-    condition arrays (seeds, rates) of 'learns', 'collapsed', 'w1', 'd_fake_early' and 'd_fake_start'."""
+    """One batch of runs for both cases (untrained D; D first trained alone until it rejects G's samples): each seed's
+    draws x rates with each generator loss, and the placebo seeds' draws x rates with the minimax loss.  Returns per
+    case and condition arrays (seeds, draws x rates, draw-major) of 'learns', 'collapsed', 'w1', 'd_fake_early' and
+    'd_fake_start'."""
     groups = (("non_saturating", seeds), ("minimax", seeds), ("minimax (placebo)", placebo_seeds))
-    runs = [(k, name.split(" ")[0], s, r) for k in STABILITY_D_STEPS.values() for name, ss in groups for s in ss for r in STABILITY_RATES]
+    runs = [
+        (k, name.split(" ")[0], s, r)
+        for k in STABILITY_D_STEPS.values()
+        for name, ss in groups
+        for s in stability_draws(ss)
+        for r in STABILITY_RATES
+    ]
     d_steps, losses, run_seeds, rates = (list(column) for column in zip(*runs))
     r = lab.train_gan(run_seeds, STABILITY_STEPS, batch=STABILITY_BATCH, lr=rates, checkpoints=1, losses=losses, d_steps=d_steps)
     w1 = r["w1"][:, -1] / BEST_GAUSSIAN_W1
     cover = r["mode_mass"].min(axis=1) / MODE_SHARE
-    shape = (len(STABILITY_D_STEPS), len(groups), len(seeds), len(STABILITY_RATES))
+    shape = (len(STABILITY_D_STEPS), len(groups), len(seeds), STABILITY_DRAWS * len(STABILITY_RATES))
     out = {
         "learns": ((w1 < 0.5) & (cover >= 0.5)).reshape(shape),
         "collapsed": (cover < 0.5).reshape(shape),
@@ -143,10 +156,15 @@ def loss_runs(seeds: tuple, placebo_seeds: tuple) -> dict:
     return {d: {name: {k: v[c, i] for k, v in out.items()} for i, (name, _) in enumerate(groups)} for c, d in enumerate(STABILITY_D_STEPS)}
 
 
+def at_rate(values: np.ndarray, j: int) -> np.ndarray:
+    """(seeds, draws x rates) -> (seeds, draws): every draw of a seed at the j-th rate."""
+    return values.reshape(values.shape[0], STABILITY_DRAWS, len(STABILITY_RATES))[:, :, j]
+
+
 @pytest.mark.claim("non-saturating-loss-stabler-training")
 @pytest.mark.parametrize("disc", list(STABILITY_D_STEPS))
 def test_non_saturating_loss_makes_more_runs_learn_the_mixture(disc, evidence, profile):
-    profile.require("default", "108 GAN runs of 800 steps (2 discriminator starts, 2 losses and a placebo, 3 rates, 6 seeds)")
+    profile.require("default", "216 GAN runs of 800 steps (2 discriminator starts, 2 losses and a placebo, 3 rates, 6 seeds x 2 draws)")
     runs = loss_runs(tuple(evidence.seeds), tuple(evidence.placebo_seeds))[disc]
     ns, mm, placebo = runs["non_saturating"], runs["minimax"], runs["minimax (placebo)"]
     setting = {"discriminator": disc, "d_steps": STABILITY_D_STEPS[disc], "steps": STABILITY_STEPS, "batch": STABILITY_BATCH}
@@ -154,12 +172,13 @@ def test_non_saturating_loss_makes_more_runs_learn_the_mixture(disc, evidence, p
     for name, r in (("non-saturating", ns), ("minimax", mm)):
         for j, rate in enumerate(STABILITY_RATES):
             at = setting | {"rate": rate}
-            evidence.record(f"learns the mixture, {name} loss", r["learns"][:, j].astype(float), unit="0/1", setting=at)
-            evidence.record(f"W1 / best single Gaussian's W1, {name} loss", r["w1"][:, j], unit="ratio", setting=at)
+            learns = at_rate(r["learns"], j).mean(axis=1)
+            evidence.record(f"share of the seed's runs that learn the mixture, {name} loss", learns, unit="share", setting=at)
+            evidence.record(f"W1 / best single Gaussian's W1, {name} loss", at_rate(r["w1"], j).mean(axis=1), unit="ratio", setting=at)
         evidence.record(f"share of rates with a collapsed mode, {name} loss", r["collapsed"].mean(axis=1), unit="share", setting=setting)
         early = r["d_fake_early"].mean(axis=1)
         evidence.record(f"mean D(G(z)) over the first 80 steps, {name} loss", early, unit="probability", setting=setting)
-    start = ns["d_fake_start"][:, 0]  # the same starting D for every rate and loss of a seed
+    start = ns["d_fake_start"].mean(axis=1)  # the same starting D for every rate and loss of a draw: the mean over its draws
     evidence.record("mean D(G(z)) of the starting discriminator, initial generator", start, unit="probability", setting=setting)
     evidence.paired(
         "more-runs-learn-the-mixture",
@@ -170,7 +189,7 @@ def test_non_saturating_loss_makes_more_runs_learn_the_mixture(disc, evidence, p
         names=("non-saturating", "minimax"),
     )
     per_rate = "; ".join(
-        f"rate {rate:g}: {ns['learns'][:, j].sum()} vs {mm['learns'][:, j].sum()} of {len(evidence.seeds)}"
+        f"rate {rate:g}: {at_rate(ns['learns'], j).sum()} vs {at_rate(mm['learns'], j).sum()} of {at_rate(ns['learns'], j).size}"
         for j, rate in enumerate(STABILITY_RATES)
     )
     evidence.note(
@@ -178,7 +197,7 @@ def test_non_saturating_loss_makes_more_runs_learn_the_mixture(disc, evidence, p
         f"learn the mixture, non-saturating vs minimax loss: {per_rate}. Runs with a collapsed mode: "
         f"{ns['collapsed'].sum()} vs {mm['collapsed'].sum()} of {ns['collapsed'].size}. Mean D(G(z)) over the first 80 "
         f"steps: {ns['d_fake_early'].mean():.2f} vs {mm['d_fake_early'].mean():.2f}. W1 / best Gaussian's W1 at rate "
-        f"{STABILITY_RATES[0]:g}: {ns['w1'][:, 0].mean():.2f} vs {mm['w1'][:, 0].mean():.2f}. Goodfellow et al. 2014 give the "
+        f"{STABILITY_RATES[0]:g}: {at_rate(ns['w1'], 0).mean():.2f} vs {at_rate(mm['w1'], 0).mean():.2f}. Goodfellow et al. 2014 give the "
         "non-saturating loss for its stronger early gradients and show no comparison of stability."
     )
     assert_supported(evidence)
