@@ -125,6 +125,14 @@ LT_ROUNDS = 6  # the sweep: round k keeps 0.5**k of each hidden layer (50% to 1.
 LT_WIDTH, LT_STEPS = 64, 1000  # registered design (catalogue): width, Adam steps
 LT_RUNS = {"digits": 3, "mnist1d": 1}  # runs per seed (catalogue: why they differ)
 LT_DRAWS = {"digits": 1, "mnist1d": 3}  # fresh inits of the control (and of its placebo) per run: 3 per seed on both
+LT_DRAWS_FULL = {"digits": 2, "mnist1d": 3}  # the full sweep's sparse digits levels: 6 per seed (see the design)
+
+
+def lt_draws(dataset: str, profile) -> int:
+    """Fresh inits of the control (and of its placebo) per run in this profile."""
+    return profile.pick(quick=LT_DRAWS[dataset], default=LT_DRAWS[dataset], full=LT_DRAWS_FULL[dataset])
+
+
 LT_DEFAULT_ROUND = 2  # 25% of hidden weights: the level closest to the 20% the claim was first registered at
 
 
@@ -138,14 +146,16 @@ def lt_rounds(profile) -> tuple[int, tuple[int, ...]]:
     return profile.pick(quick=(0, ()), default=(LT_DEFAULT_ROUND, (LT_DEFAULT_ROUND,)), full=(LT_ROUNDS, tuple(range(1, LT_ROUNDS + 1))))
 
 
-def lt_sweep(dataset: str, seeds: tuple[int, ...], placebo_seeds: tuple[int, ...], rounds: int, judged: tuple[int, ...]) -> dict:
+def lt_sweep(
+    dataset: str, seeds: tuple[int, ...], placebo_seeds: tuple[int, ...], rounds: int, judged: tuple[int, ...], draws: int
+) -> dict:
     """One data set's pruning path, all runs batched (cached: every level's case shares it); each seed's runs have
     their own split, init and order, and the placebo runs pair with them one to one."""
 
     def runs(group: tuple[int, ...]) -> tuple[int, ...]:
         return tuple(stacked.subseed(s, 41, j) for s in group for j in range(LT_RUNS[dataset]))
 
-    return lab.lottery_sweep(dataset, runs(seeds), runs(placebo_seeds), LT_WIDTH, LT_STEPS, rounds, judged, draws=LT_DRAWS[dataset])
+    return lab.lottery_sweep(dataset, runs(seeds), runs(placebo_seeds), LT_WIDTH, LT_STEPS, rounds, judged, draws=draws)
 
 
 @pytest.mark.claim("lottery-tickets")
@@ -162,7 +172,8 @@ def test_rewound_ticket_matches_dense_and_beats_reinit(dataset, k, evidence, pro
             "full", f"the default profile judges {lt_kept(LT_DEFAULT_ROUND)}% only: each level costs a training (budget, not result)"
         )
     reps, n = LT_RUNS[dataset], len(evidence.seeds)
-    r = lt_sweep(dataset, tuple(evidence.seeds), tuple(evidence.placebo_seeds), rounds, judged)
+    draws = lt_draws(dataset, profile)
+    r = lt_sweep(dataset, tuple(evidence.seeds), tuple(evidence.placebo_seeds), rounds, judged, draws)
 
     def per_seed(a: np.ndarray) -> np.ndarray:  # (n * reps, ...) -> (n, ...): the mean of each seed's runs, in points
         return 100 * a.reshape(n, reps, *a.shape[1:]).mean(axis=1)
@@ -179,12 +190,12 @@ def test_rewound_ticket_matches_dense_and_beats_reinit(dataset, k, evidence, pro
         "width": LT_WIDTH,
         "steps": LT_STEPS,
         "runs_per_seed": reps,
-        "reinit_draws_per_run": LT_DRAWS[dataset],
+        "reinit_draws_per_run": draws,
     }
     labels = {
         "dense": "dense network",
         "ticket": "winning ticket (original init)",
-        "reinit": f"same mask, random re-init (mean of {LT_DRAWS[dataset]} draw(s) per run)",
+        "reinit": f"same mask, random re-init (mean of {draws} draw(s) per run)",
     }
     for c, label in labels.items():
         evidence.record(f"test accuracy, {label} (mean of {reps} run(s) per seed)", acc[c], unit="%", setting=setting)
