@@ -60,12 +60,16 @@ def test_non_saturating_loss_gives_larger_generator_gradients(disc, evidence):
 CURVE_CHECKPOINTS = 4  # W1 measured every quarter of training for the figure
 
 
+def draws(seeds: tuple, per_seed: int, tag: int) -> list[int]:
+    """``per_seed`` run seeds per seed, seed-major: the seed itself, then its subseeds under ``tag``."""
+    return [s if j == 0 else stacked.subseed(s, tag, j) for s in seeds for j in range(per_seed)]
+
+
 @functools.cache
 def gan_runs(seeds: tuple, steps: int, per_seed: int) -> dict:
     """``per_seed`` GANs per seed in one batch (the first from the seed itself, the others from its subseeds), each
     measure reshaped to (seeds, GANs, ...)."""
-    runs = [s if j == 0 else stacked.subseed(s, 407, j) for s in seeds for j in range(per_seed)]
-    r = lab.train_gan(runs, steps, checkpoints=CURVE_CHECKPOINTS)
+    r = lab.train_gan(draws(seeds, per_seed, 407), steps, checkpoints=CURVE_CHECKPOINTS)
     return {k: v if k == "steps" else v.reshape(len(seeds), per_seed, *v.shape[1:]) for k, v in r.items()}
 
 
@@ -122,11 +126,6 @@ STABILITY_D_STEPS = {"d-undecided": 0, "d-confident": D_STEPS}  # D first traine
 STABILITY_DRAWS = 2  # runs per seed and rate (the first from the seed itself): a seed's share is over draws x rates
 
 
-def stability_draws(seeds: tuple) -> tuple:
-    """STABILITY_DRAWS run seeds per seed, seed-major: the seed itself, then its subseeds."""
-    return tuple(s if j == 0 else stacked.subseed(s, 409, j) for s in seeds for j in range(STABILITY_DRAWS))
-
-
 @functools.cache
 def loss_runs(seeds: tuple, placebo_seeds: tuple) -> dict:
     """One batch of runs for both cases (untrained D; D first trained alone until it rejects G's samples): each seed's
@@ -138,7 +137,7 @@ def loss_runs(seeds: tuple, placebo_seeds: tuple) -> dict:
         (k, name.split(" ")[0], s, r)
         for k in STABILITY_D_STEPS.values()
         for name, ss in groups
-        for s in stability_draws(ss)
+        for s in draws(ss, STABILITY_DRAWS, 409)
         for r in STABILITY_RATES
     ]
     d_steps, losses, run_seeds, rates = (list(column) for column in zip(*runs))
