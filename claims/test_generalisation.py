@@ -153,7 +153,7 @@ def lt_sweep(
     their own split, init and order, and the placebo runs pair with them one to one."""
 
     def runs(group: tuple[int, ...]) -> tuple[int, ...]:
-        return tuple(stacked.subseed(s, 41, j) for s in group for j in range(LT_RUNS[dataset]))
+        return tuple(stacked.draws(group, LT_RUNS[dataset], 41, keep_seed=False))
 
     return lab.lottery_sweep(dataset, runs(seeds), runs(placebo_seeds), LT_WIDTH, LT_STEPS, rounds, judged, draws=draws)
 

@@ -60,16 +60,11 @@ def test_non_saturating_loss_gives_larger_generator_gradients(disc, evidence):
 CURVE_CHECKPOINTS = 4  # W1 measured every quarter of training for the figure
 
 
-def draws(seeds: tuple, per_seed: int, tag: int) -> list[int]:
-    """``per_seed`` run seeds per seed, seed-major: the seed itself, then its subseeds under ``tag``."""
-    return [s if j == 0 else stacked.subseed(s, tag, j) for s in seeds for j in range(per_seed)]
-
-
 @functools.cache
 def gan_runs(seeds: tuple, steps: int, per_seed: int) -> dict:
     """``per_seed`` GANs per seed in one batch (the first from the seed itself, the others from its subseeds), each
     measure reshaped to (seeds, GANs, ...)."""
-    r = lab.train_gan(draws(seeds, per_seed, 407), steps, checkpoints=CURVE_CHECKPOINTS)
+    r = lab.train_gan(stacked.draws(seeds, per_seed, 407), steps, checkpoints=CURVE_CHECKPOINTS)
     return {k: v if k == "steps" else v.reshape(len(seeds), per_seed, *v.shape[1:]) for k, v in r.items()}
 
 
@@ -137,7 +132,7 @@ def loss_runs(seeds: tuple, placebo_seeds: tuple) -> dict:
         (k, name.split(" ")[0], s, r)
         for k in STABILITY_D_STEPS.values()
         for name, ss in groups
-        for s in draws(ss, STABILITY_DRAWS, 409)
+        for s in stacked.draws(ss, STABILITY_DRAWS, 409)
         for r in STABILITY_RATES
     ]
     d_steps, losses, run_seeds, rates = (list(column) for column in zip(*runs))

@@ -160,14 +160,11 @@ def deep_relu_runs(
     X, y = training_tensors(dataset)
     sizes = [X.shape[1]] + [DEEP_WIDTH] * (DEEP_LAYERS - 1) + [10]
 
-    def net_seeds(group: tuple) -> list[int]:  # seed-major: each seed's nets side by side
-        return [s if k == 0 else stacked.subseed(s, 29, k) for s in group for k in range(nets)]
-
     groups = [(k, k, seeds) for k in INITS] + ([("he placebo", "he", placebo)] if placebo else [])
-    parts = [lab.stacked_weights(sizes, scheme, net_seeds(group_seeds)) for _, scheme, group_seeds in groups]
+    parts = [lab.stacked_weights(sizes, scheme, stacked.draws(group_seeds, nets, 29)) for _, scheme, group_seeds in groups]
     W = [torch.cat([p[0][l] for p in parts]) for l in range(DEEP_LAYERS)]
     b = [torch.cat([p[1][l] for p in parts]) for l in range(DEEP_LAYERS)]
-    order_seeds = [s for _, _, group_seeds in groups for s in net_seeds(group_seeds)]
+    order_seeds = [s for _, _, group_seeds in groups for s in stacked.draws(group_seeds, nets, 29)]
     r = lab.train_stacked(
         X,
         y,

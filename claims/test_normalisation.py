@@ -416,7 +416,7 @@ REG_FULL = "the larger grid of training-set sizes runs in the full profile"
 
 def sub_seeds(seeds: tuple, splits: int) -> tuple:
     """``splits`` derived seeds per seed (each its own data split, init and batch order), seed-major."""
-    return tuple(stacked.subseed(s, 7, k) for s in seeds for k in range(splits))
+    return tuple(stacked.draws(seeds, splits, 7, keep_seed=False))
 
 
 @functools.cache

@@ -156,7 +156,7 @@ def scaled_grid(
 
 def draws(seeds: list[int], k: int) -> list[int]:
     """``k`` draws per seed, seed-major: the seed itself, then sub-seeds (each its own subset, feature scales and order)."""
-    return [s if j == 0 else stacked.subseed(s, 53, j) for s in seeds for j in range(k)]
+    return stacked.draws(seeds, k, 53)
 
 
 def tuned_excess(

@@ -107,3 +107,14 @@ def test_our_models_reproduce_the_published_mnist1d_accuracies():
         "(harness/lab/spatial.py) before trusting a claim that trains it."
     )
     assert got["linear", "mnist1d"] < got["MLP", "mnist1d"] < got["CNN", "mnist1d"], f"the published order fails: {report}"
+
+
+def test_draws_are_seed_major_and_keep_the_seed_first_unless_told():
+    from harness.lab import stacked
+
+    seeds = (5, 123456)
+    assert stacked.draws(seeds, 1, 7) == [5, 123456]
+    kept = stacked.draws(seeds, 3, 7)
+    assert kept[0] == 5 and kept[3] == 123456 and kept[1] == stacked.subseed(5, 7, 1) and len(set(kept)) == 6
+    fresh = stacked.draws(seeds, 2, 7, keep_seed=False)
+    assert fresh == [stacked.subseed(5, 7, 0), stacked.subseed(5, 7, 1), stacked.subseed(123456, 7, 0), stacked.subseed(123456, 7, 1)]

@@ -21,6 +21,12 @@ def subseed(seed: int, *tags: int) -> int:
     return int(np.random.default_rng([seed, *tags]).integers(2**31))
 
 
+def draws(seeds, k: int, tag: int, *, keep_seed: bool = True) -> list[int]:
+    """``k`` run seeds per seed, seed-major (each its own init, data draw or order): the seed itself and then
+    ``subseed(seed, tag, j)`` for j = 1 .. k-1, or, with ``keep_seed=False``, ``subseed(seed, tag, j)`` for every j."""
+    return [s if j == 0 and keep_seed else subseed(s, tag, j) for s in seeds for j in range(k)]
+
+
 def generator(seed: int, *tags: int) -> torch.Generator:
     """A torch generator seeded with :func:`subseed` ``(seed, *tags)``."""
     return torch.Generator().manual_seed(subseed(seed, *tags))
