@@ -9,12 +9,16 @@ import pytest
 
 from harness.evidence import assert_supported
 from harness.lab import optimisation as lab
-from harness.lab import train
+from harness.lab import stacked, train
 
 BASE, L2, CLASSES = 100, 1e-2, 10
 LRS = np.array([0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0])  # the same grid for both methods
 COPIES = (1, 10, 100)
 DATASETS = ("digits", "mnist1d")
+# SGD example orders per seed (catalogue: design.sgd_orders_per_seed): each seed's SGD value, main arm and placebo
+# alike, is the mean log10 excess loss over this many independent orders (GD is deterministic and needs none)
+SGD_ORDERS = {"digits": {"quick": 1, "default": 2, "full": 2}, "mnist1d": {"quick": 1, "default": 1, "full": 1}}
+ORDERS_TAG = 62  # the extra orders' seeds: subseed(seed, ORDERS_TAG, j); the first order of a seed is the seed itself
 MNIST1D_QUICK = "MNIST-1D's runs with their placebos take about 3 s, more than the 60-s smoke run can pay (budget, not result)"
 
 
@@ -27,12 +31,20 @@ def copies_for(profile) -> tuple[int, ...]:
     return profile.pick(quick=COPIES[1:], default=COPIES, full=COPIES)
 
 
+def orders_for(name: str, profile) -> int:
+    return profile.pick(**SGD_ORDERS[name])
+
+
 @functools.cache
-def grid(name: str, seeds: tuple, placebo_seeds: tuple, copies: tuple, budget: int) -> dict:
+def grid(name: str, seeds: tuple, placebo_seeds: tuple, copies: tuple, budget: int, orders: int = 1) -> dict:
     """log10 excess loss per copies, seed and rate: 'GD' (n_copies, n_seeds, n_lr); 'SGD' and 'SGD placebo'
-    (n_copies, n_seeds, n_lr), the placebo on the same data with independent example orders."""
-    g = lab.redundancy_grid(name, list(seeds), [list(seeds), list(placebo_seeds)], list(copies), BASE, budget, LRS, L2, CLASSES)
-    return {"GD": g["GD"], "SGD": g["SGD"][0], "SGD placebo": g["SGD"][1], "copies": copies}
+    (n_copies, n_seeds, n_lr), the placebo on the same data with independent example orders.  Each seed's SGD value
+    is the mean over ``orders`` example orders (the seed's own, then derived ones), all on one run axis."""
+    main, again = (stacked.draws(list(x), orders, ORDERS_TAG) for x in (seeds, placebo_seeds))
+    streams = [main[i::orders] for i in range(orders)] + [again[i::orders] for i in range(orders)]  # order i of every seed
+    g = lab.redundancy_grid(name, list(seeds), streams, list(copies), BASE, budget, LRS, L2, CLASSES)
+    sgd = g["SGD"]  # (2 x orders, n_copies, n_seeds, n_lr)
+    return {"GD": g["GD"], "SGD": sgd[:orders].mean(axis=0), "SGD placebo": sgd[orders:].mean(axis=0), "copies": copies}
 
 
 def tuned(g: dict, k: int) -> dict:
@@ -60,8 +72,9 @@ def test_sgd_beats_gd_at_equal_examples(dataset, k, evidence, profile):
     if dataset != "digits":
         profile.require("default", MNIST1D_QUICK)
     budget = budget_for(profile)
-    t = tuned(grid(dataset, tuple(evidence.seeds), tuple(evidence.placebo_seeds), copies_for(profile), budget), k)
-    setting = {"data": dataset, "copies": k, "examples": budget}
+    orders = orders_for(dataset, profile)
+    t = tuned(grid(dataset, tuple(evidence.seeds), tuple(evidence.placebo_seeds), copies_for(profile), budget, orders), k)
+    setting = {"data": dataset, "copies": k, "examples": budget, "sgd_orders_per_seed": orders}
     record_rates(evidence, t, setting)
     for name in ("GD", "SGD"):
         evidence.record(f"{name} log10 excess loss at best lr {t[name]['lr']:g}", t[name]["loss"], unit="log10", setting=setting)
@@ -92,11 +105,12 @@ def test_sgd_advantage_grows_with_redundancy(dataset, evidence, profile):
         "three redundancy levels with their placebos take 2.7 s, more than the 60-s smoke run can pay (budget, not result)",
     )
     budget = budget_for(profile)
-    g = grid(dataset, tuple(evidence.seeds), tuple(evidence.placebo_seeds), copies_for(profile), budget)
+    orders = orders_for(dataset, profile)
+    g = grid(dataset, tuple(evidence.seeds), tuple(evidence.placebo_seeds), copies_for(profile), budget, orders)
     adv = {}
     for k in COPIES:
         t = tuned(g, k)
-        setting = {"data": dataset, "copies": k, "examples": budget}
+        setting = {"data": dataset, "copies": k, "examples": budget, "sgd_orders_per_seed": orders}
         record_rates(evidence, t, setting)
         adv[k] = t["GD"]["loss"] - t["SGD"]["loss"]
         evidence.record(

@@ -289,27 +289,32 @@ TUNE_TARGETS = {"loss-10pct": 0.1, "loss-1pct": 0.01}  # final loss <= fraction 
 
 
 @functools.cache
-def tuning_grid(dataset: str, seed: int, steps: int, order_seed: int | None = None, rules: tuple = ("adam", "sgd")) -> dict:
-    """Per rule: the final full-training-set loss per grid rate (n_lr,) (diverged: inf) and the initial loss, on
-    TUNE_N standardised training examples of ``dataset``; the rules train side by side on the run axis.
-    ``seed`` draws the data; ``order_seed`` (default ``seed``) the init and the mini-batch order."""
-    order_seed = seed if order_seed is None else order_seed
+def tuning_grid(dataset: str, seeds: tuple, steps: int, placebo_seeds: tuple) -> tuple[list[dict], list[tuple]]:
+    """Per seed and rule: the final full-training-set loss per grid rate (n_lr,) (diverged: inf) and the initial loss,
+    on TUNE_N standardised training examples of ``dataset``; and per seed SGD's again from the placebo seed's init and
+    mini-batch order.  A seed draws the data; the init and the mini-batch order come from the seed (placebo: its
+    placebo seed).  Every seed, rule and rate trains side by side on one run axis (each run computes what it would alone).
+    """
     X, y = lab.standardised(dataset)
-    idx = np.random.default_rng(seed).choice(len(X), TUNE_N, replace=False)
-    L = len(TUNE_LRS)
+    idx = [np.random.default_rng(s).choice(len(X), TUNE_N, replace=False) for s in seeds]
+    G, L = len(seeds), len(TUNE_LRS)
+    groups = np.concatenate([np.repeat(np.arange(G), L), np.repeat(np.arange(G), L), np.repeat(np.arange(G, 2 * G), L)])
     out = lab.train_mlps(
-        torch.tensor(X[idx], dtype=torch.float32),
-        torch.tensor(y[idx]),
+        torch.tensor(np.stack([X[i] for i in idx] * 2), dtype=torch.float32),
+        torch.tensor(np.stack([y[i] for i in idx] * 2)),
         TUNE_WIDTH,
-        [order_seed] * (L * len(rules)),
-        rules,
-        np.tile(TUNE_LRS, len(rules)),
+        [int(s) for s in list(seeds) * 2 + list(placebo_seeds) for _ in range(L)],
+        ("adam", "sgd", "sgd"),  # main arm Adam, main arm SGD, placebo SGD: one block of G x L runs each
+        np.tile(TUNE_LRS, 3 * G),
         steps,
         TUNE_BATCH,
-        order_seed,
+        list(seeds) + list(placebo_seeds),
+        groups=groups,
     )
-    final = np.nan_to_num(out["final"], nan=np.inf)
-    return {r: (final[i * L : (i + 1) * L], float(out["initial"][0])) for i, r in enumerate(rules)}
+    final = np.nan_to_num(out["final"], nan=np.inf).reshape(3, G, L)
+    initial = out["initial"].reshape(3, G, L)[:, :, 0].astype(float)
+    main = [{r: (final[i, g], float(initial[i, g])) for i, r in enumerate(("adam", "sgd"))} for g in range(G)]
+    return main, [(final[2, g], float(initial[2, g])) for g in range(G)]
 
 
 def range_touches_edge(final: np.ndarray, target: float) -> bool:
@@ -337,8 +342,9 @@ def test_adam_trains_over_a_wider_range_of_rates(dataset, case, evidence, profil
     steps = profile.pick(quick=100, default=300, full=600)
     frac = TUNE_TARGETS[case]
     widths, curves, edges = {}, {}, {}
+    main, again = tuning_grid(dataset, tuple(evidence.seeds), steps, tuple(evidence.placebo_seeds))
     for rule in ("adam", "sgd"):
-        runs = [tuning_grid(dataset, s, steps)[rule] for s in evidence.seeds]
+        runs = [m[rule] for m in main]
         widths[rule] = np.array([good_range(f, frac * l0) for f, l0 in runs])
         edges[rule] = sum(range_touches_edge(f, frac * l0) for f, l0 in runs)
         # float32 losses below ~1e-7 of the initial are rounding (some reach exactly 0); diverged runs are capped at 10x
@@ -347,7 +353,6 @@ def test_adam_trains_over_a_wider_range_of_rates(dataset, case, evidence, profil
     for rule in ("adam", "sgd"):
         evidence.record(f"width of the good range of rates, {NAMES[rule]}", widths[rule], unit="decades", setting=setting)
     # placebo: SGD again from new inits and mini-batch orders
-    again = [tuning_grid(dataset, s, steps, p, ("sgd",))["sgd"] for s, p in zip(evidence.seeds, evidence.placebo_seeds)]
     evidence.paired(
         "wider-good-rate-range",
         widths["adam"],
@@ -477,29 +482,35 @@ LM_WIDE, LM_NARROW = 64, 4
 
 
 @functools.cache
-def restarts(dataset: str, width: int, seed: int, steps: int, order_seed: int | None = None, curve: bool = False) -> dict:
-    """8 random starts of one net on one seed's split of ``dataset``: train_mlps's output (initial, final, held_out,
-    and with ``curve`` the training loss 8 times along the way).  LM_N standardised training examples, the rest of
-    the pool held out.  ``seed`` draws the split; ``order_seed`` (default ``seed``) the starts and the mini-batch order."""
+def restarts(dataset: str, width: int, seeds: tuple, steps: int, order_seeds: tuple | None = None, curve: bool = False) -> list[dict]:
+    """8 random starts of one net on each seed's split of ``dataset``, all seeds on one run axis: per seed, train_mlps's
+    output for its 8 runs (initial, final, held_out, and with ``curve`` the training loss 8 times along the way, for the
+    first seed only).  LM_N standardised training examples, the rest of the pool held out.  A seed draws the split; its
+    order seed (default: the seed) the starts and the mini-batch order."""
     X, y = lab.standardised(dataset)
-    perm = np.random.default_rng(seed).permutation(len(X))
-    tr, ho = perm[:LM_N], perm[LM_N:]
-    t = lambda a: torch.tensor(a, dtype=torch.float32)  # noqa: E731
-    order_seed = seed if order_seed is None else order_seed
-    inits = [int(s) for s in np.random.default_rng([order_seed, width]).integers(0, 2**31, LM_STARTS)]
-    return lab.train_mlps(
-        t(X[tr]),
-        torch.tensor(y[tr]),
+    order_seeds = seeds if order_seeds is None else order_seeds
+    perms = [np.random.default_rng(s).permutation(len(X)) for s in seeds]
+    t = lambda a: torch.tensor(np.stack(a), dtype=torch.float32)  # noqa: E731
+    inits = [int(s) for o in order_seeds for s in np.random.default_rng([o, width]).integers(0, 2**31, LM_STARTS)]
+    out = lab.train_mlps(
+        t([X[p[:LM_N]] for p in perms]),
+        torch.tensor(np.stack([y[p[:LM_N]] for p in perms])),
         width,
         inits,
         "momentum",
-        np.full(LM_STARTS, LM_LR),
+        np.full(len(inits), LM_LR),
         steps,
         LM_BATCH,
-        order_seed,
+        list(order_seeds),
         eval_every=steps // 8 if curve else 0,
-        held_out=(t(X[ho]), torch.tensor(y[ho])),
+        held_out=(t([X[p[LM_N:]] for p in perms]), torch.tensor(np.stack([y[p[LM_N:]] for p in perms]))),
+        groups=np.repeat(np.arange(len(seeds)), LM_STARTS),
+        curve_runs=LM_STARTS,
     )
+    runs = [slice(i * LM_STARTS, (i + 1) * LM_STARTS) for i in range(len(seeds))]
+    per_seed = [{k: out[k][r] for k in ("initial", "final", "held_out")} for r in runs]
+    per_seed[0].update(curve=out["curve"], steps_at=out["steps_at"])
+    return per_seed
 
 
 def spread(run: dict) -> float:
@@ -513,8 +524,11 @@ def spread(run: dict) -> float:
 def test_random_starts_of_a_wide_net_reach_the_same_loss(dataset, evidence, profile):
     mnist1d_at_quick(dataset, profile, "about 4 s")
     steps = profile.pick(quick=160, default=400, full=800)
-    # the loss curves feed only the figure, drawn for the first seed: the other seeds skip the full-set evaluations
-    runs = {w: [restarts(dataset, w, s, steps, curve=i == 0) for i, s in enumerate(evidence.seeds)] for w in (LM_WIDE, LM_NARROW)}
+    # the loss curves feed only the figure, drawn for the first seed: the other seeds skip the full-set evaluations;
+    # the wide net's placebo (new starts and mini-batch orders on the same splits) shares its run axis with the main arm
+    seeds, placebo = tuple(evidence.seeds), tuple(evidence.placebo_seeds)
+    wide = restarts(dataset, LM_WIDE, seeds + seeds, steps, seeds + placebo, curve=True)
+    runs = {LM_WIDE: wide[: len(seeds)], LM_NARROW: restarts(dataset, LM_NARROW, seeds, steps, curve=True)}
     sp = {w: np.array([spread(r) for r in rs]) for w, rs in runs.items()}
     held = len(lab.standardised(dataset)[0]) - LM_N
     for w in (LM_WIDE, LM_NARROW):
@@ -538,7 +552,7 @@ def test_random_starts_of_a_wide_net_reach_the_same_loss(dataset, evidence, prof
             setting=setting,
         )
     evidence.bound("wide-starts-agree", sp[LM_WIDE], sp[LM_NARROW], names=(f"{LM_WIDE} units", f"{LM_NARROW} units"))
-    again = [spread(restarts(dataset, LM_WIDE, s, steps, p)) for s, p in zip(evidence.seeds, evidence.placebo_seeds)]  # placebo
+    again = [spread(r) for r in wide[len(seeds) :]]  # placebo
     evidence.paired(
         "narrow-spreads-more",
         np.log10(np.maximum(sp[LM_NARROW], 1e-6)),

@@ -67,18 +67,22 @@ def sgd_runs(
     lr = torch.tensor(np.asarray(lrs, dtype=np.float64))[:, None]  # (L, 1)
     shrink = 1.0 - lr * l2
     B = torch.zeros(S * n, L * classes, dtype=torch.float64)  # W[s, l] = a[l] * Xb[s]^T B[s n : (s + 1) n, l c : (l + 1) c]
-    a = torch.ones(L, 1, dtype=torch.float64)
+    Bv = B.view(S, n, L * classes)
     for t0 in range(0, examples, RENORMALISE_EVERY):
         block = range(t0, min(examples, t0 + RENORMALISE_EVERY))
-        g = gram[rows[:, t0 : block.stop]]  # (S, steps in block, n)
-        for t in block:
-            z = torch.bmm(g[:, t - t0, None, :], B.view(S, n, L * classes)).view(S, L, classes) * a  # logits (S, L, c)
-            e = (z - z.amax(-1, keepdim=True)).exp_()
-            grad = e.div_(e.sum(-1, keepdim=True)).sub_(onehot[:, t, None, :])  # d cross-entropy / d logits
-            a = a * shrink
-            B.index_add_(0, rows[:, t], (grad * (lr / a)).view(S, L * classes), alpha=-1.0)
-        B *= a.expand(L, classes).reshape(-1)  # fold the shrinkage back into B
-        a = torch.ones_like(a)
+        # the shrinkage scalar before each step of the block (1, shrink, shrink^2, ...: cumprod multiplies in turn,
+        # as a = a * shrink did step by step) and the step's lr / a after it, sliced per step up front
+        a = torch.cumprod(shrink.T.expand(len(block), L), 0).T  # (L, steps): a after 1, 2, ... steps
+        a = torch.cat([torch.ones(L, 1, dtype=torch.float64), a], 1)  # (L, steps + 1): a before step 1, 2, ... and at the end
+        before, scale = a[:, :-1].T[:, :, None].unbind(0), (lr / a[:, 1:]).T[:, :, None].unbind(0)  # per step: (L, 1)
+        g = gram[rows[:, t0 : block.stop]][:, :, None, :].unbind(1)  # per step: (S, 1, n)
+        hot, at = onehot[:, t0 : block.stop, None, :].unbind(1), rows[:, t0 : block.stop].unbind(1)
+        for i in range(len(block)):
+            z = torch.bmm(g[i], Bv).view(S, L, classes).mul_(before[i])  # logits (S, L, c)
+            e = z.sub_(z.amax(-1, keepdim=True)).exp_()
+            grad = e.div_(e.sum(-1, keepdim=True)).sub_(hot[i])  # d cross-entropy / d logits
+            B.index_add_(0, at[i], grad.mul_(scale[i]).view(S, L * classes), alpha=-1.0)
+        B *= a[:, -1:].expand(L, classes).reshape(-1)  # fold the shrinkage back into B
     W = torch.einsum("snd,snlc->sldc", Xb, B.view(S, n, L, classes))
     return W.numpy()
 
