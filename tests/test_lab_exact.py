@@ -47,3 +47,15 @@ def test_1d_windows_equal_indexing_the_padded_input(d, k):
     up = torch.randn(ours.shape, generator=g)
     (ga,), (gb,) = torch.autograd.grad(ours, a, up), torch.autograd.grad(ref, b, up)
     assert torch.equal(ga, gb)
+
+
+def test_2x2_max_pooling_equals_torchs():
+    g = torch.Generator().manual_seed(5)
+    x = torch.relu(torch.randn(4, 6, 8, 8, generator=g))  # ReLU zeros: windows with tied maxima
+    x[0, 0, 0, :2] = 1.0  # a tie at a positive value
+    a, b = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    ours, ref = representations._MaxPool2.apply(a), torch.nn.functional.max_pool2d(b, 2)
+    assert torch.equal(ours, ref)
+    up = torch.randn(ours.shape, generator=g)
+    (ga,), (gb,) = torch.autograd.grad(ours, a, up), torch.autograd.grad(ref, b, up)
+    assert torch.equal(ga, gb)
