@@ -58,10 +58,12 @@ class _Windows(torch.autograd.Function):
     """The windows a stride-2 kernel of ``k`` taps reads in the input padded by one zero at each end:
     h (R, B, d, maps) -> (R, B, L_out, k, maps), contiguous, L_out = (d + 2 - k) // 2 + 1.
 
-    Tap j of window l reads position 2 l + j - 1 of ``h`` (a zero outside it).  The backward adds each
-    tap's gradient back at those positions, the taps in decreasing order: the order in which indexing
-    the padded input with the window positions accumulates, so the same sums bit for bit, without the
-    padded copy and the scatter of indexing (about half the cost of those two on the CPU)."""
+    Tap j of window l reads position 2 l + j - 1 of ``h`` (a zero outside it).  The windows that lie
+    inside ``h`` are one strided copy (a window's k taps x maps are consecutive in ``h``); the few at
+    the ends take their taps one by one.  The backward adds each tap's gradient back at the positions
+    it read, the taps in decreasing order: an input position of one parity gets the same taps' terms
+    in the same order as the running sum 0 + g_j + ... of the plain scatter, so the same sums bit for
+    bit, with a copy in place of the zero start and no pass over positions a tap does not reach."""
 
     @staticmethod
     def _span(d: int, L: int, j: int) -> tuple[slice, slice]:
@@ -75,19 +77,50 @@ class _Windows(torch.autograd.Function):
         R, B, d, maps = h.shape
         L = (d + 2 - k) // 2 + 1
         ctx.k, ctx.shape = k, h.shape
-        out = h.new_zeros(R, B, L, k, maps)
-        for j in range(k):
-            wins, pos = _Windows._span(d, L, j)
-            out[:, :, wins, j] = h[:, :, pos]
+        out = h.new_empty(R, B, L, k, maps)
+        lo, hi = 1, min(L, (d + 1 - k) // 2 + 1)  # the windows whose k taps all read inside h: positions 2 l - 1 ... 2 l + k - 2
+        if hi > lo:
+            s = h.stride()
+            inner = h.as_strided((R, B, hi - lo, k, maps), (s[0], s[1], 2 * s[2], s[2], s[3]), h.storage_offset() + (2 * lo - 1) * s[2])
+            out[:, :, lo:hi] = inner
+        for l in [0, *range(max(hi, 1), L)]:  # the windows at the ends, tap by tap
+            for j in range(k):
+                p = 2 * l + j - 1
+                if 0 <= p < d:
+                    out[:, :, l, j] = h[:, :, p]
+                else:
+                    out[:, :, l, j] = 0
         return out
 
     @staticmethod
     def backward(ctx, g: torch.Tensor):
         d, L = ctx.shape[2], g.shape[2]
-        out = g.new_zeros(ctx.shape)
-        for j in reversed(range(ctx.k)):
-            wins, pos = _Windows._span(d, L, j)
-            out[:, :, pos] += g[:, :, wins, j]
+        out = g.new_empty(ctx.shape)
+        if ctx.k == 3:  # positions (2m, 2m + 1) get taps (1, 2) of window m, one block of 2 x maps; then 2m + 1 adds tap 0 of window m + 1
+            full = d // 2  # whole pairs; L = ceil(d / 2): window m exists for every pair, and an odd d ends on tap 1 of window L - 1
+            pairs = out[:, :, : 2 * full].unflatten(2, (full, 2))
+            pairs.copy_(g[:, :, :full, 1:3])
+            pairs[:, :, : L - 1, 1] += g[:, :, 1:L, 0]
+            if d % 2:
+                out[:, :, d - 1] = g[:, :, L - 1, 1]
+            return out, None
+        for q in (0, 1):  # input positions q, q + 2, ...: the taps j with 2 l + j - 1 = q + 2 m, largest first
+            part = out[:, :, q::2]
+            first = True
+            for j in [j for j in reversed(range(ctx.k)) if (j - 1 - q) % 2 == 0]:
+                wins, pos = _Windows._span(d, L, j)
+                if wins.stop <= wins.start:
+                    continue
+                m = slice((pos.start - q) // 2, (pos.start - q) // 2 + wins.stop - wins.start)
+                if first:  # the first term, and zeros where it does not reach (as the running sum starts)
+                    part[:, :, m] = g[:, :, wins, j]
+                    part[:, :, : m.start] = 0
+                    part[:, :, m.stop :] = 0
+                    first = False
+                else:
+                    part[:, :, m] += g[:, :, wins, j]
+            if first:
+                part.zero_()
         return out, None
 
 

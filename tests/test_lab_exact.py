@@ -1,0 +1,61 @@
+"""Fast paths in harness/lab that stand in for library code: each must give the library's numbers bit for bit.
+
+A claim's registered design names the library's model (a 100-tree random forest); a faster route to the
+same model is only allowed while it is the same model, so these tests compare the two directly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from harness.lab import representations
+
+
+@pytest.mark.parametrize("max_features", [1, "sqrt", 0.3])
+def test_random_forest_equals_scikit_learns_estimator(max_features):
+    from sklearn.ensemble import RandomForestClassifier
+
+    Xfit, Xval, _, yfit, yval, _ = representations.digits_validation_split(3)
+    ours = representations.random_forest(Xfit, yfit, max_features, seed=3, n_trees=20)
+    theirs = RandomForestClassifier(n_estimators=20, max_features=max_features, random_state=3).fit(Xfit, yfit)
+    assert np.array_equal(ours.predict_proba(Xval), theirs.predict_proba(Xval))
+    assert np.array_equal(ours.predict(Xval), theirs.predict(Xval))
+    assert ours.score(Xval, yval) == theirs.score(Xval, yval)
+
+
+def _windows_reference(h: torch.Tensor, k: int) -> torch.Tensor:
+    """The stride-2 windows of ``h`` (R, B, d, maps) padded by one zero at each end, by indexing the padded input:
+    autograd's gradient of this indexing is the plain scatter-add the window op's backward must equal."""
+    d = h.shape[2]
+    L = (d + 2 - k) // 2 + 1
+    padded = torch.nn.functional.pad(h, (0, 0, 1, 1))
+    return padded[:, :, (2 * torch.arange(L)[:, None] + torch.arange(k)[None, :])]
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("d", [3, 4, 9, 10, 19, 40])
+def test_1d_windows_equal_indexing_the_padded_input(d, k):
+    from harness.lab import spatial
+
+    g = torch.Generator().manual_seed(d * 10 + k)
+    h = torch.randn(2, 3, d, 4, generator=g)
+    a, b = h.clone().requires_grad_(True), h.clone().requires_grad_(True)
+    ours, ref = spatial._Windows.apply(a, k), _windows_reference(b, k)
+    assert torch.equal(ours, ref)
+    up = torch.randn(ours.shape, generator=g)
+    (ga,), (gb,) = torch.autograd.grad(ours, a, up), torch.autograd.grad(ref, b, up)
+    assert torch.equal(ga, gb)
+
+
+def test_2x2_max_pooling_equals_torchs():
+    g = torch.Generator().manual_seed(5)
+    x = torch.relu(torch.randn(4, 6, 8, 8, generator=g))  # ReLU zeros: windows with tied maxima
+    x[0, 0, 0, :2] = 1.0  # a tie at a positive value
+    a, b = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    ours, ref = representations._MaxPool2.apply(a), torch.nn.functional.max_pool2d(b, 2)
+    assert torch.equal(ours, ref)
+    up = torch.randn(ours.shape, generator=g)
+    (ga,), (gb,) = torch.autograd.grad(ours, a, up), torch.autograd.grad(ref, b, up)
+    assert torch.equal(ga, gb)
