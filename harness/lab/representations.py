@@ -518,9 +518,27 @@ def random_forest(X: np.ndarray, y: np.ndarray, max_features, seed: int, n_trees
     Each tree is grown by scikit-learn's own builder from the same random numbers (the tree seeds the forest
     draws, the bootstrap counts as sample weights, the splitter's generator seeded like the tree's) with the
     settings the estimator's defaults give (Gini, best split, 2 samples to split, 1 per leaf, no depth limit);
-    tests/test_lab_exact.py checks that the probabilities equal the estimator's bit for bit."""
-    from sklearn.tree._classes import CRITERIA_CLF, DENSE_SPLITTERS, DepthFirstTreeBuilder, Tree
+    tests/test_lab_exact.py checks that the probabilities equal the estimator's bit for bit.  Those builders are
+    scikit-learn's private modules: where a release moves or changes them, the public estimator grows the same forest."""
+    try:
+        from sklearn.tree._classes import CRITERIA_CLF, DENSE_SPLITTERS, DepthFirstTreeBuilder, Tree
+    except ImportError:
+        return _estimator_forest(X, y, max_features, seed, n_trees)
+    try:
+        return _built_forest(X, y, max_features, seed, n_trees, (CRITERIA_CLF, DENSE_SPLITTERS, DepthFirstTreeBuilder, Tree))
+    except TypeError:  # a changed constructor signature
+        return _estimator_forest(X, y, max_features, seed, n_trees)
 
+
+def _estimator_forest(X: np.ndarray, y: np.ndarray, max_features, seed: int, n_trees: int):
+    """The public ``RandomForestClassifier``: the same forest as :func:`random_forest`, at twice the CPU."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    return RandomForestClassifier(n_estimators=n_trees, max_features=max_features, random_state=seed).fit(X, y)
+
+
+def _built_forest(X: np.ndarray, y: np.ndarray, max_features, seed: int, n_trees: int, private: tuple) -> Forest:
+    CRITERIA_CLF, DENSE_SPLITTERS, DepthFirstTreeBuilder, Tree = private
     Xf = np.ascontiguousarray(X, dtype=np.float32)
     classes, codes = np.unique(y, return_inverse=True)
     yf = np.ascontiguousarray(codes.reshape(-1, 1), dtype=np.float64)
