@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from harness.lab import data, models
+from harness.lab import data, models, stacked
 
 EPS = 1e-5  # torch's default eps for every normalisation layer
 NOISE_MEAN = 1.0  # noisy BN: per-step mean offsets ~ U(-1, 1) per unit (BN outputs have std 1)
@@ -149,6 +149,7 @@ def train_grid(
     decay_last: float = 0.0,
     track_shift: bool = True,
     data_set: str = "digits",
+    final_test: bool = True,
 ) -> dict:
     """Train every (condition, seed, rate) MLP at once; SGD with momentum, cross-entropy, float32.
 
@@ -161,6 +162,8 @@ def train_grid(
     The rate drops tenfold for the last ``decay_last`` fraction of the steps (0: constant rate).
     ``track_shift=False`` skips the distribution-shift bookkeeping (``shift`` comes back as zeros); it
     draws no random numbers, so every other number is the same either way.
+    ``final_test=False`` skips the evaluation after the last step (train_acc, test_acc and test_loss come back
+    as NaN), for callers that read only the loss curves and the shift; it changes no other number.
 
     Returns (C = conditions, S = seeds, L = rates, E = evaluations):
       eval_steps (E,); train_loss (C, S, L, E), inf after divergence; final train_acc, test_acc,
@@ -200,7 +203,7 @@ def train_grid(
     Wl, bl = params[: depth + 1], params[depth + 1 : 2 * depth + 2]
     gam, bet = params[2 * depth + 2 : 3 * depth + 2], params[3 * depth + 2 :]
     vel = [torch.zeros_like(p) for p in params]
-    f = models.ACTIVATIONS[act]()
+    f = stacked.ACTIVATIONS[act]  # the function behind models.ACTIVATIONS[act]'s module, without the module call
 
     # mini-batch order per seed, shared by all conditions and rates of the seed
     per_epoch = n_tr // batch
@@ -224,6 +227,26 @@ def train_grid(
         mask = (torch.rand((len(drop_rows), *h.shape[1:]), generator=gen) < k) / k
         return h.index_put((drop_rows,), h[drop_rows] * mask)
 
+    # the runs in blocks that switch the same pieces on ((start, stop, BN, noise), in order; None where BN's or noisy
+    # BN's runs are not one block each): each block is normalised on its own, and no full-size index copies arise
+    segs = _segments(R, bn_rows, noisy_rows)
+
+    def normalise(zb: torch.Tensor, n_stats: int, l: int, rows: slice | torch.Tensor) -> torch.Tensor:
+        """BN of the runs ``rows`` (zb = their pre-activations), statistics from the first n_stats rows of each run."""
+        ref = zb[:, :n_stats]
+        mu = ref.mean(1, keepdim=True)
+        var = ((ref - mu) ** 2).mean(1, keepdim=True)  # biased, as BN; faster than Tensor.var here
+        return (zb - mu) / torch.sqrt(var + EPS) * gam[l][rows] + bet[l][rows]
+
+    def noise(shape: torch.Size) -> tuple[torch.Tensor, torch.Tensor]:
+        """Santurkar et al.: non-zero-mean, non-unit-variance noise, redrawn per step, for every noisy run at once:
+        (scale, offset), each (k, B, width)."""
+        k = _count(noisy_rows)
+        m_t = (2 * torch.rand(k, 1, width, generator=gen) - 1) * NOISE_MEAN
+        s_t = torch.exp((2 * torch.rand(k, 1, width, generator=gen) - 1) * math.log(NOISE_SCALE))
+        jitter = (2 * torch.rand(2, k, *shape, generator=gen) - 1) * (NOISE_JITTER * math.sqrt(3))
+        return s_t * (1 + jitter[0]), m_t + jitter[1]
+
     def forward(h: torch.Tensor, train: bool, n_stats: int) -> tuple[torch.Tensor, list]:
         """h (R, B, d) -> logits (R, B, 10); BN statistics from the first n_stats rows of each run."""
         layer_stats = []
@@ -231,19 +254,25 @@ def train_grid(
             h = dropout(h, keep_in)
         for l in range(depth):
             z = torch.baddbmm(bl[l], h, Wl[l])
-            if _count(bn_rows):  # normalise only the BN runs' rows (the others pass unchanged)
-                zb = z[bn_rows]
-                ref = zb[:, :n_stats]
-                mu = ref.mean(1, keepdim=True)
-                var = ((ref - mu) ** 2).mean(1, keepdim=True)  # biased, as BN; faster than Tensor.var here
-                z = _put(z, bn_rows, (zb - mu) / torch.sqrt(var + EPS) * gam[l][bn_rows] + bet[l][bn_rows])
-            if train and _count(noisy_rows):  # Santurkar et al.: non-zero-mean, non-unit-variance noise, redrawn per step
-                k = _count(noisy_rows)
-                m_t = (2 * torch.rand(k, 1, width, generator=gen) - 1) * NOISE_MEAN
-                s_t = torch.exp((2 * torch.rand(k, 1, width, generator=gen) - 1) * math.log(NOISE_SCALE))
-                jitter = (2 * torch.rand(2, k, *z.shape[1:], generator=gen) - 1) * (NOISE_JITTER * math.sqrt(3))
-                zn = z[noisy_rows] * (s_t * (1 + jitter[0])) + (m_t + jitter[1])
-                z = _put(z, noisy_rows, zn)
+            noisy_now = train and _count(noisy_rows)
+            if segs is not None:
+                scale, offset = noise(z.shape[1:]) if noisy_now else (None, None)
+                parts = z.split([b - a for a, b, _, _ in segs]) if len(segs) > 1 else (z,)
+                out = []
+                for (a, b, is_bn, is_noisy), zc in zip(segs, parts):
+                    if is_bn:
+                        zc = normalise(zc, n_stats, l, slice(a, b))
+                    if is_noisy and noisy_now:
+                        n0 = noisy_rows.start
+                        zc = zc * scale[a - n0 : b - n0] + offset[a - n0 : b - n0]
+                    out.append(zc)
+                z = torch.cat(out) if len(out) > 1 else out[0]
+            else:
+                if _count(bn_rows):  # normalise only the BN runs' rows (the others pass unchanged)
+                    z = _put(z, bn_rows, normalise(z[bn_rows], n_stats, l, bn_rows))
+                if noisy_now:
+                    scale, offset = noise(z.shape[1:])
+                    z = _put(z, noisy_rows, z[noisy_rows] * scale + offset)
             h = f(z)
             if train and track_shift:
                 hd = h.detach()
@@ -254,8 +283,7 @@ def train_grid(
 
     def gather(rows: torch.Tensor, shift: torch.Tensor | None = None) -> torch.Tensor:
         """rows (R, B) row indices -> inputs (R, B, d), shifted where asked."""
-        k = torch.full_like(rows, 4) if shift is None else shift
-        return Xs[k, rows]
+        return Xs[4][rows] if shift is None else Xs[shift, rows]
 
     probe_rows = tr_idx[r_s, :n_probe]  # (R, P)
     probe_x, probe_y = gather(probe_rows), y_all[probe_rows]
@@ -301,9 +329,12 @@ def train_grid(
         rate = lr * (0.1 if t >= steps * (1 - decay_last) else 1.0)
         with torch.no_grad():  # v <- momentum v + g; p <- p - rate v (every parameter is (R, ., .), rate (R, 1, 1))
             used = [i for i, g in enumerate(grads) if g is not None]
-            vs = [vel[i] for i in used]
-            torch._foreach_mul_(vs, momentum)
-            torch._foreach_add_(vs, [grads[i] for i in used])
+            if momentum:
+                vs = [vel[i] for i in used]
+                torch._foreach_mul_(vs, momentum)
+                torch._foreach_add_(vs, [grads[i] for i in used])
+            else:  # v = 0 v + g is g (a run whose v is not finite has non-finite weights too, and is frozen below)
+                vs = [grads[i] for i in used]
             torch._foreach_sub_([params[i] for i in used], torch._foreach_mul(vs, [rate] * len(vs)))
             if (t + 1) % eval_every == 0:  # a diverged run is frozen at zero (NaN stays inside its own run anyway)
                 bad = torch.zeros(R, dtype=torch.bool)
@@ -325,7 +356,7 @@ def train_grid(
                 shift_n += 1
             prev = layer_stats
 
-    tr_acc, te_acc, te_loss = evaluate_test()
+    tr_acc, te_acc, te_loss = evaluate_test() if final_test else [torch.full((R,), float("nan"))] * 3
     shape = (C, S, L)
     return {
         "eval_steps": np.array(ev_steps),
@@ -346,6 +377,16 @@ def _block(rows: torch.Tensor) -> slice | torch.Tensor:
     if len(rows) and bool((rows[1:] - rows[:-1] == 1).all()):
         return slice(int(rows[0]), int(rows[-1]) + 1)
     return rows
+
+
+def _segments(R: int, bn_rows: slice | torch.Tensor, noisy_rows: slice | torch.Tensor) -> list[tuple[int, int, bool, bool]] | None:
+    """The runs 0..R-1 cut into blocks (start, stop, BN, noisy BN) at the edges of ``bn_rows`` and ``noisy_rows``
+    (as :func:`_block` gives them); None when either is neither empty nor one block."""
+    if not all(isinstance(r, slice) or not len(r) for r in (bn_rows, noisy_rows)):
+        return None
+    cuts = sorted({0, R} | {e for r in (bn_rows, noisy_rows) if isinstance(r, slice) for e in (r.start, r.stop)})
+    inside = lambda r, a: isinstance(r, slice) and r.start <= a < r.stop  # noqa: E731
+    return [(a, b, inside(bn_rows, a), inside(noisy_rows, a)) for a, b in zip(cuts[:-1], cuts[1:])]
 
 
 def _count(rows: slice | torch.Tensor) -> int:
