@@ -524,7 +524,7 @@ def keep_mask(rng: np.random.Generator, shape: tuple, keep: float) -> torch.Tens
     """Inverted dropout's mask: 1 / keep with probability ``keep``, else 0; float32 of ``shape``.
     keep = 1/2 uses one random bit per unit; other values compare 16 random bits with round(keep * 2^16)
     (so keep = 0.8 is 0.800003).  numpy bits instead of torch.rand: dropout's masks are most of its cost."""
-    n = int(np.prod(shape))
+    n = math.prod(shape)
     if keep == 0.5:
         bits = np.unpackbits(np.frombuffer(rng.bytes(-(-n // 8)), dtype=np.uint8))[:n]
     else:  # rng.bytes(2 n) read as uint16: the numbers (and the generator's state after) of rng.integers(0, 2**16, n,
