@@ -45,7 +45,9 @@ PLAIN, BN, NOISY = lab.Condition(), lab.Condition(bn=True), lab.Condition(bn=Tru
 @functools.cache
 def bn_grid(seeds: tuple, st: BNSetting, data_set: str, conditions: tuple = (PLAIN, BN)) -> dict:
     """Plain and BN networks on the whole rate grid: train_grid's arrays with C = (plain, BN) (the placebo: BN only)."""
-    return lab.train_grid(conditions, seeds, st.lrs, width=st.width, steps=st.steps, track_shift=False, data_set=data_set, **BN_KW)
+    return lab.train_grid(
+        conditions, seeds, st.lrs, width=st.width, steps=st.steps, track_shift=False, data_set=data_set, final_test=False, **BN_KW
+    )
 
 
 SHIFT_RUNS = {"digits": 1, "mnist1d": 3}  # BN's and noisy BN's runs per seed in the noise-injection test (see its design)
@@ -58,7 +60,7 @@ def shift_run(seeds: tuple, st: BNSetting, data_set: str, conditions: tuple = (P
     net's initial weights and batches.  The placebo trains in a call of its own: noisy BN draws its noise for all
     its runs at once, so adding seeds to the main call would change the main seeds' noise."""
     ids = seeds if data_set == "digits" else sub_seeds(seeds, runs)
-    return lab.train_grid(conditions, ids, (st.shift_lr,), width=st.width, steps=st.steps, data_set=data_set, **BN_KW)
+    return lab.train_grid(conditions, ids, (st.shift_lr,), width=st.width, steps=st.steps, data_set=data_set, final_test=False, **BN_KW)
 
 
 def shift_arrays(seeds: tuple, st: BNSetting, data_set: str, conditions: tuple) -> dict:
@@ -601,6 +603,7 @@ def slow_runs(seeds: tuple, conditions: tuple, data_set: str, steps: int) -> dic
         steps=steps,
         lr=tuple(lr for _ in seeds for lr in SLOW_LRS),
         loss_every=20,
+        final_test=False,  # the claim reads the loss curves only
         data_set=data_set,
         **SMALL_KW,
     )

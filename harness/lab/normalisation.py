@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from harness.lab import data, models
+from harness.lab import data, models, stacked
 
 EPS = 1e-5  # torch's default eps for every normalisation layer
 NOISE_MEAN = 1.0  # noisy BN: per-step mean offsets ~ U(-1, 1) per unit (BN outputs have std 1)
@@ -149,6 +149,7 @@ def train_grid(
     decay_last: float = 0.0,
     track_shift: bool = True,
     data_set: str = "digits",
+    final_test: bool = True,
 ) -> dict:
     """Train every (condition, seed, rate) MLP at once; SGD with momentum, cross-entropy, float32.
 
@@ -161,6 +162,8 @@ def train_grid(
     The rate drops tenfold for the last ``decay_last`` fraction of the steps (0: constant rate).
     ``track_shift=False`` skips the distribution-shift bookkeeping (``shift`` comes back as zeros); it
     draws no random numbers, so every other number is the same either way.
+    ``final_test=False`` skips the evaluation after the last step (train_acc, test_acc and test_loss come back
+    as NaN), for callers that read only the loss curves and the shift; it changes no other number.
 
     Returns (C = conditions, S = seeds, L = rates, E = evaluations):
       eval_steps (E,); train_loss (C, S, L, E), inf after divergence; final train_acc, test_acc,
@@ -200,7 +203,7 @@ def train_grid(
     Wl, bl = params[: depth + 1], params[depth + 1 : 2 * depth + 2]
     gam, bet = params[2 * depth + 2 : 3 * depth + 2], params[3 * depth + 2 :]
     vel = [torch.zeros_like(p) for p in params]
-    f = models.ACTIVATIONS[act]()
+    f = stacked.ACTIVATIONS[act]  # the function behind models.ACTIVATIONS[act]'s module, without the module call
 
     # mini-batch order per seed, shared by all conditions and rates of the seed
     per_epoch = n_tr // batch
@@ -224,6 +227,26 @@ def train_grid(
         mask = (torch.rand((len(drop_rows), *h.shape[1:]), generator=gen) < k) / k
         return h.index_put((drop_rows,), h[drop_rows] * mask)
 
+    # the runs in blocks that switch the same pieces on ((start, stop, BN, noise), in order; None where BN's or noisy
+    # BN's runs are not one block each): each block is normalised on its own, and no full-size index copies arise
+    segs = _segments(R, bn_rows, noisy_rows)
+
+    def normalise(zb: torch.Tensor, n_stats: int, l: int, rows: slice | torch.Tensor) -> torch.Tensor:
+        """BN of the runs ``rows`` (zb = their pre-activations), statistics from the first n_stats rows of each run."""
+        ref = zb[:, :n_stats]
+        mu = ref.mean(1, keepdim=True)
+        var = ((ref - mu) ** 2).mean(1, keepdim=True)  # biased, as BN; faster than Tensor.var here
+        return (zb - mu) / torch.sqrt(var + EPS) * gam[l][rows] + bet[l][rows]
+
+    def noise(shape: torch.Size) -> tuple[torch.Tensor, torch.Tensor]:
+        """Santurkar et al.: non-zero-mean, non-unit-variance noise, redrawn per step, for every noisy run at once:
+        (scale, offset), each (k, B, width)."""
+        k = _count(noisy_rows)
+        m_t = (2 * torch.rand(k, 1, width, generator=gen) - 1) * NOISE_MEAN
+        s_t = torch.exp((2 * torch.rand(k, 1, width, generator=gen) - 1) * math.log(NOISE_SCALE))
+        jitter = (2 * torch.rand(2, k, *shape, generator=gen) - 1) * (NOISE_JITTER * math.sqrt(3))
+        return s_t * (1 + jitter[0]), m_t + jitter[1]
+
     def forward(h: torch.Tensor, train: bool, n_stats: int) -> tuple[torch.Tensor, list]:
         """h (R, B, d) -> logits (R, B, 10); BN statistics from the first n_stats rows of each run."""
         layer_stats = []
@@ -231,19 +254,25 @@ def train_grid(
             h = dropout(h, keep_in)
         for l in range(depth):
             z = torch.baddbmm(bl[l], h, Wl[l])
-            if _count(bn_rows):  # normalise only the BN runs' rows (the others pass unchanged)
-                zb = z[bn_rows]
-                ref = zb[:, :n_stats]
-                mu = ref.mean(1, keepdim=True)
-                var = ((ref - mu) ** 2).mean(1, keepdim=True)  # biased, as BN; faster than Tensor.var here
-                z = _put(z, bn_rows, (zb - mu) / torch.sqrt(var + EPS) * gam[l][bn_rows] + bet[l][bn_rows])
-            if train and _count(noisy_rows):  # Santurkar et al.: non-zero-mean, non-unit-variance noise, redrawn per step
-                k = _count(noisy_rows)
-                m_t = (2 * torch.rand(k, 1, width, generator=gen) - 1) * NOISE_MEAN
-                s_t = torch.exp((2 * torch.rand(k, 1, width, generator=gen) - 1) * math.log(NOISE_SCALE))
-                jitter = (2 * torch.rand(2, k, *z.shape[1:], generator=gen) - 1) * (NOISE_JITTER * math.sqrt(3))
-                zn = z[noisy_rows] * (s_t * (1 + jitter[0])) + (m_t + jitter[1])
-                z = _put(z, noisy_rows, zn)
+            noisy_now = train and _count(noisy_rows)
+            if segs is not None:
+                scale, offset = noise(z.shape[1:]) if noisy_now else (None, None)
+                parts = z.split([b - a for a, b, _, _ in segs]) if len(segs) > 1 else (z,)
+                out = []
+                for (a, b, is_bn, is_noisy), zc in zip(segs, parts):
+                    if is_bn:
+                        zc = normalise(zc, n_stats, l, slice(a, b))
+                    if is_noisy and noisy_now:
+                        n0 = noisy_rows.start
+                        zc = zc * scale[a - n0 : b - n0] + offset[a - n0 : b - n0]
+                    out.append(zc)
+                z = torch.cat(out) if len(out) > 1 else out[0]
+            else:
+                if _count(bn_rows):  # normalise only the BN runs' rows (the others pass unchanged)
+                    z = _put(z, bn_rows, normalise(z[bn_rows], n_stats, l, bn_rows))
+                if noisy_now:
+                    scale, offset = noise(z.shape[1:])
+                    z = _put(z, noisy_rows, z[noisy_rows] * scale + offset)
             h = f(z)
             if train and track_shift:
                 hd = h.detach()
@@ -254,8 +283,7 @@ def train_grid(
 
     def gather(rows: torch.Tensor, shift: torch.Tensor | None = None) -> torch.Tensor:
         """rows (R, B) row indices -> inputs (R, B, d), shifted where asked."""
-        k = torch.full_like(rows, 4) if shift is None else shift
-        return Xs[k, rows]
+        return Xs[4][rows] if shift is None else Xs[shift, rows]
 
     probe_rows = tr_idx[r_s, :n_probe]  # (R, P)
     probe_x, probe_y = gather(probe_rows), y_all[probe_rows]
@@ -301,9 +329,12 @@ def train_grid(
         rate = lr * (0.1 if t >= steps * (1 - decay_last) else 1.0)
         with torch.no_grad():  # v <- momentum v + g; p <- p - rate v (every parameter is (R, ., .), rate (R, 1, 1))
             used = [i for i, g in enumerate(grads) if g is not None]
-            vs = [vel[i] for i in used]
-            torch._foreach_mul_(vs, momentum)
-            torch._foreach_add_(vs, [grads[i] for i in used])
+            if momentum:
+                vs = [vel[i] for i in used]
+                torch._foreach_mul_(vs, momentum)
+                torch._foreach_add_(vs, [grads[i] for i in used])
+            else:  # v = 0 v + g is g (a run whose v is not finite has non-finite weights too, and is frozen below)
+                vs = [grads[i] for i in used]
             torch._foreach_sub_([params[i] for i in used], torch._foreach_mul(vs, [rate] * len(vs)))
             if (t + 1) % eval_every == 0:  # a diverged run is frozen at zero (NaN stays inside its own run anyway)
                 bad = torch.zeros(R, dtype=torch.bool)
@@ -325,7 +356,7 @@ def train_grid(
                 shift_n += 1
             prev = layer_stats
 
-    tr_acc, te_acc, te_loss = evaluate_test()
+    tr_acc, te_acc, te_loss = evaluate_test() if final_test else [torch.full((R,), float("nan"))] * 3
     shape = (C, S, L)
     return {
         "eval_steps": np.array(ev_steps),
@@ -346,6 +377,16 @@ def _block(rows: torch.Tensor) -> slice | torch.Tensor:
     if len(rows) and bool((rows[1:] - rows[:-1] == 1).all()):
         return slice(int(rows[0]), int(rows[-1]) + 1)
     return rows
+
+
+def _segments(R: int, bn_rows: slice | torch.Tensor, noisy_rows: slice | torch.Tensor) -> list[tuple[int, int, bool, bool]] | None:
+    """The runs 0..R-1 cut into blocks (start, stop, BN, noisy BN) at the edges of ``bn_rows`` and ``noisy_rows``
+    (as :func:`_block` gives them); None when either is neither empty nor one block."""
+    if not all(isinstance(r, slice) or not len(r) for r in (bn_rows, noisy_rows)):
+        return None
+    cuts = sorted({0, R} | {e for r in (bn_rows, noisy_rows) if isinstance(r, slice) for e in (r.start, r.stop)})
+    inside = lambda r, a: isinstance(r, slice) and r.start <= a < r.stop  # noqa: E731
+    return [(a, b, inside(bn_rows, a), inside(noisy_rows, a)) for a, b in zip(cuts[:-1], cuts[1:])]
 
 
 def _count(rows: slice | torch.Tensor) -> int:
@@ -377,6 +418,7 @@ def train_small(
     curve_every: int = 0,
     curve_test: int = 300,
     data_set: str = "digits",
+    final_test: bool = True,
 ) -> dict:
     """The small-data runs of the regularisation claims: every (condition, seed) ReLU MLP (He init) trained at
     once, one rate for all; SGD with momentum on the mean cross-entropy of each mini-batch, float32, globally
@@ -400,6 +442,8 @@ def train_small(
         without dropout or shifts every ``loss_every`` steps (E = 0 when 0);
       curve_steps (T,), test_acc_curve (C, S, T): accuracy on the first ``curve_test`` test digits of each
         split every ``curve_every`` steps (T = 0 when 0), for the plot.
+    ``final_test=False`` skips the evaluation after the last step (train_acc, test_acc and test_loss come back as
+    NaN), for callers that read only the loss curves; it changes no other number.
     """
     if any(c.noise for c in conditions):
         raise ValueError("train_small has no noisy BN; use train_grid")
@@ -433,7 +477,7 @@ def train_small(
         x = unshifted[rows]
         return torch.stack([torch.cat([net.forward(x[a:b], n_train) for net, (a, b) in zip(row, blocks)]) for row in nets]), y_all[rows]
 
-    labels = y_all[batches]  # (S, steps, batch); one-hot per step (all steps at once would be S * steps * batch * 10 floats)
+    labels = y_all[batches]  # (S, steps, batch)
     loss_steps, losses, curve_steps, curve = [], [], [], []
     for t in range(steps + 1):
         if loss_every and (t % loss_every == 0 or t == steps):
@@ -447,7 +491,6 @@ def train_small(
         if t == steps:
             break
         rows = batches[:, t]  # (S, batch)
-        onehot = nn.functional.one_hot(labels[:, t], 10).float()
         x_plain = torch.index_select(unshifted, 0, rows.reshape(-1)).reshape(S, batch, d)
         drop = 0.1 if t >= steps * (1 - decay_last) else 1.0
         for c, row in enumerate(nets):
@@ -458,7 +501,7 @@ def train_small(
                 x = torch.index_select(flat, 0, (k * Xs.shape[1] + rows).reshape(-1)).reshape(S, batch, d)
             masks = net.masks(rng, S, batch, d)
             for k, (net, (a, b)) in enumerate(zip(row, blocks)):
-                grads = net.gradients(x[a:b], onehot[a:b], masks=[m[a:b] if m is not None else None for m in masks])
+                grads = net.gradients(x[a:b], labels[a:b, t], masks=[m[a:b] if m is not None else None for m in masks])
                 torch._foreach_add_(grads, vel[c][k], alpha=momentum)  # v <- momentum v + g, written into the fresh gradients
                 vel[c][k] = grads
                 if per_run is None:
@@ -466,13 +509,18 @@ def train_small(
                 else:
                     for p, v in zip(net.params, grads):
                         p.sub_(v * (per_run[a:b] * drop))
-    out, yy = evaluate(all_rows)
-    correct = (out.argmax(-1) == yy).float()
-    te_loss = -torch.log_softmax(out[:, :, n_train:], -1).gather(-1, yy[:, n_train:].expand(C, -1, -1)[..., None])
+    final = {k: np.full((C, S), np.nan, np.float32) for k in ("train_acc", "test_acc", "test_loss")}
+    if final_test:
+        out, yy = evaluate(all_rows)
+        correct = (out.argmax(-1) == yy).float()
+        te_loss = -torch.log_softmax(out[:, :, n_train:], -1).gather(-1, yy[:, n_train:].expand(C, -1, -1)[..., None])
+        final = {
+            "train_acc": correct[:, :, :n_train].mean(-1).numpy(),
+            "test_acc": correct[:, :, n_train:].mean(-1).numpy(),
+            "test_loss": te_loss.mean((-1, -2)).numpy(),
+        }
     return {
-        "train_acc": correct[:, :, :n_train].mean(-1).numpy(),
-        "test_acc": correct[:, :, n_train:].mean(-1).numpy(),
-        "test_loss": te_loss.mean((-1, -2)).numpy(),
+        **final,
         "loss_steps": np.array(loss_steps),
         "train_loss": torch.stack(losses, -1).numpy() if losses else np.zeros((C, S, 0)),
         "curve_steps": np.array(curve_steps),
@@ -484,11 +532,12 @@ def keep_mask(rng: np.random.Generator, shape: tuple, keep: float) -> torch.Tens
     """Inverted dropout's mask: 1 / keep with probability ``keep``, else 0; float32 of ``shape``.
     keep = 1/2 uses one random bit per unit; other values compare 16 random bits with round(keep * 2^16)
     (so keep = 0.8 is 0.800003).  numpy bits instead of torch.rand: dropout's masks are most of its cost."""
-    n = int(np.prod(shape))
+    n = math.prod(shape)
     if keep == 0.5:
         bits = np.unpackbits(np.frombuffer(rng.bytes(-(-n // 8)), dtype=np.uint8))[:n]
-    else:
-        bits = (rng.integers(0, 2**16, n, dtype=np.uint16) < round(keep * 2**16)).view(np.uint8)
+    else:  # rng.bytes(2 n) read as uint16: the numbers (and the generator's state after) of rng.integers(0, 2**16, n,
+        # dtype=np.uint16), at a sixth of its cost
+        bits = (np.frombuffer(rng.bytes(2 * n), dtype=np.uint16) < round(keep * 2**16)).view(np.uint8)
     return torch.from_numpy(bits.reshape(shape)).to(torch.float32).mul_(1 / keep)
 
 
@@ -530,9 +579,9 @@ class _SmallNet:
         return [first] + [keep_mask(rng, (S, B, w), c.keep_hidden) if c.keep_hidden < 1 else None for _ in range(self.depth)]
 
     def gradients(
-        self, x: torch.Tensor, onehot: torch.Tensor, rng: np.random.Generator | None = None, masks: list | None = None
+        self, x: torch.Tensor, labels: torch.Tensor, rng: np.random.Generator | None = None, masks: list | None = None
     ) -> list[torch.Tensor]:
-        """Gradient of each run's mean cross-entropy over its mini-batch x (S, B, 64), labels onehot (S, B, 10),
+        """Gradient of each run's mean cross-entropy over its mini-batch x (S, B, 64), labels (S, B) int64,
         in training mode (batch statistics; dropout's ``masks`` as :meth:`masks` gives them, drawn from ``rng`` when None),
         in the order of ``params``."""
         c, B = self.cond, x.shape[1]
@@ -556,7 +605,8 @@ class _SmallNet:
             cache.append((on, mask, xhat, rstd))
         logits = torch.baddbmm(self.b[-1], x, self.W[-1])
         e = (logits - logits.amax(-1, keepdim=True)).exp_()  # softmax by hand: torch's is slow over 10 classes
-        g = (e.div_(e.sum(-1, keepdim=True)) - onehot).mul_(1 / B)  # d(mean cross-entropy) / d logits
+        e.div_(e.sum(-1, keepdim=True)).scatter_add_(-1, labels[..., None], torch.full((*labels.shape, 1), -1.0))  # softmax - one-hot
+        g = e.mul_(1 / B)  # d(mean cross-entropy) / d logits
         gW, gb, ggam, gbet = [None] * (self.depth + 1), [None] * (self.depth + 1), [], []
         for l in range(self.depth, -1, -1):
             gW[l] = torch.bmm(acts[l].transpose(1, 2), g)
@@ -583,11 +633,12 @@ def check_train_small_gradients(seed: int = 0, n: int = 3) -> float:
     g = torch.Generator().manual_seed(seed)
     r = lambda *s: torch.randn(*s, generator=g)
     W0, b0 = [r(n, 64, 16) * 0.2, r(n, 16, 16) * 0.3, r(n, 16, 10) * 0.3], [r(n, 1, 16) * 0.1, r(n, 1, 16) * 0.1, r(n, 1, 10) * 0.1]
-    x, onehot = r(n, 12, 64), nn.functional.one_hot(torch.randint(0, 10, (n, 12), generator=g), 10).float()
+    x, labels = r(n, 12, 64), torch.randint(0, 10, (n, 12), generator=g)
+    onehot = nn.functional.one_hot(labels, 10).float()
     worst = 0.0
     for cond in (Condition(), Condition(bn=True), Condition(bn=True, keep_input=0.8, keep_hidden=0.5)):
         net = _SmallNet(cond, W0, b0, 2, 16)
-        mine = net.gradients(x, onehot, np.random.default_rng(1))
+        mine = net.gradients(x, labels, np.random.default_rng(1))
         ps = [p.clone().requires_grad_(True) for p in net.params]
         rng, h = np.random.default_rng(1), x  # the same masks, drawn in the same order
         if cond.keep_input < 1:
