@@ -68,7 +68,7 @@ def test_network_learns_the_feature_a_linear_model_needs_engineered(evidence):
 
 # -- cnns-need-less-preprocessing ----------------------------------------------------------------
 
-DIGIT_LRS = (0.01, 0.03, 0.1, 0.3, 1.0)  # the grid of the linear model and the MLP
+DIGIT_LRS = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)  # the grid of the linear model and the MLP
 CNN_LR = 0.01  # the CNN's one rate: tuning favours the contrasts
 
 
