@@ -590,7 +590,7 @@ def test_sigmoid_net_learns_xor_which_a_linear_model_cannot(hidden, evidence):
 DIGIT_HELD_OUT = 597  # of 1797 digits; 1200 train (MNIST-1D keeps its own 4000 / 1000 split)
 DIGIT_MODELS = {  # name: (hidden sizes, trainable layers (None = all), rate grid): half-decade grids around each model's best
     "sigmoid MLP, all layers": ([32], None, (0.3, 1.0, 3.0, 10.0)),
-    "sigmoid MLP, output layer only": ([32], (1,), (0.3, 1.0, 3.0, 10.0)),
+    "sigmoid MLP, output layer only": ([32], (1,), (0.3, 1.0, 3.0, 10.0, 30.0)),
     "linear softmax": ([], None, (0.03, 0.1, 0.3, 1.0, 3.0, 10.0)),
 }
 RATE_GRIDS_MNIST1D = {"sigmoid MLP, output layer only": (0.1, 0.3, 1.0, 3.0, 10.0)}  # where MNIST-1D's grid differs (catalogue)
