@@ -32,6 +32,7 @@ def copies_for(profile) -> tuple[int, ...]:
 
 
 def orders_for(name: str, profile) -> int:
+    """SGD example orders per seed on data set ``name`` in this profile (the registered design)."""
     return profile.pick(**SGD_ORDERS[name])
 
 

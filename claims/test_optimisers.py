@@ -154,11 +154,6 @@ def scaled_grid(
     return np.log10(np.maximum(excess, 1e-15))  # below float64 resolution of the loss counts as 1e-15
 
 
-def draws(seeds: list[int], k: int) -> list[int]:
-    """``k`` draws per seed, seed-major: the seed itself, then sub-seeds (each its own subset, feature scales and order)."""
-    return stacked.draws(seeds, k, 53)
-
-
 def tuned_excess(
     dataset: str,
     scaled: bool,
@@ -172,7 +167,8 @@ def tuned_excess(
     """Per method: best rate of the grid on the mean over all draws, the per-seed log10 excess there (mean of the
     seed's ``per_seed`` draws), and the grid (n_seeds, n_lr) of per-seed means.
     ``order_seeds``: mini-batch orders (default: the seeds); the placebo passes its own on the same data."""
-    data, orders = draws(seeds, per_seed), draws(order_seeds or seeds, per_seed)
+    # per_seed draws per seed, seed-major: the seed itself, then sub-seeds (each its own subset, feature scales and order)
+    data, orders = (stacked.draws(group, per_seed, 53) for group in (seeds, order_seeds or seeds))
     table = np.array([scaled_grid(dataset, scaled, s, n, steps, o, rules) for s, o in zip(data, orders)])  # (n_draws, n_rules, n_lr)
     table = table.reshape(len(seeds), per_seed, *table.shape[1:]).mean(axis=1)  # (n_seeds, n_rules, n_lr)
     out = {}
