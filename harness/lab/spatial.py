@@ -190,6 +190,8 @@ def train_runs(
     v = [torch.zeros_like(t) for t in params]
     b1, b2, eps = 0.9, 0.999, 1e-8
     R = len(runs)
+    rates = [lr.reshape(-1, *([1] * (p.dim() - 1))) for p in params]  # one rate per run, broadcast against each parameter
+    num, den = [torch.empty_like(t) for t in params], [torch.empty_like(t) for t in params]  # the step's two temporaries, reused
     tail = []
     for t in range(1, steps + 1):
         idx = order[:, t - 1]  # (R, B)
@@ -199,11 +201,13 @@ def train_runs(
         grads = torch.autograd.grad(loss.sum(), params)
         with torch.no_grad():  # Adam (Kingma & Ba 2014) with one rate per run
             c1, c2 = 1 - b1**t, 1 - b2**t
-            for p, g, mi, vi in zip(params, grads, m, v):
+            for p, g, mi, vi, a, b, r in zip(params, grads, m, v, num, den, rates):
                 mi.mul_(b1).add_(g, alpha=1 - b1)
                 vi.mul_(b2).addcmul_(g, g, value=1 - b2)
-                step = (mi / c1) / ((vi / c2).sqrt() + eps)
-                p -= lr.reshape(-1, *([1] * (p.dim() - 1))) * step
+                # p -= lr * (m / c1) / (sqrt(v / c2) + eps), the same operations in the same order, into reused buffers
+                torch.div(mi, c1, out=a)
+                torch.div(vi, c2, out=b).sqrt_().add_(eps)
+                p.sub_(a.div_(b).mul_(r))
         if t > steps - 50:
             tail.append(loss.detach())
     with torch.no_grad():
