@@ -259,6 +259,31 @@ def spectrum(X: np.ndarray) -> np.ndarray:
 TEMPLATE_WIDTHS = (7, 8, 9, 10, 11)  # samples a 12-point template spans after the generator's padding, scaling and resampling to 40
 
 
+@functools.cache
+def package_templates() -> np.ndarray:
+    """The `mnist1d` package's ten digit templates, ``get_templates()['x']`` (10, 12), computed by the package's own
+    function read from its source file: importing the package would import matplotlib's pyplot with it (about a
+    second of CPU, in a test process that draws nothing) for these 120 numbers.  Imported the usual way when its
+    source is not where the package's spec says."""
+    import ast
+    import importlib.util
+    from pathlib import Path
+
+    try:
+        path = Path(importlib.util.find_spec("mnist1d").submodule_search_locations[0]) / "data.py"
+        tree = ast.parse(path.read_text(), str(path))
+        fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "get_templates")
+        namespace = {"np": np}
+        exec(compile(ast.Module(body=[fn], type_ignores=[]), str(path), "exec"), namespace)
+        templates = namespace["get_templates"]()["x"]
+    except (AttributeError, OSError, StopIteration, SyntaxError, TypeError):
+        from mnist1d.data import get_templates
+
+        templates = get_templates()["x"]
+    templates.setflags(write=False)  # cached: shared by every caller
+    return templates
+
+
 def template_match(X: np.ndarray, widths: tuple = TEMPLATE_WIDTHS) -> np.ndarray:
     """Matched filters with the generator's own ten digit templates: (n, d) -> (n, 10 * len(widths)).
 
@@ -266,9 +291,7 @@ def template_match(X: np.ndarray, widths: tuple = TEMPLATE_WIDTHS) -> np.ndarray
     the feature is the largest correlation (both sides centred and scaled to unit norm) over every
     circular position: a detector that ignores where the digit sits, the classical answer to
     translation, built from knowledge of how the data were made."""
-    from mnist1d.data import get_templates  # the package's templates (10, 12): domain knowledge, not learned
-
-    templates = get_templates()["x"]
+    templates = package_templates()  # the package's templates (10, 12): domain knowledge, not learned
     n, d = X.shape
     A = np.c_[np.arange(d), np.ones(d)]
     Xd = X - (A @ np.linalg.lstsq(A, X.T, rcond=None)[0]).T
