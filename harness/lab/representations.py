@@ -328,22 +328,27 @@ def fit_sawtooth(
     sizes = [a * b for a, b in shapes] + [b for _, b in shapes]
     S, I, L = len(seeds), len(inits), len(lrs)
     rows = [_sawtooth_init(shapes, s, init) for s in seeds for init in inits for _ in lrs]  # (seed, init, rate)-major
-    theta = torch.stack(rows).requires_grad_(True)  # (R, P), R = S * I * L
+    theta = torch.stack(rows)  # (R, P), R = S * I * L
     lr = torch.tensor([a for _ in seeds for _ in inits for a in lrs], dtype=torch.float64)[:, None]
     offs = np.cumsum([0] + sizes)
     nl = len(shapes)
+    # each layer's weights and biases as views of theta, made once: the Adam step updates theta in place, so they
+    # follow it; their gradients, laid side by side in theta's order, are theta's gradient (no per-step slicing,
+    # and no zero-filled (R, P) tensor per view summed by autograd: the same values, since those sums add only zeros)
+    W = [theta[:, offs[i] : offs[i + 1]].reshape(-1, a, b).requires_grad_(True) for i, (a, b) in enumerate(shapes)]
+    bias = [theta[:, offs[nl + i] : offs[nl + i + 1]].reshape(-1, 1, b).requires_grad_(True) for i, (_, b) in enumerate(shapes)]
+    views, xs_in, R = W + bias, x.expand(theta.shape[0], -1, -1), theta.shape[0]
 
-    def forward(th: torch.Tensor) -> torch.Tensor:  # (R, n, 1)
-        W = [th[:, offs[i] : offs[i + 1]].reshape(-1, a, b) for i, (a, b) in enumerate(shapes)]
-        bias = [th[:, offs[nl + i] : offs[nl + i + 1]].reshape(-1, 1, b) for i, (_, b) in enumerate(shapes)]
-        return stacked.forward(x.expand(th.shape[0], -1, -1), W, bias, "relu")
+    def forward() -> torch.Tensor:  # (R, n, 1)
+        return stacked.forward(xs_in, W, bias, "relu")
 
     moments = [(torch.zeros_like(theta), torch.zeros_like(theta))]
     for t in range(1, steps + 1):
-        loss = ((forward(theta) - target) ** 2).mean(dim=(1, 2)).sum()  # sum of per-run MSEs
-        stacked.adam_step_([theta], moments, torch.autograd.grad(loss, theta), lr, t)  # one rate per run
+        loss = ((forward() - target) ** 2).mean(dim=(1, 2)).sum()  # sum of per-run MSEs
+        grad = torch.cat([g.reshape(R, -1) for g in torch.autograd.grad(loss, views)], dim=1)  # (R, P), theta's layout
+        stacked.adam_step_([theta], moments, [grad], lr, t)  # one rate per run
     with torch.no_grad():
-        f = forward(theta)[..., 0]  # (R, n)
+        f = forward()[..., 0]  # (R, n)
     err = f - target[..., 0]
     xs, fs = x[:, 0].numpy(), f.numpy()
     return {

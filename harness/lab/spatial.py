@@ -190,6 +190,8 @@ def train_runs(
     v = [torch.zeros_like(t) for t in params]
     b1, b2, eps = 0.9, 0.999, 1e-8
     R = len(runs)
+    rates = [lr.reshape(-1, *([1] * (p.dim() - 1))) for p in params]  # one rate per run, broadcast against each parameter
+    num, den = [torch.empty_like(t) for t in params], [torch.empty_like(t) for t in params]  # the step's two temporaries, reused
     tail = []
     for t in range(1, steps + 1):
         idx = order[:, t - 1]  # (R, B)
@@ -199,11 +201,13 @@ def train_runs(
         grads = torch.autograd.grad(loss.sum(), params)
         with torch.no_grad():  # Adam (Kingma & Ba 2014) with one rate per run
             c1, c2 = 1 - b1**t, 1 - b2**t
-            for p, g, mi, vi in zip(params, grads, m, v):
+            for p, g, mi, vi, a, b, r in zip(params, grads, m, v, num, den, rates):
                 mi.mul_(b1).add_(g, alpha=1 - b1)
                 vi.mul_(b2).addcmul_(g, g, value=1 - b2)
-                step = (mi / c1) / ((vi / c2).sqrt() + eps)
-                p -= lr.reshape(-1, *([1] * (p.dim() - 1))) * step
+                # p -= lr * (m / c1) / (sqrt(v / c2) + eps), the same operations in the same order, into reused buffers
+                torch.div(mi, c1, out=a)
+                torch.div(vi, c2, out=b).sqrt_().add_(eps)
+                p.sub_(a.div_(b).mul_(r))
         if t > steps - 50:
             tail.append(loss.detach())
     with torch.no_grad():
@@ -255,6 +259,31 @@ def spectrum(X: np.ndarray) -> np.ndarray:
 TEMPLATE_WIDTHS = (7, 8, 9, 10, 11)  # samples a 12-point template spans after the generator's padding, scaling and resampling to 40
 
 
+@functools.cache
+def package_templates() -> np.ndarray:
+    """The `mnist1d` package's ten digit templates, ``get_templates()['x']`` (10, 12), computed by the package's own
+    function read from its source file: importing the package would import matplotlib's pyplot with it (about a
+    second of CPU, in a test process that draws nothing) for these 120 numbers.  Imported the usual way when its
+    source is not where the package's spec says."""
+    import ast
+    import importlib.util
+    from pathlib import Path
+
+    try:
+        path = Path(importlib.util.find_spec("mnist1d").submodule_search_locations[0]) / "data.py"
+        tree = ast.parse(path.read_text(), str(path))
+        fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "get_templates")
+        namespace = {"np": np}
+        exec(compile(ast.Module(body=[fn], type_ignores=[]), str(path), "exec"), namespace)
+        templates = namespace["get_templates"]()["x"]
+    except (AttributeError, OSError, StopIteration, SyntaxError, TypeError):
+        from mnist1d.data import get_templates
+
+        templates = get_templates()["x"]
+    templates.setflags(write=False)  # cached: shared by every caller
+    return templates
+
+
 def template_match(X: np.ndarray, widths: tuple = TEMPLATE_WIDTHS) -> np.ndarray:
     """Matched filters with the generator's own ten digit templates: (n, d) -> (n, 10 * len(widths)).
 
@@ -262,9 +291,7 @@ def template_match(X: np.ndarray, widths: tuple = TEMPLATE_WIDTHS) -> np.ndarray
     the feature is the largest correlation (both sides centred and scaled to unit norm) over every
     circular position: a detector that ignores where the digit sits, the classical answer to
     translation, built from knowledge of how the data were made."""
-    from mnist1d.data import get_templates  # the package's templates (10, 12): domain knowledge, not learned
-
-    templates = get_templates()["x"]
+    templates = package_templates()  # the package's templates (10, 12): domain knowledge, not learned
     n, d = X.shape
     A = np.c_[np.arange(d), np.ones(d)]
     Xd = X - (A @ np.linalg.lstsq(A, X.T, rcond=None)[0]).T
