@@ -82,18 +82,31 @@ def forward_keep(params: list[torch.Tensor], x: torch.Tensor) -> tuple[torch.Ten
 
 
 def backward(
-    params: list[torch.Tensor], inputs: list[torch.Tensor], grad: torch.Tensor, *, of_params: bool = True, of_input: bool = False
+    params: list[torch.Tensor],
+    inputs: list[torch.Tensor],
+    grad: torch.Tensor,
+    *,
+    of_params: bool = True,
+    of_input: bool = False,
+    split: int = 0,
 ) -> tuple[list[torch.Tensor | None], torch.Tensor | None]:
     """Back through forward_keep: given the gradient w.r.t. its output, the gradients w.r.t. ``params`` (when
     ``of_params``; autograd's baddbmm and LeakyReLU backward, the bias's summed over the batch) and w.r.t. its
-    input x (when ``of_input``)."""
+    input x (when ``of_input``).  ``split`` > 0: the batch holds two batches of that many and that many more
+    samples run through the network together (as autograd runs each alone, the same numbers), and the
+    parameters' gradient is the first one's plus the second one's."""
     W = params[0::2]
     grads: list[torch.Tensor | None] = [None] * len(params)
     for l in reversed(range(len(W))):
         if l < len(W) - 1:
             grad = torch.ops.aten.leaky_relu_backward(grad, inputs[l + 1], SLOPE, True)
         if of_params:
-            grads[2 * l], grads[2 * l + 1] = inputs[l].transpose(1, 2).bmm(grad), grad.sum(1, keepdim=True)
+            h = inputs[l].transpose(1, 2)
+            if split:
+                grads[2 * l] = h[..., :split].bmm(grad[:, :split]) + h[..., split:].bmm(grad[:, split:])
+                grads[2 * l + 1] = grad[:, :split].sum(1, keepdim=True) + grad[:, split:].sum(1, keepdim=True)
+            else:
+                grads[2 * l], grads[2 * l + 1] = h.bmm(grad), grad.sum(1, keepdim=True)
         if l or of_input:
             grad = grad.bmm(W[l].transpose(1, 2))
     return grads, (grad if of_input else None)
@@ -112,12 +125,10 @@ def softplus_grad(grad: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
 def discriminator_grads(disc: list[torch.Tensor], real: torch.Tensor, fake: torch.Tensor) -> list[torch.Tensor]:
     """The gradient w.r.t. D's parameters of D's loss of Goodfellow et al., each run's mean
     softplus(-a(real)) + softplus(a(fake)), as autograd computes it from that loss summed over runs."""
-    a_real, in_real = forward_keep(disc, real)
-    a_fake, in_fake = forward_keep(disc, fake)
-    c = mean_times_runs_grad(a_real)
-    g_real = backward(disc, in_real, -softplus_grad(c, -a_real))[0]
-    g_fake = backward(disc, in_fake, softplus_grad(c, a_fake))[0]
-    return [x + y for x, y in zip(g_real, g_fake)]
+    n = real.shape[1]
+    a, inputs = forward_keep(disc, torch.cat([real, fake], 1))
+    c = mean_times_runs_grad(a[:, :n])
+    return backward(disc, inputs, torch.cat([-softplus_grad(c, -a[:, :n]), softplus_grad(c, a[:, n:])], 1), split=n)[0]
 
 
 def generator_loss_grad(a: torch.Tensor, ns: torch.Tensor) -> torch.Tensor:
@@ -232,11 +243,13 @@ def train_gan(
     for step in range(1, steps + 1):
         scale = min(1.0, 2 * (1 - (step - 1) / steps))
         real = mixture_samples(batch, g, S)[stream]
-        step_(disc, discriminator_grads(disc, real, fakes(batch, g)), step, scale)
-        x, in_gen = forward_keep(gen, torch.randn(S, batch, LATENT, generator=g)[stream])
-        a, in_disc = forward_keep(disc, x)
+        # G's samples for D's step, then for G's: the same G, so one pass for both (D's step draws no numbers)
+        z = torch.cat([torch.randn(S, batch, LATENT, generator=g) for _ in range(2)], 1)[stream]
+        x, in_gen = forward_keep(gen, z)
+        step_(disc, discriminator_grads(disc, real, x[:, :batch]), step, scale)
+        a, in_disc = forward_keep(disc, x[:, batch:].contiguous())
         grad_x = backward(disc, in_disc, generator_loss_grad(a, ns), of_params=False, of_input=True)[1]
-        step_(gen, backward(gen, in_gen, grad_x)[0], step, scale)
+        step_(gen, backward(gen, [h[:, batch:] for h in in_gen], grad_x)[0], step, scale)
         if step <= early:
             d_early += torch.sigmoid(a).mean(dim=(1, 2)) / early
         if step % every == 0 or step == steps:
