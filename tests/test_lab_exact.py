@@ -59,3 +59,34 @@ def test_2x2_max_pooling_equals_torchs():
     up = torch.randn(ours.shape, generator=g)
     (ga,), (gb,) = torch.autograd.grad(ours, a, up), torch.autograd.grad(ref, b, up)
     assert torch.equal(ga, gb)
+
+
+def test_gan_steps_without_autograd_give_autograds_gradients():
+    """The GAN's hand-run backward (the operations autograd runs, called directly) gives autograd's gradients
+    bit for bit: D's loss w.r.t. D's parameters, and the generator loss of each run (non-saturating or minimax)
+    back through D to G's parameters."""
+    from torch.nn import functional as F
+
+    from harness.lab import generative as lab
+
+    R, n = 12, 32
+    gen, disc = lab.init_mlp(list(range(R)), lab.GEN_SIZES, 401), lab.init_mlp(list(range(R)), lab.DISC_SIZES, 402)
+    g = torch.Generator().manual_seed(0)
+    ns = (torch.arange(R) % 2 == 0).view(R, 1, 1)
+    for _ in range(3):
+        real, fake = lab.mixture_samples(n, g, R), lab.generate(gen, n, g).detach()
+        d_loss = (F.softplus(-lab.discriminator_logit(disc, real)) + F.softplus(lab.discriminator_logit(disc, fake))).mean() * R
+        with torch.no_grad():
+            ours = lab.discriminator_grads(disc, real, fake)
+        assert all(torch.equal(x, y) for x, y in zip(torch.autograd.grad(d_loss, disc), ours))
+        z = torch.randn(R, n, lab.LATENT, generator=g)
+        a = lab.discriminator_logit(disc, lab.mlp_forward(gen, z, slope=0.2))
+        theirs = torch.autograd.grad(torch.where(ns, F.softplus(-a), -F.softplus(a)).mean() * R, gen)
+        with torch.no_grad():
+            x, in_gen = lab.forward_keep(gen, z)
+            a2, in_disc = lab.forward_keep(disc, x)
+            grad_x = lab.backward(disc, in_disc, lab.generator_loss_grad(a2, ns), of_params=False, of_input=True)[1]
+            ours = lab.backward(gen, in_gen, grad_x)[0]
+            assert torch.equal(a, a2) and all(torch.equal(x, y) for x, y in zip(theirs, ours))
+            for p, q in zip(gen + disc, list(theirs) + [torch.ones_like(p) * 1e-2 for p in disc]):
+                p.sub_(0.05 * q)  # move on, so the next round sees other weights

@@ -58,12 +58,85 @@ def train_discriminator(
     R = gen[0].shape[0]
     for _ in range(steps):
         with torch.no_grad():
-            fake = generate(gen, batch, g)
-        real = mixture_samples(batch, g, R)
-        loss = (F.softplus(-discriminator_logit(disc, real)) + F.softplus(discriminator_logit(disc, fake))).mean() * R
-        opt.zero_grad()
-        loss.backward()
+            fake = forward_keep(gen, torch.randn(R, batch, LATENT, generator=g))[0]
+            real = mixture_samples(batch, g, R)
+            for p, grad in zip(disc, discriminator_grads(disc, real, fake)):
+                p.grad = grad
         opt.step()
+        opt.zero_grad()
+
+
+# The GAN steps without autograd: the operations autograd runs for mlp_forward (LeakyReLU 0.2) and the losses
+# below, called directly (so the same numbers, checked in tests/test_lab_exact.py), without building
+# a graph per step: the runs' steps are small and the graph's upkeep cost as much as its arithmetic.
+SLOPE = 0.2
+
+
+def forward_keep(params: list[torch.Tensor], x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """mlp_forward(params, x, slope=SLOPE) without autograd, and each layer's input (x, then the hidden activations)."""
+    W, b = params[0::2], params[1::2]
+    inputs = [x]
+    for l in range(len(W) - 1):
+        inputs.append(F.leaky_relu_(torch.baddbmm(b[l], inputs[-1], W[l]), SLOPE))
+    return torch.baddbmm(b[-1], inputs[-1], W[-1]), inputs
+
+
+def backward(
+    params: list[torch.Tensor],
+    inputs: list[torch.Tensor],
+    grad: torch.Tensor,
+    *,
+    of_params: bool = True,
+    of_input: bool = False,
+    split: int = 0,
+) -> tuple[list[torch.Tensor | None], torch.Tensor | None]:
+    """Back through forward_keep: given the gradient w.r.t. its output, the gradients w.r.t. ``params`` (when
+    ``of_params``; autograd's baddbmm and LeakyReLU backward, the bias's summed over the batch) and w.r.t. its
+    input x (when ``of_input``).  ``split`` > 0: the batch holds two batches of that many and that many more
+    samples run through the network together (as autograd runs each alone, the same numbers), and the
+    parameters' gradient is the first one's plus the second one's."""
+    W = params[0::2]
+    grads: list[torch.Tensor | None] = [None] * len(params)
+    for l in reversed(range(len(W))):
+        if l < len(W) - 1:
+            grad = torch.ops.aten.leaky_relu_backward(grad, inputs[l + 1], SLOPE, True)
+        if of_params:
+            h = inputs[l].transpose(1, 2)
+            if split:
+                grads[2 * l] = h[..., :split].bmm(grad[:, :split]) + h[..., split:].bmm(grad[:, split:])
+                grads[2 * l + 1] = grad[:, :split].sum(1, keepdim=True) + grad[:, split:].sum(1, keepdim=True)
+            else:
+                grads[2 * l], grads[2 * l + 1] = h.bmm(grad), grad.sum(1, keepdim=True)
+        if l or of_input:
+            grad = grad.bmm(W[l].transpose(1, 2))
+    return grads, (grad if of_input else None)
+
+
+def mean_times_runs_grad(x: torch.Tensor) -> torch.Tensor:
+    """Autograd's gradient of x.mean() * R w.r.t. x (R = x.shape[0]): every run's mean loss gets gradient 1."""
+    return (torch.ones(()) * x.shape[0]).expand(x.shape) / x.numel()
+
+
+def softplus_grad(grad: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """Autograd's backward of F.softplus at a."""
+    return torch.ops.aten.softplus_backward(grad, a, 1, 20)
+
+
+def discriminator_grads(disc: list[torch.Tensor], real: torch.Tensor, fake: torch.Tensor) -> list[torch.Tensor]:
+    """The gradient w.r.t. D's parameters of D's loss of Goodfellow et al., each run's mean
+    softplus(-a(real)) + softplus(a(fake)), as autograd computes it from that loss summed over runs."""
+    n = real.shape[1]
+    a, inputs = forward_keep(disc, torch.cat([real, fake], 1))
+    c = mean_times_runs_grad(a[:, :n])
+    return backward(disc, inputs, torch.cat([-softplus_grad(c, -a[:, :n]), softplus_grad(c, a[:, n:])], 1), split=n)[0]
+
+
+def generator_loss_grad(a: torch.Tensor, ns: torch.Tensor) -> torch.Tensor:
+    """Autograd's gradient w.r.t. D's logits a (R, n, 1) on G's samples of the generator losses summed over runs,
+    where(ns, softplus(-a), -softplus(a)).mean() * R: the non-saturating loss for the runs where ns (R, 1, 1)
+    holds, the minimax loss for the others."""
+    c = mean_times_runs_grad(a)
+    return -softplus_grad(torch.where(ns, c, 0), -a) + softplus_grad(-torch.where(ns, 0, c), a)
 
 
 def generator_gradient_norms(gen: list[torch.Tensor], disc: list[torch.Tensor], n: int, g: torch.Generator) -> dict[str, np.ndarray]:
@@ -128,7 +201,7 @@ def train_gan(
     S = len(distinct)
     rates = torch.as_tensor(np.broadcast_to(np.asarray(lr, dtype=np.float32), (R,)).copy()).view(R, 1, 1)
     ns = torch.tensor([loss == "non_saturating" for loss in (losses or ["non_saturating"] * R)]).view(R, 1, 1)
-    gen, disc = init_mlp(seeds, GEN_SIZES, 401), init_mlp(seeds, DISC_SIZES, 402)
+    gen, disc = ([p.detach() for p in init_mlp(seeds, sizes, tag)] for sizes, tag in ((GEN_SIZES, 401), (DISC_SIZES, 402)))  # no autograd
     pre = np.broadcast_to(np.asarray(d_steps), (R,))
     for k in sorted(set(pre.tolist()) - {0}):  # D first trained alone: once per distinct seed, then copied to its runs
         d_gen, d_disc = init_mlp(distinct, GEN_SIZES, 401), init_mlp(distinct, DISC_SIZES, 402)
@@ -145,11 +218,10 @@ def train_gan(
         about twice as fast for the 10,000 evaluation samples of a hundred runs, whose activations then stay in cache)."""
         z = torch.randn(S, n, LATENT, generator=gg)[stream]
         if not chunk:
-            return mlp_forward(gen, z, slope=0.2)
-        return torch.cat([mlp_forward([p[i : i + chunk] for p in gen], z[i : i + chunk], slope=0.2) for i in range(0, R, chunk)])
+            return forward_keep(gen, z)[0]
+        return torch.cat([forward_keep([p[i : i + chunk] for p in gen], z[i : i + chunk])[0] for i in range(0, R, chunk)])
 
-    def step_(params: list[torch.Tensor], loss: torch.Tensor, t: int, scale: float) -> None:
-        grads = torch.autograd.grad(loss, params)
+    def step_(params: list[torch.Tensor], grads: list[torch.Tensor], t: int, scale: float) -> None:
         stacked.adam_step_(params, [moments[id(p)] for p in params], grads, rates * scale, t, betas=(0.5, 0.999))
 
     def evaluate():
@@ -171,15 +243,15 @@ def train_gan(
     for step in range(1, steps + 1):
         scale = min(1.0, 2 * (1 - (step - 1) / steps))
         real = mixture_samples(batch, g, S)[stream]
-        with torch.no_grad():
-            fake = fakes(batch, g)
-        d_loss = (F.softplus(-discriminator_logit(disc, real)) + F.softplus(discriminator_logit(disc, fake))).mean() * R
-        step_(disc, d_loss, step, scale)
-        a = discriminator_logit(disc, fakes(batch, g))
-        g_loss = torch.where(ns, F.softplus(-a), -F.softplus(a)).mean() * R
-        step_(gen, g_loss, step, scale)
+        # G's samples for D's step, then for G's: the same G, so one pass for both (D's step draws no numbers)
+        z = torch.cat([torch.randn(S, batch, LATENT, generator=g) for _ in range(2)], 1)[stream]
+        x, in_gen = forward_keep(gen, z)
+        step_(disc, discriminator_grads(disc, real, x[:, :batch]), step, scale)
+        a, in_disc = forward_keep(disc, x[:, batch:].contiguous())
+        grad_x = backward(disc, in_disc, generator_loss_grad(a, ns), of_params=False, of_input=True)[1]
+        step_(gen, backward(gen, [h[:, batch:] for h in in_gen], grad_x)[0], step, scale)
         if step <= early:
-            d_early += torch.sigmoid(a.detach()).mean(dim=(1, 2)) / early
+            d_early += torch.sigmoid(a).mean(dim=(1, 2)) / early
         if step % every == 0 or step == steps:
             w1, mass = evaluate()
             curve.append(w1)
