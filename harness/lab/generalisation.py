@@ -163,6 +163,20 @@ def fused_adam_step_(params, grads, state, lr: float, betas: tuple[float, float]
     )
 
 
+def mean_cross_entropy_grad(logits: torch.Tensor, y: torch.Tensor, batch: int) -> torch.Tensor:
+    """The gradient autograd hands back for ``summed_cross_entropy(logits, y) / batch`` (logits (m, classes)), computed
+    directly: the division's gradient 1 / batch (float32), nll_loss's (minus that at each row's label, 0 elsewhere) and
+    :class:`_LogSoftmaxOverRows`'s backward on the same padded rows, without the loss itself or autograd's bookkeeping."""
+    if not _LANES:
+        z = logits.detach().requires_grad_(True)
+        return torch.autograd.grad(summed_cross_entropy(z, y) / batch, z)[0]
+    m, pad = logits.shape[0], -logits.shape[0] % _LANES
+    out = torch.log_softmax(torch.cat([logits, logits.new_zeros(pad, logits.shape[1])]).T if pad else logits.T, 0)
+    g = logits.new_zeros(m + pad, logits.shape[1])
+    g[:m].scatter_(1, y[:, None], -float(torch.ones(()) / batch))
+    return torch._log_softmax_backward_data(g.T, out, 0, out.dtype).T[:m].contiguous()
+
+
 def train_stacked(
     Ws,
     bs,
@@ -185,7 +199,7 @@ def train_stacked(
 
     The MLP's backward pass is written out: the products and ReLU masks autograd runs (``BaddbmmBackward``,
     ``ReluBackward``), and the optimiser's step is the fused Adam kernel torch.optim.Adam(fused=True) calls, the same
-    values bit for bit without their bookkeeping; autograd differentiates the loss alone.
+    values bit for bit without their bookkeeping, and the loss's gradient is :func:`mean_cross_entropy_grad`.
     """
     L = len(Ws)
     pruned = any(not bool(m.all()) for m in masks)  # all-ones masks (dense nets): multiplying by 1 changes no bit, so skip it
@@ -202,9 +216,9 @@ def train_stacked(
         hs = [X_flat.index_select(0, idx).view(R, batch, -1)]  # each layer's input
         for l in range(L - 1):
             hs.append(torch.baddbmm(b[l], hs[-1], W[l]).relu_())
-        z = torch.baddbmm(b[-1], hs[-1], W[-1]).requires_grad_(True)
-        loss = summed_cross_entropy(z.reshape(-1, CLASSES), y_flat.index_select(0, idx)) / batch  # sum over runs of each run's mean
-        (g,) = torch.autograd.grad(loss, z)  # d loss / d logits, in the layout autograd hands on
+        z = torch.baddbmm(b[-1], hs[-1], W[-1])
+        # d loss / d logits, the loss the sum over runs of each run's mean cross-entropy
+        g = mean_cross_entropy_grad(z.view(-1, CLASSES), y_flat.index_select(0, idx), batch).view(R, batch, CLASSES)
         gW, gb = [None] * L, [None] * L
         for l in reversed(range(L)):
             gb[l] = g.sum(1, keepdim=True)
