@@ -12,7 +12,7 @@ import math
 import numpy as np
 import torch
 
-from harness.lab import data, spatial, stacked
+from harness.lab import data, runtime, spatial, stacked
 
 DIE_SMALL = 0.1  # the dying-ReLU runs' ordinary training rate after the one large step
 DIE_BATCH = 128  # the one large step of the dying-ReLU runs is taken on this many digits
@@ -195,6 +195,7 @@ def _race_(reached: np.ndarray, todo: np.ndarray, n_seeds: int, now: float, cap:
 
 
 @functools.cache
+@runtime.unfilled_allocations()  # every kernel here writes what it allocates: the same values without the NaN fill
 def epochs_to_targets(
     act: str,
     seeds: tuple,

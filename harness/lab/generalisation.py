@@ -147,6 +147,36 @@ def summed_cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.nll_loss(_LogSoftmaxOverRows.apply(logits), y, reduction="sum")
 
 
+def adam_state(params: list[torch.Tensor]) -> tuple[list, list, list]:
+    """The zero-started state torch.optim.Adam(fused=True) gives each parameter: first and second moments, float32 step counts."""
+    zeros = [torch.zeros((), dtype=torch.float32) for _ in params]
+    return [torch.zeros_like(p) for p in params], [torch.zeros_like(p) for p in params], zeros
+
+
+def fused_adam_step_(params, grads, state, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
+    """One step of torch.optim.Adam(params, lr, fused=True) on the gradients ``grads``, with the state of :func:`adam_state`:
+    the two kernels that optimiser's step runs (count the steps, then the fused update), without its bookkeeping."""
+    m, v, steps = state
+    torch._foreach_add_(steps, 1)
+    torch._fused_adam_(
+        params, grads, m, v, [], steps, amsgrad=False, lr=lr, beta1=betas[0], beta2=betas[1], weight_decay=0.0, eps=eps, maximize=False
+    )
+
+
+def mean_cross_entropy_grad(logits: torch.Tensor, y: torch.Tensor, batch: int) -> torch.Tensor:
+    """The gradient autograd hands back for ``summed_cross_entropy(logits, y) / batch`` (logits (m, classes)), computed
+    directly: the division's gradient 1 / batch (float32), nll_loss's (minus that at each row's label, 0 elsewhere) and
+    :class:`_LogSoftmaxOverRows`'s backward on the same padded rows, without the loss itself or autograd's bookkeeping."""
+    if not _LANES:
+        z = logits.detach().requires_grad_(True)
+        return torch.autograd.grad(summed_cross_entropy(z, y) / batch, z)[0]
+    m, pad = logits.shape[0], -logits.shape[0] % _LANES
+    out = torch.log_softmax(torch.cat([logits, logits.new_zeros(pad, logits.shape[1])]).T if pad else logits.T, 0)
+    g = logits.new_zeros(m + pad, logits.shape[1])
+    g[:m].scatter_(1, y[:, None], -float(torch.ones(()) / batch))
+    return torch._log_softmax_backward_data(g.T, out, 0, out.dtype).T[:m].contiguous()
+
+
 def train_stacked(
     Ws,
     bs,
@@ -166,30 +196,43 @@ def train_stacked(
     forward pass sees the masked net and the kept weights train exactly as with the mask in the
     graph).  Returns (trained W list, b list, test-accuracy curve (R, n_evals) evaluated every
     ``eval_every`` steps and at the end, or None).
+
+    The MLP's backward pass is written out: the products and ReLU masks autograd runs (``BaddbmmBackward``,
+    ``ReluBackward``), and the optimiser's step is the fused Adam kernel torch.optim.Adam(fused=True) calls, the same
+    values bit for bit without their bookkeeping, and the loss's gradient is :func:`mean_cross_entropy_grad`.
     """
     L = len(Ws)
     pruned = any(not bool(m.all()) for m in masks)  # all-ones masks (dense nets): multiplying by 1 changes no bit, so skip it
-    params = [(w * m).clone().requires_grad_(True) for w, m in zip(Ws, masks)] + [b.clone().requires_grad_(True) for b in bs]
-    opt = torch.optim.Adam(params, lr=lr, fused=True)
+    W = [(w * m).clone() for w, m in zip(Ws, masks)]
+    b = [x.clone() for x in bs]
+    params = W + b
+    state = adam_state(params)
     R, steps, batch = orders.shape
     X_flat, y_flat = X.reshape(R * X.shape[1], X.shape[2]), y.reshape(-1)  # one row per (run, example): index_select, no 2-D gather
     flat = orders + (torch.arange(R) * X.shape[1])[:, None, None]  # (R, steps, batch) rows of X_flat
     curve = []
     for t in range(steps):
         idx = flat[:, t].reshape(-1)
-        logits = forward(X_flat.index_select(0, idx).view(R, batch, -1), params[:L], params[L:])
-        loss = summed_cross_entropy(logits.reshape(-1, CLASSES), y_flat.index_select(0, idx)) / batch  # sum over runs of each run's mean
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if pruned:
-            with torch.no_grad():  # a pruned weight's gradient moved it: back to 0, so every forward sees the masked net
-                for p, m in zip(params[:L], masks):
-                    p.mul_(m)
+        hs = [X_flat.index_select(0, idx).view(R, batch, -1)]  # each layer's input
+        for l in range(L - 1):
+            hs.append(torch.baddbmm(b[l], hs[-1], W[l]).relu_())
+        z = torch.baddbmm(b[-1], hs[-1], W[-1])
+        # d loss / d logits, the loss the sum over runs of each run's mean cross-entropy
+        g = mean_cross_entropy_grad(z.view(-1, CLASSES), y_flat.index_select(0, idx), batch).view(R, batch, CLASSES)
+        gW, gb = [None] * L, [None] * L
+        for l in reversed(range(L)):
+            gb[l] = g.sum(1, keepdim=True)
+            gW[l] = torch.bmm(hs[l].transpose(1, 2), g)
+            if l:
+                g = torch.ops.aten.threshold_backward(torch.bmm(g, W[l].transpose(1, 2)), hs[l], 0)
+        fused_adam_step_(params, gW + gb, state, lr)
+        if pruned:  # a pruned weight's gradient moved it: back to 0, so every forward sees the masked net
+            for p, m in zip(W, masks):
+                p.mul_(m)
         if X_test is not None and eval_every and ((t + 1) % eval_every == 0 or t + 1 == steps):
-            curve.append(accuracy([p.detach() * m for p, m in zip(params[:L], masks)], [b.detach() for b in params[L:]], X_test, y_test))
-    W_out = [p.detach() * m for p, m in zip(params[:L], masks)]
-    return W_out, [b.detach() for b in params[L:]], (np.stack(curve, axis=1) if curve else None)
+            curve.append(accuracy([p * m for p, m in zip(W, masks)], b, X_test, y_test))
+    W_out = [p * m for p, m in zip(W, masks)]
+    return W_out, b, (np.stack(curve, axis=1) if curve else None)
 
 
 def digits_split_tensors(seeds: list[int], n_train: int):
