@@ -21,7 +21,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from harness import stats
 from harness.lab import stacked
-from harness.lab.generalisation import summed_cross_entropy
+from harness.lab.generalisation import _LANES, summed_cross_entropy
 
 # -- attention cost ---------------------------------------------------------------------------------
 
@@ -466,26 +466,78 @@ def train_mlp(
     return [torch.cat([w[j] for w, _ in parts]) for j in range(len(params))], acc
 
 
+def _minus_mean_weight(n: int, dtype: torch.dtype) -> float:
+    """-1/n in ``dtype``, as autograd hands each target entry of a mean (or of a sum divided by n) of n cross-entropies."""
+    return float(-(torch.ones((), dtype=dtype) / n))
+
+
+def _summed_run_losses_grad(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """d summed_run_losses / d z for logits z (R, N, classes), written out: the log-softmax over the transposed
+    logits, -1/N at each target (nll_loss's backward of the mean) and log-softmax's own backward; the same kernels,
+    values and layout (a transposed view) as autograd's, without its graph or the loss value nobody reads."""
+    out = torch._log_softmax(z.transpose(1, 2), 1, False)
+    g = torch.zeros_like(out).scatter_(1, y.unsqueeze(1), _minus_mean_weight(z.shape[1], z.dtype))
+    return torch._log_softmax_backward_data(g, out, 1, z.dtype).transpose(1, 2)
+
+
+def _batch_loss_grad(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """d batch_loss / d z, written out as :func:`_summed_run_losses_grad` is: ``summed_cross_entropy``'s
+    log-softmax over the padded transposed rows, -1/N at each target and its backward, handed on contiguous."""
+    R, N, C = z.shape
+    m = R * N
+    pad = -m % _LANES
+    rows = z.reshape(m, C)
+    out = torch.log_softmax(torch.cat([rows, rows.new_zeros(pad, C)]).T if pad else rows.T, 0)
+    g = torch.zeros(C, m + pad, dtype=z.dtype)
+    g[:, :m].scatter_(0, y.reshape(1, m), _minus_mean_weight(N, z.dtype))
+    return torch._log_softmax_backward_data(g, out, 0, z.dtype).T[:m].contiguous().view(R, N, C)
+
+
+def _loss_grad(loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """d loss / d logits as autograd hands it on: written out for this module's two losses (``batch_loss`` only
+    where its fast log-softmax runs), by autograd for any other."""
+    if loss is summed_run_losses:
+        return _summed_run_losses_grad
+    if loss is batch_loss and _LANES:
+        return _batch_loss_grad
+
+    def by_autograd(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        z = z.detach().requires_grad_(True)
+        return torch.autograd.grad(loss(z, y), z)[0]
+
+    return by_autograd
+
+
 def _train_mlp(params, x, y, steps, lr, x_test, y_test, momentum, loss) -> tuple[list[torch.Tensor], np.ndarray]:
     """:func:`train_mlp` on one slice of runs.  The MLP's backward pass is written out: the products and
     ReLU masks autograd would run (``BaddbmmBackward``, ``ReluBackward``), the same values bit for bit,
-    without its bookkeeping and with the ReLU applied in place; autograd differentiates the loss alone."""
+    without its bookkeeping and with the ReLU applied in place; the loss's gradient by :func:`_loss_grad`.
+    The step is ``torch.optim.SGD``'s (heavy ball: v = g at the first step, then v = momentum v + g;
+    w -= lr v), its per-tensor operations applied to all tensors at once."""
     ps = [p.detach().clone() for p in params]
     W, b = ps[0::2], ps[1::2]
-    opt = torch.optim.SGD(ps, lr=lr, momentum=momentum)
+    loss_grad = _loss_grad(loss)
+    vel = None
     acc = []
     for _ in range(steps):
         hs = [x]  # each layer's input
         for l in range(len(W) - 1):
             hs.append(torch.baddbmm(b[l], hs[-1], W[l]).relu_())
-        z = torch.baddbmm(b[-1], hs[-1], W[-1]).requires_grad_(True)
-        (g,) = torch.autograd.grad(loss(z, y), z)  # d loss / d logits, in the layout autograd hands on
+        g = loss_grad(torch.baddbmm(b[-1], hs[-1], W[-1]), y)  # d loss / d logits, in the layout autograd hands on
+        grads = [None] * len(ps)
         for l in reversed(range(len(W))):
-            b[l].grad = g.sum(1, keepdim=True)
-            W[l].grad = torch.bmm(hs[l].transpose(1, 2), g)
+            grads[2 * l + 1] = g.sum(1, keepdim=True)
+            grads[2 * l] = torch.bmm(hs[l].transpose(1, 2), g)
             if l:
                 g = torch.ops.aten.threshold_backward(torch.bmm(g, W[l].transpose(1, 2)), hs[l], 0)
-        opt.step()
+        if not momentum:
+            vel = grads
+        elif vel is None:
+            vel = [t.clone() for t in grads]
+        else:
+            torch._foreach_mul_(vel, momentum)
+            torch._foreach_add_(vel, grads, alpha=1)
+        torch._foreach_add_(ps, vel, alpha=-lr)
         if x_test is not None:
             with torch.no_grad():
                 acc.append(stacked.accuracy(mlp_forward(ps, x_test), y_test).numpy())
