@@ -44,11 +44,9 @@ PLAIN, BN, NOISY = lab.Condition(), lab.Condition(bn=True), lab.Condition(bn=Tru
 
 @functools.cache
 def bn_grid(seeds: tuple, st: BNSetting, data_set: str, conditions: tuple = (PLAIN, BN)) -> dict:
-    """Plain and BN networks on the whole rate grid: train_grid's arrays with C = (plain, BN) (the placebo: BN only).
-    On the digits the distribution shift is tracked too, for the noise-injection test (see digits_shift_run)."""
-    track = data_set == "digits"
+    """Plain and BN networks on the whole rate grid: train_grid's arrays with C = (plain, BN) (the placebo: BN only)."""
     return lab.train_grid(
-        conditions, seeds, st.lrs, width=st.width, steps=st.steps, track_shift=track, data_set=data_set, final_test=False, **BN_KW
+        conditions, seeds, st.lrs, width=st.width, steps=st.steps, track_shift=False, data_set=data_set, final_test=False, **BN_KW
     )
 
 
@@ -65,28 +63,13 @@ def shift_run(seeds: tuple, st: BNSetting, data_set: str, conditions: tuple = (P
     return lab.train_grid(conditions, ids, (st.shift_lr,), width=st.width, steps=st.steps, data_set=data_set, final_test=False, **BN_KW)
 
 
-def digits_shift_run(seeds: tuple, st: BNSetting, conditions: tuple) -> dict:
-    """shift_run's arrays (L = 1) for ``conditions`` on the digits, where the speed test's rate grid on the same seeds
-    (plain and BN on the seeds, BN alone on the placebo seeds) already holds the plain and BN runs at the setting's
-    rate: a run depends only on its seed, condition and rate (no random numbers without noise), so these are the runs
-    a call of their own gives, bit for bit.  The rest (noisy BN; the plain net on the placebo seeds) train in one call."""
-    in_grid = (PLAIN, BN) if NOISY in conditions else (BN,)
-    grid, j = bn_grid(seeds, st, "digits", in_grid), st.lrs.index(st.shift_lr)
-    own = tuple(c for c in conditions if c not in in_grid)
-    run = shift_run(seeds, st, "digits", own) if own else None
-    out = {"eval_steps": grid["eval_steps"]}
-    for k in ("train_loss", "shift"):
-        out[k] = np.stack([grid[k][in_grid.index(c), :, j : j + 1] if c in in_grid else run[k][own.index(c)] for c in conditions])
-    return out
-
-
 def shift_arrays(seeds: tuple, st: BNSetting, data_set: str, conditions: tuple) -> dict:
     """Per seed, for each of ``conditions`` (a subset of plain, BN, noisy BN in that order): log2 steps to the target
     and log2 shift, each the mean over the seed's runs (C, S); the loss curves (C, S, E), also per-seed means; and
-    the runs' count per condition.  Digits: one run each (see digits_shift_run).  MNIST-1D: BN and noisy BN with
+    the runs' count per condition.  Digits: the three in one call, one run each.  MNIST-1D: BN and noisy BN with
     SHIFT_RUNS runs per seed, the plain net (the manipulation check's contrast only) one run per seed."""
     if data_set == "digits":
-        parts = [(digits_shift_run(seeds, st, conditions), 1, list(range(len(conditions))))]
+        parts = [(shift_run(seeds, st, data_set, conditions), 1, list(range(len(conditions))))]
     else:
         k, bn = SHIFT_RUNS[data_set], tuple(c for c in conditions if c != PLAIN)
         parts = [(shift_run(seeds, st, data_set, (PLAIN,), 1), 1, [0])] if PLAIN in conditions else []
