@@ -283,7 +283,7 @@ def train_grid(
 
     def gather(rows: torch.Tensor, shift: torch.Tensor | None = None) -> torch.Tensor:
         """rows (R, B) row indices -> inputs (R, B, d), shifted where asked."""
-        return Xs[4][rows] if shift is None else Xs[shift, rows]
+        return _rows(Xs[4], rows) if shift is None else Xs[shift, rows]
 
     probe_rows = tr_idx[r_s, :n_probe]  # (R, P)
     probe_x, probe_y = gather(probe_rows), y_all[probe_rows]
@@ -369,6 +369,12 @@ def train_grid(
         "shift": (shift_sum / max(shift_n, 1)).numpy().reshape(shape),
         "alive": alive.numpy().reshape(shape),
     }
+
+
+def _rows(X: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """X[rows] for a matrix X (n, d) and row indices of any shape, by index_select (several times faster than
+    advanced indexing here; the same values)."""
+    return torch.index_select(X, 0, rows.reshape(-1)).reshape(*rows.shape, X.shape[-1])
 
 
 def _block(rows: torch.Tensor) -> slice | torch.Tensor:
@@ -474,7 +480,7 @@ def train_small(
 
     def evaluate(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits (C, S, R, 10) and labels (S, R) of ``rows`` (S, R), training rows first."""
-        x = unshifted[rows]
+        x = _rows(unshifted, rows)
         return torch.stack([torch.cat([net.forward(x[a:b], n_train) for net, (a, b) in zip(row, blocks)]) for row in nets]), y_all[rows]
 
     labels = y_all[batches]  # (S, steps, batch)
