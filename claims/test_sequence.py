@@ -658,7 +658,7 @@ def transfer_runs(seeds: tuple[int, ...], placebo_seeds: tuple[int, ...], pre_st
     }
 
 
-FT_DRAWS = {"digits": 1, "mnist1d": 5}  # target-task draws per seed (each its own 20 per class, init and pretraining), averaged
+FT_DRAWS = {"digits": 3, "mnist1d": 5}  # target-task draws per seed (each its own 20 per class, init and pretraining), averaged
 FT_DRAWS_QUICK = 3  # at most this many in the quick profile (its budget)
 
 
