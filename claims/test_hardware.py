@@ -19,6 +19,11 @@ def matmul_fn(n: int, device: str, seed: int):
     return lambda: torch.mm(a, b)
 
 
+# Other processes using more than this many cores during the timing spoil a 2-core speed-up (0.20-0.24 did;
+# quiet runs show 0.00-0.08): the case skips, stating the load (catalogue: design.max_foreign_load_cores).
+MAX_FOREIGN_CORES = 0.1
+
+
 @pytest.mark.claim("matmul-parallelises")
 @pytest.mark.exclusive
 @pytest.mark.parametrize("n", [512, 1024, 2048], ids=lambda n: f"n{n}")
@@ -42,7 +47,7 @@ def test_matmul_speeds_up_on_all_cores(n, evidence, profile):
             placebo_s.append(timing.best_per_call(placebo_fn, calls, best_of))  # an independent one-thread block
     one_s, all_s, placebo_s = np.array(one_s), np.array(all_s), np.array(placebo_s)
     evidence.record("cores used by other processes during the measurement", [load.cores], unit="cores", per="run")
-    if load.cores > 0.5:
+    if load.cores > MAX_FOREIGN_CORES:
         pytest.skip(
             f"machine busy: other processes used {load.cores:.2f} of {cores} cores during the measurement, "
             "so a parallel speed-up cannot be measured; rerun on an idle machine"
