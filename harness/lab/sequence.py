@@ -21,7 +21,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from harness import stats
 from harness.lab import stacked
-from harness.lab.generalisation import _LANES, summed_cross_entropy
+from harness.lab.generalisation import _LANES, mean_cross_entropy_grad, summed_cross_entropy
 
 # -- attention cost ---------------------------------------------------------------------------------
 
@@ -481,16 +481,10 @@ def _summed_run_losses_grad(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def _batch_loss_grad(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """d batch_loss / d z, written out as :func:`_summed_run_losses_grad` is: ``summed_cross_entropy``'s
-    log-softmax over the padded transposed rows, -1/N at each target and its backward, handed on contiguous."""
+    """d batch_loss / d z for logits z (R, N, classes): ``summed_cross_entropy`` over every row divided by N, so
+    :func:`generalisation.mean_cross_entropy_grad`'s written-out gradient (the same values and layout as autograd's)."""
     R, N, C = z.shape
-    m = R * N
-    pad = -m % _LANES
-    rows = z.reshape(m, C)
-    out = torch.log_softmax(torch.cat([rows, rows.new_zeros(pad, C)]).T if pad else rows.T, 0)
-    g = torch.zeros(C, m + pad, dtype=z.dtype)
-    g[:, :m].scatter_(0, y.reshape(1, m), _minus_mean_weight(N, z.dtype))
-    return torch._log_softmax_backward_data(g, out, 0, z.dtype).T[:m].contiguous().view(R, N, C)
+    return mean_cross_entropy_grad(z.reshape(R * N, C), y.reshape(R * N), N).view(R, N, C)
 
 
 def _loss_grad(loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
