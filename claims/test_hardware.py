@@ -19,7 +19,7 @@ def matmul_fn(n: int, device: str, seed: int):
     return lambda: torch.mm(a, b)
 
 
-# Other processes using more than this many cores during the timing spoil a 2-core speed-up (0.20-0.24 did;
+# Other processes using more than this many cores during the timing spoil a 2-core speed-up (0.20-0.37 did;
 # quiet runs show 0.00-0.08): the case skips, stating the load (catalogue: design.max_foreign_load_cores).
 MAX_FOREIGN_CORES = 0.1
 
