@@ -177,6 +177,14 @@ def mean_cross_entropy_grad(logits: torch.Tensor, y: torch.Tensor, batch: int) -
     return torch._log_softmax_backward_data(g.T, out, 0, out.dtype).T[:m].contiguous()
 
 
+def batch_loss_grad(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """d ``stacked.batch_loss`` / d z for logits z (R, N, classes), y (R, N): the sum over every row of the
+    cross-entropy divided by N, so :func:`mean_cross_entropy_grad`'s written-out gradient, the same values and
+    layout as autograd's (tests/test_lab_exact.py)."""
+    R, N, C = z.shape
+    return mean_cross_entropy_grad(z.reshape(R * N, C), y.reshape(R * N), N).view(R, N, C)
+
+
 def train_stacked(
     Ws,
     bs,

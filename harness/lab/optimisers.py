@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from harness.lab import data, stacked, train
+from harness.lab.generalisation import batch_loss_grad
 from harness.lab.stacked import with_bias
 
 RULES = ("sgd", "momentum", "rmsprop", "adam", "adagrad")
@@ -266,7 +267,8 @@ def train_mlps(
     ``groups`` (R,) the group of each run (held_out then (G, m, in), (G, m)); each run computes exactly
     what it would alone.  Returns 'initial' and 'final' full-set training losses (R,); with ``eval_every``,
     'curve' (n_evals, R) at 'steps_at' (of the first ``curve_runs`` runs only, when given); with ``held_out``
-    (X, y), 'held_out' final losses (R,) on it.
+    (X, y), 'held_out' final losses (R,) on it.  The backward pass is written out (:func:`stacked.relu_mlp_grads` with
+    :func:`generalisation.batch_loss_grad`), the same bits as autograd's.
     """
     R = len(inits)
     if groups is None:
@@ -276,7 +278,7 @@ def train_mlps(
     G, n, classes = Xs.shape[0], Xs.shape[1], int(ys.max()) + 1
     per_run = (lambda A: A[0].expand(R, *A.shape[1:])) if at is None else (lambda A: A[at])  # noqa: E731
     W, b = stacked.module_weights(list(inits), (Xs.shape[-1], width, classes), "he")
-    params = [p.clone().requires_grad_(True) for p in stacked.interleave(W, b)]
+    params = [p.clone() for p in stacked.interleave(W, b)]
     lr = torch.tensor(np.asarray(lrs, dtype=np.float32))[:, None, None]
     rules = (rule,) if isinstance(rule, str) else tuple(rule)
     blocks = [(r, slice(i * R // len(rules), (i + 1) * R // len(rules))) for i, r in enumerate(rules)]  # (rule, its runs)
@@ -290,10 +292,12 @@ def train_mlps(
     out = {"curve": [], "steps_at": []}
     with torch.no_grad():
         out["initial"] = _full_loss(params, Xr, yr).numpy().astype(float)
+    Ws, bs = params[0::2], params[1::2]
     for t in range(1, steps + 1):
         idx = order[:, (t - 1) * batch : t * batch]  # (G, batch)
-        logits = stacked.forward(per_run(Xs[rows, idx]), params[0::2], params[1::2])
-        grads = torch.autograd.grad(stacked.batch_loss(logits, per_run(ys[rows, idx])), params)  # per-run gradients
+        hs, logits = stacked.relu_mlp_inputs(per_run(Xs[rows, idx]), Ws, bs)
+        # per-run gradients of stacked.batch_loss, written out (the same bits as autograd's)
+        grads = stacked.relu_mlp_grads(hs, Ws, batch_loss_grad(logits, per_run(ys[rows, idx])))
         with torch.no_grad():
             for (r, runs), block_states in zip(blocks, states):
                 for p, g, st in zip(params, grads, block_states):

@@ -21,7 +21,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from harness import stats
 from harness.lab import stacked
-from harness.lab.generalisation import _LANES, mean_cross_entropy_grad, summed_cross_entropy
+from harness.lab.generalisation import _LANES, batch_loss_grad, summed_cross_entropy
 
 # -- attention cost ---------------------------------------------------------------------------------
 
@@ -480,20 +480,13 @@ def _summed_run_losses_grad(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return torch._log_softmax_backward_data(g, out, 1, z.dtype).transpose(1, 2)
 
 
-def _batch_loss_grad(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """d batch_loss / d z for logits z (R, N, classes): ``summed_cross_entropy`` over every row divided by N, so
-    :func:`generalisation.mean_cross_entropy_grad`'s written-out gradient (the same values and layout as autograd's)."""
-    R, N, C = z.shape
-    return mean_cross_entropy_grad(z.reshape(R * N, C), y.reshape(R * N), N).view(R, N, C)
-
-
 def _loss_grad(loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """d loss / d logits as autograd hands it on: written out for this module's two losses (``batch_loss`` only
     where its fast log-softmax runs), by autograd for any other."""
     if loss is summed_run_losses:
         return _summed_run_losses_grad
     if loss is batch_loss and _LANES:
-        return _batch_loss_grad
+        return batch_loss_grad
 
     def by_autograd(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         z = z.detach().requires_grad_(True)
@@ -514,16 +507,8 @@ def _train_mlp(params, x, y, steps, lr, x_test, y_test, momentum, loss) -> tuple
     vel = None
     acc = []
     for _ in range(steps):
-        hs = [x]  # each layer's input
-        for l in range(len(W) - 1):
-            hs.append(torch.baddbmm(b[l], hs[-1], W[l]).relu_())
-        g = loss_grad(torch.baddbmm(b[-1], hs[-1], W[-1]), y)  # d loss / d logits, in the layout autograd hands on
-        grads = [None] * len(ps)
-        for l in reversed(range(len(W))):
-            grads[2 * l + 1] = g.sum(1, keepdim=True)
-            grads[2 * l] = torch.bmm(hs[l].transpose(1, 2), g)
-            if l:
-                g = torch.ops.aten.threshold_backward(torch.bmm(g, W[l].transpose(1, 2)), hs[l], 0)
+        hs, z = stacked.relu_mlp_inputs(x, W, b)
+        grads = stacked.relu_mlp_grads(hs, W, loss_grad(z, y))  # loss_grad: d loss / d logits, as autograd hands it on
         if not momentum:
             vel = grads
         elif vel is None:

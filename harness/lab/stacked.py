@@ -159,6 +159,29 @@ def forward(
     return torch.baddbmm(b[-1], h, W[-1])
 
 
+def relu_mlp_inputs(x: torch.Tensor, W: Sequence[torch.Tensor], b: Sequence[torch.Tensor]) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """The stacked ReLU MLP of :func:`forward` without autograd: each layer's input (hs[0] = x, hs[l] the ReLU
+    output that feeds layer l, applied in place) and the logits; what :func:`relu_mlp_grads` needs."""
+    hs = [x]
+    for l in range(len(W) - 1):
+        hs.append(torch.baddbmm(b[l], hs[-1], W[l]).relu_())
+    return hs, torch.baddbmm(b[-1], hs[-1], W[-1])
+
+
+def relu_mlp_grads(hs: Sequence[torch.Tensor], W: Sequence[torch.Tensor], g: torch.Tensor) -> list[torch.Tensor]:
+    """The gradients autograd hands back for a stacked ReLU MLP's parameters, in :func:`interleave`'s order
+    [W_0, b_0, W_1, b_1, ...], from each layer's input ``hs`` (:func:`relu_mlp_inputs`) and the loss's gradient ``g``
+    with respect to the logits (R, m, out): the products and ReLU masks ``BaddbmmBackward`` and ``ReluBackward`` run,
+    the same values bit for bit, without autograd's bookkeeping (tests/test_lab_exact.py).  b[l] is (R, 1, out)."""
+    grads: list[torch.Tensor] = [g] * (2 * len(W))
+    for l in reversed(range(len(W))):
+        grads[2 * l + 1] = g.sum(1, keepdim=True)
+        grads[2 * l] = torch.bmm(hs[l].transpose(1, 2), g)
+        if l:
+            g = torch.ops.aten.threshold_backward(torch.bmm(g, W[l].transpose(1, 2)), hs[l], 0)
+    return grads
+
+
 def batch_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """The sum over runs of each run's mean cross-entropy: logits (R, m, classes), y (R, m) -> scalar.
 
