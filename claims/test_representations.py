@@ -399,10 +399,6 @@ def shallow_tunings(dataset: str, net: dict, classical: list) -> dict[str, dict]
 @pytest.mark.parametrize("dataset", ["digits", "mnist1d"])
 def test_shallow_sigmoid_net_does_not_beat_svm_or_forest(dataset, evidence, profile):
     profile.require("default", "four models tuned on their grids cost about 9 s of CPU even at 10 epochs, over the smoke run's 6 s")
-    if dataset == "mnist1d":
-        profile.require(
-            "full", "on MNIST-1D the random forests alone take 16 s of CPU, more than the default run's budget can pay (budget, not result)"
-        )
     epochs = profile.pick(quick=10, default=40, full=100)
     k = RUNS_PER_SEED[dataset]
     runs = tuple(stacked.subseed(s, 52, i) for s in evidence.seeds for i in range(k)) if k > 1 else tuple(evidence.seeds)
