@@ -8,6 +8,7 @@ the results dict (``reports/claims.json``) and nothing else; the template comput
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -222,6 +223,15 @@ def holds_map(claim: dict) -> dict | None:
     }
 
 
+SHOWN_VALUES = 12  # a longer list of values (per-draw measurements) shows its first 12 and its mean; claims.json has all
+
+
+def _mean_of(values) -> float | None:
+    """The mean of the finite numbers in ``values`` (None where there are none)."""
+    xs = [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    return sum(xs) / len(xs) if xs else None
+
+
 def render_html(data: dict, *, figures: dict[str, list[dict]] | None = None, history_runs: list[dict] | None = None) -> str:
     """The page.  ``figures``: per claim, the figure files written by :func:`harness.report.figures.save`
     (title, file relative to the page, width and height); none when left out."""
@@ -235,6 +245,7 @@ def render_html(data: dict, *, figures: dict[str, list[dict]] | None = None, his
     env.filters["fmt"] = _fmt
     env.filters["cite_distance"] = distance
     env.filters["setting"] = setting_text
+    env.filters["mean_of"] = _mean_of
     runs = history_runs if history_runs is not None else history.load(None, data)
     references = {r["id"]: r for r in data.get("references", [])}
     quotes_by_doc: dict[str, list[tuple[str, str]]] = {}
@@ -256,6 +267,7 @@ def render_html(data: dict, *, figures: dict[str, list[dict]] | None = None, his
         themes=themes,
         labels=LABELS,
         colours=COLOURS,
+        shown_values=SHOWN_VALUES,
         figures=figures or {},
         present=present,
         doc_titles={d["file"]: d["title"] for d in data.get("documents", [])},
