@@ -109,3 +109,25 @@ def test_written_out_mlp_gradients_equal_autograds(sizes, batch):
     assert len(ours) == len(theirs)
     for a, t in zip(ours, theirs):
         assert torch.equal(a, t) and a.stride() == t.stride()
+
+
+def test_per_example_sgd_in_the_span_of_the_examples_equals_the_textbook_update():
+    """The SGD runs of the redundancy claim train B (W = a Xb^T B) instead of W; the iterates must be the textbook
+    per-example update W <- (1 - lr l2) W - lr x (p - e_y)^T, in the same example order, to float64 rounding
+    (600 steps cross two of the renormalisations of the shrinkage scalar)."""
+    from harness.lab import optimisation
+    from harness.lab.stacked import with_bias
+
+    rng = np.random.default_rng(5)
+    sets = [(rng.normal(size=(12, 5)), rng.integers(0, 4, 12)) for _ in range(3)]
+    copies, orders, lrs, steps, l2 = [1, 2, 3], [7, 8, 9], np.array([0.01, 0.1, 1.0]), 600, 0.01
+    ours = optimisation.sgd_runs(sets, copies, orders, lrs, steps, l2, 4)
+    for r, ((X, y), k, o) in enumerate(zip(sets, copies, orders)):
+        Xb, Y = with_bias(X), np.eye(4)[y]
+        for j, lr in enumerate(lrs):
+            W = np.zeros((6, 4))
+            for i in optimisation.example_stream(12, k, steps, o):
+                z = Xb[i] @ W
+                p = np.exp(z - z.max())
+                W = (1 - lr * l2) * W - lr * np.outer(Xb[i], p / p.sum() - Y[i])
+            assert np.allclose(ours[r, j], W, rtol=1e-10, atol=1e-12 * np.abs(W).max())

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from harness.lab import data, train
+from harness.lab import data, runtime, train
 from harness.lab.stacked import subseed, with_bias
 
 RENORMALISE_EVERY = 256  # steps between folding the shrinkage scalar back into B (0.97^256 ~ 4e-4: no underflow)
@@ -47,6 +47,7 @@ def example_stream(n: int, copies: int, examples: int, order_seed: int) -> np.nd
     return np.concatenate([rng.permutation(n * copies) for _ in range(epochs)])[:examples] % n
 
 
+@runtime.unfilled_allocations()  # every kernel here writes what it allocates: the same values without the NaN fill
 def sgd_runs(
     sets: list[tuple[np.ndarray, np.ndarray]], copies: list[int], orders: list[int], lrs: np.ndarray, examples: int, l2: float, classes: int
 ) -> np.ndarray:
@@ -62,8 +63,11 @@ def sgd_runs(
     gram = (Xb @ Xb.transpose(1, 2)).reshape(S * n, n)  # row s * n + i: x_i . x_j of run s's set
     labels = np.stack([np.asarray(t, dtype=np.int64) for _, t in sets])  # (S, n)
     stream = np.stack([example_stream(n, k, examples, o) for k, o in zip(copies, orders)])  # (S, examples)
-    rows = torch.from_numpy(np.arange(S)[:, None] * n + stream)  # (S, examples): the example's row of B and gram
-    onehot = torch.eye(classes, dtype=torch.float64)[torch.from_numpy(np.take_along_axis(labels, stream, 1))]  # (S, examples, c)
+    rows = torch.from_numpy(np.ascontiguousarray((np.arange(S)[:, None] * n + stream).T))  # (examples, S): the example's row of B and gram
+    # where each step's label sits in the logits (S, L, c) laid out flat: s L c + l c + y, (examples, S L)
+    label_at = np.ascontiguousarray(np.take_along_axis(labels, stream, 1).T)  # (examples, S)
+    offsets = (np.arange(S)[:, None] * L * classes + np.arange(L) * classes).reshape(-1)  # (S L,)
+    minus_one = torch.full((S * L,), -1.0, dtype=torch.float64)
     lr = torch.tensor(np.asarray(lrs, dtype=np.float64))[:, None]  # (L, 1)
     shrink = 1.0 - lr * l2
     B = torch.zeros(S * n, L * classes, dtype=torch.float64)  # W[s, l] = a[l] * Xb[s]^T B[s n : (s + 1) n, l c : (l + 1) c]
@@ -71,17 +75,21 @@ def sgd_runs(
     for t0 in range(0, examples, RENORMALISE_EVERY):
         block = range(t0, min(examples, t0 + RENORMALISE_EVERY))
         # the shrinkage scalar before each step of the block (1, shrink, shrink^2, ...: cumprod multiplies in turn,
-        # as a = a * shrink did step by step) and the step's lr / a after it, sliced per step up front
+        # as a = a * shrink did step by step) and the step's lr / a after it, sliced per step up front and spread
+        # over each rate's c logits (the same products as an (L, 1) factor broadcast over them, in fewer kernel calls)
         a = torch.cumprod(shrink.T.expand(len(block), L), 0).T  # (L, steps): a after 1, 2, ... steps
         a = torch.cat([torch.ones(L, 1, dtype=torch.float64), a], 1)  # (L, steps + 1): a before step 1, 2, ... and at the end
-        before, scale = a[:, :-1].T[:, :, None].unbind(0), (lr / a[:, 1:]).T[:, :, None].unbind(0)  # per step: (L, 1)
-        g = gram[rows[:, t0 : block.stop]][:, :, None, :].unbind(1)  # per step: (S, 1, n)
-        hot, at = onehot[:, t0 : block.stop, None, :].unbind(1), rows[:, t0 : block.stop].unbind(1)
+        before, scale = (f.T.repeat_interleave(classes, 1).unbind(0) for f in (a[:, :-1], lr / a[:, 1:]))  # per step: (L c,)
+        at = rows[t0 : block.stop]  # (steps, S)
+        g = gram.index_select(0, at.reshape(-1)).view(len(block), S, 1, n).unbind(0)  # per step: (S, 1, n)
+        hot = torch.from_numpy(offsets + np.repeat(label_at[t0 : block.stop], L, axis=1)).unbind(0)  # per step: (S L,)
+        at = at.unbind(0)
         for i in range(len(block)):
-            z = torch.bmm(g[i], Bv).view(S, L, classes).mul_(before[i])  # logits (S, L, c)
+            z = torch.bmm(g[i], Bv).view(S, L * classes).mul_(before[i]).view(S, L, classes)  # logits (S, L, c)
             e = z.sub_(z.amax(-1, keepdim=True)).exp_()
-            grad = e.div_(e.sum(-1, keepdim=True)).sub_(hot[i])  # d cross-entropy / d logits
-            B.index_add_(0, at[i], grad.mul_(scale[i]).view(S, L * classes), alpha=-1.0)
+            p = e.div_(e.sum(-1, keepdim=True)).view(-1)  # softmax, flat
+            grad = p.index_add_(0, hot[i], minus_one).view(S, L * classes)  # d cross-entropy / d logits: p - 1 at the label
+            B.index_add_(0, at[i], grad.mul_(scale[i]), alpha=-1.0)
         B *= a[:, -1:].expand(L, classes).reshape(-1)  # fold the shrinkage back into B
     W = torch.einsum("snd,snlc->sldc", Xb, B.view(S, n, L, classes))
     return W.numpy()
