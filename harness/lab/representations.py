@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from harness.lab import data, stacked
+from harness.lab import data, runtime, stacked
 
 # == Representations ===============================================================================
 
@@ -192,6 +192,7 @@ def _fit(params: list[torch.Tensor], lrs: list[torch.Tensor], logits_of, Xtr: to
 
 
 @functools.cache
+@runtime.unfilled_allocations()  # every kernel here writes what it allocates: the same values without the NaN fill
 def digit_net_accuracies(kind: str, seeds: tuple[int, ...], lrs: tuple[float, ...], epochs: int, batch: int = 64) -> dict:
     """Train one ``kind`` network per (seed, rate of ``lrs``) on the seed's half of the raw digits
     (``digit_halves``); test on the other half.  All runs on one run axis, seed-major: every rate of a
@@ -309,6 +310,7 @@ def _sawtooth_init(shapes: list[tuple[int, int]], seed: int, init: str) -> torch
 
 
 @functools.cache
+@runtime.unfilled_allocations()  # every kernel here writes what it allocates: the same values without the NaN fill
 def fit_sawtooth(
     widths: tuple[int, ...], k: int, seeds: tuple[int, ...], lrs: tuple[float, ...], steps: int, inits: tuple[str, ...] = SAWTOOTH_INITS
 ) -> dict:

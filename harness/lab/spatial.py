@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from harness.lab import data
+from harness.lab import data, runtime
 from harness.lab.stacked import batch_orders
 
 # Layer tables: (name, shape, fan_in) per parameter tensor of one network; PyTorch's default init
@@ -157,6 +157,7 @@ def forward(kind: str, p: list[torch.Tensor], x: torch.Tensor, act=torch.relu) -
     return torch.baddbmm(p[7], h.reshape(R, B, -1), p[6])  # (R, B, 5 * 25) @ (R, 125, 10)
 
 
+@runtime.unfilled_allocations()  # every kernel here writes what it allocates: the same values without the NaN fill
 def train_runs(
     kind: str,
     X: np.ndarray,
