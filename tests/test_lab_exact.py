@@ -90,3 +90,42 @@ def test_gan_steps_without_autograd_give_autograds_gradients():
             assert torch.equal(a, a2) and all(torch.equal(x, y) for x, y in zip(theirs, ours))
             for p, q in zip(gen + disc, list(theirs) + [torch.ones_like(p) * 1e-2 for p in disc]):
                 p.sub_(0.05 * q)  # move on, so the next round sees other weights
+
+
+@pytest.mark.parametrize("widths", [(1, 2, 2, 2, 2, 1), (1, 8, 1), (1, 3, 5, 1)])
+def test_sawtooth_steps_without_autograd_give_autograds_numbers(widths):
+    """The sawtooth fit's forward (bmm, then the bias added) equals ``stacked.forward``'s baddbmm, and its hand-run
+    backward gives autograd's gradients of the summed per-run MSE, bit for bit, over a few Adam steps."""
+    from harness.lab import stacked
+
+    shapes = list(zip(widths[:-1], widths[1:]))
+    x = representations.sawtooth_grid(4)
+    target = representations.sawtooth(x, 4)[None]
+    inits = [representations._sawtooth_init(shapes, s, init) for s in range(6) for init in representations.SAWTOOTH_INITS]
+    R, n = len(inits), x.shape[0]
+    xs = x.expand(R, -1, -1)
+    offs = np.cumsum([0] + [a * b for a, b in shapes] + [b for _, b in shapes])
+    lr = torch.tensor([0.3, 0.03] * (R // 2), dtype=torch.float64)[:, None]
+
+    def views(theta):
+        nl = len(shapes)
+        W = [theta[:, offs[i] : offs[i + 1]].view(-1, a, b) for i, (a, b) in enumerate(shapes)]
+        return W, [theta[:, offs[nl + i] : offs[nl + i + 1]].view(-1, 1, b) for i, (_, b) in enumerate(shapes)]
+
+    ours, ref = torch.stack(inits), torch.stack(inits)
+    m_ours, m_ref = [(torch.zeros_like(ours), torch.zeros_like(ours))], [(torch.zeros_like(ref), torch.zeros_like(ref))]
+    for t in range(1, 6):
+        W, b = views(ref)
+        W, b = [w.clone().requires_grad_(True) for w in W], [c.clone().requires_grad_(True) for c in b]
+        f_ref = stacked.forward(xs, W, b, "relu")
+        loss = ((f_ref - target) ** 2).mean(dim=(1, 2)).sum()
+        g_ref = torch.cat([g.reshape(R, -1) for g in torch.autograd.grad(loss, W + b)], dim=1)
+        W, b = views(ours)
+        grad = torch.empty_like(ours)
+        gW, gb = views(grad)
+        hs = representations._sawtooth_forward(xs, W, b)
+        assert torch.equal(hs[-1], f_ref.detach())
+        representations._sawtooth_backward_(hs, W, (hs[-1] - target) * 2.0 * (1.0 / n), gW, gb)
+        assert torch.equal(grad, g_ref)
+        stacked.adam_step_([ours], m_ours, [grad], lr, t)
+        stacked.adam_step_([ref], m_ref, [g_ref], lr, t)
