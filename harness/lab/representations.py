@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from harness.lab import data, runtime, stacked
+from harness.lab import data, runtime, sequence, stacked
 
 # == Representations ===============================================================================
 
@@ -186,7 +186,7 @@ def _fit(params: list[torch.Tensor], lrs: list[torch.Tensor], logits_of, Xtr: to
     rows = torch.arange(Xtr.shape[0])[:, None]
     moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p in params]
     for t, idx in enumerate(orders.unbind(1), start=1):
-        loss = stacked.batch_loss(logits_of(Xtr[rows, idx]), ytr[rows, idx])
+        loss = sequence.batch_loss(logits_of(Xtr[rows, idx]), ytr[rows, idx])  # stacked.batch_loss's bits, faster
         for p, m, g, lr in zip(params, moments, torch.autograd.grad(loss, params), lrs):
             stacked.adam_step_([p], [m], [g], lr, t)
 
