@@ -129,3 +129,20 @@ def test_sawtooth_steps_without_autograd_give_autograds_numbers(widths):
         assert torch.equal(grad, g_ref)
         stacked.adam_step_([ours], m_ours, [grad], lr, t)
         stacked.adam_step_([ref], m_ref, [g_ref], lr, t)
+
+
+@pytest.mark.parametrize("m", [37, 400, 1800])
+def test_mnist1d_row_losses_equal_cross_entropy(m):
+    """The MNIST-1D nets' per-row cross-entropy (a faster log-softmax where the CPU allows it) gives F.cross_entropy's
+    losses and, through the per-run mean the training takes, its gradient, bit for bit."""
+    from harness.lab import spatial
+
+    g = torch.Generator().manual_seed(m)
+    z = torch.randn(m, 10, generator=g) * 4
+    y = torch.randint(0, 10, (m,), generator=g)
+    a, b = z.clone().requires_grad_(True), z.clone().requires_grad_(True)
+    ours, ref = spatial.row_losses(a, y), torch.nn.functional.cross_entropy(b, y, reduction="none")
+    assert torch.equal(ours, ref)
+    runs = 2 if m % 2 == 0 else 1
+    (ga,), (gb,) = torch.autograd.grad(ours.reshape(runs, -1).mean(1).sum(), a), torch.autograd.grad(ref.reshape(runs, -1).mean(1).sum(), b)
+    assert torch.equal(ga, gb)
