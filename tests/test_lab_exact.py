@@ -131,3 +131,59 @@ def test_per_example_sgd_in_the_span_of_the_examples_equals_the_textbook_update(
                 p = np.exp(z - z.max())
                 W = (1 - lr * l2) * W - lr * np.outer(Xb[i], p / p.sum() - Y[i])
             assert np.allclose(ours[r, j], W, rtol=1e-10, atol=1e-12 * np.abs(W).max())
+
+
+@pytest.mark.parametrize("widths", [(1, 2, 2, 2, 2, 1), (1, 8, 1), (1, 3, 5, 1)])
+def test_sawtooth_steps_without_autograd_give_autograds_numbers(widths):
+    """The sawtooth fit's forward (bmm, then the bias added) equals ``stacked.forward``'s baddbmm, and its hand-run
+    backward gives autograd's gradients of the summed per-run MSE, bit for bit, over a few Adam steps."""
+    from harness.lab import stacked
+
+    shapes = list(zip(widths[:-1], widths[1:]))
+    x = representations.sawtooth_grid(4)
+    target = representations.sawtooth(x, 4)[None]
+    inits = [representations._sawtooth_init(shapes, s, init) for s in range(6) for init in representations.SAWTOOTH_INITS]
+    R, n = len(inits), x.shape[0]
+    xs = x.expand(R, -1, -1)
+    offs = np.cumsum([0] + [a * b for a, b in shapes] + [b for _, b in shapes])
+    lr = torch.tensor([0.3, 0.03] * (R // 2), dtype=torch.float64)[:, None]
+
+    def views(theta):
+        nl = len(shapes)
+        W = [theta[:, offs[i] : offs[i + 1]].view(-1, a, b) for i, (a, b) in enumerate(shapes)]
+        return W, [theta[:, offs[nl + i] : offs[nl + i + 1]].view(-1, 1, b) for i, (_, b) in enumerate(shapes)]
+
+    ours, ref = torch.stack(inits), torch.stack(inits)
+    m_ours, m_ref = [(torch.zeros_like(ours), torch.zeros_like(ours))], [(torch.zeros_like(ref), torch.zeros_like(ref))]
+    for t in range(1, 6):
+        W, b = views(ref)
+        W, b = [w.clone().requires_grad_(True) for w in W], [c.clone().requires_grad_(True) for c in b]
+        f_ref = stacked.forward(xs, W, b, "relu")
+        loss = ((f_ref - target) ** 2).mean(dim=(1, 2)).sum()
+        g_ref = torch.cat([g.reshape(R, -1) for g in torch.autograd.grad(loss, W + b)], dim=1)
+        W, b = views(ours)
+        grad = torch.empty_like(ours)
+        gW, gb = views(grad)
+        hs = representations._sawtooth_forward(xs, W, b)
+        assert torch.equal(hs[-1], f_ref.detach())
+        representations._sawtooth_backward_(hs, W, (hs[-1] - target) * 2.0 * (1.0 / n), gW, gb)
+        assert torch.equal(grad, g_ref)
+        stacked.adam_step_([ours], m_ours, [grad], lr, t)
+        stacked.adam_step_([ref], m_ref, [g_ref], lr, t)
+
+
+@pytest.mark.parametrize("m", [37, 400, 1800])
+def test_mnist1d_row_losses_equal_cross_entropy(m):
+    """The MNIST-1D nets' per-row cross-entropy (a faster log-softmax where the CPU allows it) gives F.cross_entropy's
+    losses and, through the per-run mean the training takes, its gradient, bit for bit."""
+    from harness.lab import spatial
+
+    g = torch.Generator().manual_seed(m)
+    z = torch.randn(m, 10, generator=g) * 4
+    y = torch.randint(0, 10, (m,), generator=g)
+    a, b = z.clone().requires_grad_(True), z.clone().requires_grad_(True)
+    ours, ref = spatial.row_losses(a, y), torch.nn.functional.cross_entropy(b, y, reduction="none")
+    assert torch.equal(ours, ref)
+    runs = 2 if m % 2 == 0 else 1
+    (ga,), (gb,) = torch.autograd.grad(ours.reshape(runs, -1).mean(1).sum(), a), torch.autograd.grad(ref.reshape(runs, -1).mean(1).sum(), b)
+    assert torch.equal(ga, gb)

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from harness.lab import data, stacked
+from harness.lab import data, runtime, sequence, stacked
 
 # == Representations ===============================================================================
 
@@ -186,12 +186,13 @@ def _fit(params: list[torch.Tensor], lrs: list[torch.Tensor], logits_of, Xtr: to
     rows = torch.arange(Xtr.shape[0])[:, None]
     moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p in params]
     for t, idx in enumerate(orders.unbind(1), start=1):
-        loss = stacked.batch_loss(logits_of(Xtr[rows, idx]), ytr[rows, idx])
+        loss = sequence.batch_loss(logits_of(Xtr[rows, idx]), ytr[rows, idx])  # stacked.batch_loss's bits, faster
         for p, m, g, lr in zip(params, moments, torch.autograd.grad(loss, params), lrs):
             stacked.adam_step_([p], [m], [g], lr, t)
 
 
 @functools.cache
+@runtime.unfilled_allocations()  # every kernel here writes what it allocates: the same values without the NaN fill
 def digit_net_accuracies(kind: str, seeds: tuple[int, ...], lrs: tuple[float, ...], epochs: int, batch: int = 64) -> dict:
     """Train one ``kind`` network per (seed, rate of ``lrs``) on the seed's half of the raw digits
     (``digit_halves``); test on the other half.  All runs on one run axis, seed-major: every rate of a
@@ -308,7 +309,33 @@ def _sawtooth_init(shapes: list[tuple[int, int]], seed: int, init: str) -> torch
     return torch.cat([t.reshape(-1) for t in ws + bs]).double()
 
 
+def _sawtooth_forward(x: torch.Tensor, W: list[torch.Tensor], b: list[torch.Tensor]) -> list[torch.Tensor]:
+    """The stacked ReLU net of ``fit_sawtooth`` on x (R, n, 1): [x, h1, ..., h_last, f], every layer's output.
+
+    Each layer is ``bmm(h, W) + b``: the same numbers as ``baddbmm(b, h, W)`` bit for bit on these shapes (a product
+    of at most 8 terms, then the bias added once; checked in tests/test_lab_exact.py), at half its cost, since
+    baddbmm first fills its result with the broadcast bias, two numbers at a time."""
+    hs = [x]
+    for l in range(len(W)):
+        z = torch.bmm(hs[-1], W[l]).add_(b[l])
+        hs.append(z.relu_() if l < len(W) - 1 else z)
+    return hs
+
+
+def _sawtooth_backward_(hs: list[torch.Tensor], W: list[torch.Tensor], g: torch.Tensor, gW: list[torch.Tensor], gb: list[torch.Tensor]):
+    """Gradients of the summed per-run mean squared error into ``gW``, ``gb`` (views of one (R, P) tensor), from
+    g = d loss / d f = (f - target) * 2 * (1 / n): autograd's operations for that loss and ``stacked.forward``,
+    in its order (baddbmm's backward: h^T g, g summed over points, g W^T; relu's: g where the output is > 0), so
+    its gradients bit for bit without building a graph per step."""
+    for l in reversed(range(len(W))):
+        gW[l].copy_(hs[l].transpose(1, 2).bmm(g))
+        gb[l].copy_(g.sum(1, keepdim=True))
+        if l:
+            g = torch.ops.aten.threshold_backward(g.bmm(W[l].transpose(1, 2)), hs[l], 0)
+
+
 @functools.cache
+@runtime.unfilled_allocations()  # every kernel here writes what it allocates: the same values without the NaN fill
 def fit_sawtooth(
     widths: tuple[int, ...], k: int, seeds: tuple[int, ...], lrs: tuple[float, ...], steps: int, inits: tuple[str, ...] = SAWTOOTH_INITS
 ) -> dict:
@@ -333,22 +360,20 @@ def fit_sawtooth(
     offs = np.cumsum([0] + sizes)
     nl = len(shapes)
     # each layer's weights and biases as views of theta, made once: the Adam step updates theta in place, so they
-    # follow it; their gradients, laid side by side in theta's order, are theta's gradient (no per-step slicing,
-    # and no zero-filled (R, P) tensor per view summed by autograd: the same values, since those sums add only zeros)
-    W = [theta[:, offs[i] : offs[i + 1]].reshape(-1, a, b).requires_grad_(True) for i, (a, b) in enumerate(shapes)]
-    bias = [theta[:, offs[nl + i] : offs[nl + i + 1]].reshape(-1, 1, b).requires_grad_(True) for i, (_, b) in enumerate(shapes)]
-    views, xs_in, R = W + bias, x.expand(theta.shape[0], -1, -1), theta.shape[0]
-
-    def forward() -> torch.Tensor:  # (R, n, 1)
-        return stacked.forward(xs_in, W, bias, "relu")
-
+    # follow it; the gradients are written into the same views of one (R, P) tensor, theta's gradient
+    W = [theta[:, offs[i] : offs[i + 1]].view(-1, a, b) for i, (a, b) in enumerate(shapes)]
+    bias = [theta[:, offs[nl + i] : offs[nl + i + 1]].view(-1, 1, b) for i, (_, b) in enumerate(shapes)]
+    xs_in, n = x.expand(theta.shape[0], -1, -1), x.shape[0]
     moments = [(torch.zeros_like(theta), torch.zeros_like(theta))]
+    grad = torch.empty_like(theta)  # (R, P), theta's layout: each layer's weights, then each layer's biases
+    gW = [grad[:, offs[i] : offs[i + 1]].view(-1, a, b) for i, (a, b) in enumerate(shapes)]
+    gb = [grad[:, offs[nl + i] : offs[nl + i + 1]].view(-1, 1, b) for i, (_, b) in enumerate(shapes)]
     for t in range(1, steps + 1):
-        loss = ((forward() - target) ** 2).mean(dim=(1, 2)).sum()  # sum of per-run MSEs
-        grad = torch.cat([g.reshape(R, -1) for g in torch.autograd.grad(loss, views)], dim=1)  # (R, P), theta's layout
+        hs = _sawtooth_forward(xs_in, W, bias)  # the input and every hidden layer's output, then the fit (R, n, 1)
+        _sawtooth_backward_(hs, W, (hs[-1] - target) * 2.0 * (1.0 / n), gW, gb)
         stacked.adam_step_([theta], moments, [grad], lr, t)  # one rate per run
     with torch.no_grad():
-        f = forward()[..., 0]  # (R, n)
+        f = _sawtooth_forward(xs_in, W, bias)[-1][..., 0]  # (R, n)
     err = f - target[..., 0]
     xs, fs = x[:, 0].numpy(), f.numpy()
     return {
