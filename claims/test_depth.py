@@ -525,6 +525,7 @@ def baseline_runs(data_name: str, seeds: tuple, steps: int) -> dict[str, np.ndar
             optimizer="momentum",
             order_seeds=[s for s, _ in runs],
             test=(Xt[ev], yt[ev]),
+            initial=False,  # only the evaluation sample's error after training is read
         )["test_error"]
     )
     shape = (len(seeds), len(BASELINE_LRS))

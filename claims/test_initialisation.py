@@ -283,6 +283,7 @@ def recipe_runs(recipe: str, seeds: tuple, steps: int, dataset: str = "digits") 
         batch=TOGETHER_BATCH,
         optimizer=opt,
         order_seeds=[s for s in seeds for _ in lrs],
+        initial=False,  # the case reads the losses after training only
     )
     return {k: v.reshape(len(seeds), len(lrs), *v.shape[1:]) for k, v in r.items()}
 

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from scipy import integrate
 
-from harness.lab import stacked
+from harness.lab import runtime, stacked
 
 DTYPE = np.float32
 
@@ -151,71 +151,81 @@ def cross_entropy(logits: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 class _Workspace:
-    """The buffers and views one training step of :func:`train_sgd` reuses: the hidden states h_1..h_depth
-    (depth, R, B, width), a scratch for relu(h) (recomputed in the backward pass instead of stored), two buffers for
-    the gradient w.r.t. h, and every per-segment slice and transpose, made once.  Fresh tensors per layer and step
-    (two per layer forward, two backward) spend most of a step in page faults and allocation at thousands of layers:
-    about 3x slower at 3000 layers of width 16, 48 runs."""
+    """The buffers and views one training step of :func:`train_sgd` reuses: the hidden states h_1..h_depth, their relus
+    and the gradients w.r.t. them (each (depth, R, B, width)), and every per-segment slice and transpose, made once.
+    Fresh tensors per layer and step spend most of a step in page faults and allocation at thousands of layers (about
+    3x slower at 3000 layers of width 16, 48 runs).  The hidden layers' weight and bias gradients are computed after
+    the backward pass, for all layers in one product and one sum (``gW_hidden`` (depth - 1, R, width, width) and
+    ``gb_hidden`` (depth - 1, R, 1, width): the gradient buffer's views of them), instead of two calls per layer: the
+    same kernels on the same matrices, with a thousand fewer calls per step at a thousand layers."""
 
-    def __init__(self, Ws, bs, gW, segs, R: int, B: int):
+    def __init__(self, Ws, bs, segs, R: int, B: int, gW_hidden: torch.Tensor, gb_hidden: torch.Tensor):
         depth, width = len(Ws) - 1, Ws[0].shape[2]
-        self.H = torch.empty(depth, R, B, width)
-        self.a, self.g, self.t = (torch.empty(R, B, width) for _ in range(3))
-        self.aT = self.a.transpose(1, 2)
+        self.H, self.A, self.G = (torch.empty(depth, R, B, width) for _ in range(3))
+        self.Hl, self.Al, self.Gl = (list(t.unbind(0)) for t in (self.H, self.A, self.G))  # per-layer views, made once
         self.WT = [W.transpose(1, 2) for W in Ws]
+        self.segs = segs
         sl = [(s, e) for s, e, _, _ in segs]
-        # per unit l = 1..depth-1 (h_l -> h_{l+1}): (h_l, relu scratch, W_l, h_{l+1}, b_l, skip, mult) per segment
+        # per unit l = 1..depth-1 (h_l -> h_{l+1}): (h_l, relu(h_l), W_l, h_{l+1}, b_l, skip, mult) per segment
         self.units = [
             [
-                (self.H[l - 1][s:e], self.a[s:e], Ws[l][s:e], self.H[l][s:e], bs[l][s:e], skip, mult)
+                (self.Hl[l - 1][s:e], self.Al[l - 1][s:e], Ws[l][s:e], self.Hl[l][s:e], bs[l][s:e], skip, mult)
                 for (s, e), (_, _, skip, mult) in zip(sl, segs)
             ]
             for l in range(1, depth)
         ]
-        # per unit, backward: (gW_l, gradient buffers' slices, skip, mult) per segment; both buffer orders
-        self.back = [[(gW[l][s:e], skip, mult) for (s, e), (_, _, skip, mult) in zip(sl, segs)] for l in range(1, depth)]
-        self.gsl = {id(buf): [buf[s:e] for s, e in sl] for buf in (self.g, self.t)}
+        # per unit, backward: (gradient w.r.t. h_{l+1}, gradient w.r.t. h_l, skip, mult) per segment
+        self.back = [
+            [(self.Gl[l][s:e], self.Gl[l - 1][s:e], skip, mult) for (s, e), (_, _, skip, mult) in zip(sl, segs)] for l in range(1, depth)
+        ]
+        # per unit l = 1..depth-1, forward: (h_l, relu(h_l), its segments); backward: (h_l, dL/dh_{l+1}, dL/dh_l, W_l^T)
+        self.fwd = [(self.Hl[l - 1], self.Al[l - 1], unit) for l, unit in zip(range(1, depth), self.units)]
+        self.bwd = [(self.Hl[i - 1], self.Gl[i], self.Gl[i - 1], self.WT[i], self.back[i - 1]) for i in range(depth - 1, 0, -1)]
+        self.gW_hidden, self.gb_hidden = gW_hidden, gb_hidden
+        if depth > 1:  # relu(h_l)^T (R (depth - 1), width, B) and the gradients w.r.t. h_{l+1} (R (depth - 1), B, width)
+            self.A_lower = self.A[:-1].reshape(-1, B, width).transpose(1, 2)
+            self.G_upper = self.G[1:].reshape(-1, B, width)
+            self.gW_flat = gW_hidden.view(-1, width, width)
 
     def forward(self, Ws, bs, x: torch.Tensor) -> torch.Tensor:
-        """Logits (R, B, out) of x (R, B, in); the hidden states stay in H."""
-        torch.baddbmm(bs[0], x, Ws[0], out=self.H[0])
-        for l, unit in enumerate(self.units):
-            torch.clamp(self.H[l], min=0, out=self.a)
+        """Logits (R, B, out) of x (R, B, in); the hidden states and their relus stay in H and A."""
+        torch.baddbmm(bs[0], x, Ws[0], out=self.Hl[0])
+        for h_l, a_l, unit in self.fwd:
+            torch.clamp(h_l, min=0, out=a_l)
             for h, a, W, new, b, skip, mult in unit:
                 if skip:  # residual unit: h + m relu(h) W + b
                     torch.baddbmm(h, a, W, beta=skip, alpha=mult, out=new)
                     new += b
                 else:  # plain unit: relu(h) W + b (the multiplier of plain runs is 1)
                     torch.baddbmm(b, a, W, alpha=mult, out=new)
-        torch.clamp(self.H[-1], min=0, out=self.a)
-        return torch.baddbmm(bs[-1], self.a, Ws[-1])
+        torch.clamp(self.Hl[-1], min=0, out=self.Al[-1])
+        return torch.baddbmm(bs[-1], self.Al[-1], Ws[-1])
 
     def backward(self, x: torch.Tensor, g: torch.Tensor, gW, gb) -> None:
         """Gradients of the loss, given dloss/dlogits ``g`` (R, B, out), written into gW and gb; the forward pass's
-        hidden states must be in H."""
-        H = self.H
-        torch.clamp(H[-1], min=0, out=self.a)
-        torch.bmm(self.aT, g, out=gW[-1])
+        hidden states and relus must be in H and A."""
+        H, A, G = self.Hl, self.Al, self.Gl
+        torch.bmm(A[-1].transpose(1, 2), g, out=gW[-1])
         torch.sum(g, dim=1, keepdim=True, out=gb[-1])
-        gh, other = self.g, self.t
-        torch.bmm(g, self.WT[-1], out=gh)
-        torch.ops.aten.threshold_backward.grad_input(gh, H[-1], 0, grad_input=gh)
-        for i in range(len(self.units), 0, -1):  # unit i maps h_i (H[i-1]) to h_{i+1} (H[i])
-            torch.sum(gh, dim=1, keepdim=True, out=gb[i])
-            torch.clamp(H[i - 1], min=0, out=self.a)
-            torch.bmm(self.aT, gh, out=gW[i])
-            torch.bmm(gh, self.WT[i], out=other)
-            torch.ops.aten.threshold_backward.grad_input(other, H[i - 1], 0, grad_input=other)
-            for (gWs, skip, mult), ghs, back in zip(self.back[i - 1], self.gsl[id(gh)], self.gsl[id(other)]):
-                if mult != 1.0:
-                    gWs *= mult
+        torch.bmm(g, self.WT[-1], out=G[-1])
+        threshold_backward = torch.ops.aten.threshold_backward.grad_input
+        threshold_backward(G[-1], H[-1], 0, grad_input=G[-1])
+        for h, gh, other, WT, back_unit in self.bwd:  # unit i, from the top, maps h_i (H[i-1]) to h_{i+1} (H[i])
+            torch.bmm(gh, WT, out=other)
+            threshold_backward(other, h, 0, grad_input=other)
+            for ghs, back, skip, mult in back_unit:
                 if skip:
                     torch.add(ghs, back, alpha=mult, out=back) if skip == 1.0 else back.mul_(mult).add_(ghs, alpha=skip)
                 elif mult != 1.0:
                     back *= mult
-            gh, other = other, gh
-        torch.bmm(x.transpose(1, 2), gh, out=gW[0])
-        torch.sum(gh, dim=1, keepdim=True, out=gb[0])
+        if self.units:  # every hidden unit's weight and bias gradient: relu(h_l)^T dL/dh_{l+1} (times m), sum of dL/dh_{l+1}
+            torch.bmm(self.A_lower, self.G_upper, out=self.gW_flat)
+            for s, e, _, mult in self.segs:
+                if mult != 1.0:
+                    self.gW_hidden[:, s:e] *= mult
+            torch.sum(self.G[1:], dim=2, keepdim=True, out=self.gb_hidden)
+        torch.bmm(x.transpose(1, 2), G[0], out=gW[0])
+        torch.sum(G[0], dim=1, keepdim=True, out=gb[0])
 
 
 def _rms(a: torch.Tensor) -> np.ndarray:
@@ -293,7 +303,8 @@ def train_sgd(
     Xe, ye = (X, y) if ev is None else (X[ev], y[ev])  # (E, in) or, per run, (R, E, in)
 
     def evaluate():
-        logits, _, _ = _forward(Ws, bs, segs, Xe, keep=False)
+        with runtime.unfilled_allocations():  # every tensor of the forward pass is written in full by its kernel
+            logits, _, _ = _forward(Ws, bs, segs, Xe, keep=False)
         loss = _cross_entropy(logits, ye)[0].numpy()
         losses.append(np.where(np.isfinite(loss), loss, np.inf))
         errors.append((logits.argmax(-1) != ye).double().mean(-1).numpy())
@@ -308,8 +319,11 @@ def train_sgd(
     else:
         evaluate()
     order_t = torch.from_numpy(order)
-    ws = _Workspace(Ws, bs, gW, segs, R, order.shape[2])
-    with torch.no_grad():
+    L, depth, width = len(net.Ws), len(net.Ws) - 1, net.Ws[0].shape[2]  # the hidden layers' parameters lie side by side
+    gW_hidden = grad[offsets[1] : offsets[depth]].view(depth - 1, R, width, width)
+    gb_hidden = grad[offsets[L + 1] : offsets[L + depth]].view(depth - 1, R, 1, width)
+    ws = _Workspace(Ws, bs, segs, R, order.shape[2], gW_hidden, gb_hidden)
+    with torch.no_grad(), runtime.unfilled_allocations():  # every tensor a step allocates is written in full by its kernel
         for t in range(steps):
             idx = order_t[:, t]
             xb, yb = X[idx], y[idx]  # (R, B, in), (R, B)
