@@ -90,3 +90,25 @@ def test_gan_steps_without_autograd_give_autograds_gradients():
             assert torch.equal(a, a2) and all(torch.equal(x, y) for x, y in zip(theirs, ours))
             for p, q in zip(gen + disc, list(theirs) + [torch.ones_like(p) * 1e-2 for p in disc]):
                 p.sub_(0.05 * q)  # move on, so the next round sees other weights
+
+
+@pytest.mark.parametrize("act", ["relu", "tanh"])
+def test_speed_mlp_gradients_without_autograd_are_autograds(act):
+    from harness.lab import activations, stacked
+
+    X, y = activations.training_tensors("digits")
+    W, b = activations.stacked_init((3, 4), 3, "he" if act == "relu" else "xavier", X.shape[1])
+    params = [p.clone().requires_grad_(True) for p in W + b]
+    lr = torch.tensor([0.01, 0.1, 1.0] * 2)[:, None, None]
+    f, f_ = {"relu": (torch.relu, torch.relu_), "tanh": (torch.tanh, torch.tanh_)}[act]
+    idx = torch.randint(0, len(X), (6, 3, 128), generator=torch.Generator().manual_seed(0))
+    for t in range(3):  # a few steps, so the weights differ from the init
+        xb, yb = X[idx[:, t]], y[idx[:, t]]
+        logits = activations.speed_logits("mlp", params, xb, f)
+        loss = stacked.run_losses(logits, yb)
+        theirs = torch.autograd.grad(loss.sum(), params)
+        z, ours_loss, ours = activations.mlp_loss_grads(params, xb, yb, f_)
+        assert torch.equal(z, logits.detach()) and torch.equal(ours_loss, loss.detach())
+        for a, c in zip(ours, theirs):
+            assert torch.equal(a, c) and a.stride() == c.stride()
+        stacked.sgd_step_(params, theirs, lr)

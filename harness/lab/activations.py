@@ -174,6 +174,34 @@ def speed_logits(model: str, params: list[torch.Tensor], x: torch.Tensor, f) -> 
     return stacked.forward(x, params[:k], params[k:], f)
 
 
+_BACKWARD = {torch.relu_: lambda g, h: torch.ops.aten.threshold_backward(g, h, 0), torch.tanh_: torch.ops.aten.tanh_backward}
+
+
+def mlp_loss_grads(params: list[torch.Tensor], x: torch.Tensor, y: torch.Tensor, f_) -> tuple[torch.Tensor, torch.Tensor, list]:
+    """The stacked speed MLP's logits (R, m, 10), each run's mean cross-entropy (R,) and the gradient of their sum for
+    ``params`` (W + b of :func:`stacked_init`), with ``f_`` = torch.relu_ or torch.tanh_ in the hidden layers.
+
+    The backward is written out: the products autograd runs for ``baddbmm`` (BaddbmmBackward: the bias's gradient summed
+    over the rows, the weight's ``h^T g``, the input's ``g W^T``) and the activation's backward from its output
+    (ReluBackward's threshold_backward, TanhBackward's tanh_backward), bit for bit autograd's gradients without its
+    bookkeeping; the loss's gradient for the logits by autograd itself, in the layout it hands on."""
+    k = len(params) // 2
+    W, b = [p.detach() for p in params[:k]], [p.detach() for p in params[k:]]
+    hs = [x]  # each layer's input
+    for w, c in zip(W[:-1], b[:-1]):
+        hs.append(f_(torch.baddbmm(c, hs[-1], w)))
+    z = torch.baddbmm(b[-1], hs[-1], W[-1]).requires_grad_(True)
+    loss = stacked.run_losses(z, y)
+    (g,) = torch.autograd.grad(loss.sum(), z)
+    grads = [None] * (2 * k)
+    for l in reversed(range(k)):
+        grads[k + l] = g.sum(1, keepdim=True)
+        grads[l] = torch.bmm(hs[l].transpose(1, 2), g)
+        if l:
+            g = _BACKWARD[f_](torch.bmm(g, W[l].transpose(1, 2)), hs[l])
+    return z.detach(), loss.detach(), grads
+
+
 def _sub_logits(model: str, params: list[torch.Tensor], f, i: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     if len(i) < len(params[0]):  # i: an increasing subset of the runs; all of them needs no copy
         params = [p[i] for p in params]
@@ -250,9 +278,12 @@ def epochs_to_targets(
     window = np.zeros(R)  # summed mini-batch error since the last evaluation, per alive run
     for t in range(steps):
         xb, yb = X[idx[:, t]], y[idx[:, t]]
-        logits = speed_logits(model, params, xb, f)
-        loss = stacked.run_losses(logits, yb)
-        grads = torch.autograd.grad(loss.sum(), params)
+        if model == "mlp":
+            logits, loss, grads = mlp_loss_grads(params, xb, yb, f_)
+        else:
+            logits = speed_logits(model, params, xb, f)
+            loss = stacked.run_losses(logits, yb)
+            grads = torch.autograd.grad(loss.sum(), params)
         stacked.sgd_step_(params, grads, lr, vel, SPEED_MOMENTUM)
         if screen is not None:
             window += stacked.error(logits.detach(), yb).numpy()
