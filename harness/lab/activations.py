@@ -238,6 +238,7 @@ def epochs_to_targets(
     screen: float | None = None,
     screen_from: int = 0,
     model: str = "mlp",
+    apart: bool = False,
 ) -> np.ndarray:
     """Epochs until the full-training-set error first falls to each target: (n_seeds, n_lrs, n_targets).
 
@@ -253,6 +254,9 @@ def epochs_to_targets(
     ``model``: 'mlp' (SPEED_DEPTH hidden layers of SPEED_WIDTH) or 'cnn' (the MNIST-1D paper's CNN).
     Racing (:func:`_race_`): a rate that can no longer be the best one for a target (mean log2 epochs over seeds) stops
     for that target at the next evaluation; its epochs there are lower bounds.  The best rate's epochs are unchanged.
+    ``apart``: each target is screened as in a call with that target alone (a run is evaluated for a target whose own
+    screen passes it, and a hit counts only there; ``screen_from`` > 0 then means no screen): the same epochs as one call
+    per target, bit for bit, with the training shared (a run's training does not depend on its targets).
     """
     X, y = training_tensors(dataset)
     n, f = len(X), {"relu": torch.relu, "tanh": torch.tanh}[act]
@@ -290,7 +294,12 @@ def epochs_to_targets(
         todo[alive[~np.isfinite(loss.detach().numpy())]] = False  # diverged: counts as the cap
         if (t + 1) % every == 0 or t + 1 == steps:
             open_ = todo[alive].any(axis=1)
-            if screen is not None:
+            due = todo[alive]  # (alive, T): the targets a run is evaluated for
+            if screen is not None and apart:
+                due = due & ((window / every)[:, None] <= tg[None, :] + screen) if not screen_from else due
+                open_ = due.any(axis=1)
+                window[:] = 0
+            elif screen is not None:
                 near = window / every <= np.where(todo[alive], tg[None, :], -np.inf).max(axis=1) + screen
                 open_ &= near | todo[alive, :screen_from].any(axis=1)
                 window[:] = 0
@@ -300,7 +309,7 @@ def epochs_to_targets(
                 allowed = np.where(todo[runs], tg[None, :], -np.inf).max(axis=1) * n  # errors the largest open target allows
                 sub = [p.detach()[torch.from_numpy(local)] for p in params]
                 err = training_error_within(X, y, functools.partial(_sub_logits, model, sub, f_), len(local), allowed)
-                hit = (err[:, None] <= tg[None, :]) & todo[runs]
+                hit = (err[:, None] <= tg[None, :]) & due[local]
                 rows, cols = np.nonzero(hit)
                 reached[runs[rows], cols] = (t + 1) / per_epoch
                 todo[runs[rows], cols] = False
