@@ -245,3 +245,25 @@ def test_depth_nets_backward_matches_autograd(depth):
     torch.testing.assert_close(ours_loss, loss.detach(), rtol=1e-5, atol=1e-6)
     for u, v in zip(gW + gb, theirs):
         torch.testing.assert_close(u, v, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("act", ["relu", "tanh"])
+def test_speed_mlp_gradients_without_autograd_are_autograds(act):
+    from harness.lab import activations, stacked
+
+    X, y = activations.training_tensors("digits")
+    W, b = activations.stacked_init((3, 4), 3, "he" if act == "relu" else "xavier", X.shape[1])
+    params = [p.clone().requires_grad_(True) for p in W + b]
+    lr = torch.tensor([0.01, 0.1, 1.0] * 2)[:, None, None]
+    f, f_ = {"relu": (torch.relu, torch.relu_), "tanh": (torch.tanh, torch.tanh_)}[act]
+    idx = torch.randint(0, len(X), (6, 3, 128), generator=torch.Generator().manual_seed(0))
+    for t in range(3):  # a few steps, so the weights differ from the init
+        xb, yb = X[idx[:, t]], y[idx[:, t]]
+        logits = activations.speed_logits("mlp", params, xb, f)
+        loss = stacked.run_losses(logits, yb)
+        theirs = torch.autograd.grad(loss.sum(), params)
+        z, ours_loss, ours = activations.mlp_loss_grads(params, xb, yb, f_)
+        assert torch.equal(z, logits.detach()) and torch.equal(ours_loss, loss.detach())
+        for a, c in zip(ours, theirs):
+            assert torch.equal(a, c) and a.stride() == c.stride()
+        stacked.sgd_step_(params, theirs, lr)

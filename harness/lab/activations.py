@@ -53,7 +53,7 @@ def _hidden_and_logits(X: torch.Tensor, W: list, b: list) -> tuple[list[torch.Te
     """A stacked ReLU MLP's hidden outputs per layer, (R, n, width) each, and its logits (R, n, 10); X: (R, n, d)."""
     hs, h = [], X
     for w, c in zip(W[:-1], b[:-1]):
-        h = torch.relu(torch.baddbmm(c, h, w))
+        h = torch.baddbmm(c, h, w).relu_()  # in place: the same values and gradient (autograd's ReLU backward reads the output)
         hs.append(h)
     return hs, torch.baddbmm(b[-1], h, W[-1])
 
@@ -63,6 +63,7 @@ def _full(X: torch.Tensor, R: int) -> torch.Tensor:
 
 
 @functools.cache
+@runtime.unfilled_allocations()  # every kernel here writes what it allocates: the same values without the NaN fill
 def dying_runs(seeds: tuple, width: int, lrs: tuple, epochs: int, dataset: str = "digits") -> list[list[dict]]:
     """Two ReLU hidden layers (He init) take one SGD step of each rate in ``lrs`` on 128 training examples of
     :func:`training_tensors` ``(dataset)``, then ``epochs`` epochs of SGD at DIE_SMALL (batch 128; a seed's
@@ -173,6 +174,34 @@ def speed_logits(model: str, params: list[torch.Tensor], x: torch.Tensor, f) -> 
     return stacked.forward(x, params[:k], params[k:], f)
 
 
+_BACKWARD = {torch.relu_: lambda g, h: torch.ops.aten.threshold_backward(g, h, 0), torch.tanh_: torch.ops.aten.tanh_backward}
+
+
+def mlp_loss_grads(params: list[torch.Tensor], x: torch.Tensor, y: torch.Tensor, f_) -> tuple[torch.Tensor, torch.Tensor, list]:
+    """The stacked speed MLP's logits (R, m, 10), each run's mean cross-entropy (R,) and the gradient of their sum for
+    ``params`` (W + b of :func:`stacked_init`), with ``f_`` = torch.relu_ or torch.tanh_ in the hidden layers.
+
+    The backward is written out: the products autograd runs for ``baddbmm`` (BaddbmmBackward: the bias's gradient summed
+    over the rows, the weight's ``h^T g``, the input's ``g W^T``) and the activation's backward from its output
+    (ReluBackward's threshold_backward, TanhBackward's tanh_backward), bit for bit autograd's gradients without its
+    bookkeeping; the loss's gradient for the logits by autograd itself, in the layout it hands on."""
+    k = len(params) // 2
+    W, b = [p.detach() for p in params[:k]], [p.detach() for p in params[k:]]
+    hs = [x]  # each layer's input
+    for w, c in zip(W[:-1], b[:-1]):
+        hs.append(f_(torch.baddbmm(c, hs[-1], w)))
+    z = torch.baddbmm(b[-1], hs[-1], W[-1]).requires_grad_(True)
+    loss = stacked.run_losses(z, y)
+    (g,) = torch.autograd.grad(loss.sum(), z)
+    grads = [None] * (2 * k)
+    for l in reversed(range(k)):
+        grads[k + l] = g.sum(1, keepdim=True)
+        grads[l] = torch.bmm(hs[l].transpose(1, 2), g)
+        if l:
+            g = _BACKWARD[f_](torch.bmm(g, W[l].transpose(1, 2)), hs[l])
+    return z.detach(), loss.detach(), grads
+
+
 def _sub_logits(model: str, params: list[torch.Tensor], f, i: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     if len(i) < len(params[0]):  # i: an increasing subset of the runs; all of them needs no copy
         params = [p[i] for p in params]
@@ -209,6 +238,7 @@ def epochs_to_targets(
     screen: float | None = None,
     screen_from: int = 0,
     model: str = "mlp",
+    apart: bool = False,
 ) -> np.ndarray:
     """Epochs until the full-training-set error first falls to each target: (n_seeds, n_lrs, n_targets).
 
@@ -224,6 +254,9 @@ def epochs_to_targets(
     ``model``: 'mlp' (SPEED_DEPTH hidden layers of SPEED_WIDTH) or 'cnn' (the MNIST-1D paper's CNN).
     Racing (:func:`_race_`): a rate that can no longer be the best one for a target (mean log2 epochs over seeds) stops
     for that target at the next evaluation; its epochs there are lower bounds.  The best rate's epochs are unchanged.
+    ``apart``: each target is screened as in a call with that target alone (a run is evaluated for a target whose own
+    screen passes it, and a hit counts only there; ``screen_from`` > 0 then means no screen): the same epochs as one call
+    per target, bit for bit, with the training shared (a run's training does not depend on its targets).
     """
     X, y = training_tensors(dataset)
     n, f = len(X), {"relu": torch.relu, "tanh": torch.tanh}[act]
@@ -249,16 +282,24 @@ def epochs_to_targets(
     window = np.zeros(R)  # summed mini-batch error since the last evaluation, per alive run
     for t in range(steps):
         xb, yb = X[idx[:, t]], y[idx[:, t]]
-        logits = speed_logits(model, params, xb, f)
-        loss = stacked.run_losses(logits, yb)
-        grads = torch.autograd.grad(loss.sum(), params)
+        if model == "mlp":
+            logits, loss, grads = mlp_loss_grads(params, xb, yb, f_)
+        else:
+            logits = speed_logits(model, params, xb, f)
+            loss = stacked.run_losses(logits, yb)
+            grads = torch.autograd.grad(loss.sum(), params)
         stacked.sgd_step_(params, grads, lr, vel, SPEED_MOMENTUM)
         if screen is not None:
             window += stacked.error(logits.detach(), yb).numpy()
         todo[alive[~np.isfinite(loss.detach().numpy())]] = False  # diverged: counts as the cap
         if (t + 1) % every == 0 or t + 1 == steps:
             open_ = todo[alive].any(axis=1)
-            if screen is not None:
+            due = todo[alive]  # (alive, T): the targets a run is evaluated for
+            if screen is not None and apart:
+                due = due & ((window / every)[:, None] <= tg[None, :] + screen) if not screen_from else due
+                open_ = due.any(axis=1)
+                window[:] = 0
+            elif screen is not None:
                 near = window / every <= np.where(todo[alive], tg[None, :], -np.inf).max(axis=1) + screen
                 open_ &= near | todo[alive, :screen_from].any(axis=1)
                 window[:] = 0
@@ -268,7 +309,7 @@ def epochs_to_targets(
                 allowed = np.where(todo[runs], tg[None, :], -np.inf).max(axis=1) * n  # errors the largest open target allows
                 sub = [p.detach()[torch.from_numpy(local)] for p in params]
                 err = training_error_within(X, y, functools.partial(_sub_logits, model, sub, f_), len(local), allowed)
-                hit = (err[:, None] <= tg[None, :]) & todo[runs]
+                hit = (err[:, None] <= tg[None, :]) & due[local]
                 rows, cols = np.nonzero(hit)
                 reached[runs[rows], cols] = (t + 1) / per_epoch
                 todo[runs[rows], cols] = False
