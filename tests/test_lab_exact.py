@@ -267,3 +267,54 @@ def test_speed_mlp_gradients_without_autograd_are_autograds(act):
         for a, c in zip(ours, theirs):
             assert torch.equal(a, c) and a.stride() == c.stride()
         stacked.sgd_step_(params, theirs, lr)
+
+
+def _sgd_per_tensor(params, grads, lr, vel=None, momentum=0.0):
+    for i, (p, g) in enumerate(zip(params, grads)):
+        if g is None:
+            continue
+        if vel is None:
+            p.sub_(lr * g)
+        else:
+            vel[i].mul_(momentum).add_(g)
+            p.sub_(lr * vel[i])
+
+
+def _adam_per_tensor(params, moments, grads, lr, t, betas=(0.9, 0.999), eps=1e-8, weights=None):
+    b1, b2 = betas
+    w1, w2 = (1 - b1, 1 - b2) if weights is None else weights
+    for p, (m, v), g in zip(params, moments, grads):
+        m.mul_(b1).add_(g, alpha=w1)
+        v.mul_(b2).addcmul_(g, g, value=w2)
+        p.sub_(lr * (m / (1 - b1**t)) / ((v / (1 - b2**t)).sqrt() + eps))
+
+
+@pytest.mark.parametrize("lr", ["per-run", "number"])
+def test_foreach_steps_equal_the_per_tensor_updates(lr):
+    """stacked.sgd_step_ (plain and heavy ball, a parameter without gradient left alone) and stacked.adam_step_ (both
+    weightings) issue each operation as one foreach call: the same values bit for bit as the per-tensor loop."""
+    from harness.lab import stacked
+
+    g = torch.Generator().manual_seed(0)
+    shapes = [(6, 7, 5), (6, 1, 5), (6, 5, 3), (6, 1, 3)]
+    rate = torch.rand(6, 1, 1, generator=g) if lr == "per-run" else 0.37
+    for case in ("sgd", "momentum", "adam", "adam-decimal"):
+        ours = [torch.randn(s, generator=g) for s in shapes]
+        ref = [p.clone() for p in ours]
+        state_o = [(torch.zeros_like(p), torch.zeros_like(p)) for p in ours]
+        state_r = [(torch.zeros_like(p), torch.zeros_like(p)) for p in ours]
+        for t in range(1, 6):
+            grads = [torch.randn(s, generator=g) for s in shapes]
+            if case == "sgd":
+                grads[1] = None
+                stacked.sgd_step_(ours, grads, rate)
+                _sgd_per_tensor(ref, grads, rate)
+            elif case == "momentum":
+                stacked.sgd_step_(ours, grads, rate, [m for m, _ in state_o], 0.9)
+                _sgd_per_tensor(ref, grads, rate, [m for m, _ in state_r], 0.9)
+            else:
+                w = (0.1, 0.001) if case == "adam-decimal" else None
+                stacked.adam_step_(ours, state_o, grads, rate, t, weights=w)
+                _adam_per_tensor(ref, state_r, grads, rate, t, weights=w)
+        for a, b in zip(ours, ref):
+            assert torch.equal(a, b), case

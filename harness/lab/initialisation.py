@@ -163,30 +163,14 @@ def _loss_and_grads(
 
 
 def _step_(optimizer: str, params, grads, lr: torch.Tensor, state, t: int, momentum: float) -> None:
-    """One step of ``stacked.sgd_step_`` (plain or heavy ball) or ``stacked.adam_step_`` (weights 0.1, 0.001), their
-    per-tensor operations issued as one ``torch._foreach_*`` call each (on the CPU the same kernels, tensor by tensor,
-    so the same values bit for bit, with a tenth of the Python calls at 20-60 parameters)."""
-    lrs = [lr] * len(params)
+    """One step of ``stacked.sgd_step_`` (plain, or heavy ball with the first of each state pair as velocity) or
+    ``stacked.adam_step_`` with the new gradient weighted 0.1 and 0.001, as this module has always written them."""
     if optimizer == "sgd":
-        torch._foreach_sub_(params, torch._foreach_mul(grads, lrs))
+        stacked.sgd_step_(params, grads, lr)
     elif optimizer == "momentum":
-        vel = [m for m, _ in state]
-        torch._foreach_mul_(vel, momentum)
-        torch._foreach_add_(vel, grads)
-        torch._foreach_sub_(params, torch._foreach_mul(vel, lrs))
-    else:  # Adam (Kingma & Ba 2014, Alg. 1), betas 0.9, 0.999, eps 1e-8, the new gradient weighted 0.1 and 0.001
-        m, v = [a for a, _ in state], [c for _, c in state]
-        torch._foreach_mul_(m, 0.9)
-        torch._foreach_add_(m, grads, alpha=0.1)
-        torch._foreach_mul_(v, 0.999)
-        torch._foreach_addcmul_(v, grads, grads, value=0.001)
-        step = torch._foreach_div(m, 1 - 0.9**t)
-        torch._foreach_mul_(step, lrs)
-        den = torch._foreach_div(v, 1 - 0.999**t)
-        torch._foreach_sqrt_(den)
-        torch._foreach_add_(den, 1e-8)
-        torch._foreach_div_(step, den)
-        torch._foreach_sub_(params, step)
+        stacked.sgd_step_(params, grads, lr, [m for m, _ in state], momentum)
+    else:  # Adam (Kingma & Ba 2014, Alg. 1), betas 0.9, 0.999, eps 1e-8
+        stacked.adam_step_(params, state, grads, lr, t, weights=(0.1, 0.001))
 
 
 def train_stacked(

@@ -204,34 +204,51 @@ def error(logits: torch.Tensor, y: torch.Tensor, dtype: torch.dtype = torch.floa
     return (logits.argmax(-1) != y).to(dtype).mean(-1)
 
 
+def _times_lr(ts: list[torch.Tensor], lr: torch.Tensor | float) -> list[torch.Tensor]:
+    """Each tensor times ``lr`` (a number, or a tensor that broadcasts against each), as new tensors."""
+    return torch._foreach_mul(ts, [lr] * len(ts)) if isinstance(lr, torch.Tensor) else torch._foreach_mul(ts, lr)
+
+
 def sgd_step_(params, grads, lr: torch.Tensor | float, vel=None, momentum: float = 0.0) -> None:
     """One SGD step in place, without autograd: w -= lr g, or with velocities ``vel`` PyTorch's heavy ball
     v = momentum v + g; w -= lr v.  ``lr`` broadcasts against each parameter ((R, 1, 1): one rate per run);
-    a parameter whose gradient is None is left alone."""
+    a parameter whose gradient is None is left alone.  Each operation is one ``torch._foreach_*`` call: on the
+    CPU the same kernel tensor by tensor, so the same values as a per-tensor loop (tests/test_lab_exact.py)."""
+    keep = [i for i, g in enumerate(grads) if g is not None]
+    if not keep:
+        return
+    ps, gs = [params[i] for i in keep], [grads[i] for i in keep]
     with torch.no_grad():
         if vel is None:
-            for p, g in zip(params, grads):
-                if g is not None:
-                    p.sub_(lr * g)
+            torch._foreach_sub_(ps, _times_lr(gs, lr))
             return
-        for p, v, g in zip(params, vel, grads):
-            if g is not None:
-                v.mul_(momentum).add_(g)
-                p.sub_(lr * v)
+        vs = [vel[i] for i in keep]
+        torch._foreach_mul_(vs, momentum)
+        torch._foreach_add_(vs, gs)
+        torch._foreach_sub_(ps, _times_lr(vs, lr))
 
 
 def adam_step_(
     params, moments, grads, lr: torch.Tensor | float, t: int, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weights=None
 ) -> None:
-    """One Adam step in place, without autograd (Kingma & Ba 2014, Alg. 1); ``t`` counts from 1.
+    """One Adam step in place, without autograd (Kingma & Ba 2014, Alg. 1); ``t`` counts from 1:
+    m = b1 m + w1 g;  v = b2 v + w2 g^2;  w -= lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps).
 
     moments: one (m, v) pair of zero-started tensors per parameter.  ``weights`` are the factors of the new
     gradient in m and v, (1 - beta1, 1 - beta2) by default; a caller that wrote them as the decimals
-    (0.1, 0.001) passes those, which round differently.  ``lr`` broadcasts against each parameter."""
+    (0.1, 0.001) passes those, which round differently.  ``lr`` broadcasts against each parameter.  Each
+    operation is one ``torch._foreach_*`` call (the same values as a per-tensor loop, tests/test_lab_exact.py)."""
     b1, b2 = betas
     w1, w2 = (1 - b1, 1 - b2) if weights is None else weights
+    m, v = [a for a, _ in moments], [c for _, c in moments]
     with torch.no_grad():
-        for p, (m, v), g in zip(params, moments, grads):
-            m.mul_(b1).add_(g, alpha=w1)
-            v.mul_(b2).addcmul_(g, g, value=w2)
-            p.sub_(lr * (m / (1 - b1**t)) / ((v / (1 - b2**t)).sqrt() + eps))
+        torch._foreach_mul_(m, b1)
+        torch._foreach_add_(m, grads, alpha=w1)
+        torch._foreach_mul_(v, b2)
+        torch._foreach_addcmul_(v, grads, grads, value=w2)
+        step = _times_lr(torch._foreach_div(m, 1 - b1**t), lr)
+        den = torch._foreach_div(v, 1 - b2**t)
+        torch._foreach_sqrt_(den)
+        torch._foreach_add_(den, eps)
+        torch._foreach_div_(step, den)
+        torch._foreach_sub_(params, step)
