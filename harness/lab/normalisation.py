@@ -422,12 +422,17 @@ def _bn_backward(g: torch.Tensor, q: torch.Tensor, sd: torch.Tensor, c: torch.Te
     return g, g_gam, g_bet
 
 
-def _cross_entropy_rows(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """``cross_entropy(logits, y, reduction="none")`` for logits (m, classes): the same bits, by the log-softmax over rows
-    of harness.lab.generalisation (torch's own where that does not apply)."""
+def _log_softmax(logits: torch.Tensor) -> torch.Tensor:
+    """``log_softmax(logits, -1)``: the same bits, faster, by the log-softmax over rows of harness.lab.generalisation
+    (torch's own where that does not apply)."""
     if not generalisation._LANES:
-        return nn.functional.cross_entropy(logits, y, reduction="none")
-    return -generalisation._LogSoftmaxOverRows.apply(logits).gather(1, y[:, None])[:, 0]
+        return torch.log_softmax(logits, -1)
+    return generalisation._LogSoftmaxOverRows.apply(logits.reshape(-1, logits.shape[-1])).reshape(logits.shape)
+
+
+def _cross_entropy_rows(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``cross_entropy(logits, y, reduction="none")`` for logits (m, classes): the same bits (nll_loss of the log-softmax)."""
+    return -_log_softmax(logits).gather(1, y[:, None])[:, 0]
 
 
 # each activation of harness.lab.stacked.ACTIVATIONS in place, and the gradient autograd computes for it from its output
@@ -508,6 +513,8 @@ def train_small(
     rng = np.random.default_rng([int(seeds[0]), 5])  # numpy's PCG64: several times faster than torch.rand here
     flat, unshifted = Xs.reshape(-1, d), Xs[4]
     per_run = None if isinstance(lr, (int, float)) else torch.tensor(lr, dtype=torch.float32).view(S, 1, 1)
+    if per_run is not None:  # each block's rates, at full and at a tenth of the rate, as (S, 1, 1) tensors
+        rates = {d: [per_run[a:b] * d for a, b in blocks] for d in (1.0, 0.1)}
 
     def evaluate(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits (C, S, R, 10) and labels (S, R) of ``rows`` (S, R), training rows first."""
@@ -520,7 +527,7 @@ def train_small(
         if loss_every and (t % loss_every == 0 or t == steps):
             out, yy = evaluate(tr_idx)
             loss_steps.append(t)
-            losses.append(-torch.log_softmax(out, -1).gather(-1, yy.expand(C, -1, -1)[..., None]).mean((-1, -2)))
+            losses.append(-_log_softmax(out).gather(-1, yy.expand(C, -1, -1)[..., None]).mean((-1, -2)))
         if curve_every and (t % curve_every == 0 or t == steps):
             out, yy = evaluate(all_rows[:, : n_train + curve_test])
             curve_steps.append(t)
@@ -544,13 +551,12 @@ def train_small(
                 if per_run is None:
                     torch._foreach_add_(net.params, grads, alpha=-lr * drop)
                 else:
-                    for p, v in zip(net.params, grads):
-                        p.sub_(v * (per_run[a:b] * drop))
+                    torch._foreach_sub_(net.params, torch._foreach_mul(grads, [rates[drop][k]] * len(grads)))
     final = {k: np.full((C, S), np.nan, np.float32) for k in ("train_acc", "test_acc", "test_loss")}
     if final_test:
         out, yy = evaluate(all_rows)
         correct = (out.argmax(-1) == yy).float()
-        te_loss = -torch.log_softmax(out[:, :, n_train:], -1).gather(-1, yy[:, n_train:].expand(C, -1, -1)[..., None])
+        te_loss = -_log_softmax(out[:, :, n_train:]).gather(-1, yy[:, n_train:].expand(C, -1, -1)[..., None])
         final = {
             "train_acc": correct[:, :, :n_train].mean(-1).numpy(),
             "test_acc": correct[:, :, n_train:].mean(-1).numpy(),
