@@ -318,3 +318,36 @@ def test_foreach_steps_equal_the_per_tensor_updates(lr):
                 _adam_per_tensor(ref, state_r, grads, rate, t, weights=w)
         for a, b in zip(ours, ref):
             assert torch.equal(a, b), case
+
+
+@pytest.mark.parametrize("act", ["sigmoid", "tanh", "relu"])
+def test_train_grid_bn_and_activation_backward_give_autograds_gradients(act):
+    """train_grid's written-out backward through batch norm (statistics over the batch), noisy BN's scaling and the
+    activation gives autograd's gradients of the same forward bit for bit, at the width and batch of its claims."""
+    from harness.lab import normalisation as lab
+
+    g = torch.Generator().manual_seed(5)
+    f, f_grad = lab._ACTIVATIONS[act]
+    for r, B, w in ((6, 60, 64), (4, 30, 16)):
+        for _ in range(3):
+            z = (torch.randn(r, B, w, generator=g) * 3 + torch.randn(r, 1, w, generator=g)).requires_grad_(True)
+            gam = (1 + 0.3 * torch.randn(r, 1, w, generator=g)).requires_grad_(True)
+            bet = (0.2 * torch.randn(r, 1, w, generator=g)).requires_grad_(True)
+            scale = torch.exp(0.5 * torch.randn(r, B, w, generator=g))
+            up = torch.randn(r, B, w, generator=g) * 1e-3
+            # the autograd forward train_grid had: (zb - mu) / sqrt(var + eps) * gamma + beta, then noise, then act
+            ref = z[:, :B]
+            mu = ref.mean(1, keepdim=True)
+            var = ((ref - mu) ** 2).mean(1, keepdim=True)
+            h = getattr(torch, act)(((z - mu) / torch.sqrt(var + lab.EPS) * gam + bet) * scale)
+            theirs = torch.autograd.grad(h, (z, gam, bet), up)
+            with torch.no_grad():
+                zz = z.detach().clone()
+                mu = zz.mean(1, keepdim=True)
+                c = zz - mu
+                sd = torch.sqrt((c**2).mean(1, keepdim=True) + lab.EPS)
+                q = c / sd
+                hh = f((q * gam + bet) * scale)
+                gz = f_grad(up.clone(), hh).mul_(scale)
+                ours = lab._bn_backward(gz, q, sd, c, gam)
+            assert torch.equal(hh, h) and all(torch.equal(a, b) for a, b in zip(ours, theirs))

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from harness.lab import data, models, stacked
+from harness.lab import data, generalisation, models
 
 EPS = 1e-5  # torch's default eps for every normalisation layer
 NOISE_MEAN = 1.0  # noisy BN: per-step mean offsets ~ U(-1, 1) per unit (BN outputs have std 1)
@@ -151,7 +151,9 @@ def train_grid(
     data_set: str = "digits",
     final_test: bool = True,
 ) -> dict:
-    """Train every (condition, seed, rate) MLP at once; SGD with momentum, cross-entropy, float32.
+    """Train every (condition, seed, rate) MLP at once; SGD with momentum, cross-entropy, float32.  The gradient is
+    written out (no autograd graph): every product and sum is the one autograd's backward computes, so it is the same
+    bits (see ``backward`` and :func:`_bn_backward`; tests/test_lab_exact.py).
 
     Data (``data_set``, see :func:`pool`): ``n_train`` rows of the pool per seed (``split``), or the whole
     pool when None; the test set is the rest of the pool (digits) or the data set's own test rows (MNIST-1D).
@@ -186,7 +188,6 @@ def train_grid(
     r_c = torch.arange(R) // (S * L)
     r_s = (torch.arange(R) // L) % S
     lr = torch.tensor([lrs[i] for _ in range(C * S) for i in range(L)], dtype=torch.float32)[:, None, None]
-    bn = torch.tensor([conditions[c].bn for c in r_c.tolist()])[:, None, None]
     noisy = torch.tensor([conditions[c].noise for c in r_c.tolist()], dtype=torch.float32)[:, None, None]
     keep_in = torch.tensor([conditions[c].keep_input for c in r_c.tolist()])[:, None, None]
     keep_h = torch.tensor([conditions[c].keep_hidden for c in r_c.tolist()])[:, None, None]
@@ -198,12 +199,10 @@ def train_grid(
     order = torch.tensor([s * L + l for _ in range(C) for s in range(S) for l in range(L)])
     params = [w[order].clone() for w in W0] + [b[order].clone() for b in b0]
     params += [torch.ones(R, 1, width) for _ in range(depth)] + [torch.zeros(R, 1, width) for _ in range(depth)]
-    for p in params:
-        p.requires_grad_(True)
     Wl, bl = params[: depth + 1], params[depth + 1 : 2 * depth + 2]
     gam, bet = params[2 * depth + 2 : 3 * depth + 2], params[3 * depth + 2 :]
     vel = [torch.zeros_like(p) for p in params]
-    f = stacked.ACTIVATIONS[act]  # the function behind models.ACTIVATIONS[act]'s module, without the module call
+    f, f_grad = _ACTIVATIONS[act]  # harness.lab.stacked.ACTIVATIONS[act] in place (models.ACTIVATIONS[act]'s function); its gradient
 
     # mini-batch order per seed, shared by all conditions and rates of the seed
     per_epoch = n_tr // batch
@@ -215,71 +214,101 @@ def train_grid(
     pos = torch.tensor(np.stack(orders))[r_s]  # (R, steps, batch) positions in the seed's training split
     gen = torch.Generator().manual_seed(int(seeds[0]))
 
-    noisy_rows = _block(torch.nonzero(noisy.view(-1) > 0).view(-1))
-    bn_rows = _block(torch.nonzero(bn.view(-1)).view(-1))
+    n_noisy = int(noisy.sum())
     drop_rows = torch.nonzero((keep_in.view(-1) < 1) | (keep_h.view(-1) < 1)).view(-1)
+    # the runs in blocks of one condition each ((start, stop, BN, index of the first run among the noisy runs or None),
+    # condition-major): each block is normalised on its own, with no index copies
+    segs, k = [], 0
+    for c, cond in enumerate(conditions):
+        segs.append((c * S * L, (c + 1) * S * L, cond.bn, k if cond.noise else None))
+        k += S * L if cond.noise else 0
+    any_bn = any(cond.bn for cond in conditions)
 
-    def dropout(h: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-        """Inverted dropout on the rows that use it (the others are left alone, no random numbers drawn)."""
+    def dropout(h: torch.Tensor, keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Inverted dropout on the rows that use it (the others are left alone, no random numbers drawn): h, its mask."""
         if not len(drop_rows):
-            return h
+            return h, None
         k = keep[drop_rows]
         mask = (torch.rand((len(drop_rows), *h.shape[1:]), generator=gen) < k) / k
-        return h.index_put((drop_rows,), h[drop_rows] * mask)
+        return h.index_put((drop_rows,), h[drop_rows] * mask), mask
 
-    # the runs in blocks that switch the same pieces on ((start, stop, BN, noise), in order; None where BN's or noisy
-    # BN's runs are not one block each): each block is normalised on its own, and no full-size index copies arise
-    segs = _segments(R, bn_rows, noisy_rows)
-
-    def normalise(zb: torch.Tensor, n_stats: int, l: int, rows: slice | torch.Tensor) -> torch.Tensor:
-        """BN of the runs ``rows`` (zb = their pre-activations), statistics from the first n_stats rows of each run."""
-        ref = zb[:, :n_stats]
-        mu = ref.mean(1, keepdim=True)
-        var = ((ref - mu) ** 2).mean(1, keepdim=True)  # biased, as BN; faster than Tensor.var here
-        return (zb - mu) / torch.sqrt(var + EPS) * gam[l][rows] + bet[l][rows]
+    def normalise_(zb: torch.Tensor, n_stats: int, l: int, a: int, b: int) -> tuple:
+        """BN of the runs a..b, in place (zb = their pre-activations, a view), statistics from the first n_stats rows of
+        each run; returns what the gradient needs: the normalised values, the sd and the centred values."""
+        mu = zb[:, :n_stats].mean(1, keepdim=True)
+        c = zb - mu  # its first n_stats rows are the statistics' centred rows
+        var = ((c if n_stats == zb.shape[1] else c[:, :n_stats]) ** 2).mean(1, keepdim=True)  # biased, as BN; faster than var
+        sd = torch.sqrt(var + EPS)
+        q = c / sd
+        torch.add(q * gam[l][a:b], bet[l][a:b], out=zb)
+        return q, sd, c
 
     def noise(shape: torch.Size) -> tuple[torch.Tensor, torch.Tensor]:
         """Santurkar et al.: non-zero-mean, non-unit-variance noise, redrawn per step, for every noisy run at once:
         (scale, offset), each (k, B, width)."""
-        k = _count(noisy_rows)
+        k = n_noisy
         m_t = (2 * torch.rand(k, 1, width, generator=gen) - 1) * NOISE_MEAN
         s_t = torch.exp((2 * torch.rand(k, 1, width, generator=gen) - 1) * math.log(NOISE_SCALE))
         jitter = (2 * torch.rand(2, k, *shape, generator=gen) - 1) * (NOISE_JITTER * math.sqrt(3))
         return s_t * (1 + jitter[0]), m_t + jitter[1]
 
-    def forward(h: torch.Tensor, train: bool, n_stats: int) -> tuple[torch.Tensor, list]:
-        """h (R, B, d) -> logits (R, B, 10); BN statistics from the first n_stats rows of each run."""
+    def forward(h: torch.Tensor, train: bool, n_stats: int, tape: list | None = None) -> tuple[torch.Tensor, list]:
+        """h (R, B, d) -> logits (R, B, 10); BN statistics from the first n_stats rows of each run.  ``tape`` (training)
+        collects per hidden layer what :func:`backward` needs."""
         layer_stats = []
+        mask = None
         if train:
-            h = dropout(h, keep_in)
+            h, mask = dropout(h, keep_in)
         for l in range(depth):
             z = torch.baddbmm(bl[l], h, Wl[l])
-            noisy_now = train and _count(noisy_rows)
-            if segs is not None:
-                scale, offset = noise(z.shape[1:]) if noisy_now else (None, None)
-                parts = z.split([b - a for a, b, _, _ in segs]) if len(segs) > 1 else (z,)
-                out = []
-                for (a, b, is_bn, is_noisy), zc in zip(segs, parts):
-                    if is_bn:
-                        zc = normalise(zc, n_stats, l, slice(a, b))
-                    if is_noisy and noisy_now:
-                        n0 = noisy_rows.start
-                        zc = zc * scale[a - n0 : b - n0] + offset[a - n0 : b - n0]
-                    out.append(zc)
-                z = torch.cat(out) if len(out) > 1 else out[0]
-            else:
-                if _count(bn_rows):  # normalise only the BN runs' rows (the others pass unchanged)
-                    z = _put(z, bn_rows, normalise(z[bn_rows], n_stats, l, bn_rows))
-                if noisy_now:
-                    scale, offset = noise(z.shape[1:])
-                    z = _put(z, noisy_rows, z[noisy_rows] * scale + offset)
-            h = f(z)
+            noisy_now = train and n_noisy
+            scale, offset = noise(z.shape[1:]) if noisy_now else (None, None)
+            saved = []
+            for a, b, is_bn, k0 in segs:
+                bn_saved = sc = None
+                if is_bn:
+                    bn_saved = normalise_(z[a:b], n_stats, l, a, b)
+                if noisy_now and k0 is not None:
+                    sc = scale[k0 : k0 + b - a]
+                    z[a:b].mul_(sc).add_(offset[k0 : k0 + b - a])
+                saved.append((bn_saved, sc))
+            h_in, h = h, f(z)
+            if tape is not None:
+                tape.append((h_in, mask, saved, h))
             if train and track_shift:
-                hd = h.detach()
-                m1 = hd.mean(1)
-                layer_stats.append((m1, ((hd - m1[:, None]) ** 2).mean(1)))
-                h = dropout(h, keep_h)
+                m1 = h.mean(1)
+                layer_stats.append((m1, ((h - m1[:, None]) ** 2).mean(1)))
+            if train:
+                h, mask = dropout(h, keep_h)
+        if tape is not None:
+            tape.append((h, mask))
         return torch.baddbmm(bl[depth], h, Wl[depth]), layer_stats
+
+    def backward(g: torch.Tensor, tape: list) -> list:
+        """The gradients autograd gives for the training forward recorded in ``tape``, given g = d loss / d logits
+        (R, B, 10), in the order of ``params`` (BN's scale and shift: None without BN runs).  Every product and sum is
+        the one autograd's backward functions compute, so the gradients are the same bits."""
+        gW, gb = [None] * (depth + 1), [None] * (depth + 1)
+        ggam = [torch.zeros(R, 1, width) for _ in range(depth)] if any_bn else [None] * depth
+        gbet = [torch.zeros(R, 1, width) for _ in range(depth)] if any_bn else [None] * depth
+        h_top, mask = tape[depth]
+        for l in range(depth, -1, -1):
+            h_in = h_top if l == depth else tape[l][0]
+            gW[l] = torch.bmm(h_in.transpose(1, 2), g)
+            gb[l] = g.sum(1, keepdim=True)
+            if l == 0:
+                break
+            g = torch.bmm(g, Wl[l].transpose(1, 2))
+            if mask is not None:  # dropout: the kept units' gradients, scaled as their values were
+                g = g.index_put((drop_rows,), g[drop_rows] * mask)
+            _, mask, saved, h_out = tape[l - 1]
+            g = f_grad(g, h_out)
+            for (a, b, is_bn, _), (bn_saved, sc) in zip(segs, saved):
+                if sc is not None:
+                    g[a:b].mul_(sc)
+                if is_bn:
+                    _, ggam[l - 1][a:b], gbet[l - 1][a:b] = _bn_backward(g[a:b], *bn_saved, gam[l - 1][a:b])
+        return gW + gb + ggam + gbet
 
     def gather(rows: torch.Tensor, shift: torch.Tensor | None = None) -> torch.Tensor:
         """rows (R, B) row indices -> inputs (R, B, d), shifted where asked."""
@@ -294,24 +323,19 @@ def train_grid(
 
     def evaluate_test() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         rows = torch.cat([tr_idx[r_s], te_idx[r_s]], 1)  # BN statistics from the training rows
-        with torch.no_grad():
-            out, _ = forward(gather(rows), False, n_tr)
+        out, _ = forward(gather(rows), False, n_tr)
         yy = y_all[rows]
         correct = (out.argmax(-1) == yy).float()
-        te_loss = (
-            nn.functional.cross_entropy(out[:, n_tr:].reshape(-1, 10), yy[:, n_tr:].reshape(-1), reduction="none").reshape(R, n_te).mean(1)
-            if n_te
-            else torch.zeros(R)
-        )
+        te_loss = torch.zeros(R)
+        if n_te:
+            te_loss = _cross_entropy_rows(out[:, n_tr:].reshape(-1, 10), yy[:, n_tr:].reshape(-1)).reshape(R, n_te).mean(1)
         te_acc = correct[:, n_tr:].mean(1) if n_te else torch.zeros(R)
         return correct[:, :n_tr].mean(1), te_acc, te_loss
 
     for t in range(steps + 1):
         if t % eval_every == 0 or t == steps:
-            with torch.no_grad():
-                out, _ = forward(probe_x, False, n_probe)
-                ce = nn.functional.cross_entropy(out.reshape(-1, 10), probe_y.reshape(-1), reduction="none")
-                ce = ce.reshape(R, n_probe).mean(1)
+            out, _ = forward(probe_x, False, n_probe)
+            ce = _cross_entropy_rows(out.reshape(-1, 10), probe_y.reshape(-1)).reshape(R, n_probe).mean(1)
             ev_steps.append(t)
             losses.append(torch.where(alive & torch.isfinite(ce), ce, torch.tensor(float("inf"))))
         if test_every and n_te and t % test_every == 0:
@@ -323,39 +347,40 @@ def train_grid(
         sh = None
         if any_aug:
             sh = torch.where(augment, torch.randint(0, 9, rows.shape, generator=gen), torch.full_like(rows, 4))
-        logits, layer_stats = forward(gather(rows, sh), True, batch)
-        loss = nn.functional.cross_entropy(logits.reshape(-1, 10), y_all[rows].reshape(-1), reduction="sum") / batch
-        grads = torch.autograd.grad(loss, params, allow_unused=True)  # BN's scale and shift are unused without BN
+        tape = []
+        logits, layer_stats = forward(gather(rows, sh), True, batch, tape)
+        # the gradient of the summed cross-entropy / batch, as autograd gives it (generalisation.mean_cross_entropy_grad)
+        g = generalisation.mean_cross_entropy_grad(logits.reshape(-1, 10), y_all[rows].reshape(-1), batch).view(logits.shape)
+        grads = backward(g, tape)
         rate = lr * (0.1 if t >= steps * (1 - decay_last) else 1.0)
-        with torch.no_grad():  # v <- momentum v + g; p <- p - rate v (every parameter is (R, ., .), rate (R, 1, 1))
-            used = [i for i, g in enumerate(grads) if g is not None]
-            if momentum:
-                vs = [vel[i] for i in used]
-                torch._foreach_mul_(vs, momentum)
-                torch._foreach_add_(vs, [grads[i] for i in used])
-            else:  # v = 0 v + g is g (a run whose v is not finite has non-finite weights too, and is frozen below)
-                vs = [grads[i] for i in used]
-            torch._foreach_sub_([params[i] for i in used], torch._foreach_mul(vs, [rate] * len(vs)))
-            if (t + 1) % eval_every == 0:  # a diverged run is frozen at zero (NaN stays inside its own run anyway)
-                bad = torch.zeros(R, dtype=torch.bool)
-                for p in params:
-                    bad |= ~torch.isfinite(p.reshape(R, -1)).all(1)
-                if bad.any():
-                    alive &= ~bad
-                    for p, v in zip(params, vel):
-                        p[bad] = 0.0
-                        v[bad] = 0.0
-            # distribution shift of each hidden layer's output (the next layer's input), step to step:
-            # |change of each unit's batch mean| + |change of its batch sd|, in units of the layer's rms sd
-            if prev is not None:
-                d = torch.zeros(R)
-                for (m1, v1), (m0, v0) in zip(layer_stats, prev):
-                    scale = torch.sqrt(v0.mean(1) + 1e-12)
-                    d += ((m1 - m0).abs().mean(1) + (v1.sqrt() - v0.sqrt()).abs().mean(1)) / scale
-                shift_sum += d / depth
-                shift_n += 1
-            prev = layer_stats
-
+        # v <- momentum v + g; p <- p - rate v (every parameter is (R, ., .), rate (R, 1, 1))
+        used = [i for i, g in enumerate(grads) if g is not None]
+        if momentum:
+            vs = [vel[i] for i in used]
+            torch._foreach_mul_(vs, momentum)
+            torch._foreach_add_(vs, [grads[i] for i in used])
+        else:  # v = 0 v + g is g (a run whose v is not finite has non-finite weights too, and is frozen below)
+            vs = [grads[i] for i in used]
+        torch._foreach_sub_([params[i] for i in used], torch._foreach_mul(vs, [rate] * len(vs)))
+        if (t + 1) % eval_every == 0:  # a diverged run is frozen at zero (NaN stays inside its own run anyway)
+            bad = torch.zeros(R, dtype=torch.bool)
+            for p in params:
+                bad |= ~torch.isfinite(p.reshape(R, -1)).all(1)
+            if bad.any():
+                alive &= ~bad
+                for p, v in zip(params, vel):
+                    p[bad] = 0.0
+                    v[bad] = 0.0
+        # distribution shift of each hidden layer's output (the next layer's input), step to step:
+        # |change of each unit's batch mean| + |change of its batch sd|, in units of the layer's rms sd
+        if prev is not None:
+            d = torch.zeros(R)
+            for (m1, v1), (m0, v0) in zip(layer_stats, prev):
+                scale = torch.sqrt(v0.mean(1) + 1e-12)
+                d += ((m1 - m0).abs().mean(1) + (v1.sqrt() - v0.sqrt()).abs().mean(1)) / scale
+            shift_sum += d / depth
+            shift_n += 1
+        prev = layer_stats
     tr_acc, te_acc, te_loss = evaluate_test() if final_test else [torch.full((R,), float("nan"))] * 3
     shape = (C, S, L)
     return {
@@ -377,35 +402,46 @@ def _rows(X: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     return torch.index_select(X, 0, rows.reshape(-1)).reshape(*rows.shape, X.shape[-1])
 
 
-def _block(rows: torch.Tensor) -> slice | torch.Tensor:
-    """Run indices as a slice when they form one contiguous block (as a condition's runs do in train_grid's
-    condition-major order), so that reading them is a view and writing them a concatenation; else the indices."""
-    if len(rows) and bool((rows[1:] - rows[:-1] == 1).all()):
-        return slice(int(rows[0]), int(rows[-1]) + 1)
-    return rows
+def _bn_backward(g: torch.Tensor, q: torch.Tensor, sd: torch.Tensor, c: torch.Tensor, gam: torch.Tensor) -> tuple:
+    """Gradient of BN over the first axis' runs (train_grid's normalise_, statistics over all B rows) given g = d loss /
+    d output (r, B, w), q = c / sd the normalised values, sd, c the centred values, gam the scale (r, 1, w): (d / d
+    input, written into g, d / d gamma, d / d beta).  The same bits as autograd's backward functions of that forward
+    (Add, Mul, Div, Sqrt, Mean, Pow, Sub; the mean's and the input's two gradients added as its engine adds them), with
+    three exact shortcuts: a sum of negated terms is the negated sum, c / sd is q, and scaling by 2 commutes with
+    rounding (so the gradient through var = mean(c ** 2) is (2 d var / B) c, one product instead of four operations)."""
+    B = g.shape[1]
+    g_bet = g.sum(1, keepdim=True)  # output = q * gam + beta
+    g_q = g * gam
+    g_gam = (g * q).sum(1, keepdim=True)
+    g_c = g_q / sd  # q = c / sd
+    g_sd = -(g_q * (q / sd)).sum(1, keepdim=True)  # autograd: -g_q * ((c / sd) / sd), summed over the rows
+    g_var = g_sd / (2 * sd)  # sd = sqrt(var + eps)
+    g_c1 = (g_var / B * 2) * c  # autograd: expand(g_var) / B * (2 * c ** 1), the c that enters the variance
+    g_mu = -g_c1.sum(1, keepdim=True) + -g_c.sum(1, keepdim=True)  # c = z - mu, twice
+    torch.add(g_c, g_c1.add_(g_mu / B), out=g)  # mu = mean(z): autograd adds g_c1 and expand(g_mu) / B, then g_c
+    return g, g_gam, g_bet
 
 
-def _segments(R: int, bn_rows: slice | torch.Tensor, noisy_rows: slice | torch.Tensor) -> list[tuple[int, int, bool, bool]] | None:
-    """The runs 0..R-1 cut into blocks (start, stop, BN, noisy BN) at the edges of ``bn_rows`` and ``noisy_rows``
-    (as :func:`_block` gives them); None when either is neither empty nor one block."""
-    if not all(isinstance(r, slice) or not len(r) for r in (bn_rows, noisy_rows)):
-        return None
-    cuts = sorted({0, R} | {e for r in (bn_rows, noisy_rows) if isinstance(r, slice) for e in (r.start, r.stop)})
-    inside = lambda r, a: isinstance(r, slice) and r.start <= a < r.stop  # noqa: E731
-    return [(a, b, inside(bn_rows, a), inside(noisy_rows, a)) for a, b in zip(cuts[:-1], cuts[1:])]
+def _log_softmax(logits: torch.Tensor) -> torch.Tensor:
+    """``log_softmax(logits, -1)``: the same bits, faster, by the log-softmax over rows of harness.lab.generalisation
+    (torch's own where that does not apply)."""
+    if not generalisation._LANES:
+        return torch.log_softmax(logits, -1)
+    return generalisation._LogSoftmaxOverRows.apply(logits.reshape(-1, logits.shape[-1])).reshape(logits.shape)
 
 
-def _count(rows: slice | torch.Tensor) -> int:
-    return rows.stop - rows.start if isinstance(rows, slice) else len(rows)
+def _cross_entropy_rows(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``cross_entropy(logits, y, reduction="none")`` for logits (m, classes): the same bits (nll_loss of the log-softmax)."""
+    return -_log_softmax(logits).gather(1, y[:, None])[:, 0]
 
 
-def _put(z: torch.Tensor, rows: slice | torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-    """z with its ``rows`` (first axis) replaced by ``values``, out of place (autograd flows through both)."""
-    if not isinstance(rows, slice):
-        return z.index_put((rows,), values)
-    if rows.start == 0 and rows.stop == z.shape[0]:
-        return values
-    return torch.cat([p for p in (z[: rows.start], values, z[rows.stop :]) if p.shape[0]])
+# each activation of harness.lab.stacked.ACTIVATIONS in place, and the gradient autograd computes for it from its output
+_ACTIVATIONS = {
+    "relu": (torch.relu_, lambda g, h: torch.ops.aten.threshold_backward(g, h, 0)),
+    "sigmoid": (torch.sigmoid_, torch.ops.aten.sigmoid_backward),
+    "tanh": (torch.tanh_, torch.ops.aten.tanh_backward),
+    "linear": (lambda z: z, lambda g, h: g),
+}
 
 
 def train_small(
@@ -477,6 +513,8 @@ def train_small(
     rng = np.random.default_rng([int(seeds[0]), 5])  # numpy's PCG64: several times faster than torch.rand here
     flat, unshifted = Xs.reshape(-1, d), Xs[4]
     per_run = None if isinstance(lr, (int, float)) else torch.tensor(lr, dtype=torch.float32).view(S, 1, 1)
+    if per_run is not None:  # each block's rates, at full and at a tenth of the rate, as (S, 1, 1) tensors
+        rates = {d: [per_run[a:b] * d for a, b in blocks] for d in (1.0, 0.1)}
 
     def evaluate(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits (C, S, R, 10) and labels (S, R) of ``rows`` (S, R), training rows first."""
@@ -489,7 +527,7 @@ def train_small(
         if loss_every and (t % loss_every == 0 or t == steps):
             out, yy = evaluate(tr_idx)
             loss_steps.append(t)
-            losses.append(-torch.log_softmax(out, -1).gather(-1, yy.expand(C, -1, -1)[..., None]).mean((-1, -2)))
+            losses.append(-_log_softmax(out).gather(-1, yy.expand(C, -1, -1)[..., None]).mean((-1, -2)))
         if curve_every and (t % curve_every == 0 or t == steps):
             out, yy = evaluate(all_rows[:, : n_train + curve_test])
             curve_steps.append(t)
@@ -513,13 +551,12 @@ def train_small(
                 if per_run is None:
                     torch._foreach_add_(net.params, grads, alpha=-lr * drop)
                 else:
-                    for p, v in zip(net.params, grads):
-                        p.sub_(v * (per_run[a:b] * drop))
+                    torch._foreach_sub_(net.params, torch._foreach_mul(grads, [rates[drop][k]] * len(grads)))
     final = {k: np.full((C, S), np.nan, np.float32) for k in ("train_acc", "test_acc", "test_loss")}
     if final_test:
         out, yy = evaluate(all_rows)
         correct = (out.argmax(-1) == yy).float()
-        te_loss = -torch.log_softmax(out[:, :, n_train:], -1).gather(-1, yy[:, n_train:].expand(C, -1, -1)[..., None])
+        te_loss = -_log_softmax(out[:, :, n_train:]).gather(-1, yy[:, n_train:].expand(C, -1, -1)[..., None])
         final = {
             "train_acc": correct[:, :, :n_train].mean(-1).numpy(),
             "test_acc": correct[:, :, n_train:].mean(-1).numpy(),
