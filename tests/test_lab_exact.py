@@ -95,7 +95,7 @@ def test_gan_steps_without_autograd_give_autograds_gradients():
 @pytest.mark.parametrize("sizes", [(64, 32, 10), (40, 16, 16, 10), (7, 5, 3)])
 @pytest.mark.parametrize("batch", [32, 33])
 def test_written_out_mlp_gradients_equal_autograds(sizes, batch):
-    """stacked.relu_mlp_grads with generalisation.batch_loss_grad (the optimiser and sequence claims' training loops)
+    """stacked.mlp_grads with generalisation.batch_loss_grad (the optimiser and sequence claims' training loops)
     against autograd's gradients of stacked.batch_loss on the same stacked ReLU MLP: the same bits and strides."""
     from harness.lab import generalisation, stacked
 
@@ -104,8 +104,8 @@ def test_written_out_mlp_gradients_equal_autograds(sizes, batch):
     y = torch.randint(0, sizes[-1], (5, batch), generator=torch.Generator().manual_seed(1))
     params = [p.clone().requires_grad_(True) for p in stacked.interleave(W, b)]
     theirs = torch.autograd.grad(stacked.batch_loss(stacked.forward(x, params[0::2], params[1::2]), y), params)
-    hs, z = stacked.relu_mlp_inputs(x, W, b)
-    ours = stacked.relu_mlp_grads(hs, W, generalisation.batch_loss_grad(z, y))
+    hs, z = stacked.mlp_inputs(x, W, b)
+    ours = stacked.interleave(*stacked.mlp_grads(hs, W, generalisation.batch_loss_grad(z, y)))
     assert len(ours) == len(theirs)
     for a, t in zip(ours, theirs):
         assert torch.equal(a, t) and a.stride() == t.stride()

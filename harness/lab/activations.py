@@ -174,7 +174,7 @@ def speed_logits(model: str, params: list[torch.Tensor], x: torch.Tensor, f) -> 
     return stacked.forward(x, params[:k], params[k:], f)
 
 
-_BACKWARD = {torch.relu_: lambda g, h: torch.ops.aten.threshold_backward(g, h, 0), torch.tanh_: torch.ops.aten.tanh_backward}
+_ACT_NAME = {torch.relu_: "relu", torch.tanh_: "tanh"}  # the in-place activations of the speed MLPs, by stacked's names
 
 
 def mlp_loss_grads(params: list[torch.Tensor], x: torch.Tensor, y: torch.Tensor, f_) -> tuple[torch.Tensor, torch.Tensor, list]:
@@ -187,19 +187,12 @@ def mlp_loss_grads(params: list[torch.Tensor], x: torch.Tensor, y: torch.Tensor,
     bookkeeping; the loss's gradient for the logits by autograd itself, in the layout it hands on."""
     k = len(params) // 2
     W, b = [p.detach() for p in params[:k]], [p.detach() for p in params[k:]]
-    hs = [x]  # each layer's input
-    for w, c in zip(W[:-1], b[:-1]):
-        hs.append(f_(torch.baddbmm(c, hs[-1], w)))
-    z = torch.baddbmm(b[-1], hs[-1], W[-1]).requires_grad_(True)
+    hs, z = stacked.mlp_inputs(x, W, b, _ACT_NAME[f_])
+    z.requires_grad_(True)
     loss = stacked.run_losses(z, y)
     (g,) = torch.autograd.grad(loss.sum(), z)
-    grads = [None] * (2 * k)
-    for l in reversed(range(k)):
-        grads[k + l] = g.sum(1, keepdim=True)
-        grads[l] = torch.bmm(hs[l].transpose(1, 2), g)
-        if l:
-            g = _BACKWARD[f_](torch.bmm(g, W[l].transpose(1, 2)), hs[l])
-    return z.detach(), loss.detach(), grads
+    gW, gb = stacked.mlp_grads(hs, W, g, _ACT_NAME[f_])
+    return z.detach(), loss.detach(), gW + gb
 
 
 def _sub_logits(model: str, params: list[torch.Tensor], f, i: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

@@ -105,15 +105,12 @@ def relu_second_moments(
 # -- batched training ------------------------------------------------------------------------------
 
 
-_IN_PLACE: dict[str, Callable] = {"relu": torch.relu_, "sigmoid": torch.sigmoid_, "tanh": torch.tanh_, "linear": lambda h: h}
-
-
 def evaluate(
     X: torch.Tensor, y: torch.Tensor, W: Sequence[torch.Tensor], b: Sequence[torch.Tensor], act: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean cross-entropy and error of each stacked run on all of (X, y): (R,) each.  X: (n, in); y: (n,)."""
     R, n = W[0].shape[0], len(X)
-    f = _IN_PLACE[act]  # the values of :func:`forward`, each activation applied in place (one tensor fewer per layer)
+    f = stacked.ACTIVATIONS_IN_PLACE[act]  # the values of :func:`forward`, each activation applied in place (one tensor fewer per layer)
     with torch.no_grad(), runtime.unfilled_allocations():  # every new tensor is written in full by its kernel
         h = X.expand(R, n, X.shape[1])
         for l in range(len(W) - 1):
@@ -124,14 +121,6 @@ def evaluate(
     return loss.numpy().copy(), err.numpy().copy()
 
 
-_BACKWARD: dict[str, Callable] = {  # the backward autograd runs for each activation, given the activation's output
-    "relu": lambda g, out: torch.ops.aten.threshold_backward(g, out, 0),
-    "sigmoid": torch.ops.aten.sigmoid_backward,
-    "tanh": torch.ops.aten.tanh_backward,
-    "linear": lambda g, out: g,
-}
-
-
 def _loss_and_grads(
     xb: torch.Tensor, yb: torch.Tensor, W: Sequence[torch.Tensor], b: Sequence[torch.Tensor], act: str, layers: Sequence[int]
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -140,26 +129,14 @@ def _loss_and_grads(
     forward pass without a graph, the loss's gradient w.r.t. the logits by autograd on the loss alone, then the products
     and activation derivatives autograd's ``BaddbmmBackward`` and activation backward run, written out (at widths of
     32 and tens of layers autograd's bookkeeping costs about as much as the arithmetic)."""
-    f, df = _IN_PLACE[act], _BACKWARD[act]
-    low = min(layers)
     with torch.no_grad():
-        hs = [xb]  # each layer's input
-        for l in range(len(W) - 1):
-            hs.append(f(torch.baddbmm(b[l], hs[-1], W[l])))
-        logits = torch.baddbmm(b[-1], hs[-1], W[-1])
+        hs, logits = stacked.mlp_inputs(xb, W, b, act)
     z = logits.requires_grad_(True)
     per_run = stacked.run_losses(z, yb)
     (g,) = torch.autograd.grad(per_run.sum(), z)
-    gW, gb = {}, {}
     with torch.no_grad():
-        for l in range(len(W) - 1, low - 1, -1):
-            if l in layers:
-                gb[l] = g.sum(1, keepdim=True)
-                gW[l] = torch.bmm(hs[l].transpose(1, 2), g)
-            if l > low:
-                g = df(torch.bmm(g, W[l].transpose(1, 2)), hs[l])
-    order = sorted(set(layers))
-    return per_run.detach(), [gW[l] for l in order] + [gb[l] for l in order]
+        gW, gb = stacked.mlp_grads(hs, W, g, act, layers)
+    return per_run.detach(), gW + gb
 
 
 def _step_(optimizer: str, params, grads, lr: torch.Tensor, state, t: int, momentum: float) -> None:

@@ -267,7 +267,7 @@ def train_mlps(
     ``groups`` (R,) the group of each run (held_out then (G, m, in), (G, m)); each run computes exactly
     what it would alone.  Returns 'initial' and 'final' full-set training losses (R,); with ``eval_every``,
     'curve' (n_evals, R) at 'steps_at' (of the first ``curve_runs`` runs only, when given); with ``held_out``
-    (X, y), 'held_out' final losses (R,) on it.  The backward pass is written out (:func:`stacked.relu_mlp_grads` with
+    (X, y), 'held_out' final losses (R,) on it.  The backward pass is written out (:func:`stacked.mlp_grads` with
     :func:`generalisation.batch_loss_grad`), the same bits as autograd's.
     """
     R = len(inits)
@@ -295,9 +295,9 @@ def train_mlps(
     Ws, bs = params[0::2], params[1::2]
     for t in range(1, steps + 1):
         idx = order[:, (t - 1) * batch : t * batch]  # (G, batch)
-        hs, logits = stacked.relu_mlp_inputs(per_run(Xs[rows, idx]), Ws, bs)
+        hs, logits = stacked.mlp_inputs(per_run(Xs[rows, idx]), Ws, bs)
         # per-run gradients of stacked.batch_loss, written out (the same bits as autograd's)
-        grads = stacked.relu_mlp_grads(hs, Ws, batch_loss_grad(logits, per_run(ys[rows, idx])))
+        grads = stacked.interleave(*stacked.mlp_grads(hs, Ws, batch_loss_grad(logits, per_run(ys[rows, idx]))))
         with torch.no_grad():
             for (r, runs), block_states in zip(blocks, states):
                 for p, g, st in zip(params, grads, block_states):

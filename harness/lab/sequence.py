@@ -507,8 +507,8 @@ def _train_mlp(params, x, y, steps, lr, x_test, y_test, momentum, loss) -> tuple
     vel = None
     acc = []
     for _ in range(steps):
-        hs, z = stacked.relu_mlp_inputs(x, W, b)
-        grads = stacked.relu_mlp_grads(hs, W, loss_grad(z, y))  # loss_grad: d loss / d logits, as autograd hands it on
+        hs, z = stacked.mlp_inputs(x, W, b)
+        grads = stacked.interleave(*stacked.mlp_grads(hs, W, loss_grad(z, y)))  # loss_grad: d loss / d logits, as autograd's
         if not momentum:
             vel = grads
         elif vel is None:

@@ -159,27 +159,52 @@ def forward(
     return torch.baddbmm(b[-1], h, W[-1])
 
 
-def relu_mlp_inputs(x: torch.Tensor, W: Sequence[torch.Tensor], b: Sequence[torch.Tensor]) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """The stacked ReLU MLP of :func:`forward` without autograd: each layer's input (hs[0] = x, hs[l] the ReLU
-    output that feeds layer l, applied in place) and the logits; what :func:`relu_mlp_grads` needs."""
+# the activations applied in place (each kernel writes its own input), and the backward autograd runs for each, given
+# the activation's output: what a written-out MLP backward (mlp_inputs, mlp_grads) uses
+ACTIVATIONS_IN_PLACE: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "relu": torch.relu_,
+    "sigmoid": torch.sigmoid_,
+    "tanh": torch.tanh_,
+    "linear": lambda h: h,
+}
+ACTIVATION_BACKWARD: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "relu": lambda g, out: torch.ops.aten.threshold_backward(g, out, 0),
+    "sigmoid": torch.ops.aten.sigmoid_backward,
+    "tanh": torch.ops.aten.tanh_backward,
+    "linear": lambda g, out: g,
+}
+
+
+def mlp_inputs(
+    x: torch.Tensor, W: Sequence[torch.Tensor], b: Sequence[torch.Tensor], act: str = "relu"
+) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """The stacked MLP of :func:`forward` without autograd: each layer's input (hs[0] = x, hs[l] the activation's
+    output that feeds layer l, applied in place) and the logits; what :func:`mlp_grads` needs."""
+    f = ACTIVATIONS_IN_PLACE[act]
     hs = [x]
     for l in range(len(W) - 1):
-        hs.append(torch.baddbmm(b[l], hs[-1], W[l]).relu_())
+        hs.append(f(torch.baddbmm(b[l], hs[-1], W[l])))
     return hs, torch.baddbmm(b[-1], hs[-1], W[-1])
 
 
-def relu_mlp_grads(hs: Sequence[torch.Tensor], W: Sequence[torch.Tensor], g: torch.Tensor) -> list[torch.Tensor]:
-    """The gradients autograd hands back for a stacked ReLU MLP's parameters, in :func:`interleave`'s order
-    [W_0, b_0, W_1, b_1, ...], from each layer's input ``hs`` (:func:`relu_mlp_inputs`) and the loss's gradient ``g``
-    with respect to the logits (R, m, out): the products and ReLU masks ``BaddbmmBackward`` and ``ReluBackward`` run,
-    the same values bit for bit, without autograd's bookkeeping (tests/test_lab_exact.py).  b[l] is (R, 1, out)."""
-    grads: list[torch.Tensor] = [g] * (2 * len(W))
-    for l in reversed(range(len(W))):
-        grads[2 * l + 1] = g.sum(1, keepdim=True)
-        grads[2 * l] = torch.bmm(hs[l].transpose(1, 2), g)
-        if l:
-            g = torch.ops.aten.threshold_backward(torch.bmm(g, W[l].transpose(1, 2)), hs[l], 0)
-    return grads
+def mlp_grads(
+    hs: Sequence[torch.Tensor], W: Sequence[torch.Tensor], g: torch.Tensor, act: str = "relu", layers: Sequence[int] | None = None
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """The gradients autograd hands back for a stacked MLP's weights and biases (b[l] (R, 1, out)), from each layer's
+    input ``hs`` (:func:`mlp_inputs`) and the loss's gradient ``g`` with respect to the logits (R, m, out): the products
+    ``BaddbmmBackward`` runs and the activation's backward from its output, the same values bit for bit, without
+    autograd's bookkeeping (tests/test_lab_exact.py).  ``layers``: the layers whose gradients are wanted (default all;
+    the pass stops at the lowest).  Returns (weight gradients, bias gradients), each in the order of sorted ``layers``."""
+    wanted = sorted(set(range(len(W)) if layers is None else layers))
+    df, low = ACTIVATION_BACKWARD[act], wanted[0]
+    gW, gb = {}, {}
+    for l in range(len(W) - 1, low - 1, -1):
+        if l in wanted:
+            gb[l] = g.sum(1, keepdim=True)
+            gW[l] = torch.bmm(hs[l].transpose(1, 2), g)
+        if l > low:
+            g = df(torch.bmm(g, W[l].transpose(1, 2)), hs[l])
+    return [gW[l] for l in wanted], [gb[l] for l in wanted]
 
 
 def batch_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
