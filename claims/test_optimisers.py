@@ -282,7 +282,7 @@ def test_adaptive_advantage_comes_from_bad_scaling(dataset, evidence, profile):
 TUNE_N, TUNE_WIDTH, TUNE_BATCH = 500, 32, 32
 TUNE_LRS = 10.0 ** np.arange(-4.5, 1.01, 0.25)  # 23 rates, quarter-decade steps
 TUNE_TARGETS = {"loss-10pct": 0.1, "loss-1pct": 0.01}  # final loss <= fraction x initial loss
-TUNE_DRAWS = {"digits": 8, "mnist1d": 4}  # default profile's draws per seed (catalogue: design.draws_per_seed)
+TUNE_DRAWS = {"digits": 6, "mnist1d": 3}  # default profile's draws per seed (catalogue: design.draws_per_seed)
 
 
 @functools.cache
