@@ -177,7 +177,7 @@ def test_cnn_on_raw_mnist1d_beats_hand_made_features_and_needs_spatial_order(evi
     for name, (acc, lr, kind, data_set) in conditions.items():
         setting = {"data": data_set, "steps": steps, "batch": 100, "adam_rate": lr, "parameters": spatial.net_params(kind)}
         evidence.record(f"test accuracy, {name}", acc, unit="accuracy", setting=setting)
-    evidence.paired("cnn-beats-linear", cnn, lin, placebo=lin_placebo, label="MNIST-1D", names=("CNN", "linear"))
+    evidence.paired("cnn-beats-linear-mnist1d", cnn, lin, placebo=lin_placebo, label="MNIST-1D", names=("CNN", "linear"))
     evidence.paired(
         "cnn-beats-hand-made-features", cnn, hand, placebo=hand_placebo, label="MNIST-1D", names=("CNN, raw", "linear, hand-made features")
     )
