@@ -205,11 +205,10 @@ def train_stacked(
     graph).  Returns (trained W list, b list, test-accuracy curve (R, n_evals) evaluated every
     ``eval_every`` steps and at the end, or None).
 
-    The MLP's backward pass is written out: the products and ReLU masks autograd runs (``BaddbmmBackward``,
-    ``ReluBackward``), and the optimiser's step is the fused Adam kernel torch.optim.Adam(fused=True) calls, the same
+    The MLP's backward pass is written out (:func:`stacked.mlp_grads`: the products and ReLU masks autograd runs), and the
+    optimiser's step is the fused Adam kernel torch.optim.Adam(fused=True) calls, the same
     values bit for bit without their bookkeeping, and the loss's gradient is :func:`mean_cross_entropy_grad`.
     """
-    L = len(Ws)
     pruned = any(not bool(m.all()) for m in masks)  # all-ones masks (dense nets): multiplying by 1 changes no bit, so skip it
     W = [(w * m).clone() for w, m in zip(Ws, masks)]
     b = [x.clone() for x in bs]
@@ -221,18 +220,10 @@ def train_stacked(
     curve = []
     for t in range(steps):
         idx = flat[:, t].reshape(-1)
-        hs = [X_flat.index_select(0, idx).view(R, batch, -1)]  # each layer's input
-        for l in range(L - 1):
-            hs.append(torch.baddbmm(b[l], hs[-1], W[l]).relu_())
-        z = torch.baddbmm(b[-1], hs[-1], W[-1])
+        hs, z = stacked.mlp_inputs(X_flat.index_select(0, idx).view(R, batch, -1), W, b)
         # d loss / d logits, the loss the sum over runs of each run's mean cross-entropy
         g = mean_cross_entropy_grad(z.view(-1, CLASSES), y_flat.index_select(0, idx), batch).view(R, batch, CLASSES)
-        gW, gb = [None] * L, [None] * L
-        for l in reversed(range(L)):
-            gb[l] = g.sum(1, keepdim=True)
-            gW[l] = torch.bmm(hs[l].transpose(1, 2), g)
-            if l:
-                g = torch.ops.aten.threshold_backward(torch.bmm(g, W[l].transpose(1, 2)), hs[l], 0)
+        gW, gb = stacked.mlp_grads(hs, W, g)
         fused_adam_step_(params, gW + gb, state, lr)
         if pruned:  # a pruned weight's gradient moved it: back to 0, so every forward sees the masked net
             for p, m in zip(W, masks):

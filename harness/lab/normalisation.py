@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from harness.lab import data, generalisation, models
+from harness.lab import data, generalisation, models, stacked
 
 EPS = 1e-5  # torch's default eps for every normalisation layer
 NOISE_MEAN = 1.0  # noisy BN: per-step mean offsets ~ U(-1, 1) per unit (BN outputs have std 1)
@@ -436,12 +436,7 @@ def _cross_entropy_rows(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 # each activation of harness.lab.stacked.ACTIVATIONS in place, and the gradient autograd computes for it from its output
-_ACTIVATIONS = {
-    "relu": (torch.relu_, lambda g, h: torch.ops.aten.threshold_backward(g, h, 0)),
-    "sigmoid": (torch.sigmoid_, torch.ops.aten.sigmoid_backward),
-    "tanh": (torch.tanh_, torch.ops.aten.tanh_backward),
-    "linear": (lambda z: z, lambda g, h: g),
-}
+_ACTIVATIONS = {name: (f, stacked.ACTIVATION_BACKWARD[name]) for name, f in stacked.ACTIVATIONS_IN_PLACE.items()}
 
 
 def train_small(
