@@ -373,6 +373,7 @@ def test_trained_deep_narrow_net_fits_sawtooth_better(k, evidence, profile):
 RUNS_PER_SEED = {"digits": 2, "mnist1d": 1}  # splits averaged per seed (the catalogue's design: the digits' net ties the forest)
 CLASSICAL = ("SVM", "random forest", "decision tree")
 UNLIMITED = "the unlimited depth is the largest a tree can have"
+ALL_FEATURES = "every input at every split is the most a forest can draw (bagged trees)"
 
 
 def show(pick) -> str:
@@ -390,7 +391,11 @@ def shallow_tunings(dataset: str, net: dict, classical: list) -> dict[str, dict]
     return {
         f"sigmoid net: SGD rate ({lab.NET_HIDDEN} hidden units)": (rates, [rates[j] for j in net["choice"]], ""),
         "SVM: (C, gamma)": (grids["SVM"], [grids["SVM"][c["SVM"][1]] for c in classical], ""),
-        f"random forest: features per split (of {d})": (forest, [forest[c["random forest"][1]] for c in classical], ""),
+        f"random forest: features per split (of {d})": (
+            forest,
+            [forest[c["random forest"][1]] for c in classical],
+            ALL_FEATURES if forest[-1] == d else "",
+        ),
         "decision tree: maximum depth": (depth, [depth[c["decision tree"][1]] for c in classical], UNLIMITED),
     }
 
