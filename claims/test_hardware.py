@@ -28,7 +28,13 @@ MAX_FOREIGN_CORES = 0.1
 @pytest.mark.exclusive
 @pytest.mark.parametrize("n", [512, 1024, 2048], ids=lambda n: f"n{n}")
 def test_matmul_speeds_up_on_all_cores(n, evidence, profile):
-    sizes = profile.pick(quick=(1024,), default=(512, 1024), full=(512, 1024, 2048))
+    sizes = profile.pick(quick=(), default=(512, 1024), full=(512, 1024, 2048))
+    if not sizes:  # catalogue: design.sizes.quick
+        pytest.skip(
+            f"the {profile.name} profile's {len(evidence.seeds)} alternating repeats cannot judge a 2-core speed-up on a shared "
+            "machine (one quick run measured 0.57 octave [0.16, 1.00] at n = 1024 on a quiet machine, the one before 0.93): "
+            "run the default profile"
+        )
     if n not in sizes:
         pytest.skip(f"size {n} is not in the {profile.name} profile's sizes {sizes}")
     if (os.cpu_count() or 1) == 1:
