@@ -276,7 +276,7 @@ def train_mlps(
     else:
         Xs, ys, seeds, at = X, y, list(order_seed), torch.as_tensor(np.asarray(groups), dtype=torch.long)
     G, n, classes = Xs.shape[0], Xs.shape[1], int(ys.max()) + 1
-    per_run = (lambda A: A[0].expand(R, *A.shape[1:])) if at is None else (lambda A: A[at])  # noqa: E731
+    per_run = (lambda A: A[0].expand(R, *A.shape[1:])) if at is None else (lambda A: A.index_select(0, at))  # noqa: E731
     W, b = stacked.module_weights(list(inits), (Xs.shape[-1], width, classes), "he")
     params = [p.clone() for p in stacked.interleave(W, b)]
     lr = torch.tensor(np.asarray(lrs, dtype=np.float32))[:, None, None]
@@ -290,8 +290,15 @@ def train_mlps(
     rows = torch.arange(G)[:, None]
     Xr, yr = per_run(Xs), per_run(ys)  # every run's training set: (R, n, in), (R, n)
     out = {"curve": [], "steps_at": []}
+    # runs that share their init and training set share their initial loss: computed once per such pair
+    keys = list(zip(inits, [0] * R if at is None else at.tolist()))
+    slot = {}  # (init, group) -> (its position among the distinct pairs, its first run)
+    for i, key in enumerate(keys):
+        slot.setdefault(key, (len(slot), i))
+    distinct = torch.tensor([i for _, i in slot.values()])
     with torch.no_grad():
-        out["initial"] = _full_loss(params, Xr, yr).numpy().astype(float)
+        initial = _full_loss([p.index_select(0, distinct) for p in params], Xr.index_select(0, distinct), yr.index_select(0, distinct))
+        out["initial"] = initial.numpy().astype(float)[[slot[key][0] for key in keys]]
     Ws, bs = params[0::2], params[1::2]
     for t in range(1, steps + 1):
         idx = order[:, (t - 1) * batch : t * batch]  # (G, batch)

@@ -95,7 +95,8 @@ def module_weights(
     times, seed-major: W[l] (R, sizes[l], sizes[l+1]), b[l] (R, 1, sizes[l+1]), R = len(seeds) * repeat.
     """
     depth = len(sizes) - 2
-    nets = [models.linears(models.mlp(sizes[0], sizes[1], depth, sizes[-1], "relu", init, s)) for s in seeds]
+    built = {s: models.linears(models.mlp(sizes[0], sizes[1], depth, sizes[-1], "relu", init, s)) for s in dict.fromkeys(seeds)}
+    nets = [built[s] for s in seeds]  # a seed listed again is the same net: built once
     W = [torch.stack([n[l].weight.detach().T for n in nets for _ in range(repeat)]) for l in range(depth + 1)]
     b = [torch.stack([n[l].bias.detach()[None, :] for n in nets for _ in range(repeat)]) for l in range(depth + 1)]
     return W, b
