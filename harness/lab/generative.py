@@ -77,8 +77,15 @@ def forward_keep(params: list[torch.Tensor], x: torch.Tensor) -> tuple[torch.Ten
     W, b = params[0::2], params[1::2]
     inputs = [x]
     for l in range(len(W) - 1):
-        inputs.append(F.leaky_relu_(torch.baddbmm(b[l], inputs[-1], W[l]), SLOPE))
-    return torch.baddbmm(b[-1], inputs[-1], W[-1]), inputs
+        inputs.append(F.leaky_relu_(_affine(inputs[-1], W[l], b[l]), SLOPE))
+    return _affine(inputs[-1], W[-1], b[-1]), inputs
+
+
+def _affine(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """torch.baddbmm(b, x, W): for inputs of more than two features the product, then the bias added in place (the
+    same numbers: the product is rounded before the bias is added either way; checked in tests/test_lab_exact.py),
+    which spares baddbmm's copy of the broadcast bias into its output, a slow strided copy here."""
+    return torch.bmm(x, W).add_(b) if x.shape[2] > 2 else torch.baddbmm(b, x, W)
 
 
 def backward(
