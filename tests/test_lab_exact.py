@@ -378,15 +378,3 @@ def test_gradient_flow_variances_are_models_mlps():
             x = torch.randn(256, width, dtype=torch.float64, generator=torch.Generator().manual_seed(seed + 1))
             with torch.no_grad():
                 assert np.array_equal(np.log2(measure.preactivation_variances(net, x)), v)
-
-
-@pytest.mark.parametrize(("R", "B", "width"), [(12, 32, 16), (6, 32, 16), (36, 32, 32), (24, 64, 32)])
-def test_depth_plain_unit_product_then_bias_is_baddbmm(R, B, width):
-    """depth's plain unit (the product into its buffer, then the bias added in place) gives baddbmm's numbers bit for
-    bit, at the widths and batches of the depth claims."""
-    g = torch.Generator().manual_seed(R + B + width)
-    a = torch.relu(torch.randn(R, B, width, generator=g))
-    W, b = torch.randn(R, width, width, generator=g) * (2 / width) ** 0.5, torch.randn(R, 1, width, generator=g) * 0.1
-    out = torch.empty(R, B, width)
-    torch.bmm(a, W, out=out).add_(b)
-    assert torch.equal(out, torch.baddbmm(b, a, W, alpha=1.0))

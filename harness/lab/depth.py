@@ -196,10 +196,8 @@ class _Workspace:
                 if skip:  # residual unit: h + m relu(h) W + b
                     torch.baddbmm(h, a, W, beta=skip, alpha=mult, out=new)
                     new += b
-                else:  # plain unit: relu(h) W + b (the multiplier of plain runs is 1); the product, then the bias added in
-                    # place: baddbmm(b, a, W, alpha=mult)'s numbers (the product is rounded before the bias is added
-                    # either way, tests/test_lab_exact.py) without its slow strided copy of the broadcast bias
-                    torch.bmm(a, W, out=new).add_(b) if mult == 1.0 else torch.baddbmm(b, a, W, alpha=mult, out=new)
+                else:  # plain unit: relu(h) W + b (the multiplier of plain runs is 1)
+                    torch.baddbmm(b, a, W, alpha=mult, out=new)
         torch.clamp(self.Hl[-1], min=0, out=self.Al[-1])
         return torch.baddbmm(bs[-1], self.Al[-1], Ws[-1])
 
