@@ -351,3 +351,30 @@ def test_train_grid_bn_and_activation_backward_give_autograds_gradients(act):
                 gz = f_grad(up.clone(), hh).mul_(scale)
                 ours = lab._bn_backward(gz, q, sd, c, gam)
             assert torch.equal(hh, h) and all(torch.equal(a, b) for a, b in zip(ours, theirs))
+
+
+@pytest.mark.parametrize(("R", "n"), [(216, 64), (216, 32), (24, 512), (24, 256), (8, 10_000), (12, 32)])
+@pytest.mark.parametrize("fan", [(32, 32), (32, 1)])
+def test_generative_affine_is_baddbmm(R, n, fan):
+    """generative._affine (the product, then the bias added in place) gives baddbmm's numbers bit for bit, at the
+    shapes of the GAN claims' steps and evaluations."""
+    from harness.lab import generative as lab
+
+    g = torch.Generator().manual_seed(R * n + fan[1])
+    x = torch.nn.functional.leaky_relu(torch.randn(R, n, fan[0], generator=g), 0.2)
+    W, b = torch.randn(R, *fan, generator=g) * 0.2, torch.randn(R, 1, fan[1], generator=g) * 0.1
+    assert torch.equal(lab._affine(x, W, b), torch.baddbmm(b, x, W))
+
+
+def test_gradient_flow_variances_are_models_mlps():
+    """gradient_flow.preactivation_log2_variances gives the numbers of models.mlp and measure.preactivation_variances
+    bit for bit (one standard-normal draw scaled per init; no nn.Linear default init)."""
+    from harness.lab import gradient_flow, measure, models
+
+    for seed, width, depth in ((0, 32, 6), (3, 16, 9)):
+        new = gradient_flow.preactivation_log2_variances(("linear", "tanh"), ("xavier", "normal", "small"), depth, width, seed)
+        for (act, init), v in new.items():
+            net = models.mlp(width, width, depth, 10, act, init, seed, dtype=torch.float64)
+            x = torch.randn(256, width, dtype=torch.float64, generator=torch.Generator().manual_seed(seed + 1))
+            with torch.no_grad():
+                assert np.array_equal(np.log2(measure.preactivation_variances(net, x)), v)

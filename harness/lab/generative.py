@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from harness.lab import stacked
+from harness.lab import runtime, stacked
 
 # == GANs ===========================================================================================
 
@@ -77,8 +77,15 @@ def forward_keep(params: list[torch.Tensor], x: torch.Tensor) -> tuple[torch.Ten
     W, b = params[0::2], params[1::2]
     inputs = [x]
     for l in range(len(W) - 1):
-        inputs.append(F.leaky_relu_(torch.baddbmm(b[l], inputs[-1], W[l]), SLOPE))
-    return torch.baddbmm(b[-1], inputs[-1], W[-1]), inputs
+        inputs.append(F.leaky_relu_(_affine(inputs[-1], W[l], b[l]), SLOPE))
+    return _affine(inputs[-1], W[-1], b[-1]), inputs
+
+
+def _affine(x: torch.Tensor, W: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """torch.baddbmm(b, x, W): for inputs of more than two features the product, then the bias added in place (the
+    same numbers: the product is rounded before the bias is added either way; checked in tests/test_lab_exact.py),
+    which spares baddbmm's copy of the broadcast bias into its output, a slow strided copy here."""
+    return torch.bmm(x, W).add_(b) if x.shape[2] > 2 else torch.baddbmm(b, x, W)
 
 
 def backward(
@@ -195,75 +202,77 @@ def train_gan(
     D(G(z)) on the generator's batches of the first tenth of the steps (near 0: D rejects G's samples);
     'd_fake_start' (R,): the mean D(G(z)) of the starting D on 1024 samples of the initial G.
     """
-    R = len(seeds)
-    distinct = list(dict.fromkeys(seeds))
-    stream = torch.tensor([distinct.index(s) for s in seeds])  # run -> its seed's data stream
-    S = len(distinct)
-    rates = torch.as_tensor(np.broadcast_to(np.asarray(lr, dtype=np.float32), (R,)).copy()).view(R, 1, 1)
-    ns = torch.tensor([loss == "non_saturating" for loss in (losses or ["non_saturating"] * R)]).view(R, 1, 1)
-    gen, disc = ([p.detach() for p in init_mlp(seeds, sizes, tag)] for sizes, tag in ((GEN_SIZES, 401), (DISC_SIZES, 402)))  # no autograd
-    pre = np.broadcast_to(np.asarray(d_steps), (R,))
-    for k in sorted(set(pre.tolist()) - {0}):  # D first trained alone: once per distinct seed, then copied to its runs
-        d_gen, d_disc = init_mlp(distinct, GEN_SIZES, 401), init_mlp(distinct, DISC_SIZES, 402)
-        train_discriminator(d_gen, d_disc, k, stacked.generator(seeds[0], 405, S, k))
+    # every tensor the steps allocate is written in full by its kernel: no NaN fill of fresh tensors (deterministic mode)
+    with runtime.unfilled_allocations():
+        R = len(seeds)
+        distinct = list(dict.fromkeys(seeds))
+        stream = torch.tensor([distinct.index(s) for s in seeds])  # run -> its seed's data stream
+        S = len(distinct)
+        rates = torch.as_tensor(np.broadcast_to(np.asarray(lr, dtype=np.float32), (R,)).copy()).view(R, 1, 1)
+        ns = torch.tensor([loss == "non_saturating" for loss in (losses or ["non_saturating"] * R)]).view(R, 1, 1)
+        gen, disc = ([p.detach() for p in init_mlp(seeds, sizes, tag)] for sizes, tag in ((GEN_SIZES, 401), (DISC_SIZES, 402)))
+        pre = np.broadcast_to(np.asarray(d_steps), (R,))  # (gen and disc above: no autograd)
+        for k in sorted(set(pre.tolist()) - {0}):  # D first trained alone: once per distinct seed, then copied to its runs
+            d_gen, d_disc = init_mlp(distinct, GEN_SIZES, 401), init_mlp(distinct, DISC_SIZES, 402)
+            train_discriminator(d_gen, d_disc, k, stacked.generator(seeds[0], 405, S, k))
+            with torch.no_grad():
+                for p, q in zip(disc, d_disc):
+                    p[torch.from_numpy(pre == k)] = q[stream][torch.from_numpy(pre == k)]
+        g = stacked.generator(seeds[0], 403, S)
+        g_eval = stacked.generator(seeds[0], 404, S)
+        moments = {id(p): (torch.zeros_like(p), torch.zeros_like(p)) for p in gen + disc}
+
+        def fakes(n: int, gg: torch.Generator, chunk: int = 0) -> torch.Tensor:
+            """G's samples (R, n, 1); ``chunk`` > 0: the forward pass in groups of that many runs (the same numbers,
+            about twice as fast for the 10,000 evaluation samples of a hundred runs, whose activations then stay in cache)."""
+            z = torch.randn(S, n, LATENT, generator=gg)[stream]
+            if not chunk:
+                return forward_keep(gen, z)[0]
+            return torch.cat([forward_keep([p[i : i + chunk] for p in gen], z[i : i + chunk])[0] for i in range(0, R, chunk)])
+
+        def step_(params: list[torch.Tensor], grads: list[torch.Tensor], t: int, scale: float) -> None:
+            stacked.adam_step_(params, [moments[id(p)] for p in params], grads, rates * scale, t, betas=(0.5, 0.999))
+
+        def evaluate():
+            with torch.no_grad():
+                x = fakes(n_eval, g_eval, chunk=8)[..., 0].numpy()
+                t = mixture_samples(n_eval, g_eval, S)[stream][..., 0].numpy()
+            w1 = np.array([wasserstein1(x[r], t[r]) for r in range(R)])
+            mass = np.stack([np.mean(np.abs(x - m) < 2 * MIXTURE_STD, axis=1) for m in MIXTURE_MEANS], axis=1)
+            return w1, mass
+
         with torch.no_grad():
-            for p, q in zip(disc, d_disc):
-                p[torch.from_numpy(pre == k)] = q[stream][torch.from_numpy(pre == k)]
-    g = stacked.generator(seeds[0], 403, S)
-    g_eval = stacked.generator(seeds[0], 404, S)
-    moments = {id(p): (torch.zeros_like(p), torch.zeros_like(p)) for p in gen + disc}
-
-    def fakes(n: int, gg: torch.Generator, chunk: int = 0) -> torch.Tensor:
-        """G's samples (R, n, 1); ``chunk`` > 0: the forward pass in groups of that many runs (the same numbers,
-        about twice as fast for the 10,000 evaluation samples of a hundred runs, whose activations then stay in cache)."""
-        z = torch.randn(S, n, LATENT, generator=gg)[stream]
-        if not chunk:
-            return forward_keep(gen, z)[0]
-        return torch.cat([forward_keep([p[i : i + chunk] for p in gen], z[i : i + chunk])[0] for i in range(0, R, chunk)])
-
-    def step_(params: list[torch.Tensor], grads: list[torch.Tensor], t: int, scale: float) -> None:
-        stacked.adam_step_(params, [moments[id(p)] for p in params], grads, rates * scale, t, betas=(0.5, 0.999))
-
-    def evaluate():
+            d_start = torch.sigmoid(discriminator_logit(disc, fakes(1024, stacked.generator(seeds[0], 406, S)))).mean(dim=(1, 2))
+        w1, mass0 = evaluate()
+        curve, marks = [w1], [0]
+        every = max(1, steps // checkpoints)
+        early, d_early = max(1, steps // 10), torch.zeros(R)
+        # constant rate for the first half, then linear decay to 0 (as CycleGAN trains): constant-rate
+        # GANs keep circling the target, and the decay lets the generator settle where it is
+        for step in range(1, steps + 1):
+            scale = min(1.0, 2 * (1 - (step - 1) / steps))
+            real = mixture_samples(batch, g, S)[stream]
+            # G's samples for D's step, then for G's: the same G, so one pass for both (D's step draws no numbers)
+            z = torch.cat([torch.randn(S, batch, LATENT, generator=g) for _ in range(2)], 1)[stream]
+            x, in_gen = forward_keep(gen, z)
+            step_(disc, discriminator_grads(disc, real, x[:, :batch]), step, scale)
+            a, in_disc = forward_keep(disc, x[:, batch:].contiguous())
+            grad_x = backward(disc, in_disc, generator_loss_grad(a, ns), of_params=False, of_input=True)[1]
+            step_(gen, backward(gen, [h[:, batch:] for h in in_gen], grad_x)[0], step, scale)
+            if step <= early:
+                d_early += torch.sigmoid(a).mean(dim=(1, 2)) / early
+            if step % every == 0 or step == steps:
+                w1, mass = evaluate()
+                curve.append(w1)
+                marks.append(step)
         with torch.no_grad():
-            x = fakes(n_eval, g_eval, chunk=8)[..., 0].numpy()
-            t = mixture_samples(n_eval, g_eval, S)[stream][..., 0].numpy()
-        w1 = np.array([wasserstein1(x[r], t[r]) for r in range(R)])
-        mass = np.stack([np.mean(np.abs(x - m) < 2 * MIXTURE_STD, axis=1) for m in MIXTURE_MEANS], axis=1)
-        return w1, mass
-
-    with torch.no_grad():
-        d_start = torch.sigmoid(discriminator_logit(disc, fakes(1024, stacked.generator(seeds[0], 406, S)))).mean(dim=(1, 2))
-    w1, mass0 = evaluate()
-    curve, marks = [w1], [0]
-    every = max(1, steps // checkpoints)
-    early, d_early = max(1, steps // 10), torch.zeros(R)
-    # constant rate for the first half, then linear decay to 0 (as CycleGAN trains): constant-rate
-    # GANs keep circling the target, and the decay lets the generator settle where it is
-    for step in range(1, steps + 1):
-        scale = min(1.0, 2 * (1 - (step - 1) / steps))
-        real = mixture_samples(batch, g, S)[stream]
-        # G's samples for D's step, then for G's: the same G, so one pass for both (D's step draws no numbers)
-        z = torch.cat([torch.randn(S, batch, LATENT, generator=g) for _ in range(2)], 1)[stream]
-        x, in_gen = forward_keep(gen, z)
-        step_(disc, discriminator_grads(disc, real, x[:, :batch]), step, scale)
-        a, in_disc = forward_keep(disc, x[:, batch:].contiguous())
-        grad_x = backward(disc, in_disc, generator_loss_grad(a, ns), of_params=False, of_input=True)[1]
-        step_(gen, backward(gen, [h[:, batch:] for h in in_gen], grad_x)[0], step, scale)
-        if step <= early:
-            d_early += torch.sigmoid(a).mean(dim=(1, 2)) / early
-        if step % every == 0 or step == steps:
-            w1, mass = evaluate()
-            curve.append(w1)
-            marks.append(step)
-    with torch.no_grad():
-        a, b = mixture_samples(n_eval, g_eval, S)[..., 0].numpy(), mixture_samples(n_eval, g_eval, S)[..., 0].numpy()
-    return {
-        "w1": np.stack(curve, axis=1),
-        "steps": np.array(marks),
-        "mode_mass": mass,
-        "mode_mass_init": mass0,
-        "floor": np.array([wasserstein1(a[j], b[j]) for j in stream.tolist()]),
-        "d_fake_early": d_early.numpy(),
-        "d_fake_start": d_start.numpy(),
-    }
+            a, b = mixture_samples(n_eval, g_eval, S)[..., 0].numpy(), mixture_samples(n_eval, g_eval, S)[..., 0].numpy()
+        return {
+            "w1": np.stack(curve, axis=1),
+            "steps": np.array(marks),
+            "mode_mass": mass,
+            "mode_mass_init": mass0,
+            "floor": np.array([wasserstein1(a[j], b[j]) for j in stream.tolist()]),
+            "d_fake_early": d_early.numpy(),
+            "d_fake_start": d_start.numpy(),
+        }

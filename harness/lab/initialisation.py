@@ -192,13 +192,13 @@ def train_stacked(
     state = [(torch.zeros_like(p), torch.zeros_like(p)) for p in params]
     per_epoch = n // batch
     epochs = -(-steps // per_epoch)
-    orders = [
-        np.concatenate([np.random.default_rng([int(s), 7, e]).permutation(n)[: per_epoch * batch] for e in range(max(epochs, 1))])[
+    orders = {  # once per distinct seed (the runs of one seed at several rates share it)
+        s: np.concatenate([np.random.default_rng([s, 7, e]).permutation(n)[: per_epoch * batch] for e in range(max(epochs, 1))])[
             : steps * batch
         ].reshape(steps, batch)
-        for s in order_seeds
-    ]
-    idx = torch.tensor(np.stack(orders))  # (R, steps, batch): shuffled epochs, a run's order fixed by its seed
+        for s in dict.fromkeys(int(s) for s in order_seeds)
+    }
+    idx = torch.tensor(np.stack([orders[int(s)] for s in order_seeds]))  # (R, steps, batch): a run's order fixed by its seed
 
     loss0 = evaluate(X, y, Wp, bp, act)[0] if initial else None
     batch_loss = np.empty((R, steps))
