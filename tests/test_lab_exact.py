@@ -395,3 +395,17 @@ def test_sgd_runs_in_slices_give_the_whole_stacks_weights():
     finally:
         lab.CHUNK_BYTES = old
     assert np.array_equal(whole, sliced)
+
+
+def test_train_mlp_test_accuracy_equals_stacked_accuracy_of_the_forward():
+    """The per-step test accuracy of the transfer and warm-start loops (forward with an in-place ReLU, max's indices)
+    gives stacked.accuracy of mlp_forward, ties and NaN included (the first largest entry in both)."""
+    from harness.lab import sequence as lab
+    from harness.lab import stacked
+
+    ps = lab.mlp_stack([3, 4, 5], (64, 32, 32, 10))
+    x, y = torch.randn(3, 97, 64), torch.randint(0, 10, (3, 97))
+    assert np.array_equal(lab.test_accuracy(ps[0::2], ps[1::2], x, y), stacked.accuracy(lab.mlp_forward(ps, x), y).numpy())
+    z = torch.randint(0, 3, (4, 50, 10)).float()
+    z[0, 0, 3], z[1, 1] = float("nan"), float("nan")
+    assert torch.equal(z.argmax(-1), z.max(-1).indices)
