@@ -20,7 +20,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from harness import stats
-from harness.lab import stacked
+from harness.lab import runtime, stacked
 from harness.lab.generalisation import _LANES, batch_loss_grad, summed_cross_entropy
 
 # -- attention cost ---------------------------------------------------------------------------------
@@ -283,6 +283,7 @@ def train_recall(
     return train_recall_eval(kind, length, seeds, steps, batch, [lr] * len(seeds), width, keys, test_size)["test"]
 
 
+@runtime.unfilled_allocations()  # every kernel writes what it allocates: the same values without the NaN fill
 def train_recall_eval(
     kind: str,
     length: int,
@@ -443,6 +444,7 @@ def batch_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 TRAIN_ROWS = 8000  # training rows (runs x examples) per slice of runs that :func:`train_mlp` trains at once
 
 
+@runtime.unfilled_allocations()  # every kernel writes what it allocates: the same values without the NaN fill
 def train_mlp(
     params: list[torch.Tensor],
     x: torch.Tensor,
