@@ -378,3 +378,61 @@ def test_gradient_flow_variances_are_models_mlps():
             x = torch.randn(256, width, dtype=torch.float64, generator=torch.Generator().manual_seed(seed + 1))
             with torch.no_grad():
                 assert np.array_equal(np.log2(measure.preactivation_variances(net, x)), v)
+
+
+def test_recall_adam_unit_step_equals_torch_adam_then_per_run_rescaling():
+    """The recall claim's Adam step at each run's own rate (written out with foreach calls) gives the same parameters
+    bit for bit as torch.optim.Adam(lr=1) followed by b + rate (a - b), over several steps."""
+    from harness.lab import sequence as lab
+
+    g = torch.Generator().manual_seed(8)
+    shapes = [(6, 16, 32), (6, 1, 96), (6, 32, 8)]
+    rate = torch.tensor([1e-3, 3e-3, 1e-2, 3e-2, 1e-3, 1e-2])
+    ref = [torch.randn(s, generator=g).requires_grad_(True) for s in shapes]
+    ours = [t.detach().clone() for t in ref]
+    opt = torch.optim.Adam(ref, lr=1.0)
+    rates = [rate.view(-1, *[1] * (len(s) - 1)) for s in shapes]
+    moments = [torch.zeros_like(t) for t in ours], [torch.zeros_like(t) for t in ours]
+    for t in range(1, 6):
+        grads = [torch.randn(s, generator=g) * 10 ** (t - 3) for s in shapes]
+        for p, gr in zip(ref, grads):
+            p.grad = gr.clone()
+        before = [p.detach().clone() for p in ref]
+        opt.step()
+        with torch.no_grad():
+            for p, b, r in zip(ref, before, rates):
+                p.copy_(b + r * (p - b))
+            lab.adam_unit_step_(ours, grads, moments, t, rates)
+        assert all(torch.equal(a, b) for a, b in zip(ours, ref))
+
+
+def test_sgd_runs_in_slices_give_the_whole_stacks_weights():
+    """Per-example SGD trained in cache-sized slices of runs gives every run the weights of the one-stack loop."""
+    from harness.lab import optimisation as lab
+
+    sets = [lab.base_set("digits", 100, s) for s in range(4)]
+    runs = [(j, k) for k in (1, 10) for j in range(4)]
+    lrs = np.array([0.01, 0.1, 1.0])
+    args = ([sets[j] for j, _ in runs], [k for _, k in runs], [j + 7 for j, _ in runs], lrs, 300, 1e-2, 10)
+    whole = lab._sgd_runs(*args)
+    old = lab.CHUNK_BYTES
+    try:
+        lab.CHUNK_BYTES = 3 * 100 * len(lrs) * 10 * 8  # three runs per slice
+        sliced = lab.sgd_runs(*args)
+    finally:
+        lab.CHUNK_BYTES = old
+    assert np.array_equal(whole, sliced)
+
+
+def test_train_mlp_test_accuracy_equals_stacked_accuracy_of_the_forward():
+    """The per-step test accuracy of the transfer and warm-start loops (forward with an in-place ReLU, max's indices)
+    gives stacked.accuracy of mlp_forward, ties and NaN included (the first largest entry in both)."""
+    from harness.lab import sequence as lab
+    from harness.lab import stacked
+
+    ps = lab.mlp_stack([3, 4, 5], (64, 32, 32, 10))
+    x, y = torch.randn(3, 97, 64), torch.randint(0, 10, (3, 97))
+    assert np.array_equal(lab.held_out_accuracy(ps[0::2], ps[1::2], x, y), stacked.accuracy(lab.mlp_forward(ps, x), y).numpy())
+    z = torch.randint(0, 3, (4, 50, 10)).float()
+    z[0, 0, 3], z[1, 1] = float("nan"), float("nan")
+    assert torch.equal(z.argmax(-1), z.max(-1).indices)

@@ -47,7 +47,9 @@ def example_stream(n: int, copies: int, examples: int, order_seed: int) -> np.nd
     return np.concatenate([rng.permutation(n * copies) for _ in range(epochs)])[:examples] % n
 
 
-@runtime.unfilled_allocations()  # every kernel here writes what it allocates: the same values without the NaN fill
+CHUNK_BYTES = 1_800_000  # the most bytes of B (float64) one slice of runs holds: it stays in a core's 2-MB L2 cache
+
+
 def sgd_runs(
     sets: list[tuple[np.ndarray, np.ndarray]], copies: list[int], orders: list[int], lrs: np.ndarray, examples: int, l2: float, classes: int
 ) -> np.ndarray:
@@ -56,7 +58,26 @@ def sgd_runs(
     Run r trains on ``sets[r]`` = (X (n, d), y (n,)) duplicated ``copies[r]`` times, in the example order of
     :func:`example_stream` with ``orders[r]``, for ``examples`` updates at each rate of ``lrs``.  All sets have the
     same shape.  Diverged runs return inf or nan.
+
+    Runs share nothing, so they train in about equal slices whose B stays within ``CHUNK_BYTES``, one slice after
+    another: every step reads all of a slice's B, which streams from memory when the whole stack's does not fit in
+    the cache.  Every run's numbers are the same bit for bit (a batched product computes each run alone).
     """
+    S = len(sets)
+    per_run = len(sets[0][0]) * len(lrs) * classes * 8
+    parts = -(-S * per_run // CHUNK_BYTES)
+    size = -(-S // parts)
+    cuts = range(0, S, size)
+    return np.concatenate(
+        [_sgd_runs(sets[i : i + size], copies[i : i + size], orders[i : i + size], lrs, examples, l2, classes) for i in cuts]
+    )
+
+
+@runtime.unfilled_allocations()  # every kernel here writes what it allocates: the same values without the NaN fill
+def _sgd_runs(
+    sets: list[tuple[np.ndarray, np.ndarray]], copies: list[int], orders: list[int], lrs: np.ndarray, examples: int, l2: float, classes: int
+) -> np.ndarray:
+    """:func:`sgd_runs` on one slice of runs."""
     S, L = len(sets), len(lrs)
     Xb = torch.from_numpy(np.stack([with_bias(X) for X, _ in sets]))  # (S, n, d+1)
     n = Xb.shape[1]
@@ -72,6 +93,10 @@ def sgd_runs(
     shrink = 1.0 - lr * l2
     B = torch.zeros(S * n, L * classes, dtype=torch.float64)  # W[s, l] = a[l] * Xb[s]^T B[s n : (s + 1) n, l c : (l + 1) c]
     Bv = B.view(S, n, L * classes)
+    # one step's buffers, written by every step's kernels in turn (the same values as fresh tensors), and their views
+    buf = torch.empty(S, 1, L * classes, dtype=torch.float64)
+    rows_of, z3, flat = buf.view(S, L * classes), buf.view(S, L, classes), buf.view(-1)
+    top, total = torch.empty(S, L, 1, dtype=torch.float64), torch.empty(S, L, 1, dtype=torch.float64)
     for t0 in range(0, examples, RENORMALISE_EVERY):
         block = range(t0, min(examples, t0 + RENORMALISE_EVERY))
         # the shrinkage scalar before each step of the block (1, shrink, shrink^2, ...: cumprod multiplies in turn,
@@ -85,11 +110,14 @@ def sgd_runs(
         hot = torch.from_numpy(offsets + np.repeat(label_at[t0 : block.stop], L, axis=1)).unbind(0)  # per step: (S L,)
         at = at.unbind(0)
         for i in range(len(block)):
-            z = torch.bmm(g[i], Bv).view(S, L * classes).mul_(before[i]).view(S, L, classes)  # logits (S, L, c)
-            e = z.sub_(z.amax(-1, keepdim=True)).exp_()
-            p = e.div_(e.sum(-1, keepdim=True)).view(-1)  # softmax, flat
-            grad = p.index_add_(0, hot[i], minus_one).view(S, L * classes)  # d cross-entropy / d logits: p - 1 at the label
-            B.index_add_(0, at[i], grad.mul_(scale[i]), alpha=-1.0)
+            torch.bmm(g[i], Bv, out=buf)
+            z = rows_of.mul_(before[i])  # logits (S, L c), then (S, L, c) through z3
+            torch.amax(z3, -1, keepdim=True, out=top)
+            z3.sub_(top).exp_()
+            torch.sum(z3, -1, keepdim=True, out=total)
+            z3.div_(total)  # softmax
+            flat.index_add_(0, hot[i], minus_one)  # d cross-entropy / d logits: p - 1 at the label
+            B.index_add_(0, at[i], z.mul_(scale[i]), alpha=-1.0)
         B *= a[:, -1:].expand(L, classes).reshape(-1)  # fold the shrinkage back into B
     W = torch.einsum("snd,snlc->sldc", Xb, B.view(S, n, L, classes))
     return W.numpy()

@@ -20,7 +20,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from harness import stats
-from harness.lab import stacked
+from harness.lab import runtime, stacked
 from harness.lab.generalisation import _LANES, batch_loss_grad, summed_cross_entropy
 
 # -- attention cost ---------------------------------------------------------------------------------
@@ -254,6 +254,28 @@ def recall_param_count(kind: str, keys: int, width: int) -> int:
     return sum(int(t[0].numel()) for t in recall_params(kind, [0], keys, width).values())
 
 
+def adam_unit_step_(params, grads, moments, t: int, rates, betas=(0.9, 0.999), eps: float = 1e-8) -> None:
+    """Step ``t`` (from 1) of ``torch.optim.Adam(params, lr=1.0)`` (its default single-tensor update on the CPU: the same
+    kernels and Python-float factors, each run as one ``torch._foreach_*`` call over every tensor), then each run's step
+    scaled by its rate (``rates``: one tensor per parameter that broadcasts against it, e.g. (R, 1, 1)): the parameter
+    becomes b + rate (a - b), b before and a after the unit-rate step.  Adam's moments do not depend on the rate, so
+    this is Adam at each run's own rate; the same values bit for bit as the optimiser's step followed by that
+    rescaling (tests/test_lab_exact.py).  ``moments``: (first, second) lists of zero-started tensors."""
+    b1, b2 = betas
+    m, v = moments
+    torch._foreach_lerp_(m, grads, 1 - b1)
+    torch._foreach_mul_(v, b2)
+    torch._foreach_addcmul_(v, grads, grads, value=1 - b2)
+    step_size = 1.0 / (1 - b1 ** float(t))
+    denom = torch._foreach_sqrt(v)
+    torch._foreach_div_(denom, (1 - b2 ** float(t)) ** 0.5)
+    torch._foreach_add_(denom, eps)
+    moved = torch._foreach_addcdiv(params, m, denom, value=-step_size)  # a: the parameters after the unit-rate step
+    torch._foreach_sub_(moved, params)
+    torch._foreach_mul_(moved, rates)
+    torch._foreach_add_(params, moved)
+
+
 def train_recall(
     kind: str, length: int, seeds: tuple[int, ...], steps: int, batch: int, lr: float, width: int, keys: int, test_size: int = 512
 ) -> np.ndarray:
@@ -261,6 +283,7 @@ def train_recall(
     return train_recall_eval(kind, length, seeds, steps, batch, [lr] * len(seeds), width, keys, test_size)["test"]
 
 
+@runtime.unfilled_allocations()  # every kernel writes what it allocates: the same values without the NaN fill
 def train_recall_eval(
     kind: str,
     length: int,
@@ -278,8 +301,10 @@ def train_recall_eval(
     ``test_size`` fresh sequences and, when ``val_size`` > 0, 'val' accuracy on as many other fresh
     sequences (for choosing a rate without touching the test set)."""
     p = recall_params(kind, list(seeds), keys, width)
-    opt = torch.optim.Adam(p.values(), lr=1.0)
+    params = list(p.values())
+    moments = [torch.zeros_like(t) for t in params], [torch.zeros_like(t) for t in params]
     rate = torch.tensor(lrs, dtype=torch.float32)
+    rates = [rate.view(-1, *[1] * (t.ndim - 1)) for t in params]
     distinct = list(dict.fromkeys(seeds))  # a seed's runs at every rate share its batches: draw them once per seed
     run_of = torch.tensor([distinct.index(s) for s in seeds])
 
@@ -288,17 +313,12 @@ def train_recall_eval(
         return lambda: tuple(t[run_of] for t in recall_batch(gens, size, length, keys))
 
     train_batch = batches(1, batch)
-    for _ in range(steps):
+    for t in range(1, steps + 1):
         k, v, y = train_batch()
         logits = recall_logits(p, kind, k, v)
-        loss = stacked.batch_loss(logits, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()  # sum over runs of each run's mean loss: runs do not interact
-        before = [t.detach().clone() for t in p.values()]
-        opt.step()  # Adam's step at rate 1; its moments do not depend on the rate, so scaling the step per run
-        with torch.no_grad():  # gives each run Adam at its own rate
-            for t, b in zip(p.values(), before):
-                t.copy_(b + rate.view(-1, *[1] * (t.ndim - 1)) * (t - b))
+        grads = torch.autograd.grad(stacked.batch_loss(logits, y), params)  # sum over runs of each run's mean loss: runs do not interact
+        with torch.no_grad():
+            adam_unit_step_(params, grads, moments, t, rates)
     out = {}
     for name, offset, size in (("test", 2, test_size), ("val", 3, val_size)):
         if size:
@@ -424,6 +444,7 @@ def batch_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 TRAIN_ROWS = 8000  # training rows (runs x examples) per slice of runs that :func:`train_mlp` trains at once
 
 
+@runtime.unfilled_allocations()  # every kernel writes what it allocates: the same values without the NaN fill
 def train_mlp(
     params: list[torch.Tensor],
     x: torch.Tensor,
@@ -518,9 +539,17 @@ def _train_mlp(params, x, y, steps, lr, x_test, y_test, momentum, loss) -> tuple
             torch._foreach_add_(vel, grads, alpha=1)
         torch._foreach_add_(ps, vel, alpha=-lr)
         if x_test is not None:
-            with torch.no_grad():
-                acc.append(stacked.accuracy(mlp_forward(ps, x_test), y_test).numpy())
+            acc.append(held_out_accuracy(W, b, x_test, y_test))
     return [p.detach() for p in ps], np.array(acc)
+
+
+def held_out_accuracy(W, b, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
+    """``stacked.accuracy(mlp_forward(...), y)`` as numbers (R,): the same logits (the forward with its ReLU applied
+    in place) and the same predictions, read with ``max``'s indices (like ``argmax``, the first largest entry; about
+    twice as fast over 10 classes)."""
+    with torch.no_grad():
+        _, z = stacked.mlp_inputs(x, W, b)
+        return (z.max(-1).indices == y).float().mean(-1).numpy()
 
 
 def steps_to(acc: np.ndarray, target: float) -> np.ndarray:
