@@ -257,8 +257,9 @@ def train_grid(
         k = n_noisy
         m_t = (2 * torch.rand(k, 1, width, generator=gen) - 1) * NOISE_MEAN
         s_t = torch.exp((2 * torch.rand(k, 1, width, generator=gen) - 1) * math.log(NOISE_SCALE))
-        jitter = (2 * torch.rand(2, k, *shape, generator=gen) - 1) * (NOISE_JITTER * math.sqrt(3))
-        return s_t * (1 + jitter[0]), m_t + jitter[1]
+        # (2 r - 1) c, in place (the same products and sums as out of place); then s_t (1 + jitter), m_t + jitter
+        jitter = torch.rand(2, k, *shape, generator=gen).mul_(2).sub_(1).mul_(NOISE_JITTER * math.sqrt(3))
+        return jitter[0].add_(1).mul_(s_t), jitter[1].add_(m_t)
 
     def forward(h: torch.Tensor, train: bool, n_stats: int, tape: list | None = None) -> tuple[torch.Tensor, list]:
         """h (R, B, d) -> logits (R, B, 10); BN statistics from the first n_stats rows of each run.  ``tape`` (training)
