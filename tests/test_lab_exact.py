@@ -436,3 +436,34 @@ def test_train_mlp_test_accuracy_equals_stacked_accuracy_of_the_forward():
     z = torch.randint(0, 3, (4, 50, 10)).float()
     z[0, 0, 3], z[1, 1] = float("nan"), float("nan")
     assert torch.equal(z.argmax(-1), z.max(-1).indices)
+
+
+@pytest.mark.parametrize("n", [8, 3600, 460800, 28801, 12])
+def test_normalisation_random_bytes_are_generator_bytes(n):
+    """The dropout masks' fast random bytes are rng.bytes's, and leave the generator where rng.bytes leaves it (also
+    after a draw that half-uses a 32-bit word, and for lengths that are not a multiple of 8: the slow path)."""
+    from harness.lab import normalisation as lab
+
+    for warm in (0, 1):
+        a, b = np.random.default_rng(11), np.random.default_rng(11)
+        if warm:
+            a.integers(0, 9, 3), b.integers(0, 9, 3)  # bounded int draws buffer half a 64-bit word
+        assert lab.random_bytes(a, n).tobytes() == b.bytes(n)
+        sa, sb = a.bit_generator.state, b.bit_generator.state
+        assert sa["state"] == sb["state"] and sa["has_uint32"] == sb["has_uint32"]  # 'uinteger' is read only when has_uint32
+        assert not sa["has_uint32"] or sa["uinteger"] == sb["uinteger"]
+        assert a.integers(0, 2**32, 7).tolist() == b.integers(0, 2**32, 7).tolist()
+
+
+@pytest.mark.parametrize("n,batch,steps", [(150, 30, 800), (1000, 30, 95), (151, 30, 7)])
+def test_normalisation_batch_orders_are_one_permutation_per_epoch(n, batch, steps):
+    """batch_orders's one shuffle of all epochs gives the batches of one permutation(n) per epoch."""
+    from harness.lab import normalisation as lab
+
+    seeds = (3, 17)
+    per_epoch, epochs = n // batch, -(-steps // (n // batch))
+    ref = []
+    for s in seeds:
+        rng = np.random.default_rng([s, 1])
+        ref.append(np.concatenate([rng.permutation(n)[: per_epoch * batch] for _ in range(epochs)]).reshape(-1, batch)[:steps])
+    assert np.array_equal(lab.batch_orders(seeds, n, batch, steps), np.stack(ref))
