@@ -351,3 +351,28 @@ def test_train_grid_bn_and_activation_backward_give_autograds_gradients(act):
                 gz = f_grad(up.clone(), hh).mul_(scale)
                 ours = lab._bn_backward(gz, q, sd, c, gam)
             assert torch.equal(hh, h) and all(torch.equal(a, b) for a, b in zip(ours, theirs))
+
+
+@pytest.mark.parametrize("act", ["relu", "tanh"])
+def test_cnn_gradients_without_autograd_are_autograds(act):
+    """spatial.cnn_grads (the MNIST-1D CNN's written-out backward) gives autograd's gradients of spatial.forward bit for bit,
+    with both losses that train it (spatial's row losses, activations' run losses), at the run and batch sizes of its claims."""
+    from harness.lab import activations, spatial, stacked
+
+    g = torch.Generator().manual_seed(3)
+    for R, B, d in ((3, 7, 40), (6, 100, 40), (2, 128, 40), (1, 5, 33)):
+        p = spatial._init("CNN", d, list(range(R)))
+        x, y = torch.randn(R, B, d, generator=g), torch.randint(0, 10, (R, B), generator=g)
+        q = [t.clone().requires_grad_(True) for t in p]
+        loss = stacked.run_losses(spatial.forward("CNN", q, x, getattr(torch, act)), y)
+        theirs = torch.autograd.grad(loss.sum(), q)
+        z, l2, ours = activations.cnn_loss_grads(q, x, y, act)
+        assert torch.equal(l2, loss.detach()) and all(torch.equal(a, b) for a, b in zip(ours, theirs))
+        z = spatial.forward("CNN", q, x, getattr(torch, act))
+        loss = spatial.row_losses(z.reshape(-1, 10), y.reshape(-1)).reshape(R, -1).mean(1)
+        theirs = torch.autograd.grad(loss.sum(), q)
+        saved, z2 = spatial.cnn_inputs(p, x, act)
+        z2.requires_grad_(True)
+        loss2 = spatial.row_losses(z2.reshape(-1, 10), y.reshape(-1)).reshape(R, -1).mean(1)
+        ours = spatial.cnn_grads(saved, p, torch.autograd.grad(loss2.sum(), z2)[0], act)
+        assert torch.equal(z2.detach(), z.detach()) and all(torch.equal(a, b) for a, b in zip(ours, theirs))
