@@ -18,6 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from harness.lab import data, runtime, sequence, stacked
+from harness.lab.generalisation import batch_loss_grad
 
 # == Representations ===============================================================================
 
@@ -400,7 +401,7 @@ def _train_sigmoid_nets(
     Xtr = torch.tensor(np.stack([t[0] for t in train]), dtype=torch.float32)  # (S, n, d): d = 64 pixels or 40 positions
     ytr = torch.tensor(np.stack([t[1] for t in train]))
     W, b = stacked.uniform_weights([torch.Generator().manual_seed(int(s)) for s in seeds], (Xtr.shape[2], hidden, 10))
-    W, b = [w.repeat_interleave(L, 0).requires_grad_(True) for w in W], [c.repeat_interleave(L, 0).requires_grad_(True) for c in b]
+    W, b = [w.repeat_interleave(L, 0) for w in W], [c.repeat_interleave(L, 0) for c in b]
     params = stacked.interleave(W, b)
     vel = [torch.zeros_like(p) for p in params]
     lr = torch.tensor([a for _ in seeds for a in lrs], dtype=torch.float32)[:, None, None]  # (R, 1, 1): one rate per run
@@ -410,9 +411,11 @@ def _train_sigmoid_nets(
     orders = orders.repeat_interleave(L, 0)  # (R, steps, batch)
     with _flush_denormals():
         for idx in orders.unbind(1):
-            logits = stacked.forward(Xtr[seed_of, idx], W, b, "sigmoid")
-            loss = stacked.batch_loss(logits, ytr[seed_of, idx])  # the sum of each run's mean: every run trains as if alone
-            stacked.sgd_step_(params, torch.autograd.grad(loss, params), lr, vel, momentum)
+            # the loss: the sum of each run's mean cross-entropy (stacked.batch_loss), so every run trains as if alone; its
+            # gradients written out (the loss's for the logits, then the layers'), autograd's bit for bit without autograd
+            hs, logits = stacked.mlp_inputs(Xtr[seed_of, idx], W, b, "sigmoid")
+            gW, gb = stacked.mlp_grads(hs, W, batch_loss_grad(logits, ytr[seed_of, idx]), "sigmoid")
+            stacked.sgd_step_(params, stacked.interleave(gW, gb), lr, vel, momentum)
     out = []
     with torch.no_grad():
         for ev in evals:
