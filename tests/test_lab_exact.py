@@ -376,3 +376,24 @@ def test_cnn_gradients_without_autograd_are_autograds(act):
         loss2 = spatial.row_losses(z2.reshape(-1, 10), y.reshape(-1)).reshape(R, -1).mean(1)
         ours = spatial.cnn_grads(saved, p, torch.autograd.grad(loss2.sum(), z2)[0], act)
         assert torch.equal(z2.detach(), z.detach()) and all(torch.equal(a, b) for a, b in zip(ours, theirs))
+
+
+@pytest.mark.parametrize("kind", ["linear", "MLP", "CNN"])
+def test_mnist1d_nets_gradients_without_autograd_are_autograds(kind):
+    """spatial.net_grads (the MNIST-1D networks' written-out backward, the MLP's residual sum included) gives autograd's
+    gradients of spatial.forward bit for bit, for the loss spatial.train_runs trains on."""
+    from harness.lab import spatial
+
+    g = torch.Generator().manual_seed(4)
+    for R, B, d in ((3, 7, 40), (6, 100, 40), (2, 100, 69)):
+        p = spatial._init(kind, d, list(range(R)))
+        x, y = torch.randn(R, B, d, generator=g), torch.randint(0, 10, (R, B), generator=g)
+        q = [t.clone().requires_grad_(True) for t in p]
+        z = spatial.forward(kind, q, x)
+        loss = spatial.row_losses(z.reshape(-1, 10), y.reshape(-1)).reshape(R, -1).mean(1)
+        theirs = torch.autograd.grad(loss.sum(), q)
+        saved, z2 = spatial.net_inputs(kind, p, x)
+        z2.requires_grad_(True)
+        loss2 = spatial.row_losses(z2.reshape(-1, 10), y.reshape(-1)).reshape(R, -1).mean(1)
+        ours = spatial.net_grads(kind, saved, p, torch.autograd.grad(loss2.sum(), z2)[0])
+        assert torch.equal(z2.detach(), z.detach()) and all(torch.equal(a, b) for a, b in zip(ours, theirs))

@@ -205,6 +205,36 @@ def cnn_grads(saved: list, p: list[torch.Tensor], g: torch.Tensor, act: str = "r
     return grads
 
 
+def net_inputs(kind: str, p: list[torch.Tensor], x: torch.Tensor) -> tuple[list, torch.Tensor]:
+    """:func:`forward` (ReLU) without autograd: what :func:`net_grads` needs and the logits (R, B, 10)."""
+    if kind == "CNN":
+        return cnn_inputs(p, x)
+    if kind == "linear":
+        return [x], torch.baddbmm(p[1], x, p[0])
+    h1 = torch.baddbmm(p[1], x, p[0]).relu_()
+    h2 = torch.baddbmm(p[3], h1, p[2]).relu_()
+    h = h1 + h2
+    return [x, h1, h2, h], torch.baddbmm(p[5], h, p[4])
+
+
+def net_grads(kind: str, saved: list, p: list[torch.Tensor], g: torch.Tensor) -> list[torch.Tensor]:
+    """The gradients autograd hands back for the parameters of a :func:`forward` network (ReLU) from :func:`net_inputs`'
+    ``saved`` and the loss's gradient ``g`` for the logits: BaddbmmBackward's products, ReluBackward's threshold_backward
+    and, at the MLP's residual sum, the two terms added (tests/test_lab_exact.py), without autograd's bookkeeping."""
+    if kind == "CNN":
+        return cnn_grads(saved, p, g)
+    if kind == "linear":
+        return [torch.bmm(saved[0].transpose(1, 2), g), g.sum(1, keepdim=True)]
+    x, h1, h2, h = saved
+    relu_backward = ACTIVATION_BACKWARD["relu"]
+    gw3, gb3 = torch.bmm(h.transpose(1, 2), g), g.sum(1, keepdim=True)
+    gh = torch.bmm(g, p[4].transpose(1, 2))  # reaches h1 twice: directly and through the residual branch
+    g2 = relu_backward(gh, h2)
+    gw2, gb2 = torch.bmm(h1.transpose(1, 2), g2), g2.sum(1, keepdim=True)
+    g1 = relu_backward(gh + torch.bmm(g2, p[2].transpose(1, 2)), h1)
+    return [torch.bmm(x.transpose(1, 2), g1), g1.sum(1, keepdim=True), gw2, gb2, gw3, gb3]
+
+
 def row_losses(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """``F.cross_entropy(logits, y, reduction="none")`` for logits (m, classes), and its gradient, bit for bit: nll_loss of
     the log-softmax, computed over the transposed rows where the CPU allows (``generalisation._LogSoftmaxOverRows``,
@@ -242,8 +272,7 @@ def train_runs(
     Xt, yt = torch.tensor(np.asarray(X, np.float32)), torch.tensor(np.asarray(y, np.int64))
     order = torch.as_tensor(batch_orders(list(seeds), [len(X)] * S, steps, batch, tag=11, size_in_key=False))  # (S, steps, B)
     order = order.repeat_interleave(L, dim=0)  # (R, steps, B)
-    cnn = kind == "CNN"  # the CNN's backward is written out (cnn_grads); the others run autograd
-    params = [t if cnn else t.requires_grad_(True) for t in _init(kind, X.shape[1], runs)]
+    params = _init(kind, X.shape[1], runs)  # the backward is written out (net_grads): no autograd graph for the networks
     lr = torch.tensor([a for _ in seeds for a in lrs], dtype=torch.float32)
     m = [torch.zeros_like(t) for t in params]
     v = [torch.zeros_like(t) for t in params]
@@ -254,17 +283,12 @@ def train_runs(
     tail = []
     for t in range(1, steps + 1):
         idx = order[:, t - 1]  # (R, B)
-        if cnn:
-            saved, logits = cnn_inputs(params, Xt[idx])
-            logits.requires_grad_(True)
-        else:
-            logits = forward(kind, params, Xt[idx])
+        saved, logits = net_inputs(kind, params, Xt[idx])
+        logits.requires_grad_(True)
         # the sum of each run's mean loss: runs share no parameter, so each trains as if alone
         loss = row_losses(logits.reshape(-1, 10), yt[idx].reshape(-1)).reshape(R, -1).mean(1)
-        if cnn:  # autograd for the loss's gradient for the logits only, in the layout it hands on
-            grads = cnn_grads(saved, params, torch.autograd.grad(loss.sum(), logits)[0])
-        else:
-            grads = torch.autograd.grad(loss.sum(), params)
+        # autograd for the loss's gradient for the logits only, in the layout it hands on; the networks' written out
+        grads = net_grads(kind, saved, params, torch.autograd.grad(loss.sum(), logits)[0])
         with torch.no_grad():  # Adam (Kingma & Ba 2014) with one rate per run
             c1, c2 = 1 - b1**t, 1 - b2**t
             # p -= lr * (m / c1) / (sqrt(v / c2) + eps), the same operations in the same order (torch's per-tensor kernels,
