@@ -382,7 +382,7 @@ def test_cnn_gradients_without_autograd_are_autograds(act):
 def test_mnist1d_nets_gradients_without_autograd_are_autograds(kind):
     """spatial.net_grads (the MNIST-1D networks' written-out backward, the MLP's residual sum included) gives autograd's
     gradients of spatial.forward bit for bit, for the loss spatial.train_runs trains on."""
-    from harness.lab import spatial
+    from harness.lab import generalisation, spatial
 
     g = torch.Generator().manual_seed(4)
     for R, B, d in ((3, 7, 40), (6, 100, 40), (2, 100, 69)):
@@ -395,5 +395,8 @@ def test_mnist1d_nets_gradients_without_autograd_are_autograds(kind):
         saved, z2 = spatial.net_inputs(kind, p, x)
         z2.requires_grad_(True)
         loss2 = spatial.row_losses(z2.reshape(-1, 10), y.reshape(-1)).reshape(R, -1).mean(1)
-        ours = spatial.net_grads(kind, saved, p, torch.autograd.grad(loss2.sum(), z2)[0])
+        (gz,) = torch.autograd.grad(loss2.sum(), z2)
+        written = generalisation.mean_cross_entropy_grad(z2.detach().view(-1, 10), y.reshape(-1), B).view(R, B, 10)
+        assert torch.equal(written, gz) and written.stride() == gz.stride()  # train_runs' gradient for the logits
+        ours = spatial.net_grads(kind, saved, p, written)
         assert torch.equal(z2.detach(), z.detach()) and all(torch.equal(a, b) for a, b in zip(ours, theirs))

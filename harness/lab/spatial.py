@@ -19,7 +19,7 @@ import torch
 from torch.nn import functional as F
 
 from harness.lab import data, runtime
-from harness.lab.generalisation import _LANES, _LogSoftmaxOverRows
+from harness.lab.generalisation import _LANES, _LogSoftmaxOverRows, mean_cross_entropy_grad
 from harness.lab.stacked import ACTIVATION_BACKWARD, ACTIVATIONS_IN_PLACE, batch_orders
 
 # Layer tables: (name, shape, fan_in) per parameter tensor of one network; PyTorch's default init
@@ -284,11 +284,10 @@ def train_runs(
     for t in range(1, steps + 1):
         idx = order[:, t - 1]  # (R, B)
         saved, logits = net_inputs(kind, params, Xt[idx])
-        logits.requires_grad_(True)
-        # the sum of each run's mean loss: runs share no parameter, so each trains as if alone
-        loss = row_losses(logits.reshape(-1, 10), yt[idx].reshape(-1)).reshape(R, -1).mean(1)
-        # autograd for the loss's gradient for the logits only, in the layout it hands on; the networks' written out
-        grads = net_grads(kind, saved, params, torch.autograd.grad(loss.sum(), logits)[0])
+        rows, labels = logits.view(-1, 10), yt[idx].reshape(-1)
+        # the loss is the sum of each run's mean cross-entropy (runs share no parameter, so each trains as if alone); its
+        # gradient for the logits is mean_cross_entropy_grad's (autograd's through row_losses, bit for bit), the networks' net_grads
+        grads = net_grads(kind, saved, params, mean_cross_entropy_grad(rows, labels, idx.shape[1]).view(logits.shape))
         with torch.no_grad():  # Adam (Kingma & Ba 2014) with one rate per run
             c1, c2 = 1 - b1**t, 1 - b2**t
             # p -= lr * (m / c1) / (sqrt(v / c2) + eps), the same operations in the same order (torch's per-tensor kernels,
@@ -306,8 +305,8 @@ def train_runs(
             torch._foreach_div_(num, den)
             torch._foreach_mul_(num, rates)
             torch._foreach_sub_(params, num)
-        if t > steps - 50:
-            tail.append(loss.detach())
+        if t > steps - 50:  # the loss itself only where it is reported
+            tail.append(row_losses(rows, labels).reshape(R, -1).mean(1))
     with torch.no_grad():
 
         def accuracy(A, b):
