@@ -467,3 +467,52 @@ def test_normalisation_batch_orders_are_one_permutation_per_epoch(n, batch, step
         rng = np.random.default_rng([s, 1])
         ref.append(np.concatenate([rng.permutation(n)[: per_epoch * batch] for _ in range(epochs)]).reshape(-1, batch)[:steps])
     assert np.array_equal(lab.batch_orders(seeds, n, batch, steps), np.stack(ref))
+
+
+@pytest.mark.parametrize("act", ["relu", "tanh"])
+def test_cnn_gradients_without_autograd_are_autograds(act):
+    """spatial.cnn_grads (the MNIST-1D CNN's written-out backward) gives autograd's gradients of spatial.forward bit for bit,
+    with both losses that train it (spatial's row losses, activations' run losses), at the run and batch sizes of its claims."""
+    from harness.lab import activations, spatial, stacked
+
+    g = torch.Generator().manual_seed(3)
+    for R, B, d in ((3, 7, 40), (6, 100, 40), (2, 128, 40), (1, 5, 33)):
+        p = spatial._init("CNN", d, list(range(R)))
+        x, y = torch.randn(R, B, d, generator=g), torch.randint(0, 10, (R, B), generator=g)
+        q = [t.clone().requires_grad_(True) for t in p]
+        loss = stacked.run_losses(spatial.forward("CNN", q, x, getattr(torch, act)), y)
+        theirs = torch.autograd.grad(loss.sum(), q)
+        z, l2, ours = activations.cnn_loss_grads(q, x, y, act)
+        assert torch.equal(l2, loss.detach()) and all(torch.equal(a, b) for a, b in zip(ours, theirs))
+        z = spatial.forward("CNN", q, x, getattr(torch, act))
+        loss = spatial.row_losses(z.reshape(-1, 10), y.reshape(-1)).reshape(R, -1).mean(1)
+        theirs = torch.autograd.grad(loss.sum(), q)
+        saved, z2 = spatial.cnn_inputs(p, x, act)
+        z2.requires_grad_(True)
+        loss2 = spatial.row_losses(z2.reshape(-1, 10), y.reshape(-1)).reshape(R, -1).mean(1)
+        ours = spatial.cnn_grads(saved, p, torch.autograd.grad(loss2.sum(), z2)[0], act)
+        assert torch.equal(z2.detach(), z.detach()) and all(torch.equal(a, b) for a, b in zip(ours, theirs))
+
+
+@pytest.mark.parametrize("kind", ["linear", "MLP", "CNN"])
+def test_mnist1d_nets_gradients_without_autograd_are_autograds(kind):
+    """spatial.net_grads (the MNIST-1D networks' written-out backward, the MLP's residual sum included) gives autograd's
+    gradients of spatial.forward bit for bit, for the loss spatial.train_runs trains on."""
+    from harness.lab import generalisation, spatial
+
+    g = torch.Generator().manual_seed(4)
+    for R, B, d in ((3, 7, 40), (6, 100, 40), (2, 100, 69)):
+        p = spatial._init(kind, d, list(range(R)))
+        x, y = torch.randn(R, B, d, generator=g), torch.randint(0, 10, (R, B), generator=g)
+        q = [t.clone().requires_grad_(True) for t in p]
+        z = spatial.forward(kind, q, x)
+        loss = spatial.row_losses(z.reshape(-1, 10), y.reshape(-1)).reshape(R, -1).mean(1)
+        theirs = torch.autograd.grad(loss.sum(), q)
+        saved, z2 = spatial.net_inputs(kind, p, x)
+        z2.requires_grad_(True)
+        loss2 = spatial.row_losses(z2.reshape(-1, 10), y.reshape(-1)).reshape(R, -1).mean(1)
+        (gz,) = torch.autograd.grad(loss2.sum(), z2)
+        written = generalisation.mean_cross_entropy_grad(z2.detach().view(-1, 10), y.reshape(-1), B).view(R, B, 10)
+        assert torch.equal(written, gz) and written.stride() == gz.stride()  # train_runs' gradient for the logits
+        ours = spatial.net_grads(kind, saved, p, written)
+        assert torch.equal(z2.detach(), z.detach()) and all(torch.equal(a, b) for a, b in zip(ours, theirs))

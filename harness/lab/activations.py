@@ -195,6 +195,17 @@ def mlp_loss_grads(params: list[torch.Tensor], x: torch.Tensor, y: torch.Tensor,
     return z.detach(), loss.detach(), gW + gb
 
 
+def cnn_loss_grads(params: list[torch.Tensor], x: torch.Tensor, y: torch.Tensor, act: str) -> tuple[torch.Tensor, torch.Tensor, list]:
+    """:func:`mlp_loss_grads` for the CNN of :func:`cnn_init` (``act``: 'relu' or 'tanh'): logits, each run's mean
+    cross-entropy and the parameters' gradients, the backward written out by ``spatial.cnn_grads`` (bit for bit autograd's)."""
+    p = [q.detach() for q in params]
+    saved, z = spatial.cnn_inputs(p, x, act)
+    z.requires_grad_(True)
+    loss = stacked.run_losses(z, y)
+    (g,) = torch.autograd.grad(loss.sum(), z)
+    return z.detach(), loss.detach(), spatial.cnn_grads(saved, p, g, act)
+
+
 def _sub_logits(model: str, params: list[torch.Tensor], f, i: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     if len(i) < len(params[0]):  # i: an increasing subset of the runs; all of them needs no copy
         params = [p[i] for p in params]
@@ -252,7 +263,7 @@ def epochs_to_targets(
     per target, bit for bit, with the training shared (a run's training does not depend on its targets).
     """
     X, y = training_tensors(dataset)
-    n, f = len(X), {"relu": torch.relu, "tanh": torch.tanh}[act]
+    n = len(X)
     f_ = {"relu": torch.relu_, "tanh": torch.tanh_}[act]  # in place, for evaluation without autograd
     if model == "cnn":
         start = cnn_init(seeds, len(lrs), init, X.shape[1])
@@ -278,9 +289,7 @@ def epochs_to_targets(
         if model == "mlp":
             logits, loss, grads = mlp_loss_grads(params, xb, yb, f_)
         else:
-            logits = speed_logits(model, params, xb, f)
-            loss = stacked.run_losses(logits, yb)
-            grads = torch.autograd.grad(loss.sum(), params)
+            logits, loss, grads = cnn_loss_grads(params, xb, yb, act)
         stacked.sgd_step_(params, grads, lr, vel, SPEED_MOMENTUM)
         if screen is not None:
             window += stacked.error(logits.detach(), yb).numpy()

@@ -18,6 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from harness.lab import data, runtime, sequence, stacked
+from harness.lab.generalisation import batch_loss_grad
 
 # == Representations ===============================================================================
 
@@ -187,8 +188,8 @@ def _fit(params: list[torch.Tensor], lrs: list[torch.Tensor], logits_of, Xtr: to
     moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p in params]
     for t, idx in enumerate(orders.unbind(1), start=1):
         loss = sequence.batch_loss(logits_of(Xtr[rows, idx]), ytr[rows, idx])  # stacked.batch_loss's bits, faster
-        for p, m, g, lr in zip(params, moments, torch.autograd.grad(loss, params), lrs):
-            stacked.adam_step_([p], [m], [g], lr, t)
+        # one step for every parameter at once: a list of rates multiplies tensor by tensor, as one call per parameter did
+        stacked.adam_step_(params, moments, torch.autograd.grad(loss, params), list(lrs), t)
 
 
 @functools.cache
@@ -400,7 +401,7 @@ def _train_sigmoid_nets(
     Xtr = torch.tensor(np.stack([t[0] for t in train]), dtype=torch.float32)  # (S, n, d): d = 64 pixels or 40 positions
     ytr = torch.tensor(np.stack([t[1] for t in train]))
     W, b = stacked.uniform_weights([torch.Generator().manual_seed(int(s)) for s in seeds], (Xtr.shape[2], hidden, 10))
-    W, b = [w.repeat_interleave(L, 0).requires_grad_(True) for w in W], [c.repeat_interleave(L, 0).requires_grad_(True) for c in b]
+    W, b = [w.repeat_interleave(L, 0) for w in W], [c.repeat_interleave(L, 0) for c in b]
     params = stacked.interleave(W, b)
     vel = [torch.zeros_like(p) for p in params]
     lr = torch.tensor([a for _ in seeds for a in lrs], dtype=torch.float32)[:, None, None]  # (R, 1, 1): one rate per run
@@ -410,9 +411,11 @@ def _train_sigmoid_nets(
     orders = orders.repeat_interleave(L, 0)  # (R, steps, batch)
     with _flush_denormals():
         for idx in orders.unbind(1):
-            logits = stacked.forward(Xtr[seed_of, idx], W, b, "sigmoid")
-            loss = stacked.batch_loss(logits, ytr[seed_of, idx])  # the sum of each run's mean: every run trains as if alone
-            stacked.sgd_step_(params, torch.autograd.grad(loss, params), lr, vel, momentum)
+            # the loss: the sum of each run's mean cross-entropy (stacked.batch_loss), so every run trains as if alone; its
+            # gradients written out (the loss's for the logits, then the layers'), autograd's bit for bit without autograd
+            hs, logits = stacked.mlp_inputs(Xtr[seed_of, idx], W, b, "sigmoid")
+            gW, gb = stacked.mlp_grads(hs, W, batch_loss_grad(logits, ytr[seed_of, idx]), "sigmoid")
+            stacked.sgd_step_(params, stacked.interleave(gW, gb), lr, vel, momentum)
     out = []
     with torch.no_grad():
         for ev in evals:
@@ -590,6 +593,12 @@ def _built_forest(X: np.ndarray, y: np.ndarray, max_features, seed: int, n_trees
     return Forest(trees, classes)
 
 
+def _accuracy(model, X: np.ndarray, y: np.ndarray) -> float:
+    """``model.score(X, y)`` of a scikit-learn classifier: the share of its predictions equal to ``y``, the same number
+    as ``accuracy_score`` (the mean of the matches), without that function's checks of the labels' types."""
+    return float(np.mean(model.predict(X) == y))
+
+
 def _rbf(sq_dist: np.ndarray, gamma: float) -> np.ndarray:
     """scikit-learn's rbf_kernel from precomputed squared distances: the same two operations (scale by -gamma, exp)."""
     K = sq_dist * -gamma
@@ -621,11 +630,11 @@ def classical_validated(seed: int, dataset: str = "digits") -> dict[str, tuple[f
         svms = ((SVC(C=c, kernel="precomputed").fit(kernels[g][0], yfit), g) for c, g in grids["SVM"])
         out["SVM"] = _validated(
             svms,
-            lambda m: m[0].score(kernels[m[1]][1], yval),
-            lambda m: m[0].score(_rbf(euclidean_distances(Xte, Xfit, squared=True), m[1]), yte),
+            lambda m: _accuracy(m[0], kernels[m[1]][1], yval),
+            lambda m: _accuracy(m[0], _rbf(euclidean_distances(Xte, Xfit, squared=True), m[1]), yte),
         )
         forests = (random_forest(Xfit, yfit, f, seed) for f in grids["random forest"])
         out["random forest"] = _validated(forests, lambda m: m.score(Xval, yval), lambda m: m.score(Xte, yte))
         trees = (DecisionTreeClassifier(max_depth=d, random_state=seed).fit(Xfit, yfit) for d in grids["decision tree"])
-        out["decision tree"] = _validated(trees, lambda m: m.score(Xval, yval), lambda m: m.score(Xte, yte))
+        out["decision tree"] = _validated(trees, lambda m: _accuracy(m, Xval, yval), lambda m: _accuracy(m, Xte, yte))
     return out

@@ -19,8 +19,8 @@ import torch
 from torch.nn import functional as F
 
 from harness.lab import data, runtime
-from harness.lab.generalisation import _LANES, _LogSoftmaxOverRows
-from harness.lab.stacked import batch_orders
+from harness.lab.generalisation import _LANES, _LogSoftmaxOverRows, mean_cross_entropy_grad
+from harness.lab.stacked import ACTIVATION_BACKWARD, ACTIVATIONS_IN_PLACE, batch_orders
 
 # Layer tables: (name, shape, fan_in) per parameter tensor of one network; PyTorch's default init
 # U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for every weight and bias (nn.Linear, nn.Conv1d).
@@ -158,6 +158,83 @@ def forward(kind: str, p: list[torch.Tensor], x: torch.Tensor, act=torch.relu) -
     return torch.baddbmm(p[7], h.reshape(R, B, -1), p[6])  # (R, B, 5 * 25) @ (R, 125, 10)
 
 
+class _Saved:
+    """What :meth:`_Windows.backward` reads from its context (the kernel and the input's shape), for calls without autograd."""
+
+    __slots__ = ("k", "shape")
+
+
+def cnn_inputs(p: list[torch.Tensor], x: torch.Tensor, act: str = "relu") -> tuple[list, torch.Tensor]:
+    """:func:`forward`'s CNN without autograd (``act`` by name, ``stacked.ACTIVATIONS_IN_PLACE``, applied in place: the
+    same values): the logits (R, B, 10) and what :func:`cnn_grads` needs, per convolution its windows (R, B * L, k * maps),
+    its output (R, B * L, maps) and its windows' context, then the read-out's input (R, B, 5 * 25)."""
+    f = ACTIVATIONS_IN_PLACE[act]
+    R, B, d = x.shape
+    h, saved = x[..., None], []
+    for i, k in enumerate(CNN_KERNELS):
+        ctx = _Saved()
+        taps = _Windows.forward(ctx, h, k)
+        L = taps.shape[2]
+        flat = taps.reshape(R, B * L, -1)
+        out = f(torch.baddbmm(p[2 * i + 1], flat, p[2 * i]))
+        saved.append((flat, out, ctx))
+        h = out.reshape(R, B, L, -1)
+    top = h.reshape(R, B, -1)
+    saved.append(top)
+    return saved, torch.baddbmm(p[7], top, p[6])
+
+
+def cnn_grads(saved: list, p: list[torch.Tensor], g: torch.Tensor, act: str = "relu") -> list[torch.Tensor]:
+    """The gradients autograd hands back for the CNN's parameters ``p`` (the order of NETS_1D['CNN']) from
+    :func:`cnn_inputs`' ``saved`` and the loss's gradient ``g`` for the logits (R, B, 10): the products BaddbmmBackward runs
+    (the bias's gradient summed over the rows, the weight's ``input^T g``, the input's ``g W^T``), the activation's backward
+    from its output, the reshapes as views and :class:`_Windows`' own backward, the same values bit for bit
+    (tests/test_lab_exact.py) without autograd's bookkeeping; the input's gradient is not computed, as autograd does not."""
+    df = ACTIVATION_BACKWARD[act]
+    top = saved[3]
+    grads = [None] * 8
+    grads[7], grads[6] = g.sum(1, keepdim=True), torch.bmm(top.transpose(1, 2), g)
+    gh = torch.bmm(g, p[6].transpose(1, 2))
+    for i in (2, 1, 0):
+        flat, out, ctx = saved[i]
+        ga = df(gh.reshape(out.shape), out)
+        grads[2 * i + 1], grads[2 * i] = ga.sum(1, keepdim=True), torch.bmm(flat.transpose(1, 2), ga)
+        if i:
+            gt = torch.bmm(ga, p[2 * i].transpose(1, 2))
+            gh = _Windows.backward(ctx, gt.reshape(ctx.shape[0], ctx.shape[1], -1, ctx.k, ctx.shape[3]))[0]
+    return grads
+
+
+def net_inputs(kind: str, p: list[torch.Tensor], x: torch.Tensor) -> tuple[list, torch.Tensor]:
+    """:func:`forward` (ReLU) without autograd: what :func:`net_grads` needs and the logits (R, B, 10)."""
+    if kind == "CNN":
+        return cnn_inputs(p, x)
+    if kind == "linear":
+        return [x], torch.baddbmm(p[1], x, p[0])
+    h1 = torch.baddbmm(p[1], x, p[0]).relu_()
+    h2 = torch.baddbmm(p[3], h1, p[2]).relu_()
+    h = h1 + h2
+    return [x, h1, h2, h], torch.baddbmm(p[5], h, p[4])
+
+
+def net_grads(kind: str, saved: list, p: list[torch.Tensor], g: torch.Tensor) -> list[torch.Tensor]:
+    """The gradients autograd hands back for the parameters of a :func:`forward` network (ReLU) from :func:`net_inputs`'
+    ``saved`` and the loss's gradient ``g`` for the logits: BaddbmmBackward's products, ReluBackward's threshold_backward
+    and, at the MLP's residual sum, the two terms added (tests/test_lab_exact.py), without autograd's bookkeeping."""
+    if kind == "CNN":
+        return cnn_grads(saved, p, g)
+    if kind == "linear":
+        return [torch.bmm(saved[0].transpose(1, 2), g), g.sum(1, keepdim=True)]
+    x, h1, h2, h = saved
+    relu_backward = ACTIVATION_BACKWARD["relu"]
+    gw3, gb3 = torch.bmm(h.transpose(1, 2), g), g.sum(1, keepdim=True)
+    gh = torch.bmm(g, p[4].transpose(1, 2))  # reaches h1 twice: directly and through the residual branch
+    g2 = relu_backward(gh, h2)
+    gw2, gb2 = torch.bmm(h1.transpose(1, 2), g2), g2.sum(1, keepdim=True)
+    g1 = relu_backward(gh + torch.bmm(g2, p[2].transpose(1, 2)), h1)
+    return [torch.bmm(x.transpose(1, 2), g1), g1.sum(1, keepdim=True), gw2, gb2, gw3, gb3]
+
+
 def row_losses(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """``F.cross_entropy(logits, y, reduction="none")`` for logits (m, classes), and its gradient, bit for bit: nll_loss of
     the log-softmax, computed over the transposed rows where the CPU allows (``generalisation._LogSoftmaxOverRows``,
@@ -195,7 +272,7 @@ def train_runs(
     Xt, yt = torch.tensor(np.asarray(X, np.float32)), torch.tensor(np.asarray(y, np.int64))
     order = torch.as_tensor(batch_orders(list(seeds), [len(X)] * S, steps, batch, tag=11, size_in_key=False))  # (S, steps, B)
     order = order.repeat_interleave(L, dim=0)  # (R, steps, B)
-    params = [t.requires_grad_(True) for t in _init(kind, X.shape[1], runs)]
+    params = _init(kind, X.shape[1], runs)  # the backward is written out (net_grads): no autograd graph for the networks
     lr = torch.tensor([a for _ in seeds for a in lrs], dtype=torch.float32)
     m = [torch.zeros_like(t) for t in params]
     v = [torch.zeros_like(t) for t in params]
@@ -206,21 +283,30 @@ def train_runs(
     tail = []
     for t in range(1, steps + 1):
         idx = order[:, t - 1]  # (R, B)
-        logits = forward(kind, params, Xt[idx])
-        # the sum of each run's mean loss: runs share no parameter, so each trains as if alone
-        loss = row_losses(logits.reshape(-1, 10), yt[idx].reshape(-1)).reshape(R, -1).mean(1)
-        grads = torch.autograd.grad(loss.sum(), params)
+        saved, logits = net_inputs(kind, params, Xt[idx])
+        rows, labels = logits.view(-1, 10), yt[idx].reshape(-1)
+        # the loss is the sum of each run's mean cross-entropy (runs share no parameter, so each trains as if alone); its
+        # gradient for the logits is mean_cross_entropy_grad's (autograd's through row_losses, bit for bit), the networks' net_grads
+        grads = net_grads(kind, saved, params, mean_cross_entropy_grad(rows, labels, idx.shape[1]).view(logits.shape))
         with torch.no_grad():  # Adam (Kingma & Ba 2014) with one rate per run
             c1, c2 = 1 - b1**t, 1 - b2**t
-            for p, g, mi, vi, a, b, r in zip(params, grads, m, v, num, den, rates):
-                mi.mul_(b1).add_(g, alpha=1 - b1)
-                vi.mul_(b2).addcmul_(g, g, value=1 - b2)
-                # p -= lr * (m / c1) / (sqrt(v / c2) + eps), the same operations in the same order, into reused buffers
-                torch.div(mi, c1, out=a)
-                torch.div(vi, c2, out=b).sqrt_().add_(eps)
-                p.sub_(a.div_(b).mul_(r))
-        if t > steps - 50:
-            tail.append(loss.detach())
+            # p -= lr * (m / c1) / (sqrt(v / c2) + eps), the same operations in the same order (torch's per-tensor kernels,
+            # which the foreach ops call one tensor at a time on the CPU), into reused buffers, in a dozen calls for all tensors
+            torch._foreach_mul_(m, b1)
+            torch._foreach_add_(m, grads, alpha=1 - b1)
+            torch._foreach_mul_(v, b2)
+            torch._foreach_addcmul_(v, grads, grads, value=1 - b2)
+            torch._foreach_copy_(num, m)
+            torch._foreach_div_(num, c1)
+            torch._foreach_copy_(den, v)
+            torch._foreach_div_(den, c2)
+            torch._foreach_sqrt_(den)
+            torch._foreach_add_(den, eps)
+            torch._foreach_div_(num, den)
+            torch._foreach_mul_(num, rates)
+            torch._foreach_sub_(params, num)
+        if t > steps - 50:  # the loss itself only where it is reported
+            tail.append(row_losses(rows, labels).reshape(R, -1).mean(1))
     with torch.no_grad():
 
         def accuracy(A, b):
