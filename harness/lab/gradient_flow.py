@@ -5,16 +5,14 @@ Pure functions: they return numbers and arrays, never assert, print or plot.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
-# The weight std of each scheme of ``models.init_linear_`` (weights N(0, std^2), biases 0) for a square layer of
-# ``width`` units; tests/test_lab_exact.py checks that the variances below equal the ones of ``models.mlp``.
-SQUARE_STDS = {"xavier": lambda width: math.sqrt(2.0 / (width + width)), "normal": lambda width: 1.0, "small": lambda width: 0.01}
+from harness.lab import models
+
 _ACTS = {"linear": lambda h: h, "tanh": torch.tanh}
 
 
@@ -36,7 +34,7 @@ def preactivation_log2_variances(
     out = {}
     with torch.no_grad():
         for init in inits:
-            Ws = [(w * SQUARE_STDS[init](width)).to(device) for w in unit]
+            Ws = [(w * models.init_std(init, width, width)).to(device) for w in unit]  # each init's std (tests/test_lab_exact.py)
             for act in acts:
                 h, v = x, []
                 for W in Ws:

@@ -24,14 +24,18 @@ def init_linear_(layer: nn.Linear, scheme: str, generator: torch.Generator) -> N
             layer.weight.uniform_(-bound, bound, generator=generator)
             layer.bias.uniform_(-bound, bound, generator=generator)
             return
-        std = {
-            "he": math.sqrt(2.0 / fan_in),  # He et al. 2015: Var = 2 / fan_in for ReLU
-            "xavier": math.sqrt(2.0 / (fan_in + fan_out)),  # Glorot & Bengio 2010, eq. 12 (normal form)
-            "normal": 1.0,  # N(0, 1): the naive init that explodes
-            "small": 0.01,  # N(0, 0.01^2): AlexNet's fixed std, too small for deep stacks
-        }[scheme]
-        layer.weight.normal_(0.0, std, generator=generator)
+        layer.weight.normal_(0.0, init_std(scheme, fan_in, fan_out), generator=generator)
         layer.bias.zero_()
+
+
+def init_std(scheme: str, fan_in: int, fan_out: int) -> float:
+    """The weight std of a normal scheme of :func:`init_linear_` (weights N(0, std^2), biases 0)."""
+    return {
+        "he": lambda: math.sqrt(2.0 / fan_in),  # He et al. 2015: Var = 2 / fan_in for ReLU
+        "xavier": lambda: math.sqrt(2.0 / (fan_in + fan_out)),  # Glorot & Bengio 2010, eq. 12 (normal form)
+        "normal": lambda: 1.0,  # N(0, 1): the naive init that explodes
+        "small": lambda: 0.01,  # N(0, 0.01^2): AlexNet's fixed std, too small for deep stacks
+    }[scheme]()
 
 
 def mlp(
