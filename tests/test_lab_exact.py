@@ -432,7 +432,7 @@ def test_train_mlp_test_accuracy_equals_stacked_accuracy_of_the_forward():
 
     ps = lab.mlp_stack([3, 4, 5], (64, 32, 32, 10))
     x, y = torch.randn(3, 97, 64), torch.randint(0, 10, (3, 97))
-    assert np.array_equal(lab.held_out_accuracy(ps[0::2], ps[1::2], x, y), stacked.accuracy(lab.mlp_forward(ps, x), y).numpy())
+    assert np.array_equal(stacked.mlp_accuracy(x, ps[0::2], ps[1::2], y).numpy(), stacked.accuracy(lab.mlp_forward(ps, x), y).numpy())
     z = torch.randint(0, 3, (4, 50, 10)).float()
     z[0, 0, 3], z[1, 1] = float("nan"), float("nan")
     assert torch.equal(z.argmax(-1), z.max(-1).indices)

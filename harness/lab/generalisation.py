@@ -108,8 +108,7 @@ def forward(h: torch.Tensor, Ws: list[torch.Tensor], bs: list[torch.Tensor]) -> 
 
 def accuracy(Ws, bs, X: torch.Tensor, y: torch.Tensor) -> np.ndarray:
     """Share of rows classified correctly, per run: X (R, m, in), y (R, m) -> (R,)."""
-    with torch.no_grad():  # forward's logits (its ReLUs in place); max's indices are argmax's (the first largest entry), faster
-        return (stacked.mlp_inputs(X, Ws, bs)[1].max(-1).indices == y).float().mean(-1).numpy().astype(np.float64)
+    return stacked.mlp_accuracy(X, Ws, bs, y).numpy().astype(np.float64)
 
 
 # log_softmax over a last dimension of 10 classes runs a slow scalar path on CPU (about 0.6 ms for 3000 rows on one

@@ -539,17 +539,8 @@ def _train_mlp(params, x, y, steps, lr, x_test, y_test, momentum, loss) -> tuple
             torch._foreach_add_(vel, grads, alpha=1)
         torch._foreach_add_(ps, vel, alpha=-lr)
         if x_test is not None:
-            acc.append(held_out_accuracy(W, b, x_test, y_test))
+            acc.append(stacked.mlp_accuracy(x_test, W, b, y_test).numpy())
     return [p.detach() for p in ps], np.array(acc)
-
-
-def held_out_accuracy(W, b, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
-    """``stacked.accuracy(mlp_forward(...), y)`` as numbers (R,): the same logits (the forward with its ReLU applied
-    in place) and the same predictions, read with ``max``'s indices (like ``argmax``, the first largest entry; about
-    twice as fast over 10 classes)."""
-    with torch.no_grad():
-        _, z = stacked.mlp_inputs(x, W, b)
-        return (z.max(-1).indices == y).float().mean(-1).numpy()
 
 
 def steps_to(acc: np.ndarray, target: float) -> np.ndarray:
