@@ -455,9 +455,10 @@ def test_normalisation_random_bytes_are_generator_bytes(n):
         assert a.integers(0, 2**32, 7).tolist() == b.integers(0, 2**32, 7).tolist()
 
 
-@pytest.mark.parametrize("n,batch,steps", [(150, 30, 800), (1000, 30, 95), (151, 30, 7)])
-def test_normalisation_batch_orders_are_one_permutation_per_epoch(n, batch, steps):
-    """batch_orders's one shuffle of all epochs gives the batches of one permutation(n) per epoch."""
+@pytest.mark.parametrize("n,batch,steps", [(150, 30, 800), (1000, 30, 95), (151, 30, 7), (4000, 32, 300), (599, 64, 190)])
+def test_batch_orders_are_one_permutation_per_epoch(n, batch, steps):
+    """stacked.batch_orders's one shuffle of all epochs (through normalisation's seeding) gives the batches of one
+    permutation(n) per epoch."""
     from harness.lab import normalisation as lab
 
     seeds = (3, 17)

@@ -131,15 +131,9 @@ def _stack_init(seeds: tuple[int, ...], reps: int, width: int, depth: int, act: 
 
 
 def batch_orders(seeds: tuple[int, ...], n: int, batch: int, steps: int) -> np.ndarray:
-    """Each seed's mini-batches of positions in its n training examples (S, steps, batch): epochs of a fresh
-    permutation each (numpy's generator seeded [seed, 1]), the last incomplete batch of an epoch dropped.  All epochs
-    of a seed are shuffled by one ``permuted`` call: the same Fisher-Yates draws, in the same order, as one
-    ``permutation(n)`` call per epoch, at half the cost."""
-    per_epoch = n // batch
-    epochs = -(-steps // per_epoch)
-    rows = np.broadcast_to(np.arange(n), (epochs, n))
-    out = [np.random.default_rng([s, 1]).permuted(rows, axis=1)[:, : per_epoch * batch] for s in seeds]
-    return np.stack(out).reshape(len(seeds), -1, batch)[:, :steps]
+    """Each seed's mini-batches of positions in its n training examples (S, steps, batch): ``stacked.batch_orders`` with
+    numpy's generator seeded [seed, 1], a fresh permutation each epoch, the last incomplete batch of an epoch dropped."""
+    return stacked.batch_orders(list(seeds), [n] * len(seeds), steps, batch, tag=1, size_in_key=False)
 
 
 @runtime.unfilled_allocations()  # every kernel here writes what it allocates: the same values without the NaN fill
